@@ -1,0 +1,117 @@
+/**
+ * The command-line entry: parse, dispatch, map typed errors to exit codes. The only place
+ * that sets process.exitCode. Heavy modules load only inside the command that needs them.
+ */
+import { readFileSync } from 'node:fs';
+
+const VERSION_FLAGS = new Set(['--version', '-V']);
+
+function readVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Options before `--` (what follows belongs to a child command). */
+function ownArgs(argv: readonly string[]): readonly string[] {
+  const i = argv.indexOf('--');
+  return i < 0 ? argv : argv.slice(0, i);
+}
+
+interface ErrorShape {
+  readonly exitCode: number;
+  readonly reason: string;
+  readonly message: string;
+  readonly details?: Record<string, unknown> | undefined;
+}
+
+function writeError(e: ErrorShape, json: boolean, colorErr: boolean, hint?: string): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ error: { code: e.exitCode, reason: e.reason, message: e.message, ...(e.details ? { details: e.details } : {}) } })}\n`);
+  }
+  const prefix = colorErr ? '\u001b[31magentctl:\u001b[39m' : 'agentctl:';
+  process.stderr.write(`${prefix} ${e.message}${hint ? ` (${hint})` : ''}\n`);
+}
+
+/** Run agentctl with these arguments; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  // The fast path: nothing else to load for the version.
+  if (argv.length === 1 && VERSION_FLAGS.has(argv[0]!)) {
+    process.stdout.write(`${readVersion()}\n`);
+    return 0;
+  }
+  const own = ownArgs(argv);
+  const json = own.includes('--json');
+  const colorFlag = own.includes('--no-color') ? false : own.includes('--color') ? true : undefined;
+  const { decideColor } = await import('./core/output.js');
+  const colorErr = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stderr.isTTY) });
+
+  const { ExitError, EXIT } = await import('./core/errors.js');
+  const { CommanderError } = await import('commander');
+  const { buildProgram } = await import('./program.js');
+
+  let exitCode = 0;
+  let ctxToClose: { close(): void } | undefined;
+  const program = buildProgram(readVersion(), async (moduleName, opts, args, cmd) => {
+    const g = cmd.optsWithGlobals() as { json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean };
+    const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colorFlag };
+    const { createCtx } = await import('./core/context.js');
+    const ctx = createCtx({
+      globals,
+      colorOut: decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }),
+      colorErr,
+    });
+    ctxToClose = ctx;
+    const mod = (await import(`./commands/${moduleName}.js`)) as import('./core/command.js').CommandModule;
+    const outcome = await mod.run(opts, args, ctx);
+    if (outcome.data !== undefined) {
+      const { emit } = await import('./core/command.js');
+      emit(ctx, outcome.data, mod.render, outcome.alwaysPrint);
+    }
+    exitCode = outcome.exitCode ?? 0;
+    if (exitCode !== 0 && outcome.message) process.stderr.write(`agentctl: ${outcome.message}\n`);
+  });
+
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(s),
+    outputError: () => {
+      /* reported below, once, in our format */
+    },
+  });
+  for (const c of program.commands) {
+    c.exitOverride();
+    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
+  }
+
+  if (own.length === 0) {
+    process.stderr.write(program.helpInformation());
+    writeError({ exitCode: EXIT.usage, reason: 'usage', message: 'no command given' }, json, colorErr, 'see agentctl --help');
+    return EXIT.usage;
+  }
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      const message = err.message.replace(/^error:\s*/i, '').split('\n')[0]!;
+      writeError({ exitCode: EXIT.usage, reason: 'usage', message }, json, colorErr, 'see agentctl --help');
+      return EXIT.usage;
+    }
+    if (err instanceof ExitError) {
+      writeError(err, json, colorErr);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    writeError({ exitCode: EXIT.failed, reason: 'internal', message: `internal error: ${e?.message ?? String(err)}` }, json, colorErr);
+    if (process.env.AGENTCTL_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+    return EXIT.failed;
+  } finally {
+    ctxToClose?.close();
+  }
+}

@@ -1,0 +1,58 @@
+/** agentctl config: every effective value and where it came from. */
+import type { Outcome } from '../core/command.js';
+import type { Source } from '../core/config.js';
+import type { Ctx } from '../core/context.js';
+import type { Ui } from '../core/output.js';
+
+export interface ConfigResult {
+  readonly valid: true;
+  readonly files: readonly string[];
+  readonly hash: string;
+  readonly state_dir: { readonly path: string; readonly source: string };
+  /** effective values nested by section, as they would be written in TOML */
+  readonly values: Record<string, unknown>;
+  /** one entry per key with its source */
+  readonly entries: ReadonlyArray<{ key: string; value: unknown; source: Source }>;
+}
+
+export async function run(_opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<ConfigResult>> {
+  const loaded = ctx.config();
+  const values: Record<string, Record<string, unknown> | unknown> = {};
+  for (const e of loaded.entries) {
+    if (e.key === 'services') {
+      values.services = e.value;
+      continue;
+    }
+    const [section, key] = e.key.split('.') as [string, string];
+    ((values[section] ??= {}) as Record<string, unknown>)[key] = e.value;
+  }
+  const sd = ctx.stateDir();
+  return {
+    data: {
+      valid: true,
+      files: loaded.files,
+      hash: loaded.hash,
+      state_dir: { path: sd.dir, source: sd.source },
+      values,
+      entries: loaded.entries,
+    },
+  };
+}
+
+const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+
+export function render(r: ConfigResult, ui: Ui): string {
+  const rows = r.entries
+    .filter((e) => e.key !== 'services')
+    .map((e) => [e.key, show(e.value), e.source.kind === 'default' ? ui.c.dim('default') : `${e.source.kind}: ${e.source.detail}`]);
+  const services = r.entries.find((e) => e.key === 'services');
+  const list = (services?.value as Array<Record<string, unknown>> | undefined) ?? [];
+  const out = [
+    ui.table(['key', 'value', 'source'], rows),
+    `services: ${list.length ? list.map((s) => show(s)).join('\n  ') : 'none configured'}${services && services.source.kind !== 'default' ? ` (${services.source.detail})` : ''}`,
+    `state dir: ${r.state_dir.path} (${r.state_dir.source})`,
+    `config files read: ${r.files.length ? r.files.join(', ') : 'none (built-in defaults)'}`,
+    `config hash: ${r.hash}`,
+  ];
+  return out.join('\n');
+}

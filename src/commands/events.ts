@@ -1,0 +1,53 @@
+/** agentctl events: the audit log of decisions and actions. */
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { UsageError } from '../core/errors.js';
+import type { Ui } from '../core/output.js';
+import type { EventRow } from '../core/state.js';
+import { DURATION_HINT, parseIntInRange, tryParseDuration } from '../core/units.js';
+
+export interface EventsResult {
+  readonly since: string | null;
+  readonly count: number;
+  readonly events: ReadonlyArray<Omit<EventRow, 'ts'> & { time: string }>;
+}
+
+/** --since: a duration back from now, or an ISO date/time. */
+export function parseSince(text: string, now: number): number {
+  const ms = tryParseDuration(text);
+  if (ms !== undefined) return now - ms;
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const t = Date.parse(text);
+    if (Number.isFinite(t)) return t;
+  }
+  throw new UsageError(`--since: invalid value ${JSON.stringify(text)}; expected ${DURATION_HINT}, or an ISO time like 2026-11-22T05:00:00Z`);
+}
+
+export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<EventsResult>> {
+  const now = ctx.now();
+  const since = opts.since === undefined ? undefined : parseSince(String(opts.since), now);
+  const limit = parseIntInRange(String(opts.limit ?? '100'), '--limit', 1, 1_000_000);
+  const kind = opts.kind === undefined ? undefined : String(opts.kind);
+  const command = opts.command === undefined ? undefined : String(opts.command);
+  const rows = ctx.state().events({
+    limit,
+    ...(since !== undefined ? { sinceMs: since } : {}),
+    ...(kind !== undefined ? { kind } : {}),
+    ...(command !== undefined ? { command } : {}),
+  });
+  return {
+    data: {
+      since: since === undefined ? null : new Date(since).toISOString(),
+      count: rows.length,
+      events: rows.map(({ ts, ...rest }) => ({ time: new Date(ts).toISOString(), ...rest })),
+    },
+  };
+}
+
+export function render(r: EventsResult, ui: Ui): string {
+  if (r.events.length === 0) return `no events${r.since ? ` since ${r.since}` : ''}`;
+  return ui.table(
+    ['time', 'command', 'kind', 'subject', 'reason'],
+    r.events.map((e) => [e.time.replace('T', ' ').slice(0, 19), e.command, e.kind, e.subject ?? '', e.reason]),
+  );
+}

@@ -1,0 +1,241 @@
+/** agentctl throttle-status: the host's pressure as a throttle level, for people and scripts. */
+import type { Outcome } from '../core/command.js';
+import { emit } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { EXIT, UsageError } from '../core/errors.js';
+import { checkOutputPath, writeFileAtomic } from '../core/fsutil.js';
+import { measure, seedMetrics, type MeasureDeps, type ThrottleReport } from '../core/measure.js';
+import type { Ui } from '../core/output.js';
+import { writeMetricsFile, type Metric } from '../core/prometheus.js';
+import type { ThrottleLevel } from '../core/throttle.js';
+import { formatBytes, formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
+
+/** Default --watch interval: often enough to see a spike, rare enough to cost nothing. */
+const WATCH_DEFAULT_MS = 2_000;
+/** --wait-level polls at most this often; each poll is one sample. */
+const WAIT_POLL_MS = 1_000;
+
+export interface ThrottleStatusResult extends ThrottleReport {
+  /** present with --max-level */
+  readonly max_level?: { readonly limit: number; readonly ok: boolean };
+  /** present with --wait-level */
+  readonly wait?: { readonly level: number; readonly ok: boolean; readonly waited_ms: number; readonly timeout_ms: number };
+}
+
+interface Parsed {
+  maxLevel?: number;
+  waitLevel?: number;
+  timeoutMs: number;
+  watchMs?: number;
+  write?: string;
+  prometheus?: string;
+}
+
+function parseOptions(opts: Record<string, unknown>): Parsed {
+  const p: Parsed = { timeoutMs: parseDuration(String(opts.timeout ?? '60s'), '--timeout') };
+  if (opts.maxLevel !== undefined) p.maxLevel = parseIntInRange(String(opts.maxLevel), '--max-level', 0, 3);
+  if (opts.waitLevel !== undefined) p.waitLevel = parseIntInRange(String(opts.waitLevel), '--wait-level', 0, 3);
+  if (opts.watch !== undefined) {
+    p.watchMs = opts.watch === true ? WATCH_DEFAULT_MS : parseDuration(String(opts.watch), '--watch');
+    if (p.watchMs < 100) throw new UsageError(`--watch: ${String(opts.watch)} is too short; expected an interval of at least 100ms`);
+    if (p.waitLevel !== undefined || p.maxLevel !== undefined) {
+      throw new UsageError('--watch: cannot be combined with --max-level or --wait-level; use one or the other');
+    }
+  }
+  if (opts.write !== undefined) {
+    checkOutputPath(String(opts.write), '--write');
+    p.write = String(opts.write);
+  }
+  if (opts.prometheus !== undefined) {
+    checkOutputPath(String(opts.prometheus), '--prometheus');
+    p.prometheus = String(opts.prometheus);
+  }
+  return p;
+}
+
+function deps(ctx: Ctx): MeasureDeps {
+  return { now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses };
+}
+
+export function prometheusMetrics(r: ThrottleReport, nowMs: number): Metric[] {
+  const g = (name: string, help: string, value: number | null, labels?: Record<string, string>): Metric => ({
+    name,
+    help,
+    type: 'gauge',
+    samples: [labels ? { labels, value } : { value }],
+  });
+  const psi = r.psi;
+  return [
+    g('agentctl_throttle_level', 'Throttle level after gradual recovery: 0 normal, 1 light, 2 medium, 3 heavy.', r.throttle_level),
+    g('agentctl_throttle_raw_level', 'Throttle level the current readings call for.', r.raw_level),
+    g('agentctl_throttle_max_agents', 'Agents the current level allows.', r.throttle_params.max_agents),
+    g('agentctl_throttle_disabled', '1 when AGENTCTL_DISABLE_THROTTLE forces level 0.', r.disabled ? 1 : 0),
+    g('agentctl_memory_used_percent', 'Memory used, percent of total (MemTotal - MemAvailable).', r.memory_used_pct),
+    g('agentctl_cpu_used_percent', 'CPU used, percent, over the measuring window.', r.cpu_used_pct),
+    g('agentctl_load_per_core', 'One-minute load average divided by the number of CPUs.', r.load_per_core),
+    g('agentctl_swap_used_percent', 'Swap used, percent of swap total.', r.swap_used_pct),
+    {
+      name: 'agentctl_swap_pages_per_second',
+      help: 'Pages swapped per second over the measuring window.',
+      type: 'gauge',
+      samples: [
+        { labels: { direction: 'in' }, value: r.swap_in_per_s },
+        { labels: { direction: 'out' }, value: r.swap_out_per_s },
+      ],
+    },
+    {
+      name: 'agentctl_psi_avg10',
+      help: 'Pressure stall information, percent of the last 10 s.',
+      type: 'gauge',
+      samples: psi
+        ? [
+            { labels: { resource: 'cpu', kind: 'some' }, value: psi.cpu_some_avg10 },
+            { labels: { resource: 'memory', kind: 'some' }, value: psi.memory_some_avg10 },
+            { labels: { resource: 'memory', kind: 'full' }, value: psi.memory_full_avg10 },
+            { labels: { resource: 'io', kind: 'some' }, value: psi.io_some_avg10 },
+            { labels: { resource: 'io', kind: 'full' }, value: psi.io_full_avg10 },
+          ]
+        : [],
+    },
+    {
+      name: 'agentctl_processes',
+      help: 'Processes counted on the host, by kind.',
+      type: 'gauge',
+      samples: [
+        { labels: { kind: 'agent' }, value: r.agent_processes },
+        { labels: { kind: 'claude' }, value: r.claude_processes },
+        { labels: { kind: 'node' }, value: r.node_processes },
+      ],
+    },
+    g('agentctl_last_run_timestamp_seconds', 'When this agentctl command last ran (unix seconds).', Math.floor(nowMs / 1000), { command: 'throttle-status' }),
+  ];
+}
+
+function writeOutputs(p: Parsed, r: ThrottleReport, nowMs: number): void {
+  if (p.write) writeFileAtomic(p.write, `${JSON.stringify(seedMetrics(r), null, 2)}\n`);
+  if (p.prometheus) writeMetricsFile(p.prometheus, prometheusMetrics(r, nowMs));
+}
+
+async function watch(ctx: Ctx, p: Parsed, intervalMs: number): Promise<Outcome<ThrottleStatusResult>> {
+  let stop = false;
+  let wake: (() => void) | undefined;
+  const onSignal = () => {
+    stop = true;
+    wake?.();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (!stop) {
+      const config = ctx.config().config;
+      const r = await measure(deps(ctx), config, ctx.state());
+      writeOutputs(p, r, ctx.now());
+      emit(ctx, r, (d, ui) => renderLine(d, ui));
+      if (stop) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, intervalMs).unref();
+      });
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  return {};
+}
+
+export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<ThrottleStatusResult>> {
+  const p = parseOptions(opts);
+  const config = ctx.config().config;
+  const state = ctx.state();
+  if (p.watchMs !== undefined) return watch(ctx, p, p.watchMs);
+
+  const started = ctx.now();
+  let r = await measure(deps(ctx), config, state);
+  if (p.waitLevel !== undefined) {
+    while (r.throttle_level > p.waitLevel && ctx.now() - started < p.timeoutMs) {
+      await ctx.sleep(Math.max(0, Math.min(WAIT_POLL_MS, p.timeoutMs - (ctx.now() - started))));
+      r = await measure(deps(ctx), config, state);
+    }
+  }
+  writeOutputs(p, r, ctx.now());
+  state.prune(config.state, ctx.now());
+
+  let result: ThrottleStatusResult = r;
+  let exitCode: number = EXIT.ok;
+  let message: string | undefined;
+  if (p.waitLevel !== undefined) {
+    const ok = r.throttle_level <= p.waitLevel;
+    const waited = ctx.now() - started;
+    result = { ...result, wait: { level: p.waitLevel, ok, waited_ms: waited, timeout_ms: p.timeoutMs } };
+    if (!ok) {
+      exitCode = EXIT.tryLater;
+      message = `throttle level ${r.throttle_level} (${r.throttle_params.name}) stayed above ${p.waitLevel} for ${formatDuration(p.timeoutMs)}: ${r.reasons.join('; ') || 'no reason recorded'}`;
+    }
+    state.event({ command: 'throttle-status', kind: ok ? 'throttle.wait_done' : 'throttle.wait_timeout', subject: `level ${r.throttle_level}`, reason: ok ? `level ${r.throttle_level} <= ${p.waitLevel} after ${formatDuration(waited)}` : message!, data: { wait_level: p.waitLevel, level: r.throttle_level, waited_ms: waited } });
+  }
+  if (p.maxLevel !== undefined) {
+    const ok = r.throttle_level <= p.maxLevel;
+    result = { ...result, max_level: { limit: p.maxLevel, ok } };
+    if (!ok) {
+      exitCode = EXIT.tryLater;
+      message = `throttle level ${r.throttle_level} (${r.throttle_params.name}) is above --max-level ${p.maxLevel}: ${r.reasons.join('; ')}`;
+      state.event({ command: 'throttle-status', kind: 'throttle.refused', subject: `level ${r.throttle_level}`, reason: message, data: { max_level: p.maxLevel, level: r.throttle_level } });
+    }
+  }
+  return { data: result, exitCode, ...(message ? { message } : {}) };
+}
+
+const LEVEL_COLORS = ['green', 'yellow', 'magenta', 'red'] as const;
+
+function levelLabel(level: ThrottleLevel, name: string, ui: Ui): string {
+  return ui.c.bold[LEVEL_COLORS[level]](`level ${level} ${name}`);
+}
+
+const pct = (n: number) => `${n.toFixed(1)}%`;
+
+/** One line per reading, for --watch and logs. */
+export function renderLine(r: ThrottleReport, ui: Ui): string {
+  const time = r.timestamp.slice(11, 19);
+  return [
+    time,
+    levelLabel(r.throttle_level, r.throttle_params.name, ui),
+    `mem ${pct(r.memory_used_pct)}`,
+    `cpu ${pct(r.cpu_used_pct)}`,
+    `load/core ${r.load_per_core.toFixed(2)}`,
+    `agents ${r.agent_processes} (claude ${r.claude_processes}, node ${r.node_processes})`,
+    r.disabled ? ui.c.yellow('throttling disabled') : '',
+  ]
+    .filter(Boolean)
+    .join('  ');
+}
+
+export function render(r: ThrottleStatusResult, ui: Ui): string {
+  const p = r.throttle_params;
+  const lines: string[] = [];
+  lines.push(`Throttle ${levelLabel(r.throttle_level, p.name, ui)}: max agents ${p.max_agents}, batch ${p.batch_size}, delay ${p.delay_ms} ms, max concurrent ${p.max_concurrent}, reasoning ${p.reasoning_effort}`);
+  if (r.disabled) lines.push(ui.c.yellow('throttling disabled by AGENTCTL_DISABLE_THROTTLE: level forced to 0'));
+  else if (r.reasons.length) lines.push(`why: ${r.reasons.join('; ')}`);
+  lines.push('');
+  const psi = r.psi
+    ? `cpu ${fmt(r.psi.cpu_some_avg10)}, memory ${fmt(r.psi.memory_some_avg10)}/${fmt(r.psi.memory_full_avg10)}, io ${fmt(r.psi.io_some_avg10)}/${fmt(r.psi.io_full_avg10)} (some/full, % of last 10s)`
+    : 'not available on this kernel';
+  lines.push(
+    ui.pairs([
+      ['memory', `${pct(r.memory_used_pct)} used, ${formatBytes(r.memory_available_bytes)} of ${formatBytes(r.memory_total_bytes)} available`],
+      ['cpu', `${pct(r.cpu_used_pct)} used over ${formatDuration(r.cpu_window_ms)}`],
+      ['load', `${r.load_1m.toFixed(2)} ${r.load_5m.toFixed(2)} ${r.load_15m.toFixed(2)} (${r.load_per_core.toFixed(2)} per core, ${r.cpus} cores)`],
+      ['swap', `${pct(r.swap_used_pct)} used, ${rate(r.swap_in_per_s)} in, ${rate(r.swap_out_per_s)} out`],
+      ['pressure', psi],
+      ['agents', `${r.agent_processes} (claude ${r.claude_processes}, node processes ${r.node_processes})`],
+    ]),
+  );
+  if (r.max_level) lines.push('', r.max_level.ok ? `at or below --max-level ${r.max_level.limit}` : ui.c.red(`above --max-level ${r.max_level.limit}`));
+  if (r.wait) {
+    lines.push('', r.wait.ok ? `reached level ${r.wait.level} or below after ${formatDuration(r.wait.waited_ms)}` : ui.c.red(`still above level ${r.wait.level} after ${formatDuration(r.wait.waited_ms)}`));
+  }
+  return lines.join('\n');
+}
+
+const fmt = (n: number | null) => (n === null ? '-' : n.toFixed(2));
+const rate = (n: number | null) => (n === null ? 'unknown' : `${n} pages/s`);

@@ -1,0 +1,34 @@
+/** Turn the commander tree into the plain CmdSpec the completion generators take. */
+import type { Command, Option } from 'commander';
+import type { CmdSpec, OptSpec } from './core/completion.js';
+import { buildProgram, PATH_OPTIONS } from './program.js';
+
+function optSpec(o: Option): OptSpec | undefined {
+  if (!o.long || o.hidden) return undefined;
+  const value = o.required ? 'required' : o.optional ? 'optional' : 'none';
+  const valueName = /[<[]([^>\]]+)[>\]]/.exec(o.flags)?.[1];
+  return {
+    long: o.long,
+    short: o.short,
+    description: o.description,
+    value,
+    valueName,
+    choices: o.argChoices,
+    path: PATH_OPTIONS.has(o.long) ? (o.long === '--state-dir' ? 'dir' : 'file') : undefined,
+  };
+}
+
+export function commandSpec(c: Command): CmdSpec {
+  return {
+    name: c.name(),
+    description: c.description(),
+    options: c.options.map(optSpec).filter((o): o is OptSpec => o !== undefined && o.long !== '--version'),
+    args: c.registeredArguments.map((a) => ({ name: a.name(), choices: a.argChoices })),
+    subcommands: c.commands.map(commandSpec),
+  };
+}
+
+/** The whole tree, with the help and version flags every shell offers anyway. */
+export function programSpec(version = '0.0.0'): CmdSpec {
+  return commandSpec(buildProgram(version, async () => {}));
+}

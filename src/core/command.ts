@@ -1,0 +1,31 @@
+import type { Ctx } from './context.js';
+import type { Ui } from './output.js';
+
+/** What a command returns: data for JSON and the human view, and how to exit. */
+export interface Outcome<T> {
+  /** The result. Omitted when the command already printed everything (e.g. --watch). */
+  readonly data?: T;
+  /** Exit code; 0 when omitted. */
+  readonly exitCode?: number;
+  /** A one-line explanation for stderr when exitCode is not 0 (the JSON carries it as data). */
+  readonly message?: string;
+  /** Print the human view even under --quiet (e.g. a completion script). */
+  readonly alwaysPrint?: boolean;
+}
+
+/** A command module: parse options, call core, return data. Rendering is separate. */
+export interface CommandModule<T = unknown> {
+  run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<T>>;
+  render(data: T, ui: Ui): string;
+}
+
+/** Print a result the way the globals ask: one JSON document, or the human view. */
+export function emit<T>(ctx: Ctx, data: T, render: (data: T, ui: Ui) => string, alwaysPrint = false): void {
+  if (ctx.globals.json) {
+    ctx.stdout.write(`${JSON.stringify(data)}\n`);
+    return;
+  }
+  if (ctx.globals.quiet && !alwaysPrint) return;
+  const text = render(data, ctx.ui);
+  if (text !== '') ctx.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}

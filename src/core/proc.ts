@@ -1,0 +1,99 @@
+/**
+ * The process table. On Linux we read /proc directly: a readdir and one small read per
+ * process. Elsewhere ps-list (one `ps` call). Never systeminformation's per-process calls,
+ * which take seconds on a busy host.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+export interface ProcInfo {
+  readonly pid: number;
+  /** argv as the process reports it; empty for kernel threads and zombies. */
+  readonly argv: readonly string[];
+  /** argv joined by spaces. */
+  readonly cmdline: string;
+}
+
+/** Interpreters whose first script argument names the program that really runs. */
+const INTERPRETERS = /^(node|nodejs|bun|deno|python[\d.]*|pypy[\d.]*|ruby|perl|php|bash|sh|dash|zsh|env|uv|npx|tsx|ts-node)$/;
+
+/** The program a command line runs: argv[0]'s basename, or the script's for an interpreter. */
+export function programName(argv: readonly string[]): string {
+  const first = argv[0] ? basename(argv[0]) : '';
+  if (!INTERPRETERS.test(first)) return first;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-c' || a === '-m' || a === '-e') return argv[i + 1] !== undefined ? basename(argv[i + 1]!.split(/\s+/)[0]!) : first;
+    if (!a.startsWith('-')) return basename(a);
+  }
+  return first;
+}
+
+/** List processes with their command lines (Linux: /proc). Kernel threads are skipped. */
+export function listProcessesLinux(procRoot = '/proc'): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(procRoot);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue; // not a pid folder
+    const pid = Number(name);
+    let raw: string;
+    try {
+      raw = readFileSync(`${procRoot}/${name}/cmdline`, 'latin1');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (raw === '') continue; // kernel thread or zombie
+    const argv = raw.endsWith('\0') ? raw.slice(0, -1).split('\0') : raw.split('\0');
+    out.push({ pid, argv, cmdline: argv.join(' ') });
+  }
+  return out;
+}
+
+export async function listProcesses(): Promise<ProcInfo[]> {
+  if (process.platform === 'linux') return listProcessesLinux();
+  const { default: psList } = await import('ps-list');
+  const list = await psList({ all: true });
+  return list.map((p) => {
+    const cmd = p.cmd ?? p.name;
+    const argv = cmd.split(/\s+/).filter(Boolean);
+    return { pid: p.pid, argv, cmdline: cmd };
+  });
+}
+
+export interface AgentCounts {
+  /** processes whose command line matches the configured claude pattern */
+  readonly claude: number;
+  /** processes whose program is node (argv[0] is node or nodejs) */
+  readonly node: number;
+  /** processes matching any configured agent pattern */
+  readonly agents: number;
+  /** pids of the agents, for callers that need them */
+  readonly agentPids: readonly number[];
+}
+
+/** Count agents in a process list. `selfPid` (agentctl itself) is never counted. */
+export function countAgents(
+  procs: readonly ProcInfo[],
+  patterns: { readonly patterns: readonly string[]; readonly claude: string },
+  selfPid = process.pid,
+): AgentCounts {
+  const agentRes = patterns.patterns.map((p) => new RegExp(p));
+  const claudeRe = new RegExp(patterns.claude);
+  let claude = 0;
+  let node = 0;
+  const agentPids: number[] = [];
+  for (const p of procs) {
+    if (p.pid === selfPid) continue;
+    const argv0 = p.argv[0] ? basename(p.argv[0]) : '';
+    if (argv0 === 'node' || argv0 === 'nodejs') node++;
+    if (claudeRe.test(p.cmdline)) claude++;
+    if (agentRes.some((re) => re.test(p.cmdline))) agentPids.push(p.pid);
+  }
+  return { claude, node, agents: agentPids.length, agentPids };
+}

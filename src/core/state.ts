@@ -1,0 +1,282 @@
+/**
+ * The state database: one SQLite file per host, WAL mode, a busy timeout, numbered
+ * migrations. Every command opens it, acts inside short transactions, and closes it.
+ * Writes that decide something use BEGIN IMMEDIATE: a deferred transaction that upgrades
+ * to a write fails at once with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT, StateError } from './errors.js';
+import { ensurePrivateDir } from './fsutil.js';
+
+type Db = Database.Database;
+
+/** How long a command waits for another's write lock before giving up. @default 5000 ms */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/** Pruning runs at most this often; it is cheap, but not free on every call. */
+export const PRUNE_EVERY_MS = 10 * 60_000;
+
+/** Numbered migrations; index + 1 is the schema version each one brings the file to. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE events (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     command TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     subject TEXT,
+     reason TEXT NOT NULL,
+     data TEXT
+   );
+   CREATE INDEX events_ts ON events(ts);
+   CREATE TABLE samples (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     boot_id TEXT NOT NULL,
+     cpu_total REAL NOT NULL,
+     cpu_idle REAL NOT NULL,
+     swap_in REAL,
+     swap_out REAL,
+     memory_used_pct REAL,
+     cpu_used_pct REAL,
+     load1 REAL,
+     raw_level INTEGER NOT NULL,
+     level INTEGER NOT NULL
+   );
+   CREATE INDEX samples_ts ON samples(ts);
+   CREATE TABLE kv (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface StatePaths {
+  readonly dir: string;
+  readonly db: string;
+  readonly pids: string;
+  readonly logs: string;
+}
+
+/** --state-dir, else $AGENTCTL_STATE_DIR, else $XDG_STATE_HOME/agentctl, else ~/.local/state/agentctl. */
+export function resolveStateDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, home = homedir()): { dir: string; source: string } {
+  if (flag) return { dir: flag, source: '--state-dir' };
+  if (env.AGENTCTL_STATE_DIR) return { dir: env.AGENTCTL_STATE_DIR, source: 'AGENTCTL_STATE_DIR' };
+  if (env.XDG_STATE_HOME) return { dir: join(env.XDG_STATE_HOME, 'agentctl'), source: 'XDG_STATE_HOME' };
+  return { dir: join(home, '.local', 'state', 'agentctl'), source: 'default' };
+}
+
+export function statePaths(dir: string): StatePaths {
+  return { dir, db: join(dir, 'state.db'), pids: join(dir, 'pids'), logs: join(dir, 'logs') };
+}
+
+/** An event: one decision or action, with its reason. */
+export interface EventInput {
+  readonly command: string;
+  readonly kind: string;
+  readonly subject?: string | undefined;
+  readonly reason: string;
+  readonly data?: Record<string, unknown> | undefined;
+}
+
+export interface EventRow {
+  readonly id: number;
+  readonly ts: number;
+  readonly command: string;
+  readonly kind: string;
+  readonly subject: string | null;
+  readonly reason: string;
+  readonly data: Record<string, unknown> | null;
+}
+
+export interface PruneLimits {
+  readonly eventsMaxAgeMs: number;
+  readonly eventsMaxRows: number;
+  readonly samplesMaxAgeMs: number;
+  readonly samplesMaxRows: number;
+}
+
+/** Turn a SQLite or file-system failure into a message that names the file and what to do. */
+export function stateError(err: unknown, file: string): StateError {
+  if (err instanceof StateError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const msg = (err as Error).message ?? String(err);
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return new StateError(`state file ${file} is not a usable SQLite database (${msg}); move it aside (mv ${file} ${file}.bad) to start with fresh state`, file, EXIT.failed, 'state_corrupt');
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new StateError(`state file ${file} stayed locked by another process past the busy timeout; try again`, file, EXIT.tryLater, 'state_locked');
+  }
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
+    return new StateError(`state file ${file}: disk full; free space in ${file.replace(/\/[^/]*$/, '')}`, file, EXIT.failed, 'state_disk_full');
+  }
+  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
+    return new StateError(`state file ${file} cannot be opened for writing (${msg}); check the folder's permissions or pass --state-dir`, file, EXIT.failed, 'state_unwritable');
+  }
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    return new StateError(`state folder for ${file} is not a folder (${msg}); pass --state-dir`, file, EXIT.failed, 'state_unwritable');
+  }
+  return new StateError(`state file ${file}: ${msg}`, file);
+}
+
+/** An open state database. Methods map SQLite failures to StateError. */
+export class State {
+  readonly paths: StatePaths;
+  readonly db: Db;
+
+  private constructor(paths: StatePaths, db: Db) {
+    this.paths = paths;
+    this.db = db;
+  }
+
+  /** Open (creating if needed) the state in `dir`, migrate it, and return it. */
+  static open(dir: string, opts: { busyTimeoutMs?: number } = {}): State {
+    const paths = statePaths(dir);
+    let db: Db | undefined;
+    try {
+      if (existsSync(dir) && !statSync(dir).isDirectory()) {
+        throw new StateError(`state folder ${dir} is not a folder; pass --state-dir with a folder path`, paths.db, EXIT.failed, 'state_unwritable');
+      }
+      ensurePrivateDir(dir);
+      if (existsSync(paths.db) && statSync(paths.db).isDirectory()) {
+        throw new StateError(`state file ${paths.db} is a folder, not a database`, paths.db, EXIT.failed, 'state_corrupt');
+      }
+      db = new Database(paths.db, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+      // journal_mode needs a lock only when it changes; once WAL, it stays WAL in the file.
+      if ((db.pragma('journal_mode', { simple: true }) as string).toLowerCase() !== 'wal') db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      const state = new State(paths, db);
+      state.migrate();
+      return state;
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        /* closing a broken handle */
+      }
+      throw stateError(err, paths.db);
+    }
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version === SCHEMA_VERSION) return;
+    if (version > SCHEMA_VERSION) {
+      throw new StateError(
+        `state file ${this.paths.db} has schema version ${version}, newer than this agentctl knows (${SCHEMA_VERSION}); upgrade agentctl or use another --state-dir`,
+        this.paths.db,
+        EXIT.failed,
+        'state_too_new',
+      );
+    }
+    this.db
+      .transaction(() => {
+        // Re-read inside the write lock: a concurrent opener may have migrated meanwhile.
+        const v = this.db.pragma('user_version', { simple: true }) as number;
+        for (let i = v; i < SCHEMA_VERSION; i++) this.db.exec(MIGRATIONS[i]!);
+        if (v < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })
+      .immediate();
+  }
+
+  /** Run `fn` in a BEGIN IMMEDIATE transaction, mapping failures to StateError. */
+  write<T>(fn: () => T): T {
+    return this.guard(() => this.db.transaction(fn).immediate());
+  }
+
+  /** Run `fn`, mapping SQLite failures to StateError. */
+  guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== undefined || err instanceof StateError) throw stateError(err, this.paths.db);
+      throw err;
+    }
+  }
+
+  /** Append an event (inside the caller's transaction if there is one). */
+  event(e: EventInput, now = Date.now()): void {
+    this.guard(() =>
+      this.db
+        .prepare('INSERT INTO events (ts, command, kind, subject, reason, data) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(now, e.command, e.kind, e.subject ?? null, e.reason, e.data === undefined ? null : JSON.stringify(e.data)),
+    );
+  }
+
+  /** Events at or after `sinceMs`, oldest first, at most `limit` (the newest ones). */
+  events(opts: { sinceMs?: number; limit?: number; kind?: string; command?: string } = {}): EventRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (opts.sinceMs !== undefined) {
+      where.push('ts >= ?');
+      args.push(opts.sinceMs);
+    }
+    if (opts.kind !== undefined) {
+      where.push('kind = ?');
+      args.push(opts.kind);
+    }
+    if (opts.command !== undefined) {
+      where.push('command = ?');
+      args.push(opts.command);
+    }
+    const sql = `SELECT id, ts, command, kind, subject, reason, data FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    args.push(opts.limit ?? 1000);
+    const rows = this.guard(() => this.db.prepare(sql).all(...args)) as Array<Omit<EventRow, 'data'> & { data: string | null }>;
+    return rows.reverse().map((r) => ({ ...r, data: r.data === null ? null : (JSON.parse(r.data) as Record<string, unknown>) }));
+  }
+
+  getKv<T>(key: string): { value: T; updatedAt: number } | undefined {
+    const row = this.guard(() => this.db.prepare('SELECT value, updated_at FROM kv WHERE key = ?').get(key)) as { value: string; updated_at: number } | undefined;
+    if (!row) return undefined;
+    try {
+      return { value: JSON.parse(row.value) as T, updatedAt: row.updated_at };
+    } catch {
+      return undefined;
+    }
+  }
+
+  setKv(key: string, value: unknown, now = Date.now()): void {
+    this.guard(() =>
+      this.db
+        .prepare('INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+        .run(key, JSON.stringify(value), now),
+    );
+  }
+
+  /**
+   * Prune history tables by age and row count, at most once per PRUNE_EVERY_MS (or always
+   * with `force`). Returns how many rows went, or undefined when it was not yet time.
+   */
+  prune(limits: PruneLimits, now = Date.now(), force = false): { events: number; samples: number } | undefined {
+    return this.write(() => {
+      const last = this.getKv<number>('prune.last_at');
+      if (!force && last && now - last.value < PRUNE_EVERY_MS) return undefined;
+      const byAge = (table: string, maxAgeMs: number) => this.db.prepare(`DELETE FROM ${table} WHERE ts < ?`).run(now - maxAgeMs).changes;
+      // ids grow with time, so "keep the newest N" is one range delete on the primary key
+      const byCount = (table: string, maxRows: number) =>
+        this.db.prepare(`DELETE FROM ${table} WHERE id <= (SELECT MAX(id) FROM ${table}) - ?`).run(maxRows).changes;
+      const events = byAge('events', limits.eventsMaxAgeMs) + byCount('events', limits.eventsMaxRows);
+      const samples = byAge('samples', limits.samplesMaxAgeMs) + byCount('samples', limits.samplesMaxRows);
+      this.setKv('prune.last_at', now, now);
+      return { events, samples };
+    });
+  }
+
+  /** SQLite's quick_check: "ok" or the first problems it found. */
+  quickCheck(): string[] {
+    return this.guard(() => (this.db.pragma('quick_check') as Array<{ quick_check: string }>).map((r) => r.quick_check));
+  }
+
+  close(): void {
+    try {
+      this.db.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}

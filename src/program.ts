@@ -1,0 +1,103 @@
+/**
+ * The command tree. Only commander is loaded here: each command's module is imported when
+ * that command runs, so `agentctl --version` never pays for SQLite or systeminformation.
+ * The completion scripts are generated from this tree (scripts/gen-completions.mjs).
+ */
+import { Argument, Command, Option } from 'commander';
+
+/** Called when a command runs: its module name, its own options and its arguments. */
+export type Dispatch = (module: string, opts: Record<string, unknown>, args: string[], cmd: Command) => Promise<void>;
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+
+/** Options whose value is a file or folder path, for completion. */
+export const PATH_OPTIONS = new Set(['--state-dir', '--config', '--write', '--prometheus']);
+
+export function buildProgram(version: string, dispatch: Dispatch): Command {
+  const program = new Command('agentctl')
+    .description('Keep one host healthy while it runs a fleet of AI coding agents.')
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .addHelpCommand(false)
+    .option('--json', 'print one JSON document on stdout (errors too)')
+    .option('-q, --quiet', 'print nothing on success unless asked for data')
+    .option('--state-dir <dir>', 'state folder (default: $AGENTCTL_STATE_DIR, $XDG_STATE_HOME/agentctl, ~/.local/state/agentctl)')
+    .option('--config <file>', 'read this config file instead of ./agentctl.toml and ~/.config/agentctl/config.toml')
+    .option('--color', 'force colour on')
+    .option('--no-color', 'no colour (also NO_COLOR=1)')
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      examples([
+        'agentctl throttle-status',
+        'agentctl throttle-status --max-level 1 && make heavy',
+        'agentctl --json throttle-status --write /run/agentctl/resource_metrics.json',
+        'agentctl config',
+        'agentctl events --since 1h',
+      ]) +
+        '\nExit codes: 0 ok, 1 failed, 2 bad input, 69 refused, 75 try later, 78 config invalid.\n',
+    );
+
+  program
+    .command('throttle-status')
+    .description('sample memory, CPU, load, swap, PSI and agent counts; report the throttle level (0 normal .. 3 heavy)')
+    .addOption(new Option('--watch [interval]', 'print a new reading every interval (default 2s) until interrupted'))
+    .option('--max-level <n>', 'exit 75 when the level is above n (0-3)')
+    .option('--wait-level <n>', 'wait until the level is at or below n (0-3); exit 75 on timeout')
+    .option('--timeout <duration>', 'how long --wait-level waits', '60s')
+    .option('--write <file>', 'also write resource_metrics.json (seed format) to file, atomically')
+    .option('--prometheus <file>', 'also write node_exporter textfile metrics to file, atomically')
+    .addHelpText(
+      'after',
+      examples([
+        'agentctl throttle-status',
+        'agentctl throttle-status --json',
+        'agentctl throttle-status --max-level 1 && make heavy',
+        'agentctl throttle-status --wait-level 1 --timeout 60s && ./run-batch.sh',
+        'agentctl throttle-status --watch 5s',
+        'agentctl throttle-status --quiet --prometheus /var/lib/node_exporter/agentctl.prom',
+        'AGENTCTL_DISABLE_THROTTLE=1 agentctl throttle-status   # forces level 0, and says so',
+      ]),
+    )
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('throttle-status', opts, cmd.args, cmd));
+
+  program
+    .command('config')
+    .description('print every effective configuration value and where it came from; exit 78 when invalid')
+    .addHelpText(
+      'after',
+      examples([
+        'agentctl config',
+        'agentctl config --json | jq .values.throttle.memory_pct',
+        'AGENTCTL_THROTTLE_CPU_PCT=50,70,85 agentctl config',
+        'agentctl --config ./ci.toml config',
+      ]),
+    )
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('config', opts, cmd.args, cmd));
+
+  program
+    .command('events')
+    .description('show the audit log: every decision and action, with its reason')
+    .option('--since <duration>', 'only events newer than this (e.g. 30m, 1h, 7d) or an ISO time')
+    .option('--kind <kind>', 'only events of this kind (e.g. throttle.level)')
+    .option('--command <name>', 'only events written by this command')
+    .option('--limit <n>', 'at most n events, the newest', '100')
+    .addHelpText('after', examples(['agentctl events --since 1h', 'agentctl events --kind throttle.level --json', 'agentctl events --limit 20']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('events', opts, cmd.args, cmd));
+
+  program
+    .command('completion')
+    .description('print the shell completion script for bash, zsh or fish')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .addHelpText(
+      'after',
+      examples([
+        'agentctl completion bash > /etc/bash_completion.d/agentctl',
+        'agentctl completion zsh > "${fpath[1]}/_agentctl"',
+        'agentctl completion fish > ~/.config/fish/completions/agentctl.fish',
+      ]),
+    )
+    .action(async (shell: string, opts: Record<string, unknown>, cmd: Command) => dispatch('completion', opts, [shell], cmd));
+
+  return program;
+}
