@@ -49,8 +49,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const colorErr = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stderr.isTTY) });
 
   const { ExitError, EXIT } = await import('./core/errors.js');
-  const { CommanderError } = await import('commander');
-  const { buildProgram } = await import('./program.js');
+  const { buildProgram, CommanderError } = await import('./program.js');
 
   let exitCode = 0;
   let ctxToClose: { close(): void } | undefined;
@@ -58,11 +57,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const g = cmd.optsWithGlobals() as { json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean };
     const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colorFlag };
     const { createCtx } = await import('./core/context.js');
-    const ctx = createCtx({
-      globals,
-      colorOut: decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }),
-      colorErr,
-    });
+    const colorOut = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }) && !globals.json;
+    const chalk = colorOut || colorErr ? await (await import('./core/output.js')).loadChalk() : undefined;
+    const ctx = createCtx({ globals, colorOut, colorErr, ...(chalk ? { chalk } : {}) });
     ctxToClose = ctx;
     const mod = (await import(`./commands/${moduleName}.js`)) as import('./core/command.js').CommandModule;
     const outcome = await mod.run(opts, args, ctx);

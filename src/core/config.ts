@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
 import { ConfigError, UsageError } from './errors.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js';
 import { DURATION_HINT, tryParseDuration } from './units.js';
@@ -261,11 +261,13 @@ function readLayer(kind: SourceKind, path: string, required: boolean): FileLayer
     }
     throw new ConfigError(`config file ${path} cannot be read: ${(err as Error).message}`, { file: path });
   }
+  // The parser loads only when there is a file to parse: most runs have none.
+  const toml = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
   let data: Record<string, unknown>;
   try {
-    data = parseToml(text) as Record<string, unknown>;
+    data = toml.parse(text) as Record<string, unknown>;
   } catch (err) {
-    if (err instanceof TomlError) {
+    if (err instanceof toml.TomlError) {
       const first = err.message.split('\n')[0]!.replace(/^Invalid TOML document:\s*/i, '');
       throw new ConfigError(`config file ${path} line ${err.line}: invalid TOML: ${first}`, { file: path, line: err.line });
     }

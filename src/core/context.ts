@@ -54,6 +54,8 @@ export interface CtxInit {
   readonly stderr?: Stream;
   readonly colorOut: boolean;
   readonly colorErr: boolean;
+  /** chalk, loaded by the caller when either stream gets colour */
+  readonly chalk?: import('chalk').ChalkInstance;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly sampler?: Sampler;
@@ -74,8 +76,8 @@ export function createCtx(init: CtxInit): Ctx {
     sleep: init.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     stdout: init.stdout ?? process.stdout,
     stderr,
-    ui: makeUi(init.colorOut),
-    uiErr: makeUi(init.colorErr),
+    ui: makeUi(init.colorOut, init.chalk),
+    uiErr: makeUi(init.colorErr, init.chalk),
     sampler: init.sampler ?? systemSampler,
     listProcesses: init.listProcesses ?? listProcesses,
     config(flags) {

@@ -3,7 +3,7 @@
  * NO_COLOR, then FORCE_COLOR, then whether the stream is a TTY. chalk 5 does not read NO_COLOR
  * itself, and cli-table3 colours its borders unless told not to, so both get told.
  */
-import { Chalk, type ChalkInstance } from 'chalk';
+import type { ChalkInstance } from 'chalk';
 import { createRequire } from 'node:module';
 
 export interface ColorInputs {
@@ -34,10 +34,26 @@ export interface Ui {
 type TableCtor = new (opts: Record<string, unknown>) => { push(...rows: unknown[]): void; toString(): string };
 let TableClass: TableCtor | undefined;
 
-export function makeUi(color: boolean): Ui {
-  const c = new Chalk({ level: color ? 1 : 0 });
+/**
+ * A stand-in for chalk when colour is off: every style is the identity, chained or called.
+ * Piped and --json runs (the common case in scripts) then never load chalk at all.
+ */
+const plain: ChalkInstance = new Proxy((() => {}) as unknown as ChalkInstance, {
+  get: (_t, prop) => (prop === 'level' ? 0 : plain),
+  apply: (_t, _this, args: unknown[]) => args.map(String).join(' '),
+});
+
+/** Load chalk, only when some stream gets colour. */
+export async function loadChalk(): Promise<ChalkInstance> {
+  const { Chalk } = await import('chalk');
+  return new Chalk({ level: 1 });
+}
+
+/** A Ui for one stream; pass chalk (from loadChalk) when colour is on. */
+export function makeUi(color: boolean, chalk?: ChalkInstance): Ui {
+  const c = color && chalk ? chalk : plain;
   return {
-    color,
+    color: c !== plain,
     c,
     table(head, rows) {
       // cli-table3 is CommonJS and only needed when a person reads a table: load it then

@@ -4,20 +4,40 @@
  * Writes that decide something use BEGIN IMMEDIATE: a deferred transaction that upgrades
  * to a write fails at once with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
  */
-import Database from 'better-sqlite3';
+import type DatabaseT from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { EXIT, StateError } from './errors.js';
 import { ensurePrivateDir } from './fsutil.js';
 
-type Db = Database.Database;
+type Db = DatabaseT.Database;
+// require, not import: see program.ts (the ESM-to-CommonJS export lexer costs start-up time)
+const Database = createRequire(import.meta.url)('better-sqlite3') as typeof DatabaseT;
 
 /** How long a command waits for another's write lock before giving up. @default 5000 ms */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 /** Pruning runs at most this often; it is cheap, but not free on every call. */
 export const PRUNE_EVERY_MS = 10 * 60_000;
+
+let addonPath: string | null | undefined;
+/**
+ * The compiled addon's path. Passing it skips the `bindings` package's search through a dozen
+ * candidate folders on every start; null falls back to that search (e.g. a debug build).
+ */
+function nativeBinding(): string | null {
+  if (addonPath !== undefined) return addonPath;
+  try {
+    const pkg = createRequire(import.meta.url).resolve('better-sqlite3/package.json');
+    const p = join(dirname(pkg), 'build', 'Release', 'better_sqlite3.node');
+    addonPath = existsSync(p) ? p : null;
+  } catch {
+    addonPath = null;
+  }
+  return addonPath;
+}
 
 /** Numbered migrations; index + 1 is the schema version each one brings the file to. */
 export const MIGRATIONS: readonly string[] = [
@@ -145,7 +165,8 @@ export class State {
       if (existsSync(paths.db) && statSync(paths.db).isDirectory()) {
         throw new StateError(`state file ${paths.db} is a folder, not a database`, paths.db, EXIT.failed, 'state_corrupt');
       }
-      db = new Database(paths.db, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+      const binding = nativeBinding();
+      db = new Database(paths.db, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, ...(binding ? { nativeBinding: binding } : {}) });
       // journal_mode needs a lock only when it changes; once WAL, it stays WAL in the file.
       if ((db.pragma('journal_mode', { simple: true }) as string).toLowerCase() !== 'wal') db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
