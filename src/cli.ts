@@ -95,6 +95,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
+      if (err.code === 'commander.help' && err.exitCode !== 0) {
+        // options but no command: commander printed the help on stderr
+        writeError({ exitCode: EXIT.usage, reason: 'usage', message: 'no command given' }, json, colorErr, 'see agentctl --help');
+        return EXIT.usage;
+      }
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       const message = err.message.replace(/^error:\s*/i, '').split('\n')[0]!;
       writeError({ exitCode: EXIT.usage, reason: 'usage', message }, json, colorErr, 'see agentctl --help');

@@ -133,8 +133,11 @@ async function watch(ctx: Ctx, p: Parsed, intervalMs: number): Promise<Outcome<T
       emit(ctx, r, (d, ui) => renderLine(d, ui));
       if (stop) break;
       await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, intervalMs).unref();
+        const timer = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
     }
   } finally {

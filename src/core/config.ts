@@ -189,7 +189,9 @@ export const KEYS: readonly KeySpec[] = [
   {
     section: 'agents',
     key: 'patterns',
-    default: ['(^|/)claude(\\s|$)', '@anthropic-ai/claude-code', '(^|[/\\s_-])mcp[-_]server', '[/-]server-[\\w-]+mcp|[\\w-]+-mcp(\\s|$)'],
+    // claude sessions; MCP servers as the official packages and common naming run them:
+    // @modelcontextprotocol/server-x, mcp-server-x (uvx), x_mcp_server.py, filesystem-mcp
+    default: ['(^|/)claude(\\s|$)', '@anthropic-ai/claude-code', '@modelcontextprotocol/server-', '(^|[/\\s_-])mcp[-_]server', '[\\w.-][-_]mcp(\\.[a-z]+)?(\\s|$)'],
     validate: regexList,
     fromEnv: envList,
     doc: 'command-line regexes of processes that count as agents',

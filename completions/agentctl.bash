@@ -1,0 +1,26 @@
+# bash completion for agentctl: generated from the command tree by scripts/gen-completions.mjs; do not edit
+_agentctl() {
+  local cur prev cmd i
+  cur="${COMP_WORDS[COMP_CWORD]}"
+  prev="${COMP_WORDS[COMP_CWORD-1]}"
+  local global_opts="--json --quiet -q --state-dir --config --color --no-color"
+  cmd=""
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case "${COMP_WORDS[i]}" in
+      throttle-status|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
+    esac
+  done
+  case "$prev" in
+    --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --config|--write|--prometheus) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --max-level|--wait-level|--timeout|--since|--kind|--command|--limit) COMPREPLY=(); return ;;
+  esac
+  case "$cmd" in
+    "") COMPREPLY=($(compgen -W "$global_opts throttle-status config events completion" -- "$cur")) ;;
+    throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
+    config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
+    events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit" -- "$cur")) ;;
+    completion) COMPREPLY=($(compgen -W "$global_opts bash zsh fish" -- "$cur")) ;;
+  esac
+}
+complete -F _agentctl agentctl

@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const BIN = join(ROOT, 'bin', 'agentctl');
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** An environment without the caller's agentctl and colour settings, so tests see defaults. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('AGENTCTL_') || k === 'NO_COLOR' || k === 'FORCE_COLOR' || k.startsWith('XDG_')) continue;
+    env[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+/** Run the real binary with stdout and stderr piped. */
+export async function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env ?? cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  return { code, signal, stdout, stderr };
+}
+
+/** A fresh temp folder, removed by the returned cleanup. */
+export function tempDir(prefix = 'agentctl-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Processes a test started; `endAll` ends each by its PID and waits for it to exit. */
+export class Procs {
+  private readonly children: ChildProcess[] = [];
+
+  /** Start `node -e code` (optionally under another argv[0] via a symlink) and wait until it runs it. */
+  async node(code: string, opts: { argv0Path?: string; args?: string[] } = {}): Promise<ChildProcess> {
+    const exe = opts.argv0Path ?? process.execPath;
+    const child = spawn(exe, ['-e', code, ...(opts.args ?? [])], { stdio: 'ignore' });
+    this.children.push(child);
+    await waitFor(() => {
+      try {
+        return readFileSync(`/proc/${child.pid}/cmdline`, 'latin1').includes(code);
+      } catch {
+        return false;
+      }
+    }, 5_000);
+    return child;
+  }
+
+  /** A process that keeps one core busy. */
+  busy(): Promise<ChildProcess> {
+    return this.node('for (;;) {}');
+  }
+
+  /** A process whose command line looks like a claude session: argv[0] is .../claude. */
+  async fakeClaude(dir: string): Promise<ChildProcess> {
+    const link = join(dir, 'claude');
+    if (!existsSync(link)) symlinkSync(process.execPath, link);
+    return this.node('setInterval(() => {}, 60_000)', { argv0Path: link, args: ['--print'] });
+  }
+
+  async end(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL'); // by PID: ChildProcess.kill signals exactly child.pid
+    await exited;
+  }
+
+  async endAll(): Promise<void> {
+    await Promise.all(this.children.splice(0).map((c) => this.end(c)));
+  }
+}
+
+export async function waitFor(pred: () => boolean, timeoutMs: number, stepMs = 20): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export function parseJson<T = Record<string, unknown>>(text: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new Error(`not one JSON document: ${JSON.stringify(text.slice(0, 500))}`);
+  }
+}

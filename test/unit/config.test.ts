@@ -1,0 +1,205 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { envName, KEYS, loadConfig, locateKey } from '../../src/core/config.js';
+import { ConfigError, UsageError } from '../../src/core/errors.js';
+import { tempDir } from '../helpers.js';
+
+let t: ReturnType<typeof tempDir>;
+let home: string;
+let cwd: string;
+beforeEach(() => {
+  t = tempDir();
+  home = join(t.dir, 'home');
+  cwd = join(t.dir, 'project');
+  mkdirSync(join(home, '.config', 'agentctl'), { recursive: true });
+  mkdirSync(cwd, { recursive: true });
+});
+afterEach(() => t.cleanup());
+
+const userFile = () => join(home, '.config', 'agentctl', 'config.toml');
+const projectFile = () => join(cwd, 'agentctl.toml');
+const load = (env: NodeJS.ProcessEnv = {}, extra: Parameters<typeof loadConfig>[0] = {}) => loadConfig({ env, cwd, home, ...extra });
+const source = (l: ReturnType<typeof loadConfig>, key: string) => l.entries.find((e) => e.key === key)!.source;
+
+function configErr(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('precedence: flag > env > ./agentctl.toml > user config > defaults', () => {
+  it('uses built-in defaults with no files', () => {
+    const l = load();
+    expect(l.config.throttle.memoryPct).toEqual([70, 80, 90]);
+    expect(l.config.spawn.minUptimeMs).toBe(10_000);
+    expect(l.config.ports).toEqual({ from: 20000, to: 20999 });
+    expect(l.files).toEqual([]);
+    expect(source(l, 'throttle.cpu_pct').kind).toBe('default');
+  });
+
+  it('layers each source over the one below, key by key', () => {
+    writeFileSync(userFile(), '[throttle]\ncpu_pct = [50, 60, 70]\nmemory_pct = [60, 70, 80]\n[spawn]\ncooldown = "5s"\n');
+    writeFileSync(projectFile(), '[throttle]\nmemory_pct = [65, 75, 85]\n[spawn]\ncooldown = "30s"\nmin_interval = "10s"\n');
+    const env = { AGENTCTL_SPAWN_COOLDOWN: '45s', AGENTCTL_SPAWN_MIN_INTERVAL: '20s' };
+    const l = load(env, { flags: { 'spawn.min_interval': { value: '1m', flag: '--min-interval' } } });
+    expect(l.config.throttle.cpuPct).toEqual([50, 60, 70]);
+    expect(source(l, 'throttle.cpu_pct')).toEqual({ kind: 'user', detail: userFile() });
+    expect(l.config.throttle.memoryPct).toEqual([65, 75, 85]);
+    expect(source(l, 'throttle.memory_pct')).toEqual({ kind: 'project', detail: projectFile() });
+    expect(l.config.spawn.cooldownMs).toBe(45_000);
+    expect(source(l, 'spawn.cooldown')).toEqual({ kind: 'env', detail: 'AGENTCTL_SPAWN_COOLDOWN' });
+    expect(l.config.spawn.minIntervalMs).toBe(60_000);
+    expect(source(l, 'spawn.min_interval')).toEqual({ kind: 'flag', detail: '--min-interval' });
+    expect(l.files).toEqual([userFile(), projectFile()]);
+  });
+
+  it('--config reads only the named file', () => {
+    writeFileSync(projectFile(), '[throttle]\nmemory_pct = [65, 75, 85]\n');
+    const other = join(t.dir, 'ci.toml');
+    writeFileSync(other, '[throttle]\ncpu_pct = [10, 20, 30]\n');
+    const l = load({}, { configPath: other });
+    expect(l.config.throttle.memoryPct).toEqual([70, 80, 90]);
+    expect(l.config.throttle.cpuPct).toEqual([10, 20, 30]);
+    expect(l.files).toEqual([other]);
+  });
+
+  it('AGENTCTL_CONFIG acts like --config, and a missing explicit file is bad input', () => {
+    expect(() => load({ AGENTCTL_CONFIG: join(t.dir, 'nope.toml') })).toThrow(UsageError);
+    expect(() => load({}, { configPath: join(t.dir, 'nope.toml') })).toThrow(/--config: cannot read .*nope\.toml: no such file/);
+  });
+
+  it('env lists are comma separated', () => {
+    const l = load({ AGENTCTL_THROTTLE_CPU_PCT: '50, 70,85', AGENTCTL_AGENTS_PATTERNS: 'claude,codex' });
+    expect(l.config.throttle.cpuPct).toEqual([50, 70, 85]);
+    expect(l.config.agents.patterns).toEqual(['claude', 'codex']);
+  });
+
+  it('XDG_CONFIG_HOME moves the user file', () => {
+    const xdg = join(t.dir, 'xdg');
+    mkdirSync(join(xdg, 'agentctl'), { recursive: true });
+    writeFileSync(join(xdg, 'agentctl', 'config.toml'), '[ports]\nrange = "30000-30099"\n');
+    expect(load({ XDG_CONFIG_HOME: xdg }).config.ports).toEqual({ from: 30000, to: 30099 });
+  });
+
+  it('the hash changes with the effective values', () => {
+    const a = load().hash;
+    expect(load().hash).toBe(a);
+    expect(load({ AGENTCTL_SPAWN_COOLDOWN: '1s' }).hash).not.toBe(a);
+  });
+
+  it('every key has an env name and a default that validates', () => {
+    for (const k of KEYS) {
+      expect(envName(k.section, k.key)).toMatch(/^AGENTCTL_[A-Z_]+$/);
+      expect(() => k.validate(k.default)).not.toThrow();
+    }
+  });
+});
+
+describe('validation names file, key and line', () => {
+  it('TOML syntax errors', () => {
+    writeFileSync(projectFile(), '[throttle]\nmemory_pct = [70, 80,\n');
+    const e = configErr(() => load());
+    expect(e.exitCode).toBe(78);
+    expect(e.message).toContain(projectFile());
+    expect(e.message).toMatch(/line \d+: invalid TOML/);
+  });
+
+  it('unknown sections', () => {
+    writeFileSync(projectFile(), '# comment\n\n[throttel]\nmemory_pct = [70, 80, 90]\n');
+    const e = configErr(() => load());
+    expect(e.message).toBe(`config file ${projectFile()} line 3: throttel: unknown section; accepted: throttle, spawn, ports, agents, state, services`);
+    expect(e.line).toBe(3);
+  });
+
+  it('unknown keys', () => {
+    writeFileSync(projectFile(), '[throttle]\nmemory_pct = [70, 80, 90]\n\n[spawn]\nmin_uptime = "10s"\nmax_concurrent_workers = 1\n');
+    const e = configErr(() => load());
+    expect(e.message).toMatch(new RegExp(`line 6: spawn\\.max_concurrent_workers: unknown key; accepted in \\[spawn\\]: min_uptime, cooldown, min_interval$`));
+    expect(e.key).toBe('spawn.max_concurrent_workers');
+    expect(e.file).toBe(projectFile());
+  });
+
+  it.each([
+    ['[throttle]\nmemory_pct = [70, 80]\n', 'throttle.memory_pct', 2, /three percentages/],
+    ['[throttle]\nmemory_pct = [80, 70, 90]\n', 'throttle.memory_pct', 2, /ascending/],
+    ['[throttle]\ncpu_pct = [60, 75, 190]\n', 'throttle.cpu_pct', 2, /at most 100/],
+    ['[throttle]\nmax_agents = [5, 3, 2]\n', 'throttle.max_agents', 2, /four whole numbers/],
+    ['[throttle]\nmax_agents = [1, 3, 2, 1]\n', 'throttle.max_agents', 2, /do not grow/],
+    ['[throttle]\ndelay_ms = [2000, 1000, 500, 0]\n', 'throttle.delay_ms', 2, /do not shrink/],
+    ['[throttle]\nreasoning_effort = ["high", "high", "medium", "tiny"]\n', 'throttle.reasoning_effort', 2, /"tiny" is not one of low, medium, high/],
+    ['[throttle]\nrecovery_interval = "soon"\n', 'throttle.recovery_interval', 2, /expected a duration like/],
+    ['[throttle]\nrecovery_interval = 30\n', 'throttle.recovery_interval', 2, /as a string/],
+    ['\n[spawn]\nmin_uptime = "400d"\n', 'spawn.min_uptime', 3, /expected a duration/],
+    ['[spawn]\ncooldown = "2d"\n', 'spawn.cooldown', 2, /out of range/],
+    ['[ports]\nrange = "80-90"\n', 'ports.range', 2, /1024 <= first/],
+    ['[ports]\nrange = 20000\n', 'ports.range', 2, /port range like/],
+    ['[agents]\npatterns = ["claude", "(unclosed"]\n', 'agents.patterns', 2, /invalid regular expression/],
+    ['[state]\nevents_max_rows = 5\n', 'state.events_max_rows', 2, /out of range/],
+  ])('%j', (text, key, line, msg) => {
+    writeFileSync(projectFile(), text);
+    const e = configErr(() => load());
+    expect(e.key).toBe(key);
+    expect(e.line).toBe(line);
+    expect(e.message).toMatch(msg);
+    expect(e.message).toContain(`${projectFile()} line ${line}: ${key}: `);
+  });
+
+  it('errors in the user file name the user file', () => {
+    writeFileSync(userFile(), '[ports]\nrange = "nope"\n');
+    expect(configErr(() => load()).message).toContain(userFile());
+  });
+
+  it('bad env values name the variable', () => {
+    const e = configErr(() => load({ AGENTCTL_THROTTLE_MEMORY_PCT: '90,80,70' }));
+    expect(e.message).toMatch(/^environment variable AGENTCTL_THROTTLE_MEMORY_PCT: throttle\.memory_pct: expected three ascending/);
+  });
+
+  it('bad flag values are usage errors', () => {
+    expect(() => load({}, { flags: { 'spawn.cooldown': { value: 'x', flag: '--cooldown' } } })).toThrow(UsageError);
+  });
+});
+
+describe('[[services]]', () => {
+  it('accepts the design example', () => {
+    writeFileSync(
+      projectFile(),
+      '[[services]]\nname = "orchestrator"\nmatch = "orchestrator.py"\nport = 8080\nurl = "http://127.0.0.1:8080/health"\nexpect_status = 200\n',
+    );
+    const l = load();
+    expect(l.config.services).toEqual([
+      { name: 'orchestrator', match: 'orchestrator.py', port: 8080, url: 'http://127.0.0.1:8080/health', expect_status: 200, timeoutMs: 2000 },
+    ]);
+  });
+
+  it.each([
+    ['[[services]]\nname = "a"\nport = 8080\n\n[[services]]\nname = "b"\nprot = 1\n', 'services[1].prot', 7, /unknown key/],
+    ['[[services]]\nname = "web"\nport = 70000\n', 'services[0].port', 3, /port from 1 to 65535/],
+    ['[[services]]\nname = "web"\nurl = "ftp://x"\n', 'services[0].url', 3, /http/],
+    ['[[services]]\nname = "web"\n', 'services[0]', 1, /at least one of pidfile, match, port, url/],
+    ['[[services]]\nname = "a"\nport = 1\n[[services]]\nname = "a"\nport = 2\n', 'services[1].name', 5, /duplicate/],
+    ['[[services]]\nname = "a/b"\nport = 1\n', 'services[0].name', 2, /letters, digits/],
+  ])('%j', (text, key, line, msg) => {
+    writeFileSync(projectFile(), text);
+    const e = configErr(() => load());
+    expect(e.key).toBe(key);
+    expect(e.line).toBe(line);
+    expect(e.message).toMatch(msg);
+  });
+});
+
+describe('locateKey', () => {
+  const text = '# top\n[throttle]\nmemory_pct = [1,2,3]\n"cpu_pct" = [4,5,6]\n\n[[services]]\nname = "a"\n[[services]]\nname = "b"\nspawn.cooldown = 1\n';
+  it('finds keys, quoted keys, array-of-table entries and headers', () => {
+    expect(locateKey(text, 'throttle', 'memory_pct')).toBe(3);
+    expect(locateKey(text, 'throttle', 'cpu_pct')).toBe(4);
+    expect(locateKey(text, 'throttle')).toBe(2);
+    expect(locateKey(text, 'services', 'name', 1)).toBe(9);
+    expect(locateKey(text, 'services', undefined, 1)).toBe(8);
+    expect(locateKey(text, 'throttle', 'nope')).toBe(2);
+  });
+});

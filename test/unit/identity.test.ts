@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { bootId, getIdentity, isSameProcess, parseProcStat, sameIdentity, type ProcessIdentity } from '../../src/core/identity.js';
+import { Procs } from '../helpers.js';
+
+const procs = new Procs();
+afterEach(() => procs.endAll());
+
+describe('parseProcStat', () => {
+  it('counts fields from the last parenthesis, so odd command names parse', () => {
+    const line = '4242 (evil) (name) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 987654 1000 10 ...';
+    const s = parseProcStat(line)!;
+    expect(s.pid).toBe(4242);
+    expect(s.comm).toBe('evil) (name) x');
+    expect(s.state).toBe('S');
+    expect(s.ppid).toBe(1);
+    expect(s.pgid).toBe(4242);
+    expect(s.cpuTicks).toBe(300);
+    expect(s.startTicks).toBe('987654');
+  });
+
+  it('rejects junk', () => {
+    expect(parseProcStat('nonsense')).toBeUndefined();
+  });
+});
+
+describe.runIf(process.platform === 'linux')('identity of real processes', () => {
+  it('is (pid, start time, boot id) and stays equal for the same process', async () => {
+    const child = await procs.node('setInterval(() => {}, 60_000)');
+    const a = getIdentity(child.pid!)!;
+    expect(a.pid).toBe(child.pid);
+    expect(a.startTime).toMatch(/^\d+$/);
+    expect(a.bootId).toBe(bootId());
+    expect(bootId()).toMatch(/^[0-9a-f-]{36}$/);
+    expect(isSameProcess(a)).toBe(true);
+    expect(sameIdentity(a, getIdentity(child.pid!)!)).toBe(true);
+    // a later process has a different start time
+    const other = await procs.node('setInterval(() => {}, 60_000)');
+    expect(getIdentity(other.pid!)!.startTime >= a.startTime).toBe(true);
+  });
+
+  it('is gone once the process has exited', async () => {
+    const child = await procs.node('setInterval(() => {}, 60_000)');
+    const id = getIdentity(child.pid!)!;
+    await procs.end(child);
+    expect(getIdentity(child.pid!)).toBeUndefined();
+    expect(isSameProcess(id)).toBe(false);
+  });
+
+  it('a reused PID (same pid, other start time) is not the same process', () => {
+    const stored: ProcessIdentity = { pid: 4242, startTime: '100', bootId: 'b' };
+    const reused = (pid: number): ProcessIdentity => ({ pid, startTime: '999', bootId: 'b' });
+    const afterReboot = (pid: number): ProcessIdentity => ({ pid, startTime: '100', bootId: 'other-boot' });
+    expect(isSameProcess(stored, reused)).toBe(false);
+    expect(isSameProcess(stored, afterReboot)).toBe(false);
+    expect(isSameProcess(stored, (pid) => ({ pid, startTime: '100', bootId: 'b' }))).toBe(true);
+  });
+
+  it('rejects impossible pids', () => {
+    expect(getIdentity(0)).toBeUndefined();
+    expect(getIdentity(-1)).toBeUndefined();
+    expect(getIdentity(1.5)).toBeUndefined();
+  });
+});
