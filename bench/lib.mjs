@@ -1,0 +1,38 @@
+// Shared helpers for bench scripts: interleaved runs, medians, one table.
+import { spawnSync } from 'node:child_process';
+
+/** Time one command run (ms, wall clock), failing loudly when it fails. */
+export function timeOnce(cmd, args, opts = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/**
+ * Run each case `runs` times, interleaved (a b c a b c ...) so drift in machine load hits
+ * every case alike; returns the median per case.
+ */
+export function interleaved(cases, runs, warmup = 3) {
+  for (let i = 0; i < warmup; i++) for (const c of cases) timeOnce(c.cmd, c.args, c.opts);
+  const times = cases.map(() => []);
+  for (let i = 0; i < runs; i++) cases.forEach((c, j) => times[j].push(timeOnce(c.cmd, c.args, c.opts)));
+  return cases.map((c, j) => ({ name: c.name, median_ms: round(median(times[j])), min_ms: round(Math.min(...times[j])), runs }));
+}
+
+export const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+export function printTable(rows, cols) {
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (vals) => vals.map((v, i) => String(v ?? '').padEnd(widths[i])).join('  ');
+  console.log(line(cols));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(cols.map((c) => r[c])));
+}
