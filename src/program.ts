@@ -69,6 +69,48 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('throttle-status', opts, cmd.args, cmd));
 
   program
+    .command('spawn')
+    .description('start a worker only when it is safe: breaker, singleton, cooldown, rate limit, dependencies, concurrency cap')
+    .usage('[options] -- CMD [ARGS...]')
+    .argument('[command...]', 'the command to run (after --)')
+    .option('--name <name>', 'run name; one instance per name (default: the command basename)')
+    .option('--group <group>', 'concurrency group the cap applies to', 'default')
+    .option('--priority <n>', 'queue priority: 1 critical, 2 important, 3 normal', '3')
+    .option('--max <n>', 'at most n live runs in the group (also capped by the throttle level)')
+    .option('--requires <names...>', 'names that must be running and healthy (exit 69 otherwise)')
+    .option('--if-not-running', 'exit 0 when the name is already running')
+    .option('-d, --detach', 'return at once; exit code, duration and failure type are still recorded')
+    .addOption(new Option('--wait [duration]', 'queue for a slot instead of refusing (default 1h); exit 75 when it runs out'))
+    .option('--timeout <duration>', 'TERM the process group after this long, KILL after --kill-grace')
+    .option('--kill-grace <duration>', 'time between TERM and KILL (default: spawn.kill_grace, 10s)')
+    .option('--memory-max <size>', 'memory limit (cgroup MemoryMax, else address space), e.g. 512M')
+    .option('--cpu-time <duration>', 'CPU time limit, e.g. 1h')
+    .option('--nice <n>', 'run at this niceness (0-19)')
+    .addHelpText(
+      'after',
+      examples([
+        'agentctl spawn --name consult-42 --group consult --max 3 -- claude --print "review PR 42"',
+        'agentctl spawn -d --name auto-confirm --if-not-running -- python3 auto_confirm_worker_v2.py --daemon',
+        'agentctl spawn --wait 10m --priority 1 --group batch --max 3 -- ./job.sh',
+        'agentctl spawn -d --timeout 60s --memory-max 2G --name assigner -- python3 assigner.py',
+        'agentctl spawn --requires orchestrator --name worker-1 -- node worker.js',
+      ]) + '\nExit codes: the child\'s own code in the foreground (128+n for signal n); 75 no slot, cooldown, backoff, rate limit or --wait ran out; 69 circuit open or a dependency unhealthy.\n',
+    )
+    .action(async (command: string[], opts: Record<string, unknown>, cmd: Command) => dispatch('spawn', opts, command, cmd));
+
+  program
+    .command('ps')
+    .description('list registered runs and the agents agentctl did not start')
+    .addHelpText('after', examples(['agentctl ps', 'agentctl ps --json | jq \'.runs[] | select(.breaker != "closed")\'']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('ps', opts, cmd.args, cmd));
+
+  program
+    .command('_end-run', { hidden: true })
+    .argument('<run-id>')
+    .option('--grace <duration>', 'time between TERM and KILL', '10s')
+    .action(async (runId: string, opts: Record<string, unknown>, cmd: Command) => dispatch('end-run', opts, [runId], cmd));
+
+  program
     .command('config')
     .description('print every effective configuration value and where it came from; exit 78 when invalid')
     .addHelpText(

@@ -9,8 +9,9 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, UsageError } from './errors.js';
+import type { PolicySettings } from './spawn/policy.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js';
-import { DURATION_HINT, tryParseDuration } from './units.js';
+import { DURATION_HINT, SIZE_HINT, tryParseDuration, tryParseSize } from './units.js';
 
 /** Where an effective value came from. */
 export type SourceKind = 'default' | 'user' | 'project' | 'file' | 'env' | 'flag';
@@ -46,6 +47,16 @@ export interface Config {
     readonly cooldownMs: number;
     /** Host-wide, between any two spawns. @default 0 (off) */
     readonly minIntervalMs: number;
+    /** Backoff, breaker and reset settings (see core/spawn/policy.ts). */
+    readonly policy: PolicySettings;
+    /** Count agent-pattern processes agentctl did not start against group caps. @default true */
+    readonly countUnmanaged: boolean;
+    /** TERM, then this long, then KILL. @default 10 s */
+    readonly killGraceMs: number;
+    /** Detached output per run is kept to this many bytes (older logs of a name are removed). @default 10M */
+    readonly logMaxBytes: number;
+    /** Logs kept per name. @default 5 */
+    readonly logsPerName: number;
   };
   readonly ports: { readonly from: number; readonly to: number };
   readonly agents: {
@@ -151,6 +162,20 @@ function int(min: number, max: number): Validator {
   };
 }
 
+function bool(raw: unknown): unknown {
+  if (typeof raw !== 'boolean') fail('expected true or false');
+  return raw;
+}
+
+function size(min: number, max: number): Validator {
+  return (raw) => {
+    const bytes = typeof raw === 'string' ? tryParseSize(raw) : Number.isInteger(raw) ? (raw as number) : undefined;
+    if (bytes === undefined) fail(`expected ${SIZE_HINT}`);
+    if (bytes! < min || bytes! > max) fail(`${String(raw)} is out of range`);
+    return bytes;
+  };
+}
+
 function portRange(raw: unknown): unknown {
   const m = typeof raw === 'string' ? /^(\d{1,5})-(\d{1,5})$/.exec(raw) : null;
   if (!m) fail('expected a port range like "20000-20999"');
@@ -166,6 +191,7 @@ const envList = (t: string) => t.split(',').map((s) => s.trim()).filter((s) => s
 const envNums = (t: string) => envList(t).map((s) => (/^-?\d+(\.\d+)?$/.test(s) ? Number(s) : s));
 const envInt = (t: string) => (/^-?\d+$/.test(t.trim()) ? Number(t.trim()) : t);
 const envStr = (t: string) => t;
+const envBool = (t: string) => (/^(1|true|yes|on)$/i.test(t) ? true : /^(0|false|no|off)$/i.test(t) ? false : t);
 
 const LEVEL_EFFORTS = ['low', 'medium', 'high'] as const;
 
@@ -184,6 +210,17 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'spawn', key: 'min_uptime', default: '10s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'an exit sooner is a startup error' },
   { section: 'spawn', key: 'cooldown', default: '0s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'per name, between two spawns (0s = off)' },
   { section: 'spawn', key: 'min_interval', default: '0s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'host-wide, between any two spawns (0s = off)' },
+  { section: 'spawn', key: 'backoff_startup', default: '300s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'first delay after a startup error (doubles per failure)' },
+  { section: 'spawn', key: 'backoff_failure', default: '60s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'first delay after another failure (doubles per failure)' },
+  { section: 'spawn', key: 'backoff_max', default: '1h', validate: duration(0, 7 * 86_400_000), fromEnv: envStr, doc: 'longest backoff' },
+  { section: 'spawn', key: 'breaker_failures', default: 3, validate: int(1, 1000), fromEnv: envInt, doc: 'consecutive failures that open the breaker' },
+  { section: 'spawn', key: 'max_restarts_per_hour', default: 50, validate: int(1, 100_000), fromEnv: envInt, doc: 'starts per rolling hour that open the breaker' },
+  { section: 'spawn', key: 'breaker_pause', default: '1h', validate: duration(0, 7 * 86_400_000), fromEnv: envStr, doc: 'how long an open breaker refuses before one trial run' },
+  { section: 'spawn', key: 'reset_after', default: '10m', validate: duration(0, 7 * 86_400_000), fromEnv: envStr, doc: 'uptime that forgives earlier failures' },
+  { section: 'spawn', key: 'count_unmanaged', default: true, validate: bool, fromEnv: envBool, doc: 'count agents agentctl did not start against caps' },
+  { section: 'spawn', key: 'kill_grace', default: '10s', validate: duration(0, 3_600_000), fromEnv: envStr, doc: 'TERM, then this long, then KILL' },
+  { section: 'spawn', key: 'log_max', default: '10M', validate: size(4096, 1024 ** 4), fromEnv: envStr, doc: 'detached output kept per run' },
+  { section: 'spawn', key: 'logs_per_name', default: 5, validate: int(1, 1000), fromEnv: envInt, doc: 'detached logs kept per name' },
   { section: 'ports', key: 'range', default: '20000-20999', validate: portRange, fromEnv: envStr, doc: 'port pool for leases' },
   {
     section: 'agents',
@@ -467,6 +504,19 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       minUptimeMs: get('spawn.min_uptime'),
       cooldownMs: get('spawn.cooldown'),
       minIntervalMs: get('spawn.min_interval'),
+      policy: {
+        startupBackoffMs: get('spawn.backoff_startup'),
+        failureBackoffMs: get('spawn.backoff_failure'),
+        maxBackoffMs: get('spawn.backoff_max'),
+        breakerFailures: get('spawn.breaker_failures'),
+        maxRestartsPerHour: get('spawn.max_restarts_per_hour'),
+        breakerPauseMs: get('spawn.breaker_pause'),
+        resetAfterMs: get('spawn.reset_after'),
+      },
+      countUnmanaged: get('spawn.count_unmanaged'),
+      killGraceMs: get('spawn.kill_grace'),
+      logMaxBytes: get('spawn.log_max'),
+      logsPerName: get('spawn.logs_per_name'),
     },
     ports: get('ports.range'),
     agents: { patterns: get('agents.patterns'), claude: get('agents.claude') },
@@ -507,6 +557,7 @@ function displayValue(key: string, value: unknown): unknown {
     const r = value as { from: number; to: number };
     return `${r.from}-${r.to}`;
   }
+  if (key === 'spawn.log_max') return value;
   if (spec && typeof spec.default === 'string' && typeof value === 'number') return fmtMs(value);
   return value;
 }

@@ -71,6 +71,62 @@ export const MIGRATIONS: readonly string[] = [
      value TEXT NOT NULL,
      updated_at INTEGER NOT NULL
    );`,
+  // 2: spawn — runs, per-name health (backoff and breaker), the wait queue, the dead-letter queue
+  `CREATE TABLE runs (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     grp TEXT NOT NULL,
+     priority INTEGER NOT NULL,
+     mode TEXT NOT NULL,
+     state TEXT NOT NULL,
+     pid INTEGER,
+     start_time TEXT,
+     boot_id TEXT,
+     pgid INTEGER,
+     sup_pid INTEGER,
+     sup_start_time TEXT,
+     command TEXT NOT NULL,
+     cwd TEXT NOT NULL,
+     ports TEXT,
+     config_hash TEXT,
+     limits TEXT,
+     limit_mechanism TEXT,
+     timeout_ms INTEGER,
+     log_path TEXT,
+     exit_code INTEGER,
+     signal TEXT,
+     failure TEXT,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER
+   );
+   CREATE INDEX runs_name_started ON runs(name, started_at);
+   CREATE INDEX runs_live ON runs(ended_at) WHERE ended_at IS NULL;
+   CREATE INDEX runs_started ON runs(started_at);
+   CREATE TABLE health (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE queue (
+     id INTEGER PRIMARY KEY,
+     name TEXT NOT NULL,
+     grp TEXT NOT NULL,
+     priority INTEGER NOT NULL,
+     pid INTEGER NOT NULL,
+     start_time TEXT NOT NULL,
+     boot_id TEXT NOT NULL,
+     enqueued_at INTEGER NOT NULL
+   );
+   CREATE TABLE dlq (
+     id INTEGER PRIMARY KEY,
+     name TEXT NOT NULL,
+     run_id TEXT,
+     failure TEXT,
+     error TEXT NOT NULL,
+     restarts INTEGER NOT NULL,
+     context TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -119,7 +119,7 @@ describe('validation names file, key and line', () => {
   it('unknown keys', () => {
     writeFileSync(projectFile(), '[throttle]\nmemory_pct = [70, 80, 90]\n\n[spawn]\nmin_uptime = "10s"\nmax_concurrent_workers = 1\n');
     const e = configErr(() => load());
-    expect(e.message).toMatch(new RegExp(`line 6: spawn\\.max_concurrent_workers: unknown key; accepted in \\[spawn\\]: min_uptime, cooldown, min_interval$`));
+    expect(e.message).toMatch(new RegExp(`line 6: spawn\\.max_concurrent_workers: unknown key; accepted in \\[spawn\\]: min_uptime, cooldown, min_interval, backoff_startup, `));
     expect(e.key).toBe('spawn.max_concurrent_workers');
     expect(e.file).toBe(projectFile());
   });

@@ -1,0 +1,31 @@
+/**
+ * agentctl _end-run RUN_ID: end one run's tree (TERM, grace, KILL, sweep). Internal: the
+ * detached supervisor's timeout watchdog calls it, so a detached --timeout ends escaped
+ * descendants too. Hidden from help.
+ */
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { EXIT, UsageError } from '../core/errors.js';
+import { endTree, type EndResult } from '../core/kill.js';
+import type { Ui } from '../core/output.js';
+import { getRun, runIdentity } from '../core/spawn/runs.js';
+import { parseDuration } from '../core/units.js';
+
+export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<{ run_id: string } & Partial<EndResult>>> {
+  const runId = args[0] ?? '';
+  if (!/^r[0-9a-z]{6,20}$/.test(runId)) throw new UsageError(`_end-run: invalid run id ${JSON.stringify(runId)}`);
+  const graceMs = parseDuration(String(opts.grace ?? '10s'), '--grace');
+  const state = ctx.state();
+  const r = state.guard(() => getRun(state, runId));
+  const id = r ? runIdentity(r) : undefined;
+  if (!r || !id || r.ended_at !== null) return { data: { run_id: runId }, exitCode: EXIT.ok };
+  const res = await endTree(id, { runId, graceMs });
+  state.write(() =>
+    state.event({ command: '_end-run', kind: 'run.timeout', subject: r.name, reason: `${runId} ran past its timeout: ${res.graceful ? 'ended by TERM' : 'KILLed after the grace'}${res.swept.length ? `, swept ${res.swept.length} escaped` : ''}`, data: { ...res } }),
+  );
+  return { data: { run_id: runId, ...res }, exitCode: res.survivors.length ? EXIT.failed : EXIT.ok };
+}
+
+export function render(r: { run_id: string }, _ui: Ui): string {
+  return `ended ${r.run_id}`;
+}

@@ -1,0 +1,131 @@
+/** agentctl ps: registered runs and the agents agentctl did not start. */
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { getIdentity, readProcStat } from '../core/identity.js';
+import type { Ui } from '../core/output.js';
+import { countAgents, programName, readProcFile } from '../core/proc.js';
+import { modeAt } from '../core/spawn/policy.js';
+import { getHealth, liveRuns, reconcile, runAlive, type RunRow } from '../core/spawn/runs.js';
+import { formatBytes, formatDuration } from '../core/units.js';
+
+export interface PsRun {
+  readonly run_id: string;
+  readonly name: string;
+  readonly group: string;
+  readonly priority: number;
+  readonly mode: string;
+  readonly state: string;
+  readonly pid: number | null;
+  readonly uptime_ms: number;
+  /** CPU time used so far (user + system), ms */
+  readonly cpu_ms: number | null;
+  readonly rss_bytes: number | null;
+  readonly ports: unknown;
+  readonly breaker: string;
+  readonly command: readonly string[];
+  readonly log_path: string | null;
+}
+
+export interface PsAgent {
+  readonly pid: number;
+  readonly program: string;
+  readonly command: string;
+  readonly uptime_ms: number | null;
+  readonly cpu_ms: number | null;
+  readonly rss_bytes: number | null;
+}
+
+export interface PsResult {
+  readonly runs: readonly PsRun[];
+  readonly unmanaged: readonly PsAgent[];
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on every Linux agentctl supports
+const PAGE = 4096;
+
+function procUsage(pid: number): { cpu_ms: number | null; rss_bytes: number | null } {
+  const st = readProcStat(pid);
+  const statm = readProcFile(`/proc/${pid}/statm`);
+  const rssPages = statm ? Number(statm.split(' ')[1]) : NaN;
+  return { cpu_ms: st ? st.cpuTicks * TICK_MS : null, rss_bytes: Number.isFinite(rssPages) ? rssPages * PAGE : null };
+}
+
+export async function run(_opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<PsResult>> {
+  const loaded = ctx.config();
+  const state = ctx.state();
+  const now = ctx.now();
+  const live = state.write(() => {
+    reconcile(state, { now, lookup: getIdentity, minUptimeMs: loaded.config.spawn.minUptimeMs, policy: loaded.config.spawn.policy, command: 'ps' });
+    return liveRuns(state);
+  });
+  const runs: PsRun[] = live.map((r: RunRow) => {
+    const h = getHealth(state, r.name);
+    const usage = r.pid !== null && runAlive(r, getIdentity) ? procUsage(r.pid) : { cpu_ms: null, rss_bytes: null };
+    return {
+      run_id: r.id,
+      name: r.name,
+      group: r.grp,
+      priority: r.priority,
+      mode: r.mode,
+      state: r.state,
+      pid: r.pid,
+      uptime_ms: now - r.started_at,
+      ...usage,
+      ports: r.ports ? JSON.parse(r.ports) : [],
+      breaker: modeAt(h, now),
+      command: JSON.parse(r.command) as string[],
+      log_path: r.log_path,
+    };
+  });
+  const procs = await ctx.listProcesses();
+  const counted = countAgents(procs, loaded.config.agents);
+  const pgids = new Set(live.flatMap((r) => (r.pgid !== null ? [r.pgid] : [])));
+  const mine = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  const bootMs = now - Number(readProcFile('/proc/uptime')?.split(' ')[0] ?? 0) * 1000;
+  const unmanaged: PsAgent[] = [];
+  for (const pid of counted.agentPids) {
+    const p = byPid.get(pid)!;
+    if (programName(p.argv) === 'agentctl' || mine.has(pid)) continue;
+    const st = readProcStat(pid);
+    if (st && pgids.has(st.pgid)) continue;
+    unmanaged.push({
+      pid,
+      program: programName(p.argv),
+      command: p.cmdline.slice(0, 200),
+      uptime_ms: st ? Math.max(0, now - (bootMs + Number(st.startTicks) * TICK_MS)) : null,
+      ...procUsage(pid),
+    });
+  }
+  return { data: { runs, unmanaged } };
+}
+
+export function render(r: PsResult, ui: Ui): string {
+  const out: string[] = [];
+  if (r.runs.length === 0) out.push('no runs');
+  else {
+    out.push(
+      ui.table(
+        ['run', 'name', 'group', 'prio', 'state', 'pid', 'uptime', 'cpu', 'rss', 'breaker', 'command'],
+        r.runs.map((x) => [
+          x.run_id,
+          x.name,
+          x.group,
+          x.priority,
+          x.state,
+          x.pid ?? '-',
+          formatDuration(x.uptime_ms),
+          x.cpu_ms === null ? '-' : formatDuration(x.cpu_ms),
+          x.rss_bytes === null ? '-' : formatBytes(x.rss_bytes),
+          x.breaker === 'closed' ? x.breaker : ui.c.red(x.breaker),
+          x.command.join(' ').slice(0, 60),
+        ]),
+      ),
+    );
+  }
+  if (r.unmanaged.length) {
+    out.push('', `agents not started by agentctl: ${r.unmanaged.length}`);
+    out.push(ui.table(['pid', 'program', 'uptime', 'cpu', 'rss', 'command'], r.unmanaged.map((a) => [a.pid, a.program, a.uptime_ms === null ? '-' : formatDuration(a.uptime_ms), a.cpu_ms === null ? '-' : formatDuration(a.cpu_ms), a.rss_bytes === null ? '-' : formatBytes(a.rss_bytes), a.command.slice(0, 60)])));
+  }
+  return out.join('\n');
+}

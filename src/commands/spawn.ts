@@ -1,0 +1,89 @@
+/** agentctl spawn: start a worker only when it is safe. */
+import { basename } from 'node:path';
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { EXIT, UsageError } from '../core/errors.js';
+import { measure } from '../core/measure.js';
+import { checkName } from '../core/names.js';
+import type { Ui } from '../core/output.js';
+import { spawnRun, type SpawnResult } from '../core/spawn/spawn.js';
+import { formatDuration, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
+
+/** --wait with no duration waits this long: an hour is longer than any sane queue. */
+const DEFAULT_WAIT_MS = 3_600_000;
+
+export type SpawnOutput = SpawnResult;
+
+export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput>> {
+  const command = [...args];
+  if (command.length === 0 || command[0] === '') throw new UsageError('spawn: missing command; give it after --, e.g. agentctl spawn --name worker -- python3 worker.py');
+  const name = checkName(opts.name !== undefined ? String(opts.name) : basename(command[0]!), opts.name !== undefined ? '--name' : 'spawn: command name (use --name)');
+  const group = checkName(String(opts.group ?? 'default'), '--group');
+  const priority = parseIntInRange(String(opts.priority ?? '3'), '--priority', 1, 3);
+  const max = opts.max !== undefined ? parseIntInRange(String(opts.max), '--max', 1, 10_000) : undefined;
+  const requires = ((opts.requires as string[] | undefined) ?? []).map((r) => checkName(r, '--requires'));
+  const waitMs = opts.wait === undefined ? undefined : opts.wait === true ? DEFAULT_WAIT_MS : parseDuration(String(opts.wait), '--wait');
+  const timeoutMs = opts.timeout !== undefined ? parseDuration(String(opts.timeout), '--timeout') : undefined;
+  if (timeoutMs === 0) throw new UsageError('--timeout: expected a duration above 0');
+  const memoryMax = opts.memoryMax !== undefined ? parseSize(String(opts.memoryMax), '--memory-max') : undefined;
+  if (memoryMax !== undefined && memoryMax < 1024 * 1024) throw new UsageError(`--memory-max: ${String(opts.memoryMax)} is too small; expected at least 1M`);
+  const cpuTimeMs = opts.cpuTime !== undefined ? parseDuration(String(opts.cpuTime), '--cpu-time') : undefined;
+  if (cpuTimeMs !== undefined && cpuTimeMs < 1000) throw new UsageError('--cpu-time: expected at least 1s (the kernel counts whole seconds)');
+  const nice = opts.nice !== undefined ? parseIntInRange(String(opts.nice), '--nice', 0, 19) : undefined;
+  const loaded = ctx.config();
+  const killGraceMs = opts.killGrace !== undefined ? parseDuration(String(opts.killGrace), '--kill-grace') : loaded.config.spawn.killGraceMs;
+  const state = ctx.state();
+
+  const result = await spawnRun(
+    {
+      now: ctx.now,
+      sleep: ctx.sleep,
+      env: ctx.env,
+      config: loaded,
+      state,
+      measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, loaded.config, state, 'spawn'),
+      listProcesses: ctx.listProcesses,
+      selfArgv: [process.execPath, process.argv[1]!],
+      ...(ctx.globals.json ? {} : { onStart: ({ runId, pid }) => !opts.detach && ctx.note(`agentctl: started ${name} (run ${runId}, PID ${pid})`) }),
+    },
+    {
+      name,
+      group,
+      priority,
+      max,
+      requires,
+      ifNotRunning: Boolean(opts.ifNotRunning),
+      detach: Boolean(opts.detach),
+      waitMs,
+      timeoutMs,
+      killGraceMs,
+      limits: { memoryMax, cpuTimeSec: cpuTimeMs !== undefined ? Math.ceil(cpuTimeMs / 1000) : undefined, nice },
+      command,
+      cwd: ctx.cwd,
+    },
+    ctx.globals.json,
+  );
+  switch (result.outcome) {
+    case 'refused':
+      return { data: result, exitCode: result.decision.exitCode, message: result.decision.message };
+    case 'already_running':
+      return { data: result, exitCode: EXIT.ok };
+    case 'started':
+      return { data: result, exitCode: EXIT.ok };
+    case 'finished':
+      return { data: result, exitCode: result.passThrough, ...(result.failure ? { message: `${name} ${result.timedOut ? 'timed out' : 'failed'} (${result.failure}): ${result.signal ? `ended by ${result.signal}` : `exit ${result.exitCode}`} after ${formatDuration(result.durationMs)}` } : {}) };
+  }
+}
+
+export function render(r: SpawnOutput, ui: Ui): string {
+  switch (r.outcome) {
+    case 'refused':
+      return '';
+    case 'already_running':
+      return `${ui.c.dim('already running:')} run ${r.runId}${r.pid !== null ? `, PID ${r.pid}` : ''}`;
+    case 'started':
+      return `started ${ui.c.bold(r.name)}: run ${r.runId}, PID ${r.pid}${r.trial ? ' (trial run: breaker half-open)' : ''}\nlog: ${r.logPath}`;
+    case 'finished':
+      return '';
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Failure classification, backoff and the circuit breaker: pure decisions, no I/O.
+ *
+ * Incident 5: a worker crashed within 10 s of start and was respawned at once, 12+ copies in
+ * 21 minutes. An exit within min uptime is a startup error: retrying at once cannot help, so
+ * it backs off 300 s·2^n; other failures 60 s·2^n. Three consecutive failures, or too many
+ * restarts in an hour (incident 4: 50), open the breaker; when its pause ends it half-opens
+ * and lets one trial run decide.
+ */
+
+export type FailureType = 'startup_error' | 'crash' | 'timeout' | 'killed' | 'oom';
+
+export interface ExitFacts {
+  /** exit code, when the process exited normally */
+  readonly exitCode: number | null;
+  /** terminating signal name, when a signal ended it */
+  readonly signal: string | null;
+  readonly runtimeMs: number;
+  /** agentctl ended it for running past --timeout */
+  readonly timedOut: boolean;
+  /** the kernel's OOM killer ended it (cgroup memory.events or a SIGKILL under a memory limit) */
+  readonly oom: boolean;
+  /** agentctl (stop/reap) ended it on purpose: not the worker's failure */
+  readonly stoppedByUs?: boolean;
+}
+
+/** The failure type of an ended run, or null when it succeeded (or was stopped on purpose). */
+export function classifyExit(f: ExitFacts, minUptimeMs: number): FailureType | null {
+  if (f.stoppedByUs) return null;
+  if (f.timedOut) return 'timeout';
+  if (f.oom) return 'oom';
+  if (f.exitCode === 0 && f.signal === null) return null;
+  if (f.runtimeMs < minUptimeMs) return 'startup_error';
+  if (f.signal === 'SIGKILL' || f.signal === 'SIGTERM' || f.signal === 'SIGINT' || f.signal === 'SIGHUP') return 'killed';
+  return 'crash';
+}
+
+export interface PolicySettings {
+  /** first delay after a startup error. @default 300 s */
+  readonly startupBackoffMs: number;
+  /** first delay after any other failure. @default 60 s */
+  readonly failureBackoffMs: number;
+  /** longest delay. @default 1 h */
+  readonly maxBackoffMs: number;
+  /** consecutive failures that open the breaker. @default 3 */
+  readonly breakerFailures: number;
+  /** starts per rolling hour that open the breaker. @default 50 */
+  readonly maxRestartsPerHour: number;
+  /** how long an open breaker refuses before a trial. @default 1 h */
+  readonly breakerPauseMs: number;
+  /** a run up this long proves the worker healthy: failures are forgotten. @default 10 min */
+  readonly resetAfterMs: number;
+}
+
+export const DEFAULT_POLICY: PolicySettings = {
+  startupBackoffMs: 300_000,
+  failureBackoffMs: 60_000,
+  maxBackoffMs: 3_600_000,
+  breakerFailures: 3,
+  maxRestartsPerHour: 50,
+  breakerPauseMs: 3_600_000,
+  resetAfterMs: 600_000,
+};
+
+/** Delay before the next start after `consecutive` failures, the last of type `last`. */
+export function backoffMs(consecutive: number, last: FailureType, s: PolicySettings = DEFAULT_POLICY): number {
+  if (consecutive <= 0) return 0;
+  const base = last === 'startup_error' ? s.startupBackoffMs : s.failureBackoffMs;
+  // 2^(n-1): the first failure waits the base delay
+  return Math.min(s.maxBackoffMs, base * 2 ** Math.min(30, consecutive - 1));
+}
+
+export type BreakerMode = 'closed' | 'open' | 'half_open';
+
+/** Per-name health, kept in the `breakers` table. */
+export interface NameHealth {
+  readonly mode: BreakerMode;
+  readonly consecutiveFailures: number;
+  readonly lastFailure: FailureType | null;
+  /** no start before this time (backoff or open breaker), ms epoch; 0 when free */
+  readonly notBefore: number;
+  /** when the breaker opened, ms epoch */
+  readonly openedAt: number | null;
+  /** why it opened or backs off, for people */
+  readonly reason: string | null;
+}
+
+export const HEALTHY: NameHealth = { mode: 'closed', consecutiveFailures: 0, lastFailure: null, notBefore: 0, openedAt: null, reason: null };
+
+/** The effective mode now: an open breaker whose pause has ended is half-open. */
+export function modeAt(h: NameHealth, now: number): BreakerMode {
+  return h.mode === 'open' && now >= h.notBefore ? 'half_open' : h.mode;
+}
+
+/**
+ * Update a name's health when one of its runs ends.
+ * `startsLastHour` counts starts of this name in the hour before `now`.
+ */
+export function afterRun(
+  h: NameHealth,
+  outcome: { failure: FailureType | null; runtimeMs: number; endedAt: number; startsLastHour: number },
+  s: PolicySettings = DEFAULT_POLICY,
+): NameHealth {
+  const { failure, runtimeMs, endedAt } = outcome;
+  if (failure === null) return HEALTHY;
+  // a long healthy stretch before this failure: count it as the first of a new series
+  const prior = runtimeMs >= s.resetAfterMs ? 0 : h.consecutiveFailures;
+  const consecutive = prior + 1;
+  if (h.mode === 'half_open' || modeAt(h, endedAt) === 'half_open' || consecutive >= s.breakerFailures) {
+    return {
+      mode: 'open',
+      consecutiveFailures: consecutive,
+      lastFailure: failure,
+      notBefore: endedAt + s.breakerPauseMs,
+      openedAt: endedAt,
+      reason: h.mode === 'open' || h.mode === 'half_open' ? `trial run failed (${failure})` : `${consecutive} consecutive failures, last ${failure}`,
+    };
+  }
+  if (outcome.startsLastHour >= s.maxRestartsPerHour) {
+    return {
+      mode: 'open',
+      consecutiveFailures: consecutive,
+      lastFailure: failure,
+      notBefore: endedAt + s.breakerPauseMs,
+      openedAt: endedAt,
+      reason: `${outcome.startsLastHour} starts in the last hour (limit ${s.maxRestartsPerHour})`,
+    };
+  }
+  return {
+    mode: 'closed',
+    consecutiveFailures: consecutive,
+    lastFailure: failure,
+    notBefore: endedAt + backoffMs(consecutive, failure, s),
+    openedAt: null,
+    reason: `${failure} (${consecutive} in a row): backing off ${Math.round(backoffMs(consecutive, failure, s) / 1000)}s`,
+  };
+}
+
+/** A run that stayed up past `resetAfterMs` (or min uptime, for a half-open trial) closes the breaker. */
+export function afterHealthyUptime(h: NameHealth): NameHealth {
+  return h.consecutiveFailures === 0 && h.mode === 'closed' ? h : HEALTHY;
+}

@@ -1,0 +1,355 @@
+/**
+ * spawn: admit (one IMMEDIATE transaction), start, supervise. Admission reconciles the
+ * registry first, so a slot held by a dead process is free again before anyone counts it.
+ */
+import { spawn as spawnChild } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import type { LoadedConfig } from '../config.js';
+import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from '../identity.js';
+import { endTree } from '../kill.js';
+import type { ThrottleReport } from '../measure.js';
+import { countAgents, programName, type ProcInfo } from '../proc.js';
+import type { State } from '../state.js';
+import { decide, type Decision } from './admission.js';
+import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
+import { modeAt } from './policy.js';
+import { exitFile, finishRun, getHealth, getRun, liveRuns, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
+
+export interface SpawnRequest {
+  readonly name: string;
+  /** @default "default" */
+  readonly group: string;
+  /** 1 highest .. 3 normal. @default 3 */
+  readonly priority: number;
+  readonly max?: number | undefined;
+  readonly requires: readonly string[];
+  readonly ifNotRunning: boolean;
+  readonly detach: boolean;
+  /** wait for admission up to this long; undefined = refuse at once */
+  readonly waitMs?: number | undefined;
+  readonly timeoutMs?: number | undefined;
+  readonly killGraceMs: number;
+  readonly limits: Limits;
+  readonly command: readonly string[];
+  readonly cwd: string;
+}
+
+export interface SpawnDeps {
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly env: NodeJS.ProcessEnv;
+  readonly config: LoadedConfig;
+  readonly state: State;
+  readonly measure: () => Promise<ThrottleReport>;
+  readonly listProcesses: () => Promise<ProcInfo[]>;
+  /** argv that runs agentctl, for the detached timeout watchdog */
+  readonly selfArgv: readonly string[];
+  /** called once the child runs (foreground) or is launched (detached) */
+  readonly onStart?: (info: { runId: string; pid: number }) => void;
+}
+
+export type SpawnResult =
+  | { readonly outcome: 'refused'; readonly decision: Extract<Decision, { admit: false }>; readonly waitedMs: number }
+  | { readonly outcome: 'already_running'; readonly runId: string; readonly pid: number | null }
+  | {
+      readonly outcome: 'started';
+      readonly runId: string;
+      readonly pid: number;
+      readonly name: string;
+      readonly logPath: string;
+      readonly limitMechanism: LimitMechanism;
+      readonly trial: boolean;
+      readonly waitedMs: number;
+    }
+  | {
+      readonly outcome: 'finished';
+      readonly runId: string;
+      readonly pid: number;
+      readonly name: string;
+      readonly exitCode: number | null;
+      readonly signal: string | null;
+      readonly failure: string | null;
+      readonly durationMs: number;
+      readonly limitMechanism: LimitMechanism;
+      readonly timedOut: boolean;
+      readonly waitedMs: number;
+      /** what agentctl exits with: the child's code, or 128 + signal number */
+      readonly passThrough: number;
+    };
+
+/** Waiters at the head of the queue poll often; those further back, less. */
+function pollDelay(ahead: number): number {
+  return Math.min(500, 20 + 30 * ahead) + Math.floor(Math.random() * 10);
+}
+
+function registryDeps(deps: SpawnDeps, now: number): RegistryDeps {
+  return { now, lookup: getIdentity, minUptimeMs: deps.config.config.spawn.minUptimeMs, policy: deps.config.config.spawn.policy, command: 'spawn' };
+}
+
+/** Agents agentctl did not start: pattern matches that are not agentctl itself, with their group ids. */
+function agentCandidates(procs: readonly ProcInfo[], config: LoadedConfig): Array<{ pid: number; pgid: number | undefined }> {
+  const counted = countAgents(procs, config.config.agents);
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  return counted.agentPids
+    .filter((pid) => programName(byPid.get(pid)?.argv ?? []) !== 'agentctl')
+    .map((pid) => ({ pid, pgid: readProcStat(pid)?.pgid }));
+}
+
+interface Attempt {
+  decision: Decision;
+  runId?: string;
+  queueId?: number;
+  ahead: number;
+}
+
+function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean): Attempt {
+  const { state } = deps;
+  const cfg = deps.config.config;
+  return state.write(() => {
+    const now = deps.now();
+    reconcile(state, registryDeps(deps, now));
+    const live = liveRuns(state);
+    const aliveRun = live.find((r) => r.name === req.name);
+    const last = (sql: string, ...args: unknown[]) => (state.db.prepare(sql).get(...args) as { t: number | null }).t ?? undefined;
+    const lastStartOfName = last('SELECT MAX(started_at) AS t FROM runs WHERE name = ?', req.name);
+    const lastStartAny = last('SELECT MAX(started_at) AS t FROM runs');
+    const requires = req.requires.map((n) => {
+      const r = live.find((x) => x.name === n);
+      if (!r) return { name: n, problem: 'not running' };
+      if (r.state !== 'running') return { name: n, problem: r.state };
+      const h = getHealth(state, n);
+      if (modeAt(h, now) !== 'closed') return { name: n, problem: `circuit ${modeAt(h, now).replace('_', '-')}` };
+      if (h.consecutiveFailures > 0) return { name: n, problem: `failing: ${h.reason ?? h.lastFailure}` };
+      return { name: n, problem: null };
+    });
+    const livePgids = new Set(live.flatMap((r) => (r.pgid !== null ? [r.pgid] : [])));
+    const livePids = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
+    const unmanaged = cfg.spawn.countUnmanaged ? agents.filter((a) => !livePids.has(a.pid) && (a.pgid === undefined || !livePgids.has(a.pgid))).length : 0;
+
+    // the queue: drop waiters that died, then count the live ones ahead of us
+    const rows = state.db.prepare('SELECT id, priority, pid, start_time, boot_id FROM queue WHERE grp = ? ORDER BY priority, id').all(req.group) as Array<{ id: number; priority: number; pid: number; start_time: string; boot_id: string }>;
+    let ahead = 0;
+    for (const q of rows) {
+      if (q.id === queueId) break;
+      const id = { pid: q.pid, startTime: q.start_time, bootId: q.boot_id };
+      const nowId = getIdentity(q.pid);
+      if (!nowId || !sameIdentity(id, nowId)) {
+        state.db.prepare('DELETE FROM queue WHERE id = ?').run(q.id);
+        continue;
+      }
+      if (queueId === undefined || q.priority < req.priority || q.priority === req.priority) ahead++;
+    }
+    if (queueId !== undefined) {
+      // waiters of a lower priority that queued earlier are not ahead of us
+      ahead = rows.filter((q) => q.id !== queueId && (q.priority < req.priority || (q.priority === req.priority && q.id < queueId))).filter((q) => {
+        const nowId = getIdentity(q.pid);
+        return nowId !== undefined && nowId.startTime === q.start_time;
+      }).length;
+    }
+
+    const decision = decide({
+      now,
+      name: req.name,
+      group: req.group,
+      health: getHealth(state, req.name),
+      alive: aliveRun ? { runId: aliveRun.id, pid: aliveRun.pid } : undefined,
+      lastStartOfName,
+      cooldownMs: cfg.spawn.cooldownMs,
+      lastStartAny,
+      minIntervalMs: cfg.spawn.minIntervalMs,
+      requires,
+      cap: { max: req.max, levelMax: report.throttle_params.max_agents, level: report.throttle_level, managed: live.filter((r) => r.grp === req.group).length, unmanaged },
+      ahead,
+    });
+
+    if (decision.admit) {
+      const runId = newRunId(now);
+      state.db
+        .prepare(
+          `INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, config_hash, timeout_ms, started_at, sup_pid, sup_start_time)
+           VALUES (?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(runId, req.name, req.group, req.priority, req.detach ? 'detached' : 'foreground', JSON.stringify(req.command), req.cwd, deps.config.hash, req.timeoutMs ?? null, now, self.pid, self.startTime);
+      if (queueId !== undefined) state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId);
+      state.event({
+        command: 'spawn',
+        kind: decision.trial ? 'spawn.trial' : 'spawn.admitted',
+        subject: req.name,
+        reason: `${runId} admitted in group ${req.group}: slot ${decision.slot.used} of ${decision.slot.limit}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
+        data: { run_id: runId, group: req.group, priority: req.priority, used: decision.slot.used, limit: decision.slot.limit },
+      }, now);
+      return { decision, runId, ahead };
+    }
+    let qid = queueId;
+    if (waiting && decision.exitCode === 75 && decision.reason !== 'already_running' && qid === undefined) {
+      qid = Number(
+        state.db
+          .prepare('INSERT INTO queue (name, grp, priority, pid, start_time, boot_id, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(req.name, req.group, req.priority, self.pid, self.startTime, self.bootId, now).lastInsertRowid,
+      );
+      state.event({ command: 'spawn', kind: 'spawn.queued', subject: req.name, reason: `waiting: ${decision.message}`, data: { reason: decision.reason, priority: req.priority } }, now);
+    }
+    if (!waiting) {
+      state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: decision.message, data: { reason: decision.reason, exit_code: decision.exitCode } }, now);
+    }
+    return { decision, ahead, ...(qid !== undefined ? { queueId: qid } : {}) };
+  });
+}
+
+function leaveQueue(state: State, queueId: number | undefined): void {
+  if (queueId === undefined) return;
+  state.write(() => state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId));
+}
+
+/** Keep the newest `keep` logs of a name; older ones go. */
+function pruneLogs(dir: string, name: string, keep: number): void {
+  try {
+    const mine = readdirSync(dir)
+      .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.log'))
+      .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+      .sort((a, b) => b.t - a.t);
+    for (const { f } of mine.slice(keep)) rmSync(join(dir, f), { force: true });
+  } catch {
+    /* best effort */
+  }
+}
+
+export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutToStderr = false): Promise<SpawnResult> {
+  const { state } = deps;
+  const self = getIdentity(process.pid) ?? { pid: process.pid, startTime: '0', bootId: 'unknown' };
+  const started = deps.now();
+  const waiting = req.waitMs !== undefined;
+  let report = await deps.measure();
+  let procsAt = deps.now();
+  let agents = agentCandidates(await deps.listProcesses(), deps.config);
+  let queueId: number | undefined;
+  let a: Attempt;
+  for (;;) {
+    a = attempt(deps, req, report, agents, self, queueId, waiting);
+    queueId = a.queueId;
+    if (a.decision.admit) break;
+    const d = a.decision;
+    if (d.reason === 'already_running' && req.ifNotRunning) return { outcome: 'already_running', runId: d.runId!, pid: d.pid ?? null };
+    const waited = deps.now() - started;
+    if (!waiting || d.exitCode === 69 || d.reason === 'already_running' || waited >= req.waitMs!) {
+      leaveQueue(state, queueId);
+      if (waiting && waited >= req.waitMs!) {
+        state.write(() => state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }));
+      }
+      return { outcome: 'refused', decision: d, waitedMs: waited };
+    }
+    const remaining = req.waitMs! - waited;
+    const until = d.retryAt !== undefined ? Math.max(0, d.retryAt - deps.now()) : pollDelay(a.ahead);
+    await deps.sleep(Math.max(5, Math.min(remaining, until, 1000)));
+    // the host changes while we wait: sample again now and then
+    if (deps.now() - procsAt > 1000) {
+      report = await deps.measure();
+      agents = agentCandidates(await deps.listProcesses(), deps.config);
+      procsAt = deps.now();
+    }
+  }
+  const runId = a.runId!;
+  const trial = a.decision.admit && a.decision.trial;
+  const waitedMs = deps.now() - started;
+  const cfg = deps.config.config;
+  const { prefix, mechanism } = limitPrefix(req.limits, deps.env);
+  const argv = [...prefix, ...req.command];
+  const env = { ...deps.env, AGENTCTL_RUN_ID: runId, AGENTCTL_NAME: req.name };
+  const regDeps = () => registryDeps(deps, deps.now());
+  state.write(() => state.db.prepare('UPDATE runs SET limits = ?, limit_mechanism = ? WHERE id = ?').run(JSON.stringify(req.limits), mechanism, runId));
+
+  if (req.detach) {
+    mkdirSync(state.paths.logs, { recursive: true, mode: 0o700 });
+    mkdirSync(runDir(state), { recursive: true, mode: 0o700 });
+    const logPath = join(state.paths.logs, `${req.name}.${runId}.log`);
+    pruneLogs(state.paths.logs, req.name, cfg.spawn.logsPerName - 1);
+    const logFd = openSync(logPath, 'a', 0o600);
+    let started: { pid: number; supervisorPid: number };
+    try {
+      const timeoutSec = req.timeoutMs ? Math.max(1, Math.ceil(req.timeoutMs / 1000)) : 0;
+      const watchdog = [...deps.selfArgv, '--state-dir', state.paths.dir, '--quiet', '_end-run', runId, '--grace', `${req.killGraceMs}ms`].join(' ');
+      started = await startDetached({ argv, cwd: req.cwd, env, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), timeoutSec, watchdog });
+    } catch (err) {
+      state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, regDeps()));
+      throw err;
+    } finally {
+      closeSync(logFd);
+    }
+    const id = getIdentity(started.pid);
+    const sup = getIdentity(started.supervisorPid);
+    state.write(() => {
+      state.db
+        .prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ?, sup_pid = ?, sup_start_time = ?, log_path = ? WHERE id = ?")
+        .run(started.pid, id?.startTime ?? null, id?.bootId ?? null, started.pid, started.supervisorPid, sup?.startTime ?? null, logPath, runId);
+      if (id) writePidFile(state, { id: runId, name: req.name }, id);
+    });
+    deps.onStart?.({ runId, pid: started.pid });
+    return { outcome: 'started', runId, pid: started.pid, name: req.name, logPath, limitMechanism: mechanism, trial, waitedMs };
+  }
+
+  // foreground: own process group, signals forwarded, exit code passed through
+  // under --json stdout carries our one document, so the child's output goes to stderr
+  const child = spawnChild(argv[0]!, argv.slice(1), { cwd: req.cwd, env, stdio: ['inherit', childStdoutToStderr ? 2 : 'inherit', 'inherit'], detached: true });
+  const spawnError = await new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', (err) => resolve(err));
+  });
+  if (spawnError) {
+    state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start ${req.command[0]}: ${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}` }, regDeps()));
+    return { outcome: 'finished', runId, pid: 0, name: req.name, exitCode: 127, signal: null, failure: 'startup_error', durationMs: 0, limitMechanism: mechanism, timedOut: false, waitedMs, passThrough: 127 };
+  }
+  const pid = child.pid!;
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
+  const id = getIdentity(pid);
+  state.write(() => {
+    state.db.prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ? WHERE id = ?").run(pid, id?.startTime ?? null, id?.bootId ?? null, pid, runId);
+    if (id) writePidFile(state, { id: runId, name: req.name }, id);
+  });
+  deps.onStart?.({ runId, pid });
+  const forward = (sig: NodeJS.Signals) => () => {
+    const now = getIdentity(pid);
+    if (id && now && sameIdentity(id, now)) {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  let timedOut = false;
+  const timer =
+    req.timeoutMs !== undefined && id
+      ? setTimeout(() => {
+          timedOut = true;
+          void endTree(id, { runId, graceMs: req.killGraceMs });
+        }, req.timeoutMs)
+      : undefined;
+  const [code, sig] = await exited;
+  if (timer) clearTimeout(timer);
+  for (const [s, h] of handlers) process.removeListener(s, h);
+  if (timedOut && id) await endTree(id, { runId, graceMs: 0 }); // sweep what the timeout left
+  const endedAt = deps.now();
+  const run = getRun(state, runId)!;
+  const fin = state.write(() => finishRun(state, run, { exitCode: code, signal: sig, endedAt, timedOut, why: timedOut ? `ran past --timeout ${req.timeoutMs}ms` : 'exited in the foreground' }, regDeps()));
+  const signum = sig ? (constants.signals[sig] ?? 1) : 0;
+  return {
+    outcome: 'finished',
+    runId,
+    pid,
+    name: req.name,
+    exitCode: code,
+    signal: sig,
+    failure: fin.failure,
+    durationMs: endedAt - run.started_at,
+    limitMechanism: mechanism,
+    timedOut,
+    waitedMs,
+    passThrough: code ?? 128 + signum,
+  };
+}
+
+export type { RunRow };
