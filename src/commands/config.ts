@@ -36,6 +36,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
       values,
       entries: loaded.entries,
     },
+    alwaysPrint: true, // a listing is data: --quiet does not hide it
   };
 }
 

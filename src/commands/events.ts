@@ -41,6 +41,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       count: rows.length,
       events: rows.map(({ ts, ...rest }) => ({ time: new Date(ts).toISOString(), ...rest })),
     },
+    alwaysPrint: true, // a listing is data: --quiet does not hide it
   };
 }
 

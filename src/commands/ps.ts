@@ -97,7 +97,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
       ...procUsage(pid),
     });
   }
-  return { data: { runs, unmanaged } };
+  return { data: { runs, unmanaged }, alwaysPrint: true };
 }
 
 export function render(r: PsResult, ui: Ui): string {

@@ -2,7 +2,7 @@
 import type { Outcome } from '../core/command.js';
 import { emit } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
-import { EXIT, UsageError } from '../core/errors.js';
+import { EXIT, ExitError, UsageError } from '../core/errors.js';
 import { checkOutputPath, writeFileAtomic } from '../core/fsutil.js';
 import { measure, seedMetrics, type MeasureDeps, type ThrottleReport } from '../core/measure.js';
 import type { Ui } from '../core/output.js';
@@ -112,8 +112,15 @@ export function prometheusMetrics(r: ThrottleReport, nowMs: number): Metric[] {
 }
 
 function writeOutputs(p: Parsed, r: ThrottleReport, nowMs: number): void {
-  if (p.write) writeFileAtomic(p.write, `${JSON.stringify(seedMetrics(r), null, 2)}\n`);
-  if (p.prometheus) writeMetricsFile(p.prometheus, prometheusMetrics(r, nowMs));
+  const attempt = (flag: string, path: string, write: () => void) => {
+    try {
+      write();
+    } catch (err) {
+      throw new ExitError(EXIT.failed, `${flag}: cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'write_failed');
+    }
+  };
+  if (p.write) attempt('--write', p.write, () => writeFileAtomic(p.write!, `${JSON.stringify(seedMetrics(r), null, 2)}\n`));
+  if (p.prometheus) attempt('--prometheus', p.prometheus, () => writeMetricsFile(p.prometheus!, prometheusMetrics(r, nowMs)));
 }
 
 async function watch(ctx: Ctx, p: Parsed, intervalMs: number): Promise<Outcome<ThrottleStatusResult>> {
@@ -162,7 +169,6 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     }
   }
   writeOutputs(p, r, ctx.now());
-  state.prune(config.state, ctx.now());
 
   let result: ThrottleStatusResult = r;
   let exitCode: number = EXIT.ok;

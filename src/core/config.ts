@@ -264,7 +264,7 @@ export interface LoadedConfig {
   readonly entries: ReadonlyArray<{ key: string; value: unknown; source: Source }>;
   /** The files that were read, lowest precedence first. */
   readonly files: readonly string[];
-  /** sha256 of the effective values, to tell which config a run started under. */
+  /** 64-bit FNV-1a of the effective values (16 hex digits), to tell which config a run started under. */
   readonly hash: string;
 }
 
@@ -276,10 +276,11 @@ interface FileLayer {
 }
 
 /** Where config files are looked for, in precedence order lowest first. */
-export function configCandidates(opts: LoadOptions): Array<{ kind: SourceKind; path: string; required: boolean }> {
+export function configCandidates(opts: LoadOptions): Array<{ kind: SourceKind; path: string; required: boolean; via?: string }> {
   const env = opts.env ?? process.env;
   const explicit = opts.configPath ?? env.AGENTCTL_CONFIG;
-  if (explicit) return [{ kind: 'file', path: resolve(opts.cwd ?? process.cwd(), explicit), required: true }];
+  const via = opts.configPath !== undefined ? '--config' : 'AGENTCTL_CONFIG';
+  if (explicit) return [{ kind: 'file', path: resolve(opts.cwd ?? process.cwd(), explicit), required: true, via }];
   const configHome = env.XDG_CONFIG_HOME || join(opts.home ?? homedir(), '.config');
   return [
     { kind: 'user', path: join(configHome, 'agentctl', 'config.toml'), required: false },
@@ -287,7 +288,7 @@ export function configCandidates(opts: LoadOptions): Array<{ kind: SourceKind; p
   ];
 }
 
-function readLayer(kind: SourceKind, path: string, required: boolean): FileLayer | undefined {
+function readLayer(kind: SourceKind, path: string, required: boolean, via = '--config'): FileLayer | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -295,7 +296,7 @@ function readLayer(kind: SourceKind, path: string, required: boolean): FileLayer
     const code = (err as NodeJS.ErrnoException).code;
     if (!required && code === 'ENOENT') return undefined;
     if (required && (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR')) {
-      throw new UsageError(`--config: cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : 'not a regular file'}`);
+      throw new UsageError(`${via}: cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : 'not a regular file'}`);
     }
     throw new ConfigError(`config file ${path} cannot be read: ${(err as Error).message}`, { file: path });
   }
@@ -449,7 +450,7 @@ function validateLayer(layer: FileLayer): { values: Map<string, unknown>; servic
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env;
   const layers = configCandidates(opts)
-    .map((c) => readLayer(c.kind, c.path, c.required))
+    .map((c) => readLayer(c.kind, c.path, c.required, c.via))
     .filter((l): l is FileLayer => l !== undefined);
 
   const effective = new Map<string, { value: unknown; source: Source }>();

@@ -137,6 +137,9 @@ export async function measure(deps: MeasureDeps, config: Config, state: State, c
     return { level, held: !disabled && level > raw.level };
   });
 
+  // history stays small whoever writes samples (watch, spawn, the library): at most every 10 min
+  state.prune(config.state, now);
+
   const reasons: string[] = [];
   if (disabled) reasons.push('throttling disabled by AGENTCTL_DISABLE_THROTTLE');
   else {

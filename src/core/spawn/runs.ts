@@ -60,7 +60,7 @@ let counter = 0;
 /** Run ids sort by start time: base-36 milliseconds, then pid and a counter for uniqueness. */
 export function newRunId(now: number, pid = process.pid): string {
   counter = (counter + 1) % 1296;
-  return `r${now.toString(36)}${(pid % 46656).toString(36).padStart(3, '0')}${counter.toString(36).padStart(2, '0')}`;
+  return `r${now.toString(36).padStart(9, '0')}${(pid % 46656).toString(36).padStart(3, '0')}${counter.toString(36).padStart(2, '0')}`;
 }
 
 export function liveRuns(state: State): RunRow[] {

@@ -1,0 +1,283 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getIdentity } from '../../src/core/identity.js';
+import { State } from '../../src/core/state.js';
+import { BIN, cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+
+const WORKER = join(ROOT, 'test', 'fixtures', 'worker.mjs');
+let t: ReturnType<typeof tempDir>;
+let sd: string;
+let log: string;
+const procs = new Procs();
+/** PIDs of detached runs and grandchildren these tests started; each is ended by PID afterwards. */
+const started: number[] = [];
+
+beforeEach(() => {
+  t = tempDir();
+  sd = join(t.dir, 'state');
+  log = join(t.dir, 'worker.log');
+});
+afterEach(async () => {
+  for (const pid of started.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  await procs.endAll();
+  t.cleanup();
+});
+
+/** Throttling off so the host's own load does not change the caps under test. */
+const env = (extra: Record<string, string> = {}) => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', ...extra });
+const config = (toml: string) => {
+  const f = join(t.dir, 'agentctl.toml');
+  writeFileSync(f, toml);
+  return ['--config', f];
+};
+const spawnCli = (args: string[], e = env()) => runCli(['spawn', '--state-dir', sd, ...args], { env: e, cwd: t.dir });
+const worker = (label: string, ...flags: string[]) => ['--', process.execPath, WORKER, log, label, ...flags];
+const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []);
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+/** The most concurrent `start`..`end` intervals in the worker log. */
+function maxOverlap(): number {
+  const ev = lines()
+    .map((l) => l.split(' '))
+    .filter((p) => p[0] === 'start' || p[0] === 'end')
+    .map((p) => ({ t: Number(p[2]), d: p[0] === 'start' ? 1 : -1 }))
+    .sort((a, b) => a.t - b.t || a.d - b.d);
+  let cur = 0;
+  let max = 0;
+  for (const e of ev) max = Math.max(max, (cur += e.d));
+  return max;
+}
+
+describe('admission under concurrency', () => {
+  it('30 concurrent foreground spawners with --max 3 never have more than 3 alive', async () => {
+    const calls = Array.from({ length: 30 }, (_, i) => spawnCli(['--name', `job${i}`, '--group', 'g', '--max', '3', ...worker(`job${i}`, 'exit=0', 'after=400')]));
+    const results = await Promise.all(calls);
+    const codes = results.map((r) => r.code);
+    expect(codes.every((c) => c === 0 || c === 75)).toBe(true);
+    const admitted = codes.filter((c) => c === 0).length;
+    expect(admitted).toBeGreaterThanOrEqual(3);
+    expect(maxOverlap()).toBeLessThanOrEqual(3);
+    // every admitted run is recorded, and every refusal names its reason
+    const s = State.open(sd);
+    const runs = s.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE grp = 'g' AND state = 'exited'").get() as { n: number };
+    s.close();
+    expect(runs.n).toBe(admitted);
+    for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/no slot for job\d+: \d of 3 slots in use in group g/);
+  });
+
+  it('detached spawners: exactly the cap is admitted', async () => {
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => spawnCli(['--json', '-d', '--name', `d${i}`, '--group', 'dg', '--max', '3', ...worker(`d${i}`)])));
+    const ok = results.filter((r) => r.code === 0).map((r) => parseJson<{ pid: number; outcome: string }>(r.stdout));
+    started.push(...ok.map((o) => o.pid));
+    expect(ok.length).toBe(3);
+    expect(results.filter((r) => r.code === 75).length).toBe(9);
+    for (const r of results.filter((x) => x.code === 75)) expect(parseJson<{ decision: { reason: string } }>(r.stdout).decision.reason).toBe('no_slot');
+  });
+
+  it('counts an agent started by hand against the cap', async () => {
+    await procs.fakeClaude(t.dir);
+    const a = await spawnCli(['--json', '-d', '--name', 'a1', '--max', '2', ...worker('a1')]);
+    started.push(parseJson<{ pid: number }>(a.stdout).pid);
+    const b = await spawnCli(['--json', '-d', '--name', 'a2', '--max', '2', ...worker('a2')]);
+    expect(b.code).toBe(75);
+    expect(parseJson<{ decision: { message: string } }>(b.stdout).decision.message).toMatch(/2 of 2 slots in use .*1 started by agentctl, 1 other agents/);
+  });
+});
+
+describe('failures: backoff, breaker, dead-letter queue', () => {
+  it('a worker that dies after 100 ms, retried in a tight loop, runs once and is then refused with the reason', async () => {
+    const codes: number[] = [];
+    let last = '';
+    for (let i = 0; i < 8; i++) {
+      const r = await spawnCli(['--name', 'flaky', ...worker('flaky', 'exit=1', 'after=100')]);
+      codes.push(r.code!);
+      last = r.stderr;
+    }
+    expect(lines().filter((l) => l.startsWith('start')).length).toBe(1);
+    expect(codes[0]).toBe(1); // the child's own code, passed through
+    expect(codes.slice(1).every((c) => c === 75)).toBe(true);
+    expect(last).toMatch(/flaky is backing off after startup_error \(1 in a row\): backing off 300s/);
+  });
+
+  it('with no backoff, the breaker opens after 3 consecutive failures: exit 69 and a dead-letter entry', async () => {
+    const cfg = config('[spawn]\nbackoff_startup = "0s"\nbackoff_failure = "0s"\n');
+    const codes: number[] = [];
+    let last = '';
+    for (let i = 0; i < 6; i++) {
+      const r = await runCli(['spawn', '--state-dir', sd, ...cfg, '--name', 'flaky', ...worker('flaky', 'exit=1', 'after=100')], { env: env(), cwd: t.dir });
+      codes.push(r.code!);
+      last = r.stderr;
+    }
+    expect(lines().filter((l) => l.startsWith('start')).length).toBe(3);
+    expect(codes).toEqual([1, 1, 1, 69, 69, 69]);
+    expect(last).toMatch(/^agentctl: circuit open for flaky: 3 consecutive failures, last startup_error; a trial run is allowed after .* or run: agentctl breaker reset flaky/);
+    const s = State.open(sd);
+    const dlq = s.db.prepare('SELECT name, failure, restarts FROM dlq').all();
+    s.close();
+    expect(dlq).toEqual([{ name: 'flaky', failure: 'startup_error', restarts: 3 }]);
+  });
+
+  it('a detached run records its exit code, duration and failure type', async () => {
+    const cfg = config('[spawn]\nmin_uptime = "100ms"\n');
+    const r = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'det', ...worker('det', 'exit=7', 'after=400')], { env: env(), cwd: t.dir });
+    expect(r.code).toBe(0);
+    const { run_id: _ignored, ...rest } = { run_id: '', ...parseJson<{ runId: string; pid: number }>(r.stdout) };
+    void _ignored;
+    started.push(rest.pid);
+    await waitFor(() => !alive(rest.pid), 5000);
+    await runCli(['ps', '--state-dir', sd, ...cfg], { env: env() }); // any command reconciles
+    const s = State.open(sd);
+    const row = s.db.prepare('SELECT state, exit_code, failure, ended_at - started_at AS ms FROM runs WHERE id = ?').get(rest.runId) as { state: string; exit_code: number; failure: string; ms: number };
+    s.close();
+    expect(row).toMatchObject({ state: 'failed', exit_code: 7, failure: 'crash' });
+    expect(row.ms).toBeGreaterThanOrEqual(350);
+    expect(row.ms).toBeLessThan(5000);
+  });
+});
+
+describe('running', () => {
+  it('forwards SIGTERM to the child and passes its exit code through', async () => {
+    const child = spawn(process.execPath, [BIN, 'spawn', '--state-dir', sd, '--name', 'fw', ...worker('fw', 'trap')], { env: env(), cwd: t.dir, stdio: 'ignore' });
+    await waitFor(() => lines().some((l) => l.startsWith('start fw')), 10_000);
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(42);
+    expect(lines().some((l) => l.startsWith('got-TERM fw'))).toBe(true);
+  });
+
+  it('gives the child AGENTCTL_RUN_ID and AGENTCTL_NAME, and a PID file holding its identity', async () => {
+    const r = await spawnCli(['--json', '-d', '--name', 'idw', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(join(t.dir, 'env.txt'))}, process.env.AGENTCTL_RUN_ID + ' ' + process.env.AGENTCTL_NAME); setInterval(() => {}, 1e6)`]);
+    const out = parseJson<{ runId: string; pid: number }>(r.stdout);
+    started.push(out.pid);
+    await waitFor(() => existsSync(join(t.dir, 'env.txt')), 5000);
+    expect(readFileSync(join(t.dir, 'env.txt'), 'utf8')).toBe(`${out.runId} idw`);
+    const [first, second] = readFileSync(join(sd, 'pids', 'idw.pid'), 'utf8').split('\n');
+    expect(Number(first)).toBe(out.pid);
+    expect(JSON.parse(second!)).toEqual({ run_id: out.runId, pid: out.pid, start_time: getIdentity(out.pid)!.startTime, boot_id: getIdentity(out.pid)!.bootId });
+    // its own process group
+    expect(readFileSync(`/proc/${out.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]).toBe(String(out.pid));
+  });
+
+  it('--timeout ends the whole tree, including a grandchild that left the process group', async () => {
+    const gfile = join(t.dir, 'grandchild.pid');
+    const r = await spawnCli(['--name', 'slow', '--timeout', '1s', '--kill-grace', '300ms', ...worker('slow', `grandchild=${gfile}`)]);
+    const g = Number(readFileSync(gfile, 'utf8'));
+    started.push(g);
+    expect(r.code).toBe(128 + 15);
+    expect(r.stderr).toMatch(/slow timed out \(timeout\)/);
+    await waitFor(() => !alive(g), 3000);
+  });
+
+  it('--timeout on a detached run: the supervisor ends the tree and the run is recorded as a timeout', async () => {
+    const gfile = join(t.dir, 'grandchild.pid');
+    const r = await spawnCli(['--json', '-d', '--name', 'dslow', '--timeout', '1s', '--kill-grace', '300ms', ...worker('dslow', `grandchild=${gfile}`)]);
+    const out = parseJson<{ runId: string; pid: number }>(r.stdout);
+    started.push(out.pid);
+    await waitFor(() => existsSync(gfile), 5000);
+    const g = Number(readFileSync(gfile, 'utf8'));
+    started.push(g);
+    await waitFor(() => !alive(out.pid) && !alive(g), 10_000);
+    await waitFor(() => existsSync(join(sd, 'runs', `${out.runId}.exit`)), 5000);
+    await runCli(['ps', '--state-dir', sd], { env: env() });
+    const s = State.open(sd);
+    const row = s.db.prepare('SELECT failure FROM runs WHERE id = ?').get(out.runId) as { failure: string };
+    s.close();
+    expect(row.failure).toBe('timeout');
+  });
+
+  it('a CPU limit the fixture exceeds is enforced, and the mechanism recorded', async () => {
+    const r = await spawnCli(['--json', '--name', 'hog', '--cpu-time', '1s', ...worker('hog', 'busy')]);
+    const out = parseJson<{ signal: string | null; exitCode: number | null; failure: string; limitMechanism: string; runId: string }>(r.stdout);
+    expect(['systemd', 'prlimit', 'ulimit']).toContain(out.limitMechanism);
+    expect(out.signal === 'SIGXCPU' || out.signal === 'SIGKILL').toBe(true);
+    expect(out.failure).not.toBeNull();
+    const s = State.open(sd);
+    const row = s.db.prepare('SELECT limit_mechanism, limits, signal FROM runs WHERE id = ?').get(out.runId) as { limit_mechanism: string; limits: string; signal: string };
+    s.close();
+    expect(row.limit_mechanism).toBe(out.limitMechanism);
+    expect(JSON.parse(row.limits)).toMatchObject({ cpuTimeSec: 1 });
+    expect(row.signal).toBe(out.signal);
+  });
+});
+
+describe('waiting', () => {
+  it('admits waiters by priority, then age', async () => {
+    const blocker = await spawnCli(['--json', '-d', '--name', 'blocker', '--group', 'q', '--max', '1', ...worker('blocker', 'exit=0', 'after=2500')]);
+    started.push(parseJson<{ pid: number }>(blocker.stdout).pid);
+    const waiters: Array<Promise<unknown>> = [];
+    for (const [name, prio] of [['low', 3], ['mid', 2], ['high', 1]] as const) {
+      waiters.push(spawnCli(['--name', name, '--group', 'q', '--max', '1', '--priority', String(prio), '--wait', '30s', ...worker(name, 'exit=0', 'after=100')]));
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const res = (await Promise.all(waiters)) as Array<{ code: number }>;
+    expect(res.map((r) => r.code)).toEqual([0, 0, 0]);
+    const order = lines().filter((l) => l.startsWith('start') && !l.includes('blocker')).map((l) => l.split(' ')[1]);
+    expect(order).toEqual(['high', 'mid', 'low']);
+  });
+
+  it('--wait gives up with 75 when its time runs out', async () => {
+    const blocker = await spawnCli(['--json', '-d', '--name', 'b2', '--group', 'w', '--max', '1', ...worker('b2')]);
+    started.push(parseJson<{ pid: number }>(blocker.stdout).pid);
+    const r = await spawnCli(['--name', 'late', '--group', 'w', '--max', '1', '--wait', '700ms', ...worker('late')]);
+    expect(r.code).toBe(75);
+    expect(r.stderr).toMatch(/no slot for late/);
+    const s = State.open(sd);
+    expect((s.db.prepare('SELECT COUNT(*) AS n FROM queue').get() as { n: number }).n).toBe(0);
+    s.close();
+  });
+});
+
+describe('identity', () => {
+  it('a registered PID now owned by another process is closed, never signalled', async () => {
+    const victim = await procs.node('setInterval(() => {}, 60_000)');
+    await runCli(['ps', '--state-dir', sd], { env: env() }); // creates the state
+    const s = State.open(sd);
+    const real = getIdentity(victim.pid!)!;
+    s.db
+      .prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rreused0001', 'ghost', 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"x\"]', '/', ?)")
+      .run(victim.pid, String(Number(real.startTime) - 100), real.bootId, victim.pid, Date.now() - 60_000);
+    s.close();
+    const end = await runCli(['_end-run', 'rreused0001', '--grace', '100ms', '--state-dir', sd], { env: env() });
+    expect(end.code).toBe(0);
+    const ps = parseJson<{ runs: unknown[] }>((await runCli(['ps', '--json', '--state-dir', sd], { env: env() })).stdout);
+    expect(ps.runs).toEqual([]);
+    expect(alive(victim.pid!)).toBe(true);
+    const ev = parseJson<{ events: Array<{ reason: string }> }>((await runCli(['events', '--json', '--kind', 'run.lost', '--state-dir', sd], { env: env() })).stdout);
+    expect(ev.events[0]!.reason).toMatch(new RegExp(`PID ${victim.pid} now belongs to another process \\(never signalled\\)`));
+  });
+});
+
+describe('bad input: exit 2, nothing started', () => {
+  it.each([
+    [['--max', '0', '--', 'true'], /--max: 0 is out of range/],
+    [['--priority', '5', '--', 'true'], /--priority: 5 is out of range; expected a whole number from 1 to 3/],
+    [['--name', '../etc', '--', 'true'], /--name: invalid name "..\/etc"/],
+    [['--name', 'a b', '--', 'true'], /--name: invalid name/],
+    [['--name', 'x'], /spawn: missing command; give it after --/],
+    [['--wait=5x', '--', 'true'], /--wait: invalid duration "5x"/],
+    [['--memory-max', 'lots', '--', 'true'], /--memory-max: invalid size "lots"/],
+    [['--timeout', '0s', '--', 'true'], /--timeout: expected a duration above 0/],
+    [['--requires', 'a/b', '--', 'true'], /--requires: invalid name/],
+  ])('%j', async (args, msg) => {
+    const r = await spawnCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    expect(existsSync(join(sd, 'state.db'))).toBe(false);
+  });
+});

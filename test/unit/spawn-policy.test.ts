@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { decide, type AdmissionFacts } from '../../src/core/spawn/admission.js';
+import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
+import { decodeShellStatus, newRunId } from '../../src/core/spawn/runs.js';
+
+const MIN_UP = 10_000;
+
+describe('classifyExit', () => {
+  const base = { exitCode: 0, signal: null, runtimeMs: 60_000, timedOut: false, oom: false };
+  it.each([
+    [{}, null],
+    [{ exitCode: 1, runtimeMs: 9_999 }, 'startup_error'],
+    [{ exitCode: 1, runtimeMs: 10_000 }, 'crash'],
+    [{ exitCode: 0, runtimeMs: 100 }, null], // a quick success is a success
+    [{ exitCode: null, signal: 'SIGKILL' }, 'killed'],
+    [{ exitCode: null, signal: 'SIGSEGV' }, 'crash'],
+    [{ exitCode: null, signal: 'SIGTERM', timedOut: true }, 'timeout'],
+    [{ exitCode: null, signal: 'SIGKILL', oom: true }, 'oom'],
+    [{ exitCode: null, signal: 'SIGTERM', stoppedByUs: true }, null],
+  ])('%j -> %s', (f, want) => {
+    expect(classifyExit({ ...base, ...f }, MIN_UP)).toBe(want);
+  });
+});
+
+describe('backoff', () => {
+  it('startup errors 300 s·2^n, others 60 s·2^n, capped', () => {
+    expect([1, 2, 3].map((n) => backoffMs(n, 'startup_error'))).toEqual([300_000, 600_000, 1_200_000]);
+    expect([1, 2, 3].map((n) => backoffMs(n, 'crash'))).toEqual([60_000, 120_000, 240_000]);
+    expect(backoffMs(20, 'crash')).toBe(DEFAULT_POLICY.maxBackoffMs);
+    expect(backoffMs(0, 'crash')).toBe(0);
+  });
+});
+
+describe('breaker', () => {
+  const fail = (h: NameHealth, at: number, failure: 'crash' | 'startup_error' = 'crash', runtimeMs = 1000, startsLastHour = 1) => afterRun(h, { failure, runtimeMs, endedAt: at, startsLastHour });
+
+  it('backs off, then opens after 3 consecutive failures, half-opens after the pause', () => {
+    let h = fail(HEALTHY, 0);
+    expect(h).toMatchObject({ mode: 'closed', consecutiveFailures: 1, notBefore: 60_000 });
+    h = fail(h, 100_000);
+    expect(h).toMatchObject({ mode: 'closed', consecutiveFailures: 2, notBefore: 100_000 + 120_000 });
+    h = fail(h, 300_000);
+    expect(h.mode).toBe('open');
+    expect(h.notBefore).toBe(300_000 + DEFAULT_POLICY.breakerPauseMs);
+    expect(modeAt(h, h.notBefore - 1)).toBe('open');
+    expect(modeAt(h, h.notBefore)).toBe('half_open');
+  });
+
+  it('a failed trial opens it again; a success closes it', () => {
+    const open = fail(fail(fail(HEALTHY, 0), 1), 2);
+    const trialAt = open.notBefore + 5;
+    const again = fail(open, trialAt);
+    expect(again.mode).toBe('open');
+    expect(again.reason).toMatch(/trial run failed/);
+    expect(afterRun(open, { failure: null, runtimeMs: 1, endedAt: trialAt, startsLastHour: 4 })).toBe(HEALTHY);
+  });
+
+  it('too many restarts in an hour open it even without consecutive failures', () => {
+    const h = fail(HEALTHY, 0, 'crash', 1000, 50);
+    expect(h.mode).toBe('open');
+    expect(h.reason).toMatch(/50 starts in the last hour/);
+  });
+
+  it('a long healthy run before a failure starts a new series', () => {
+    const two = fail(fail(HEALTHY, 0), 1);
+    const after = fail(two, 2, 'crash', DEFAULT_POLICY.resetAfterMs);
+    expect(after).toMatchObject({ mode: 'closed', consecutiveFailures: 1 });
+  });
+});
+
+describe('decide: checks run in order and name their reason', () => {
+  const base: AdmissionFacts = {
+    now: 1_000_000,
+    name: 'w',
+    group: 'g',
+    health: HEALTHY,
+    alive: undefined,
+    lastStartOfName: undefined,
+    cooldownMs: 0,
+    lastStartAny: undefined,
+    minIntervalMs: 0,
+    requires: [],
+    cap: { max: 3, levelMax: 5, level: 0, managed: 0, unmanaged: 0 },
+    ahead: 0,
+  };
+  const open: NameHealth = { mode: 'open', consecutiveFailures: 3, lastFailure: 'crash', notBefore: 2_000_000, openedAt: 0, reason: '3 consecutive failures' };
+
+  it('admits when nothing objects', () => {
+    expect(decide(base)).toEqual({ admit: true, trial: false, slot: { used: 1, limit: 3 } });
+  });
+  it('breaker before everything (69)', () => {
+    expect(decide({ ...base, health: open, alive: { runId: 'r', pid: 1 } })).toMatchObject({ admit: false, reason: 'breaker_open', exitCode: 69 });
+  });
+  it('half-open admits one trial', () => {
+    expect(decide({ ...base, now: 2_000_001, health: open })).toMatchObject({ admit: true, trial: true });
+  });
+  it('singleton', () => {
+    expect(decide({ ...base, alive: { runId: 'r1', pid: 42 } })).toMatchObject({ reason: 'already_running', exitCode: 75, pid: 42 });
+  });
+  it('backoff', () => {
+    expect(decide({ ...base, health: { ...HEALTHY, consecutiveFailures: 1, notBefore: 1_000_500, reason: 'crash' } })).toMatchObject({ reason: 'backoff', retryAt: 1_000_500 });
+  });
+  it('cooldown and host rate limit', () => {
+    expect(decide({ ...base, cooldownMs: 30_000, lastStartOfName: 990_000 })).toMatchObject({ reason: 'cooldown', retryAt: 1_020_000 });
+    expect(decide({ ...base, minIntervalMs: 10_000, lastStartAny: 995_000 })).toMatchObject({ reason: 'rate_limit', retryAt: 1_005_000 });
+    expect(decide({ ...base, cooldownMs: 30_000, lastStartOfName: 900_000 }).admit).toBe(true);
+  });
+  it('dependencies (69)', () => {
+    expect(decide({ ...base, requires: [{ name: 'orchestrator', problem: 'not running' }] })).toMatchObject({ reason: 'dependency', exitCode: 69, message: 'w requires orchestrator (not running)' });
+  });
+  it('the cap is min(--max, level max) and counts unmanaged agents', () => {
+    expect(decide({ ...base, cap: { ...base.cap, managed: 2, unmanaged: 1 } })).toMatchObject({ reason: 'no_slot' });
+    expect(decide({ ...base, cap: { max: undefined, levelMax: 1, level: 3, managed: 1, unmanaged: 0 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/throttle level 3 allows 1/) });
+    expect(decide({ ...base, cap: { ...base.cap, managed: 2 } })).toMatchObject({ admit: true, slot: { used: 3, limit: 3 } });
+  });
+  it('waiters ahead keep a newcomer out', () => {
+    expect(decide({ ...base, ahead: 2 })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/2 waiting ahead/) });
+  });
+});
+
+describe('run registry helpers', () => {
+  it('shell wait statuses', () => {
+    expect(decodeShellStatus(0)).toEqual({ exitCode: 0, signal: null });
+    expect(decodeShellStatus(7)).toEqual({ exitCode: 7, signal: null });
+    expect(decodeShellStatus(143)).toEqual({ exitCode: null, signal: 'SIGTERM' });
+    expect(decodeShellStatus(137)).toEqual({ exitCode: null, signal: 'SIGKILL' });
+  });
+  it('run ids are unique and sort by time', () => {
+    const a = newRunId(1_000, 5);
+    const b = newRunId(1_000, 5);
+    const c = newRunId(2_000_000, 5);
+    expect(a).not.toBe(b);
+    expect(a < c).toBe(true);
+    expect(a).toMatch(/^r[0-9a-z]+$/);
+  });
+});
