@@ -105,6 +105,34 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('ps', opts, cmd.args, cmd));
 
   program
+    .command('stats')
+    .description('per name: runs, success rate, p50/p95/p99 duration (last 1,000 successful runs), failures by type')
+    .option('--since <duration>', 'only runs started since (e.g. 24h) or an ISO time')
+    .option('--name <name>', 'only this name')
+    .addHelpText('after', examples(['agentctl stats', 'agentctl stats --since 24h --json']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('stats', opts, cmd.args, cmd));
+
+  program
+    .command('dlq')
+    .description('list runs that exhausted their retries; "dlq retry ID" resets the breaker and starts it again, detached')
+    .argument('[action]', 'retry')
+    .argument('[id]', 'entry id for retry')
+    .addHelpText('after', examples(['agentctl dlq', 'agentctl dlq retry 3', "agentctl dlq --json | jq '.entries | length'"]))
+    .action(async (action: string | undefined, id: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
+      dispatch('dlq', opts, [action, id].filter((x): x is string => x !== undefined), cmd),
+    );
+
+  program
+    .command('breaker')
+    .description('per-name backoff and circuit state ("ls", the default); "reset NAME" after fixing the cause')
+    .addArgument(new Argument('[action]', 'ls or reset').choices(['ls', 'reset']))
+    .argument('[name]', 'name to reset')
+    .addHelpText('after', examples(['agentctl breaker', 'agentctl breaker reset assigner']))
+    .action(async (action: string | undefined, name: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
+      dispatch('breaker', opts, [action ?? 'ls', name].filter((x): x is string => x !== undefined), cmd),
+    );
+
+  program
     .command('_end-run', { hidden: true })
     .argument('<run-id>')
     .option('--grace <duration>', 'time between TERM and KILL', '10s')

@@ -55,7 +55,8 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
   const state = ctx.state();
   const now = ctx.now();
   const live = state.write(() => {
-    reconcile(state, { now, lookup: getIdentity, minUptimeMs: loaded.config.spawn.minUptimeMs, policy: loaded.config.spawn.policy, command: 'ps' });
+    const sp = loaded.config.spawn;
+    reconcile(state, { now, lookup: getIdentity, minUptimeMs: sp.minUptimeMs, policy: sp.policy, command: 'ps', logMaxBytes: sp.logMaxBytes });
     return liveRuns(state);
   });
   const runs: PsRun[] = live.map((r: RunRow) => {

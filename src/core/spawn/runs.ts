@@ -3,7 +3,7 @@
  * whose process is gone (reading the exit a detached supervisor left behind), never trusting
  * a PID whose start time no longer matches. Call it inside a write transaction.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
 import { sameIdentity, type ProcessIdentity } from '../identity.js';
@@ -49,6 +49,32 @@ export interface RegistryDeps {
   readonly minUptimeMs: number;
   readonly policy: PolicySettings;
   readonly command: string;
+  /** cap on a detached run's log; the older half moves to <log>.prev. @default none */
+  readonly logMaxBytes?: number;
+}
+
+/**
+ * Keep a log under `max` bytes while its writer runs: the newest half moves to <log>.prev and
+ * the log is truncated. The child writes with O_APPEND, so its next write lands at the new end.
+ */
+export function capLog(path: string, max: number): boolean {
+  try {
+    const size = statSync(path).size;
+    if (size <= max) return false;
+    const keep = Math.floor(max / 2);
+    const fd = openSync(path, 'r');
+    const buf = Buffer.alloc(keep);
+    try {
+      readSync(fd, buf, 0, keep, size - keep);
+    } finally {
+      closeSync(fd);
+    }
+    writeFileSync(`${path}.prev`, buf);
+    truncateSync(path, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export const runDir = (state: State) => join(state.paths.dir, 'runs');
@@ -235,6 +261,7 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
       }
     }
     if (runAlive(run, deps.lookup)) {
+      if (run.log_path && deps.logMaxBytes) capLog(run.log_path, deps.logMaxBytes);
       const h = getHealth(state, run.name);
       const up = deps.now - run.started_at;
       const mode = modeAt(h, deps.now);

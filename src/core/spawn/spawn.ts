@@ -85,7 +85,8 @@ function pollDelay(ahead: number): number {
 }
 
 function registryDeps(deps: SpawnDeps, now: number): RegistryDeps {
-  return { now, lookup: getIdentity, minUptimeMs: deps.config.config.spawn.minUptimeMs, policy: deps.config.config.spawn.policy, command: 'spawn' };
+  const s = deps.config.config.spawn;
+  return { now, lookup: getIdentity, minUptimeMs: s.minUptimeMs, policy: s.policy, command: 'spawn', logMaxBytes: s.logMaxBytes };
 }
 
 /** Agents agentctl did not start: pattern matches that are not agentctl itself, with their group ids. */

@@ -1,0 +1,100 @@
+/** agentctl dlq [retry ID]: runs that exhausted their retries, and replaying one. */
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { ExitError, EXIT, UsageError } from '../core/errors.js';
+import { measure } from '../core/measure.js';
+import type { Ui } from '../core/output.js';
+import { HEALTHY } from '../core/spawn/policy.js';
+import { setHealth } from '../core/spawn/runs.js';
+import { spawnRun, type SpawnResult } from '../core/spawn/spawn.js';
+
+export interface DlqEntry {
+  readonly id: number;
+  readonly time: string;
+  readonly name: string;
+  readonly run_id: string | null;
+  readonly failure: string | null;
+  readonly error: string;
+  readonly restarts: number;
+  readonly context: { command: string[]; cwd: string; group: string; priority: number; exit_code: number | null; signal: string | null };
+}
+
+export interface DlqResult {
+  readonly entries: readonly DlqEntry[];
+  readonly retried?: { readonly id: number; readonly result: SpawnResult };
+}
+
+interface Row {
+  id: number;
+  name: string;
+  run_id: string | null;
+  failure: string | null;
+  error: string;
+  restarts: number;
+  context: string;
+  created_at: number;
+}
+
+const toEntry = (r: Row): DlqEntry => ({ id: r.id, time: new Date(r.created_at).toISOString(), name: r.name, run_id: r.run_id, failure: r.failure, error: r.error, restarts: r.restarts, context: JSON.parse(r.context) as DlqEntry['context'] });
+
+export async function run(_opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<DlqResult>> {
+  const state = ctx.state();
+  if (args[0] === 'retry') {
+    const raw = args[1] ?? '';
+    if (!/^\d{1,12}$/.test(raw)) throw new UsageError(`dlq retry: invalid ID ${JSON.stringify(raw)}; expected an entry id from agentctl dlq`);
+    const row = state.guard(() => state.db.prepare('SELECT * FROM dlq WHERE id = ?').get(Number(raw)) as Row | undefined);
+    if (!row) throw new ExitError(EXIT.failed, `dlq retry: no entry ${raw}; see agentctl dlq`, 'not_found');
+    const e = toEntry(row);
+    const loaded = ctx.config();
+    // a human asked for this retry: give the name a clean slate first
+    state.write(() => {
+      setHealth(state, e.name, HEALTHY, ctx.now());
+      state.event({ command: 'dlq', kind: 'dlq.retry', subject: e.name, reason: `retrying dead-letter entry ${e.id} (${e.error}); breaker reset` });
+    });
+    const result = await spawnRun(
+      {
+        now: ctx.now,
+        sleep: ctx.sleep,
+        env: ctx.env,
+        config: loaded,
+        state,
+        measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, loaded.config, state, 'dlq'),
+        listProcesses: ctx.listProcesses,
+        selfArgv: [process.execPath, process.argv[1]!],
+      },
+      {
+        name: e.name,
+        group: e.context.group,
+        priority: e.context.priority,
+        requires: [],
+        ifNotRunning: false,
+        detach: true,
+        killGraceMs: loaded.config.spawn.killGraceMs,
+        limits: {},
+        command: e.context.command,
+        cwd: e.context.cwd,
+      },
+    );
+    if (result.outcome === 'started') state.write(() => state.db.prepare('DELETE FROM dlq WHERE id = ?').run(e.id));
+    const entries = (state.db.prepare('SELECT * FROM dlq ORDER BY id').all() as Row[]).map(toEntry);
+    if (result.outcome === 'refused') return { data: { entries, retried: { id: e.id, result } }, exitCode: result.decision.exitCode, message: result.decision.message };
+    return { data: { entries, retried: { id: e.id, result } } };
+  }
+  if (args.length) throw new UsageError(`dlq: unknown action ${JSON.stringify(args[0])}; expected: agentctl dlq, or agentctl dlq retry ID`);
+  const entries = state.guard(() => (state.db.prepare('SELECT * FROM dlq ORDER BY id').all() as Row[]).map(toEntry));
+  return { data: { entries }, alwaysPrint: true };
+}
+
+export function render(r: DlqResult, ui: Ui): string {
+  const lines: string[] = [];
+  if (r.retried) {
+    const x = r.retried.result;
+    lines.push(x.outcome === 'started' ? `retried entry ${r.retried.id}: started ${x.name}, run ${x.runId}, PID ${x.pid}` : `retry of entry ${r.retried.id}: ${x.outcome}`);
+    return lines.join('\n');
+  }
+  if (r.entries.length === 0) return 'dead-letter queue is empty';
+  return ui.table(
+    ['id', 'time', 'name', 'failure', 'restarts', 'error', 'command'],
+    r.entries.map((e) => [e.id, e.time.replace('T', ' ').slice(0, 19), e.name, e.failure ?? '-', e.restarts, e.error, e.context.command.join(' ').slice(0, 50)]),
+  );
+}

@@ -1,0 +1,106 @@
+/** agentctl stats: per name, how runs went: success rate, duration percentiles, failures by type. */
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { checkName } from '../core/names.js';
+import type { Ui } from '../core/output.js';
+import { formatDuration } from '../core/units.js';
+import { parseSince } from './events.js';
+
+/** Percentiles come from at most this many recent successful runs per name (incident 4). */
+const PERCENTILE_WINDOW = 1000;
+
+export interface NameStats {
+  readonly name: string;
+  readonly runs: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  /** 0..1, of runs that ended (stopped and lost runs excluded) */
+  readonly success_rate: number | null;
+  readonly p50_ms: number | null;
+  readonly p95_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly failures: Record<string, number>;
+  readonly running: number;
+  readonly last_started: string | null;
+}
+
+export interface StatsResult {
+  readonly since: string | null;
+  readonly names: readonly NameStats[];
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<StatsResult>> {
+  const since = opts.since === undefined ? undefined : parseSince(String(opts.since), ctx.now());
+  const only = opts.name === undefined ? undefined : checkName(String(opts.name), '--name');
+  const state = ctx.state();
+  const db = state.db;
+  const names = state.guard(
+    () =>
+      db
+        .prepare(`SELECT DISTINCT name FROM runs WHERE started_at >= ? ${only ? 'AND name = ?' : ''} ORDER BY name`)
+        .all(...[since ?? 0, ...(only ? [only] : [])]) as Array<{ name: string }>,
+  );
+  const out: NameStats[] = names.map(({ name }) => {
+    const counts = db
+      .prepare(
+        `SELECT COUNT(*) AS runs,
+                SUM(state = 'exited') AS ok,
+                SUM(state = 'failed') AS bad,
+                SUM(ended_at IS NULL) AS running,
+                MAX(started_at) AS last
+         FROM runs WHERE name = ? AND started_at >= ?`,
+      )
+      .get(name, since ?? 0) as { runs: number; ok: number; bad: number; running: number; last: number };
+    const durations = (
+      db.prepare("SELECT ended_at - started_at AS d FROM runs WHERE name = ? AND state = 'exited' AND started_at >= ? ORDER BY started_at DESC LIMIT ?").all(name, since ?? 0, PERCENTILE_WINDOW) as Array<{ d: number }>
+    )
+      .map((r) => r.d)
+      .sort((a, b) => a - b);
+    const failures = Object.fromEntries(
+      (db.prepare('SELECT failure, COUNT(*) AS n FROM runs WHERE name = ? AND failure IS NOT NULL AND started_at >= ? GROUP BY failure').all(name, since ?? 0) as Array<{ failure: string; n: number }>).map((r) => [r.failure, r.n]),
+    );
+    const ended = counts.ok + counts.bad;
+    return {
+      name,
+      runs: counts.runs,
+      succeeded: counts.ok,
+      failed: counts.bad,
+      success_rate: ended ? Math.round((counts.ok / ended) * 1000) / 1000 : null,
+      p50_ms: percentile(durations, 50),
+      p95_ms: percentile(durations, 95),
+      p99_ms: percentile(durations, 99),
+      failures,
+      running: counts.running,
+      last_started: counts.last ? new Date(counts.last).toISOString() : null,
+    };
+  });
+  return { data: { since: since === undefined ? null : new Date(since).toISOString(), names: out }, alwaysPrint: true };
+}
+
+const d = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));
+
+export function render(r: StatsResult, ui: Ui): string {
+  if (r.names.length === 0) return `no runs${r.since ? ` since ${r.since}` : ''}`;
+  return ui.table(
+    ['name', 'runs', 'ok', 'failed', 'success', 'p50', 'p95', 'p99', 'failures', 'running'],
+    r.names.map((n) => [
+      n.name,
+      n.runs,
+      n.succeeded,
+      n.failed,
+      n.success_rate === null ? '-' : `${Math.round(n.success_rate * 100)}%`,
+      d(n.p50_ms),
+      d(n.p95_ms),
+      d(n.p99_ms),
+      Object.entries(n.failures).map(([k, v]) => `${k} ${v}`).join(', ') || '-',
+      n.running,
+    ]),
+  );
+}
