@@ -24,7 +24,8 @@ export function commandSpec(c: Command): CmdSpec {
     description: c.description(),
     options: c.options.map(optSpec).filter((o): o is OptSpec => o !== undefined && o.long !== '--version'),
     args: c.registeredArguments.map((a) => ({ name: a.name(), choices: a.argChoices })),
-    subcommands: c.commands.map(commandSpec),
+    // hidden commands (internal plumbing such as _end-run) are not offered
+    subcommands: c.commands.filter((x) => !(x as unknown as { _hidden?: boolean })._hidden).map(commandSpec),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Ctx } from '../core/context.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { measure } from '../core/measure.js';
 import { checkName } from '../core/names.js';
+import { programName } from '../core/proc.js';
 import type { Ui } from '../core/output.js';
 import { spawnRun, type SpawnResult } from '../core/spawn/spawn.js';
 import { formatDuration, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
@@ -17,7 +18,8 @@ export type SpawnOutput = SpawnResult;
 export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput>> {
   const command = [...args];
   if (command.length === 0 || command[0] === '') throw new UsageError('spawn: missing command; give it after --, e.g. agentctl spawn --name worker -- python3 worker.py');
-  const name = checkName(opts.name !== undefined ? String(opts.name) : basename(command[0]!), opts.name !== undefined ? '--name' : 'spawn: command name (use --name)');
+  // default name: the program the command runs (the script, not the interpreter)
+  const name = checkName(opts.name !== undefined ? String(opts.name) : programName(command) || basename(command[0]!), opts.name !== undefined ? '--name' : 'spawn: the name taken from the command (give --name)');
   const group = checkName(String(opts.group ?? 'default'), '--group');
   const priority = parseIntInRange(String(opts.priority ?? '3'), '--priority', 1, 3);
   const max = opts.max !== undefined ? parseIntInRange(String(opts.max), '--max', 1, 10_000) : undefined;

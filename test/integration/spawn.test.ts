@@ -131,6 +131,38 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     const dlq = s.db.prepare('SELECT name, failure, restarts FROM dlq').all();
     s.close();
     expect(dlq).toEqual([{ name: 'flaky', failure: 'startup_error', restarts: 3 }]);
+
+    // what an operator sees, and the fix
+    const cli = (args: string[]) => runCli([...args, '--json', '--state-dir', sd, ...cfg], { env: env(), cwd: t.dir });
+    const br = parseJson<{ breakers: Array<{ name: string; mode: string; consecutive_failures: number }> }>((await cli(['breaker'])).stdout);
+    expect(br.breakers).toEqual([expect.objectContaining({ name: 'flaky', mode: 'open', consecutive_failures: 3 })]);
+    const q = parseJson<{ entries: Array<{ id: number; name: string; context: { command: string[] } }> }>((await cli(['dlq'])).stdout);
+    expect(q.entries[0]!.context.command.slice(-3)).toEqual(['flaky', 'exit=1', 'after=100']);
+    const st = parseJson<{ names: Array<{ name: string; runs: number; failed: number; success_rate: number; failures: Record<string, number> }> }>((await cli(['stats'])).stdout);
+    expect(st.names).toEqual([expect.objectContaining({ name: 'flaky', runs: 3, failed: 3, success_rate: 0, failures: { startup_error: 3 } })]);
+    expect((await cli(['breaker', 'reset', 'flaky'])).code).toBe(0);
+    const again = await runCli(['spawn', '--state-dir', sd, ...cfg, '--name', 'flaky', ...worker('flaky', 'exit=0')], { env: env(), cwd: t.dir });
+    expect(again.code).toBe(0);
+    const st2 = parseJson<{ names: Array<{ succeeded: number; p50_ms: number | null }> }>((await cli(['stats', '--name', 'flaky'])).stdout);
+    expect(st2.names[0]!.succeeded).toBe(1);
+    expect(st2.names[0]!.p50_ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('dlq retry resets the breaker and starts the stored command, detached', async () => {
+    const cfg = config('[spawn]\nbackoff_startup = "0s"\nbreaker_failures = 1\n');
+    const first = await runCli(['spawn', '--state-dir', sd, ...cfg, '--name', 'once', ...worker('once', 'exit=1')], { env: env(), cwd: t.dir });
+    expect(first.code).toBe(1);
+    const q = parseJson<{ entries: Array<{ id: number }> }>((await runCli(['dlq', '--json', '--state-dir', sd, ...cfg], { env: env() })).stdout);
+    expect(q.entries.length).toBe(1);
+    const r = await runCli(['dlq', 'retry', String(q.entries[0]!.id), '--json', '--state-dir', sd, ...cfg], { env: env(), cwd: t.dir });
+    expect(r.code).toBe(0);
+    const out = parseJson<{ entries: unknown[]; retried: { result: { outcome: string; pid: number } } }>(r.stdout);
+    started.push(out.retried.result.pid);
+    expect(out.retried.result.outcome).toBe('started');
+    expect(out.entries).toEqual([]);
+    await waitFor(() => lines().filter((l) => l.startsWith('start once')).length === 2, 5000);
+    expect((await runCli(['dlq', 'retry', '999', '--state-dir', sd], { env: env() })).code).toBe(1);
+    expect((await runCli(['dlq', 'retry', 'x', '--state-dir', sd], { env: env() })).code).toBe(2);
   });
 
   it('a detached run records its exit code, duration and failure type', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide, type AdmissionFacts } from '../../src/core/spawn/admission.js';
 import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
 import { decodeShellStatus, newRunId } from '../../src/core/spawn/runs.js';
+import { percentile } from '../../src/commands/stats.js';
 
 const MIN_UP = 10_000;
 
@@ -114,7 +115,9 @@ describe('decide: checks run in order and name their reason', () => {
     expect(decide({ ...base, cap: { ...base.cap, managed: 2 } })).toMatchObject({ admit: true, slot: { used: 3, limit: 3 } });
   });
   it('waiters ahead keep a newcomer out', () => {
-    expect(decide({ ...base, ahead: 2 })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/2 waiting ahead/) });
+    expect(decide({ ...base, ahead: 3 })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/3 free slots in group g, 3 waiting ahead/) });
+    expect(decide({ ...base, ahead: 2 }).admit).toBe(true); // two ahead take two of the three slots
+    expect(decide({ ...base, ahead: 1, cap: { ...base.cap, managed: 2 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/1 free slot in group g, 1 waiting ahead/) });
   });
 });
 
@@ -132,5 +135,17 @@ describe('run registry helpers', () => {
     expect(a).not.toBe(b);
     expect(a < c).toBe(true);
     expect(a).toMatch(/^r[0-9a-z]+$/);
+  });
+});
+
+describe('percentile (nearest rank)', () => {
+  it('matches the textbook examples', () => {
+    const xs = [15, 20, 35, 40, 50];
+    expect(percentile(xs, 50)).toBe(35);
+    expect(percentile(xs, 95)).toBe(50);
+    expect(percentile(xs, 30)).toBe(20);
+    expect(percentile([], 50)).toBeNull();
+    const hundred = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect([50, 95, 99].map((p) => percentile(hundred, p))).toEqual([50, 95, 99]);
   });
 });

@@ -98,11 +98,12 @@ export function decide(f: AdmissionFacts): Decision {
   const c = f.cap;
   const limit = Math.min(c.max ?? Number.POSITIVE_INFINITY, c.levelMax);
   const used = c.managed + c.unmanaged;
-  if (used >= limit || f.ahead > 0) {
+  // waiters ahead of us take the free slots first
+  if (used >= limit || used + f.ahead >= limit) {
     const why =
       used >= limit
         ? `${used} of ${limit} slots in use in group ${f.group} (${c.managed} started by agentctl, ${c.unmanaged} other agents; limit ${c.max !== undefined && c.max <= c.levelMax ? `--max ${c.max}` : `throttle level ${c.level} allows ${c.levelMax}`})`
-        : `${f.ahead} waiting ahead in group ${f.group}`;
+        : `${limit - used} free slot${limit - used === 1 ? '' : 's'} in group ${f.group}, ${f.ahead} waiting ahead`;
     return { admit: false, reason: 'no_slot', exitCode: 75, message: `no slot for ${name}: ${why}; wait with --wait, or see agentctl ps` };
   }
   return { admit: true, trial: mode === 'half_open', slot: { used: used + 1, limit } };

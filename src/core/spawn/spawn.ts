@@ -129,26 +129,20 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
     const livePids = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
     const unmanaged = cfg.spawn.countUnmanaged ? agents.filter((a) => !livePids.has(a.pid) && (a.pgid === undefined || !livePgids.has(a.pgid))).length : 0;
 
-    // the queue: drop waiters that died, then count the live ones ahead of us
+    // the queue: drop waiters that died, then count the live ones ahead of us (higher
+    // priority, or the same priority and queued earlier; everyone, for a caller not queued)
     const rows = state.db.prepare('SELECT id, priority, pid, start_time, boot_id FROM queue WHERE grp = ? ORDER BY priority, id').all(req.group) as Array<{ id: number; priority: number; pid: number; start_time: string; boot_id: string }>;
-    let ahead = 0;
-    for (const q of rows) {
-      if (q.id === queueId) break;
-      const id = { pid: q.pid, startTime: q.start_time, bootId: q.boot_id };
+    const waiting = rows.filter((q) => {
+      if (q.id === queueId) return true;
       const nowId = getIdentity(q.pid);
-      if (!nowId || !sameIdentity(id, nowId)) {
-        state.db.prepare('DELETE FROM queue WHERE id = ?').run(q.id);
-        continue;
-      }
-      if (queueId === undefined || q.priority < req.priority || q.priority === req.priority) ahead++;
-    }
-    if (queueId !== undefined) {
-      // waiters of a lower priority that queued earlier are not ahead of us
-      ahead = rows.filter((q) => q.id !== queueId && (q.priority < req.priority || (q.priority === req.priority && q.id < queueId))).filter((q) => {
-        const nowId = getIdentity(q.pid);
-        return nowId !== undefined && nowId.startTime === q.start_time;
-      }).length;
-    }
+      if (nowId && sameIdentity({ pid: q.pid, startTime: q.start_time, bootId: q.boot_id }, nowId)) return true;
+      state.db.prepare('DELETE FROM queue WHERE id = ?').run(q.id);
+      return false;
+    });
+    const ahead =
+      queueId === undefined
+        ? waiting.length
+        : waiting.filter((q) => q.id !== queueId && (q.priority < req.priority || (q.priority === req.priority && q.id < queueId))).length;
 
     const decision = decide({
       now,
