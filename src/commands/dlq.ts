@@ -2,11 +2,11 @@
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { ExitError, EXIT, UsageError } from '../core/errors.js';
-import { measure } from '../core/measure.js';
 import type { Ui } from '../core/output.js';
 import { HEALTHY } from '../core/spawn/policy.js';
 import { setHealth } from '../core/spawn/runs.js';
 import { spawnRun, type SpawnResult } from '../core/spawn/spawn.js';
+import { spawnDeps } from './spawn.js';
 
 export interface DlqEntry {
   readonly id: number;
@@ -52,16 +52,7 @@ export async function run(_opts: Record<string, unknown>, args: readonly string[
       state.event({ command: 'dlq', kind: 'dlq.retry', subject: e.name, reason: `retrying dead-letter entry ${e.id} (${e.error}); breaker reset` });
     });
     const result = await spawnRun(
-      {
-        now: ctx.now,
-        sleep: ctx.sleep,
-        env: ctx.env,
-        config: loaded,
-        state,
-        measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, loaded.config, state, 'dlq'),
-        listProcesses: ctx.listProcesses,
-        selfArgv: [process.execPath, process.argv[1]!],
-      },
+      spawnDeps(ctx, loaded, 'dlq'),
       {
         name: e.name,
         group: e.context.group,

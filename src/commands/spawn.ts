@@ -7,13 +7,30 @@ import { measure } from '../core/measure.js';
 import { checkName } from '../core/names.js';
 import { programName } from '../core/proc.js';
 import type { Ui } from '../core/output.js';
-import { spawnRun, type SpawnResult } from '../core/spawn/spawn.js';
+import type { LoadedConfig } from '../core/config.js';
+import { spawnRun, type SpawnDeps, type SpawnResult } from '../core/spawn/spawn.js';
 import { formatDuration, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
 
 /** --wait with no duration waits this long: an hour is longer than any sane queue. */
 const DEFAULT_WAIT_MS = 3_600_000;
 
 export type SpawnOutput = SpawnResult;
+
+/** What spawnRun needs from the command's context; shared by spawn and dlq retry. */
+export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onStart?: SpawnDeps['onStart']): SpawnDeps {
+  const state = ctx.state();
+  return {
+    now: ctx.now,
+    sleep: ctx.sleep,
+    env: ctx.env,
+    config: loaded,
+    state,
+    measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, loaded.config, state, command),
+    listProcesses: ctx.listProcesses,
+    selfArgv: [process.execPath, process.argv[1]!],
+    ...(onStart ? { onStart } : {}),
+  };
+}
 
 export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput>> {
   const command = [...args];
@@ -34,20 +51,10 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   const nice = opts.nice !== undefined ? parseIntInRange(String(opts.nice), '--nice', 0, 19) : undefined;
   const loaded = ctx.config();
   const killGraceMs = opts.killGrace !== undefined ? parseDuration(String(opts.killGrace), '--kill-grace') : loaded.config.spawn.killGraceMs;
-  const state = ctx.state();
+  ctx.state(); // open (and migrate) before admission
 
   const result = await spawnRun(
-    {
-      now: ctx.now,
-      sleep: ctx.sleep,
-      env: ctx.env,
-      config: loaded,
-      state,
-      measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, loaded.config, state, 'spawn'),
-      listProcesses: ctx.listProcesses,
-      selfArgv: [process.execPath, process.argv[1]!],
-      ...(ctx.globals.json ? {} : { onStart: ({ runId, pid }) => !opts.detach && ctx.note(`agentctl: started ${name} (run ${runId}, PID ${pid})`) }),
-    },
+    spawnDeps(ctx, loaded, 'spawn', ctx.globals.json ? undefined : ({ runId, pid }) => !opts.detach && ctx.note(`agentctl: started ${name} (run ${runId}, PID ${pid})`)),
     {
       name,
       group,

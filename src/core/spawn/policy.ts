@@ -106,26 +106,10 @@ export function afterRun(
   // a long healthy stretch before this failure: count it as the first of a new series
   const prior = runtimeMs >= s.resetAfterMs ? 0 : h.consecutiveFailures;
   const consecutive = prior + 1;
-  if (h.mode === 'half_open' || modeAt(h, endedAt) === 'half_open' || consecutive >= s.breakerFailures) {
-    return {
-      mode: 'open',
-      consecutiveFailures: consecutive,
-      lastFailure: failure,
-      notBefore: endedAt + s.breakerPauseMs,
-      openedAt: endedAt,
-      reason: h.mode === 'open' || h.mode === 'half_open' ? `trial run failed (${failure})` : `${consecutive} consecutive failures, last ${failure}`,
-    };
-  }
-  if (outcome.startsLastHour >= s.maxRestartsPerHour) {
-    return {
-      mode: 'open',
-      consecutiveFailures: consecutive,
-      lastFailure: failure,
-      notBefore: endedAt + s.breakerPauseMs,
-      openedAt: endedAt,
-      reason: `${outcome.startsLastHour} starts in the last hour (limit ${s.maxRestartsPerHour})`,
-    };
-  }
+  const open = (reason: string): NameHealth => ({ mode: 'open', consecutiveFailures: consecutive, lastFailure: failure, notBefore: endedAt + s.breakerPauseMs, openedAt: endedAt, reason });
+  if (h.mode === 'open' || h.mode === 'half_open') return open(`trial run failed (${failure})`);
+  if (consecutive >= s.breakerFailures) return open(`${consecutive} consecutive failures, last ${failure}`);
+  if (outcome.startsLastHour >= s.maxRestartsPerHour) return open(`${outcome.startsLastHour} starts in the last hour (limit ${s.maxRestartsPerHour})`);
   return {
     mode: 'closed',
     consecutiveFailures: consecutive,
