@@ -21,7 +21,7 @@ complete -c agentctl -n '__fish_seen_subcommand_from throttle-status' -l wait-le
 complete -c agentctl -n '__fish_seen_subcommand_from throttle-status' -l timeout -r -d 'how long --wait-level waits'
 complete -c agentctl -n '__fish_seen_subcommand_from throttle-status' -l write -r -F -d 'also write resource_metrics.json (seed format) to file, atomically'
 complete -c agentctl -n '__fish_seen_subcommand_from throttle-status' -l prometheus -r -F -d 'also write node_exporter textfile metrics to file, atomically'
-complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l name -r -d 'run name; one instance per name (default: the command basename)'
+complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l name -r -d 'run name; one instance per name (default: the program the command runs, e.g. worker.py for python3 worker.py)'
 complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l group -r -d 'concurrency group the cap applies to'
 complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l priority -r -d 'queue priority: 1 critical, 2 important, 3 normal'
 complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l max -r -d 'at most n live runs in the group (also capped by the throttle level)'

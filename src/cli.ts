@@ -42,6 +42,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${readVersion()}\n`);
     return 0;
   }
+  // `agentctl ... | head` closes the pipe early: that is the reader's choice, not our failure
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      stream.destroy();
+    });
+  }
   const own = ownArgs(argv);
   const json = own.includes('--json');
   const colorFlag = own.includes('--no-color') ? false : own.includes('--color') ? true : undefined;

@@ -73,7 +73,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .description('start a worker only when it is safe: breaker, singleton, cooldown, rate limit, dependencies, concurrency cap')
     .usage('[options] -- CMD [ARGS...]')
     .argument('[command...]', 'the command to run (after --)')
-    .option('--name <name>', 'run name; one instance per name (default: the command basename)')
+    .option('--name <name>', 'run name; one instance per name (default: the program the command runs, e.g. worker.py for python3 worker.py)')
     .option('--group <group>', 'concurrency group the cap applies to', 'default')
     .option('--priority <n>', 'queue priority: 1 critical, 2 important, 3 normal', '3')
     .option('--max <n>', 'at most n live runs in the group (also capped by the throttle level)')

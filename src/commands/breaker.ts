@@ -4,6 +4,7 @@ import type { Ctx } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
+import { reconcileAll } from '../core/spawn/spawn.js';
 import { HEALTHY, modeAt, type NameHealth } from '../core/spawn/policy.js';
 import { getHealth, setHealth } from '../core/spawn/runs.js';
 import { formatDuration } from '../core/units.js';
@@ -37,6 +38,7 @@ function entry(name: string, h: NameHealth, now: number): BreakerEntry {
 export async function run(_opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<BreakerResult>> {
   const [action = 'ls', target] = args;
   const state = ctx.state();
+  reconcileAll(state, ctx.config(), ctx.now(), 'breaker'); // record runs that ended since anyone looked
   const now = ctx.now();
   if (action === 'reset') {
     if (!target) throw new UsageError('breaker reset: missing NAME; see agentctl breaker ls');

@@ -5,8 +5,8 @@ import { ExitError, EXIT, UsageError } from '../core/errors.js';
 import type { Ui } from '../core/output.js';
 import { HEALTHY } from '../core/spawn/policy.js';
 import { setHealth } from '../core/spawn/runs.js';
-import { spawnRun, type SpawnResult } from '../core/spawn/spawn.js';
-import { spawnDeps } from './spawn.js';
+import { reconcileAll, spawnRun } from '../core/spawn/spawn.js';
+import { spawnDeps, spawnJson, type SpawnOutput } from './spawn.js';
 
 export interface DlqEntry {
   readonly id: number;
@@ -21,7 +21,7 @@ export interface DlqEntry {
 
 export interface DlqResult {
   readonly entries: readonly DlqEntry[];
-  readonly retried?: { readonly id: number; readonly result: SpawnResult };
+  readonly retried?: { readonly id: number; readonly result: SpawnOutput };
 }
 
 interface Row {
@@ -39,6 +39,7 @@ const toEntry = (r: Row): DlqEntry => ({ id: r.id, time: new Date(r.created_at).
 
 export async function run(_opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<DlqResult>> {
   const state = ctx.state();
+  reconcileAll(state, ctx.config(), ctx.now(), 'dlq'); // record runs that ended since anyone looked
   if (args[0] === 'retry') {
     const raw = args[1] ?? '';
     if (!/^\d{1,12}$/.test(raw)) throw new UsageError(`dlq retry: invalid ID ${JSON.stringify(raw)}; expected an entry id from agentctl dlq`);
@@ -68,8 +69,9 @@ export async function run(_opts: Record<string, unknown>, args: readonly string[
     );
     if (result.outcome === 'started') state.write(() => state.db.prepare('DELETE FROM dlq WHERE id = ?').run(e.id));
     const entries = (state.db.prepare('SELECT * FROM dlq ORDER BY id').all() as Row[]).map(toEntry);
-    if (result.outcome === 'refused') return { data: { entries, retried: { id: e.id, result } }, exitCode: result.decision.exitCode, message: result.decision.message };
-    return { data: { entries, retried: { id: e.id, result } } };
+    const retried = { id: e.id, result: spawnJson(result) };
+    if (result.outcome === 'refused') return { data: { entries, retried }, exitCode: result.decision.exitCode, message: result.decision.message };
+    return { data: { entries, retried } };
   }
   if (args.length) throw new UsageError(`dlq: unknown action ${JSON.stringify(args[0])}; expected: agentctl dlq, or agentctl dlq retry ID`);
   const entries = state.guard(() => (state.db.prepare('SELECT * FROM dlq ORDER BY id').all() as Row[]).map(toEntry));
@@ -80,7 +82,7 @@ export function render(r: DlqResult, ui: Ui): string {
   const lines: string[] = [];
   if (r.retried) {
     const x = r.retried.result;
-    lines.push(x.outcome === 'started' ? `retried entry ${r.retried.id}: started ${x.name}, run ${x.runId}, PID ${x.pid}` : `retry of entry ${r.retried.id}: ${x.outcome}`);
+    lines.push(x.outcome === 'started' ? `retried entry ${r.retried.id}: started ${x.name}, run ${x.run_id}, PID ${x.pid}` : `retry of entry ${r.retried.id}: ${x.outcome}`);
     return lines.join('\n');
   }
   if (r.entries.length === 0) return 'dead-letter queue is empty';

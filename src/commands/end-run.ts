@@ -11,7 +11,18 @@ import type { Ui } from '../core/output.js';
 import { getRun, runIdentity } from '../core/spawn/runs.js';
 import { parseDuration } from '../core/units.js';
 
-export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<{ run_id: string } & Partial<EndResult>>> {
+interface EndOutput {
+  readonly run_id: string;
+  readonly graceful?: boolean;
+  readonly forced?: boolean;
+  readonly swept?: readonly number[];
+  readonly survivors?: readonly number[];
+  readonly duration_ms?: number;
+}
+
+const endJson = (runId: string, r: EndResult): EndOutput => ({ run_id: runId, graceful: r.graceful, forced: r.forced, swept: r.swept, survivors: r.survivors, duration_ms: r.durationMs });
+
+export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EndOutput>> {
   const runId = args[0] ?? '';
   if (!/^r[0-9a-z]{6,20}$/.test(runId)) throw new UsageError(`_end-run: invalid run id ${JSON.stringify(runId)}`);
   const graceMs = parseDuration(String(opts.grace ?? '10s'), '--grace');
@@ -21,9 +32,9 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   if (!r || !id || r.ended_at !== null) return { data: { run_id: runId }, exitCode: EXIT.ok };
   const res = await endTree(id, { runId, graceMs });
   state.write(() =>
-    state.event({ command: '_end-run', kind: 'run.timeout', subject: r.name, reason: `${runId} ran past its timeout: ${res.graceful ? 'ended by TERM' : 'KILLed after the grace'}${res.swept.length ? `, swept ${res.swept.length} escaped` : ''}`, data: { ...res } }),
+    state.event({ command: '_end-run', kind: 'run.timeout', subject: r.name, reason: `${runId} ran past its timeout: ${res.graceful ? 'ended by TERM' : 'KILLed after the grace'}${res.swept.length ? `, swept ${res.swept.length} escaped` : ''}`, data: { ...endJson(runId, res) } }),
   );
-  return { data: { run_id: runId, ...res }, exitCode: res.survivors.length ? EXIT.failed : EXIT.ok };
+  return { data: endJson(runId, res), exitCode: res.survivors.length ? EXIT.failed : EXIT.ok };
 }
 
 export function render(r: { run_id: string }, _ui: Ui): string {

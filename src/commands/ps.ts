@@ -5,7 +5,8 @@ import { getIdentity, readProcStat } from '../core/identity.js';
 import type { Ui } from '../core/output.js';
 import { countAgents, programName, readProcFile } from '../core/proc.js';
 import { modeAt } from '../core/spawn/policy.js';
-import { getHealth, liveRuns, reconcile, runAlive, type RunRow } from '../core/spawn/runs.js';
+import { getHealth, liveRuns, runAlive, type RunRow } from '../core/spawn/runs.js';
+import { reconcileAll } from '../core/spawn/spawn.js';
 import { formatBytes, formatDuration } from '../core/units.js';
 
 export interface PsRun {
@@ -54,11 +55,8 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
   const loaded = ctx.config();
   const state = ctx.state();
   const now = ctx.now();
-  const live = state.write(() => {
-    const sp = loaded.config.spawn;
-    reconcile(state, { now, lookup: getIdentity, minUptimeMs: sp.minUptimeMs, policy: sp.policy, command: 'ps', logMaxBytes: sp.logMaxBytes });
-    return liveRuns(state);
-  });
+  reconcileAll(state, loaded, now, 'ps');
+  const live = state.guard(() => liveRuns(state));
   const runs: PsRun[] = live.map((r: RunRow) => {
     const h = getHealth(state, r.name);
     const usage = r.pid !== null && runAlive(r, getIdentity) ? procUsage(r.pid) : { cpu_ms: null, rss_bytes: null };

@@ -14,7 +14,51 @@ import { formatDuration, parseDuration, parseIntInRange, parseSize } from '../co
 /** --wait with no duration waits this long: an hour is longer than any sane queue. */
 const DEFAULT_WAIT_MS = 3_600_000;
 
-export type SpawnOutput = SpawnResult;
+/** spawn's --json document: snake_case like every other command's, one shape per outcome. */
+export type SpawnOutput =
+  | { outcome: 'refused'; reason: string; exit_code: number; message: string; retry_at: string | null; run_id: string | null; pid: number | null; waited_ms: number }
+  | { outcome: 'already_running'; run_id: string; pid: number | null }
+  | { outcome: 'started'; run_id: string; pid: number; name: string; log_path: string; limit_mechanism: string; trial: boolean; waited_ms: number }
+  | {
+      outcome: 'finished';
+      run_id: string;
+      pid: number;
+      name: string;
+      exit_code: number | null;
+      signal: string | null;
+      failure: string | null;
+      duration_ms: number;
+      timed_out: boolean;
+      limit_mechanism: string;
+      waited_ms: number;
+    };
+
+export function spawnJson(r: SpawnResult): SpawnOutput {
+  switch (r.outcome) {
+    case 'refused': {
+      const d = r.decision;
+      return { outcome: 'refused', reason: d.reason, exit_code: d.exitCode, message: d.message, retry_at: d.retryAt !== undefined ? new Date(d.retryAt).toISOString() : null, run_id: d.runId ?? null, pid: d.pid ?? null, waited_ms: r.waitedMs };
+    }
+    case 'already_running':
+      return { outcome: 'already_running', run_id: r.runId, pid: r.pid };
+    case 'started':
+      return { outcome: 'started', run_id: r.runId, pid: r.pid, name: r.name, log_path: r.logPath, limit_mechanism: r.limitMechanism, trial: r.trial, waited_ms: r.waitedMs };
+    case 'finished':
+      return {
+        outcome: 'finished',
+        run_id: r.runId,
+        pid: r.pid,
+        name: r.name,
+        exit_code: r.exitCode,
+        signal: r.signal,
+        failure: r.failure,
+        duration_ms: r.durationMs,
+        timed_out: r.timedOut,
+        limit_mechanism: r.limitMechanism,
+        waited_ms: r.waitedMs,
+      };
+  }
+}
 
 /** What spawnRun needs from the command's context; shared by spawn and dlq retry. */
 export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onStart?: SpawnDeps['onStart']): SpawnDeps {
@@ -72,27 +116,26 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
     },
     ctx.globals.json,
   );
+  const data = spawnJson(result);
   switch (result.outcome) {
     case 'refused':
-      return { data: result, exitCode: result.decision.exitCode, message: result.decision.message };
+      return { data, exitCode: result.decision.exitCode, message: result.decision.message };
     case 'already_running':
-      return { data: result, exitCode: EXIT.ok };
     case 'started':
-      return { data: result, exitCode: EXIT.ok };
+      return { data, exitCode: EXIT.ok };
     case 'finished':
-      return { data: result, exitCode: result.passThrough, ...(result.failure ? { message: `${name} ${result.timedOut ? 'timed out' : 'failed'} (${result.failure}): ${result.signal ? `ended by ${result.signal}` : `exit ${result.exitCode}`} after ${formatDuration(result.durationMs)}` } : {}) };
+      return { data, exitCode: result.passThrough, ...(result.failure ? { message: `${name} ${result.timedOut ? 'timed out' : 'failed'} (${result.failure}): ${result.signal ? `ended by ${result.signal}` : `exit ${result.exitCode}`} after ${formatDuration(result.durationMs)}` } : {}) };
   }
 }
 
 export function render(r: SpawnOutput, ui: Ui): string {
   switch (r.outcome) {
     case 'refused':
-      return '';
-    case 'already_running':
-      return `${ui.c.dim('already running:')} run ${r.runId}${r.pid !== null ? `, PID ${r.pid}` : ''}`;
-    case 'started':
-      return `started ${ui.c.bold(r.name)}: run ${r.runId}, PID ${r.pid}${r.trial ? ' (trial run: breaker half-open)' : ''}\nlog: ${r.logPath}`;
     case 'finished':
-      return '';
+      return ''; // the refusal or failure line goes to stderr; a foreground child spoke for itself
+    case 'already_running':
+      return `${ui.c.dim('already running:')} run ${r.run_id}${r.pid !== null ? `, PID ${r.pid}` : ''}`;
+    case 'started':
+      return `started ${ui.c.bold(r.name)}: run ${r.run_id}, PID ${r.pid}${r.trial ? ' (trial run: breaker half-open)' : ''}\nlog: ${r.log_path}`;
   }
 }

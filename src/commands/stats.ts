@@ -3,6 +3,7 @@ import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
+import { reconcileAll } from '../core/spawn/spawn.js';
 import { formatDuration } from '../core/units.js';
 import { parseSince } from './events.js';
 
@@ -40,6 +41,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
   const since = opts.since === undefined ? undefined : parseSince(String(opts.since), ctx.now());
   const only = opts.name === undefined ? undefined : checkName(String(opts.name), '--name');
   const state = ctx.state();
+  reconcileAll(state, ctx.config(), ctx.now(), 'stats'); // record runs that ended since anyone looked
   const db = state.db;
   const names = state.guard(
     () =>

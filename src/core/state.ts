@@ -339,6 +339,11 @@ export class State {
         this.db.prepare(`DELETE FROM ${table} WHERE id <= (SELECT MAX(id) FROM ${table}) - ?`).run(maxRows).changes;
       const events = byAge('events', limits.eventsMaxAgeMs) + byCount('events', limits.eventsMaxRows);
       const samples = byAge('samples', limits.samplesMaxAgeMs) + byCount('samples', limits.samplesMaxRows);
+      // ended runs follow the events limits; live runs are never pruned
+      this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?').run(now - limits.eventsMaxAgeMs);
+      this.db
+        .prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)')
+        .run(limits.eventsMaxRows);
       this.setKv('prune.last_at', now, now);
       return { events, samples };
     });

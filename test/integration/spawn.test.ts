@@ -87,7 +87,7 @@ describe('admission under concurrency', () => {
     started.push(...ok.map((o) => o.pid));
     expect(ok.length).toBe(3);
     expect(results.filter((r) => r.code === 75).length).toBe(9);
-    for (const r of results.filter((x) => x.code === 75)) expect(parseJson<{ decision: { reason: string } }>(r.stdout).decision.reason).toBe('no_slot');
+    for (const r of results.filter((x) => x.code === 75)) expect(parseJson<{ reason: string }>(r.stdout).reason).toBe('no_slot');
   });
 
   it('counts an agent started by hand against the cap', async () => {
@@ -96,7 +96,7 @@ describe('admission under concurrency', () => {
     started.push(parseJson<{ pid: number }>(a.stdout).pid);
     const b = await spawnCli(['--json', '-d', '--name', 'a2', '--max', '2', ...worker('a2')]);
     expect(b.code).toBe(75);
-    expect(parseJson<{ decision: { message: string } }>(b.stdout).decision.message).toMatch(/2 of 2 slots in use .*1 started by agentctl, 1 other agents/);
+    expect(parseJson<{ message: string }>(b.stdout).message).toMatch(/2 of 2 slots in use .*1 started by agentctl, 1 other agent;/);
   });
 });
 
@@ -112,7 +112,7 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     expect(lines().filter((l) => l.startsWith('start')).length).toBe(1);
     expect(codes[0]).toBe(1); // the child's own code, passed through
     expect(codes.slice(1).every((c) => c === 75)).toBe(true);
-    expect(last).toMatch(/flaky is backing off after startup_error \(1 in a row\): backing off 300s/);
+    expect(last).toMatch(/flaky is backing off after startup_error \(1 in a row\): no start before \d\d:\d\d:\d\d UTC \(in [45]m/);
   });
 
   it('with no backoff, the breaker opens after 3 consecutive failures: exit 69 and a dead-letter entry', async () => {
@@ -169,13 +169,12 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     const cfg = config('[spawn]\nmin_uptime = "100ms"\n');
     const r = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'det', ...worker('det', 'exit=7', 'after=400')], { env: env(), cwd: t.dir });
     expect(r.code).toBe(0);
-    const { run_id: _ignored, ...rest } = { run_id: '', ...parseJson<{ runId: string; pid: number }>(r.stdout) };
-    void _ignored;
+    const rest = parseJson<{ run_id: string; pid: number }>(r.stdout);
     started.push(rest.pid);
     await waitFor(() => !alive(rest.pid), 5000);
     await runCli(['ps', '--state-dir', sd, ...cfg], { env: env() }); // any command reconciles
     const s = State.open(sd);
-    const row = s.db.prepare('SELECT state, exit_code, failure, ended_at - started_at AS ms FROM runs WHERE id = ?').get(rest.runId) as { state: string; exit_code: number; failure: string; ms: number };
+    const row = s.db.prepare('SELECT state, exit_code, failure, ended_at - started_at AS ms FROM runs WHERE id = ?').get(rest.run_id) as { state: string; exit_code: number; failure: string; ms: number };
     s.close();
     expect(row).toMatchObject({ state: 'failed', exit_code: 7, failure: 'crash' });
     expect(row.ms).toBeGreaterThanOrEqual(350);
@@ -195,13 +194,13 @@ describe('running', () => {
 
   it('gives the child AGENTCTL_RUN_ID and AGENTCTL_NAME, and a PID file holding its identity', async () => {
     const r = await spawnCli(['--json', '-d', '--name', 'idw', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(join(t.dir, 'env.txt'))}, process.env.AGENTCTL_RUN_ID + ' ' + process.env.AGENTCTL_NAME); setInterval(() => {}, 1e6)`]);
-    const out = parseJson<{ runId: string; pid: number }>(r.stdout);
+    const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
     started.push(out.pid);
     await waitFor(() => existsSync(join(t.dir, 'env.txt')), 5000);
-    expect(readFileSync(join(t.dir, 'env.txt'), 'utf8')).toBe(`${out.runId} idw`);
+    expect(readFileSync(join(t.dir, 'env.txt'), 'utf8')).toBe(`${out.run_id} idw`);
     const [first, second] = readFileSync(join(sd, 'pids', 'idw.pid'), 'utf8').split('\n');
     expect(Number(first)).toBe(out.pid);
-    expect(JSON.parse(second!)).toEqual({ run_id: out.runId, pid: out.pid, start_time: getIdentity(out.pid)!.startTime, boot_id: getIdentity(out.pid)!.bootId });
+    expect(JSON.parse(second!)).toEqual({ run_id: out.run_id, pid: out.pid, start_time: getIdentity(out.pid)!.startTime, boot_id: getIdentity(out.pid)!.bootId });
     // its own process group
     expect(readFileSync(`/proc/${out.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]).toBe(String(out.pid));
   });
@@ -219,30 +218,52 @@ describe('running', () => {
   it('--timeout on a detached run: the supervisor ends the tree and the run is recorded as a timeout', async () => {
     const gfile = join(t.dir, 'grandchild.pid');
     const r = await spawnCli(['--json', '-d', '--name', 'dslow', '--timeout', '1s', '--kill-grace', '300ms', ...worker('dslow', `grandchild=${gfile}`)]);
-    const out = parseJson<{ runId: string; pid: number }>(r.stdout);
+    const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
     started.push(out.pid);
     await waitFor(() => existsSync(gfile), 5000);
     const g = Number(readFileSync(gfile, 'utf8'));
     started.push(g);
     await waitFor(() => !alive(out.pid) && !alive(g), 10_000);
-    await waitFor(() => existsSync(join(sd, 'runs', `${out.runId}.exit`)), 5000);
+    await waitFor(() => existsSync(join(sd, 'runs', `${out.run_id}.exit`)), 5000);
     await runCli(['ps', '--state-dir', sd], { env: env() });
     const s = State.open(sd);
-    const row = s.db.prepare('SELECT failure FROM runs WHERE id = ?').get(out.runId) as { failure: string };
+    const row = s.db.prepare('SELECT failure FROM runs WHERE id = ?').get(out.run_id) as { failure: string };
+    const ended = s.events({ kind: 'run.timeout' });
     s.close();
     expect(row.failure).toBe('timeout');
+    // the watchdog finished its work: TERM, grace, KILL and the sweep of the escaped grandchild
+    expect(ended.length).toBe(1);
+    expect(ended[0]!.data).toMatchObject({ survivors: [] });
+    expect((ended[0]!.data as { swept: number[] }).swept).toContain(g);
+  });
+
+  it('_end-run from outside ends the tree but not the supervisor, which still records the exit', async () => {
+    const r = await spawnCli(['--json', '-d', '--name', 'ext', ...worker('ext')]);
+    const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
+    started.push(out.pid);
+    const sup = Number(readFileSync(`/proc/${out.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(readFileSync(`/proc/${sup}/environ`, 'latin1')).not.toContain('AGENTCTL_RUN_ID=');
+    expect(readFileSync(`/proc/${out.pid}/environ`, 'latin1')).toContain(`AGENTCTL_RUN_ID=${out.run_id}`);
+    const end = await runCli(['_end-run', out.run_id, '--grace', '500ms', '--state-dir', sd], { env: env() });
+    expect(end.code).toBe(0);
+    await waitFor(() => existsSync(join(sd, 'runs', `${out.run_id}.exit`)), 5000);
+    await runCli(['ps', '--state-dir', sd], { env: env() });
+    const s = State.open(sd);
+    const row = s.db.prepare('SELECT state, signal FROM runs WHERE id = ?').get(out.run_id);
+    s.close();
+    expect(row).toEqual({ state: 'failed', signal: 'SIGTERM' });
   });
 
   it('a CPU limit the fixture exceeds is enforced, and the mechanism recorded', async () => {
     const r = await spawnCli(['--json', '--name', 'hog', '--cpu-time', '1s', ...worker('hog', 'busy')]);
-    const out = parseJson<{ signal: string | null; exitCode: number | null; failure: string; limitMechanism: string; runId: string }>(r.stdout);
-    expect(['systemd', 'prlimit', 'ulimit']).toContain(out.limitMechanism);
+    const out = parseJson<{ signal: string | null; exit_code: number | null; failure: string; limit_mechanism: string; run_id: string }>(r.stdout);
+    expect(['systemd', 'prlimit', 'ulimit']).toContain(out.limit_mechanism);
     expect(out.signal === 'SIGXCPU' || out.signal === 'SIGKILL').toBe(true);
     expect(out.failure).not.toBeNull();
     const s = State.open(sd);
-    const row = s.db.prepare('SELECT limit_mechanism, limits, signal FROM runs WHERE id = ?').get(out.runId) as { limit_mechanism: string; limits: string; signal: string };
+    const row = s.db.prepare('SELECT limit_mechanism, limits, signal FROM runs WHERE id = ?').get(out.run_id) as { limit_mechanism: string; limits: string; signal: string };
     s.close();
-    expect(row.limit_mechanism).toBe(out.limitMechanism);
+    expect(row.limit_mechanism).toBe(out.limit_mechanism);
     expect(JSON.parse(row.limits)).toMatchObject({ cpuTimeSec: 1 });
     expect(row.signal).toBe(out.signal);
   });

@@ -79,7 +79,7 @@ export function decide(f: AdmissionFacts): Decision {
       admit: false,
       reason: 'backoff',
       exitCode: 75,
-      message: `${name} is backing off after ${f.health.reason ?? 'a failure'}; retry after ${at(f.health.notBefore)} UTC (in ${formatDuration(f.health.notBefore - now)})`,
+      message: `${name} is backing off after ${f.health.reason ?? 'a failure'}: no start before ${at(f.health.notBefore)} UTC (in ${formatDuration(f.health.notBefore - now)})`,
       retryAt: f.health.notBefore,
     };
   }
@@ -102,7 +102,7 @@ export function decide(f: AdmissionFacts): Decision {
   if (used >= limit || used + f.ahead >= limit) {
     const why =
       used >= limit
-        ? `${used} of ${limit} slots in use in group ${f.group} (${c.managed} started by agentctl, ${c.unmanaged} other agents; limit ${c.max !== undefined && c.max <= c.levelMax ? `--max ${c.max}` : `throttle level ${c.level} allows ${c.levelMax}`})`
+        ? `${used} of ${limit} slots in use in group ${f.group} (${c.managed} started by agentctl, ${c.unmanaged} other agent${c.unmanaged === 1 ? '' : 's'}; limit ${c.max !== undefined && c.max <= c.levelMax ? `--max ${c.max}` : `throttle level ${c.level} allows ${c.levelMax}`})`
         : `${limit - used} free slot${limit - used === 1 ? '' : 's'} in group ${f.group}, ${f.ahead} waiting ahead`;
     return { admit: false, reason: 'no_slot', exitCode: 75, message: `no slot for ${name}: ${why}; wait with --wait, or see agentctl ps` };
   }

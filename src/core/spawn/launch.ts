@@ -63,24 +63,41 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
 }
 
 /**
- * The detached supervisor. Arguments: exit file, timeout marker, timeout seconds (0 = none),
- * the watchdog command (run when the timeout passes), then the command.
+ * The detached supervisor, /bin/sh. Positional arguments: exit file, timeout marker, timeout
+ * seconds (0 = none), run id, name, then node, agentctl's entry script, state dir and kill
+ * grace for the timeout watchdog, then the command. Every value stays one argument, so paths
+ * with spaces are safe.
  * `setsid` gives the child its own session and process group (its PID is the group id), so
- * ending the group never reaches this supervisor, which then records the exit status.
+ * ending the group never reaches this supervisor, which then records the exit status. Only
+ * the child carries AGENTCTL_RUN_ID: a sweep by run id never takes the supervisor with it.
+ * The watchdog's last command is not its last statement, so dash cannot exec it in place
+ * of the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
  */
-export const SUPERVISOR_SCRIPT = `exitfile=$1; marker=$2; timeout=$3; watchdog=$4; shift 4
-setsid "$@" </dev/null 3>&- &
+export const SUPERVISOR_SCRIPT = `exitfile=$1; marker=$2; timeout=$3; runid=$4; name=$5; node=$6; bin=$7; statedir=$8; grace=$9; shift 9
+AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid "$@" </dev/null 3>&- &
 pid=$!
 echo "$pid" >&3
 exec 3>&-
 dog=
 if [ "$timeout" != 0 ]; then
-  ( sleep "$timeout"; if kill -0 "$pid" 2>/dev/null; then : > "$marker"; $watchdog; fi ) </dev/null >/dev/null 2>&1 &
+  (
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    sleep "$timeout" &
+    s=$!
+    wait "$s"
+    if kill -0 "$pid" 2>/dev/null; then
+      : > "$marker"
+      "$node" "$bin" --state-dir "$statedir" --quiet _end-run "$runid" --grace "$grace"
+    fi
+    exit 0
+  ) </dev/null >/dev/null 2>&1 &
   dog=$!
 fi
 wait "$pid"
 rc=$?
-if [ -n "$dog" ]; then kill "$dog" 2>/dev/null; fi
+if [ -n "$dog" ]; then
+  if [ -e "$marker" ]; then wait "$dog"; else kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null; fi
+fi
 printf '%s\\n' "$rc" > "$exitfile.tmp" && mv "$exitfile.tmp" "$exitfile"
 `;
 
@@ -98,10 +115,13 @@ export function startDetached(opts: {
   exitFile: string;
   timeoutMarker: string;
   timeoutSec: number;
-  watchdog: string;
+  runId: string;
+  name: string;
+  /** node, agentctl's entry script, state dir, kill grace (e.g. "10000ms") */
+  watchdog: readonly [string, string, string, string];
 }): Promise<DetachedStart> {
   return new Promise((resolve, reject) => {
-    const sup = spawn('/bin/sh', ['-c', SUPERVISOR_SCRIPT, 'agentctl-supervise', opts.exitFile, opts.timeoutMarker, String(opts.timeoutSec), opts.watchdog, ...opts.argv], {
+    const sup = spawn('/bin/sh', ['-c', SUPERVISOR_SCRIPT, 'agentctl-supervise', opts.exitFile, opts.timeoutMarker, String(opts.timeoutSec), opts.runId, opts.name, ...opts.watchdog, ...opts.argv], {
       cwd: opts.cwd,
       env: opts.env,
       detached: true,

@@ -72,7 +72,7 @@ export function backoffMs(consecutive: number, last: FailureType, s: PolicySetti
 
 export type BreakerMode = 'closed' | 'open' | 'half_open';
 
-/** Per-name health, kept in the `breakers` table. */
+/** Per-name health, kept in the `health` table. */
 export interface NameHealth {
   readonly mode: BreakerMode;
   readonly consecutiveFailures: number;
@@ -108,7 +108,7 @@ export function afterRun(
   const consecutive = prior + 1;
   const open = (reason: string): NameHealth => ({ mode: 'open', consecutiveFailures: consecutive, lastFailure: failure, notBefore: endedAt + s.breakerPauseMs, openedAt: endedAt, reason });
   if (h.mode === 'open' || h.mode === 'half_open') return open(`trial run failed (${failure})`);
-  if (consecutive >= s.breakerFailures) return open(`${consecutive} consecutive failures, last ${failure}`);
+  if (consecutive >= s.breakerFailures) return open(`${consecutive} consecutive failure${consecutive === 1 ? '' : 's'}, last ${failure}`);
   if (outcome.startsLastHour >= s.maxRestartsPerHour) return open(`${outcome.startsLastHour} starts in the last hour (limit ${s.maxRestartsPerHour})`);
   return {
     mode: 'closed',
@@ -116,7 +116,7 @@ export function afterRun(
     lastFailure: failure,
     notBefore: endedAt + backoffMs(consecutive, failure, s),
     openedAt: null,
-    reason: `${failure} (${consecutive} in a row): backing off ${Math.round(backoffMs(consecutive, failure, s) / 1000)}s`,
+    reason: `${failure} (${consecutive} in a row)`,
   };
 }
 

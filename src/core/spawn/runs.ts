@@ -54,8 +54,8 @@ export interface RegistryDeps {
 }
 
 /**
- * Keep a log under `max` bytes while its writer runs: the newest half moves to <log>.prev and
- * the log is truncated. The child writes with O_APPEND, so its next write lands at the new end.
+ * Keep a log under `max` bytes while its writer runs: its newest half is copied to <log>.prev
+ * and the log is truncated. The child writes with O_APPEND, so its next write lands at the new end.
  */
 export function capLog(path: string, max: number): boolean {
   try {
@@ -69,7 +69,7 @@ export function capLog(path: string, max: number): boolean {
     } finally {
       closeSync(fd);
     }
-    writeFileSync(`${path}.prev`, buf);
+    writeFileSync(`${path}.prev`, buf, { mode: 0o600 });
     truncateSync(path, 0);
     return true;
   } catch {
@@ -198,9 +198,13 @@ export function finishRun(state: State, run: RunRow, f: EndFacts, deps: Registry
     },
     deps.now,
   );
-  if (health.mode === 'open' && before.mode !== 'open') {
+  if (before.mode === 'open' && health.mode === 'closed' && health.consecutiveFailures === 0) {
+    state.event({ command: deps.command, kind: 'breaker.closed', subject: run.name, reason: `trial run ${run.id} succeeded: breaker closed` }, deps.now);
+  }
+  // opened now, or opened again by a failed trial
+  if (health.mode === 'open' && (before.mode !== 'open' || health.openedAt !== before.openedAt)) {
     state.event({ command: deps.command, kind: 'breaker.open', subject: run.name, reason: `${health.reason}; paused until ${new Date(health.notBefore).toISOString()}`, data: { until: health.notBefore } }, deps.now);
-    const restarts = (state.db.prepare('SELECT COUNT(*) AS n FROM runs WHERE name = ?').get(run.name) as { n: number }).n;
+    const restarts = health.consecutiveFailures;
     state.db
       .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(run.name, run.id, failure, health.reason ?? 'breaker opened', restarts, JSON.stringify({ command: JSON.parse(run.command), cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }), deps.now);

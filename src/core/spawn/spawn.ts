@@ -84,9 +84,19 @@ function pollDelay(ahead: number): number {
   return Math.min(500, 20 + 30 * ahead) + Math.floor(Math.random() * 10);
 }
 
+/** Registry settings from the config: how reconcile classifies and caps. */
+export function registryFor(config: LoadedConfig, now: number, command: string): RegistryDeps {
+  const s = config.config.spawn;
+  return { now, lookup: getIdentity, minUptimeMs: s.minUptimeMs, policy: s.policy, command, logMaxBytes: s.logMaxBytes };
+}
+
+/** Record every run that ended since anyone last looked (one IMMEDIATE transaction). */
+export function reconcileAll(state: State, config: LoadedConfig, now: number, command: string): void {
+  state.write(() => reconcile(state, registryFor(config, now, command)));
+}
+
 function registryDeps(deps: SpawnDeps, now: number): RegistryDeps {
-  const s = deps.config.config.spawn;
-  return { now, lookup: getIdentity, minUptimeMs: s.minUptimeMs, policy: s.policy, command: 'spawn', logMaxBytes: s.logMaxBytes };
+  return registryFor(deps.config, now, 'spawn');
 }
 
 /** Agents agentctl did not start: pattern matches that are not agentctl itself, with their group ids. */
@@ -132,7 +142,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
     // the queue: drop waiters that died, then count the live ones ahead of us (higher
     // priority, or the same priority and queued earlier; everyone, for a caller not queued)
     const rows = state.db.prepare('SELECT id, priority, pid, start_time, boot_id FROM queue WHERE grp = ? ORDER BY priority, id').all(req.group) as Array<{ id: number; priority: number; pid: number; start_time: string; boot_id: string }>;
-    const waiting = rows.filter((q) => {
+    const queued = rows.filter((q) => {
       if (q.id === queueId) return true;
       const nowId = getIdentity(q.pid);
       if (nowId && sameIdentity({ pid: q.pid, startTime: q.start_time, bootId: q.boot_id }, nowId)) return true;
@@ -141,8 +151,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
     });
     const ahead =
       queueId === undefined
-        ? waiting.length
-        : waiting.filter((q) => q.id !== queueId && (q.priority < req.priority || (q.priority === req.priority && q.id < queueId))).length;
+        ? queued.length
+        : queued.filter((q) => q.id !== queueId && (q.priority < req.priority || (q.priority === req.priority && q.id < queueId))).length;
 
     const decision = decide({
       now,
@@ -186,7 +196,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
       );
       state.event({ command: 'spawn', kind: 'spawn.queued', subject: req.name, reason: `waiting: ${decision.message}`, data: { reason: decision.reason, priority: req.priority } }, now);
     }
-    if (!waiting) {
+    // a refusal that ends the call is an event; a waiter's repeated polls are not
+    if (!waiting || decision.exitCode === 69 || decision.reason === 'already_running') {
       state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: decision.message, data: { reason: decision.reason, exit_code: decision.exitCode } }, now);
     }
     return { decision, ahead, ...(qid !== undefined ? { queueId: qid } : {}) };
@@ -198,14 +209,19 @@ function leaveQueue(state: State, queueId: number | undefined): void {
   state.write(() => state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId));
 }
 
-/** Keep the newest `keep` logs of a name; older ones go. */
+/** Keep the newest `keep` logs of a name (and their .prev halves); older ones go. */
 function pruneLogs(dir: string, name: string, keep: number): void {
+  // <name>.<run id>.log exactly: a prefix match would take worker.v2's logs for worker's
+  const mineRe = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.r[0-9a-z]+\\.log$`);
   try {
     const mine = readdirSync(dir)
-      .filter((f) => f.startsWith(`${name}.`) && f.endsWith('.log'))
+      .filter((f) => mineRe.test(f))
       .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
       .sort((a, b) => b.t - a.t);
-    for (const { f } of mine.slice(keep)) rmSync(join(dir, f), { force: true });
+    for (const { f } of mine.slice(keep)) {
+      rmSync(join(dir, f), { force: true });
+      rmSync(join(dir, `${f}.prev`), { force: true });
+    }
   } catch {
     /* best effort */
   }
@@ -264,8 +280,9 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
     let started: { pid: number; supervisorPid: number };
     try {
       const timeoutSec = req.timeoutMs ? Math.max(1, Math.ceil(req.timeoutMs / 1000)) : 0;
-      const watchdog = [...deps.selfArgv, '--state-dir', state.paths.dir, '--quiet', '_end-run', runId, '--grace', `${req.killGraceMs}ms`].join(' ');
-      started = await startDetached({ argv, cwd: req.cwd, env, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), timeoutSec, watchdog });
+      const watchdog = [deps.selfArgv[0]!, deps.selfArgv[1]!, state.paths.dir, `${req.killGraceMs}ms`] as const;
+      // the supervisor's own environment has no run id: it hands that to the child only
+      started = await startDetached({ argv, cwd: req.cwd, env: deps.env, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), timeoutSec, runId, name: req.name, watchdog });
     } catch (err) {
       state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, regDeps()));
       throw err;
@@ -303,9 +320,11 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
     if (id) writePidFile(state, { id: runId, name: req.name }, id);
   });
   deps.onStart?.({ runId, pid });
+  let interrupted = false;
   const forward = (sig: NodeJS.Signals) => () => {
     const now = getIdentity(pid);
     if (id && now && sameIdentity(id, now)) {
+      interrupted = true;
       try {
         process.kill(-pid, sig);
       } catch {
@@ -329,7 +348,11 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   if (timedOut && id) await endTree(id, { runId, graceMs: 0 }); // sweep what the timeout left
   const endedAt = deps.now();
   const run = getRun(state, runId)!;
-  const fin = state.write(() => finishRun(state, run, { exitCode: code, signal: sig, endedAt, timedOut, why: timedOut ? `ran past --timeout ${req.timeoutMs}ms` : 'exited in the foreground' }, regDeps()));
+  // a signal the operator sent (Ctrl-C, a TERM to agentctl) is a stop, not the worker failing
+  const stoppedByUs = interrupted && !timedOut;
+  const fin = state.write(() =>
+    finishRun(state, run, { exitCode: code, signal: sig, endedAt, timedOut, stoppedByUs, why: timedOut ? `ran past --timeout ${req.timeoutMs}ms` : stoppedByUs ? 'stopped by a forwarded signal' : 'exited in the foreground' }, regDeps()),
+  );
   const signum = sig ? (constants.signals[sig] ?? 1) : 0;
   return {
     outcome: 'finished',

@@ -1,0 +1,29 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KEYS } from '../../src/core/config.js';
+import { programSpec } from '../../src/completion-spec.js';
+import { ROOT } from '../helpers.js';
+
+// docs/ is kept in step with the code in the same commit that changes a command or a key
+describe('docs', () => {
+  const spec = programSpec();
+
+  it.each(spec.subcommands.map((c) => c.name))('docs/%s.md exists and names every flag', (name) => {
+    const path = join(ROOT, 'docs', `${name}.md`);
+    expect(existsSync(path)).toBe(true);
+    const text = readFileSync(path, 'utf8');
+    const cmd = spec.subcommands.find((c) => c.name === name)!;
+    for (const o of cmd.options) expect(text, `${name}.md should mention ${o.long}`).toContain(o.long);
+  });
+
+  it('docs/configuration.md lists every key', () => {
+    const text = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
+    for (const k of KEYS) expect(text, `${k.section}.${k.key}`).toContain(`\`${k.section}.${k.key}\``);
+  });
+
+  it('the README links a page for every command', () => {
+    const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const c of spec.subcommands) expect(text).toContain(`docs/${c.name}.md`);
+  });
+});
