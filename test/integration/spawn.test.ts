@@ -334,3 +334,18 @@ describe('bad input: exit 2, nothing started', () => {
     expect(existsSync(join(sd, 'state.db'))).toBe(false);
   });
 });
+
+describe('throttle and the cap', () => {
+  it('the level caps a group without --max; AGENTCTL_DISABLE_THROTTLE lifts it', async () => {
+    // memory thresholds below any real host: level 3 (heavy) allows one agent
+    const cfg = config('[throttle]\nmemory_pct = [0.1, 0.2, 0.3]\n');
+    const one = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h1', ...worker('h1')], { env: cleanEnv(), cwd: t.dir });
+    started.push(parseJson<{ pid: number }>(one.stdout).pid);
+    const two = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: cleanEnv(), cwd: t.dir });
+    expect(two.code).toBe(75);
+    expect(parseJson<{ message: string }>(two.stdout).message).toMatch(/1 of 1 slots in use .*throttle level 3 allows 1/);
+    const lifted = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: env(), cwd: t.dir });
+    expect(lifted.code).toBe(0);
+    started.push(parseJson<{ pid: number }>(lifted.stdout).pid);
+  });
+});

@@ -165,7 +165,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
       lastStartAny,
       minIntervalMs: cfg.spawn.minIntervalMs,
       requires,
-      cap: { max: req.max, levelMax: report.throttle_params.max_agents, level: report.throttle_level, managed: live.filter((r) => r.grp === req.group).length, unmanaged },
+      // AGENTCTL_DISABLE_THROTTLE turns the resource-based cap off; --max still holds
+      cap: { max: req.max, levelMax: report.disabled ? Number.POSITIVE_INFINITY : report.throttle_params.max_agents, level: report.throttle_level, managed: live.filter((r) => r.grp === req.group).length, unmanaged },
       ahead,
     });
 
