@@ -7,22 +7,25 @@ _agentctl() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      throttle-status|spawn|ps|stats|dlq|breaker|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
+      throttle-status|spawn|ps|stats|dlq|breaker|env|env-gc|ports|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
     esac
   done
   case "$prev" in
-    --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --state-dir|--worktree|--repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --config|--write|--prometheus) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--since|--kind|--command|--limit) COMPREPLY=(); return ;;
+    --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "$global_opts throttle-status spawn ps stats dlq breaker config events completion" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "$global_opts throttle-status spawn ps stats dlq breaker env env-gc ports config events completion" -- "$cur")) ;;
     throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
-    spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice" -- "$cur")) ;;
+    spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env" -- "$cur")) ;;
     ps) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     stats) COMPREPLY=($(compgen -W "$global_opts --since --name" -- "$cur")) ;;
     dlq) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     breaker) COMPREPLY=($(compgen -W "$global_opts ls reset" -- "$cur")) ;;
+    env) COMPREPLY=($(compgen -W "$global_opts --ports --ttl --worktree --repo --branch --owner-pid --unique --force create ls rm" -- "$cur")) ;;
+    env-gc) COMPREPLY=($(compgen -W "$global_opts --dry-run --force" -- "$cur")) ;;
+    ports) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "$global_opts bash zsh fish" -- "$cur")) ;;

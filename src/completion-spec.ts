@@ -14,7 +14,7 @@ function optSpec(o: Option): OptSpec | undefined {
     value,
     valueName,
     choices: o.argChoices,
-    path: PATH_OPTIONS.has(o.long) ? (o.long === '--state-dir' ? 'dir' : 'file') : undefined,
+    path: PATH_OPTIONS.has(o.long) ? (o.long === '--state-dir' || o.long === '--repo' || o.long === '--worktree' ? 'dir' : 'file') : undefined,
   };
 }
 

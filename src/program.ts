@@ -18,7 +18,7 @@ export type Dispatch = (module: string, opts: Record<string, unknown>, args: str
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
 /** Options whose value is a file or folder path, for completion. */
-export const PATH_OPTIONS = new Set(['--state-dir', '--config', '--write', '--prometheus']);
+export const PATH_OPTIONS = new Set(['--state-dir', '--config', '--write', '--prometheus', '--worktree', '--repo']);
 
 export function buildProgram(version: string, dispatch: Dispatch): Command {
   const program = new Command('agentctl')
@@ -86,6 +86,8 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('--memory-max <size>', 'memory limit (cgroup MemoryMax, else address space), e.g. 512M')
     .option('--cpu-time <duration>', 'CPU time limit, e.g. 1h')
     .option('--nice <n>', 'run at this niceness (0-19)')
+    .option('--port <n>', 'lease n ports for the run: PORT, PORT_1..PORT_n and AGENTCTL_PORTS in its environment')
+    .option('--env <name>', 'run inside an environment: its ports as PORT..., AGENTCTL_ENV=name')
     .addHelpText(
       'after',
       examples([
@@ -131,6 +133,47 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .action(async (action: string | undefined, name: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
       dispatch('breaker', opts, [action ?? 'ls', name].filter((x): x is string => x !== undefined), cmd),
     );
+
+  const env = program
+    .command('env')
+    .description('named environments: leased ports, an optional git worktree, a TTL (create, ls, rm)')
+    .addArgument(new Argument('[action]', 'create, ls or rm').choices(['create', 'ls', 'rm']))
+    .argument('[name]', 'environment name')
+    .option('--ports <n>', 'ports to lease from the pool (create; default 1)')
+    .option('--ttl <duration>', 'time to live (create; default env.ttl, 24h)')
+    .option('--worktree <path>', 'create a git worktree at path (create)')
+    .option('--repo <dir>', 'repository for --worktree (default: the current folder)')
+    .option('--branch <branch>', 'branch for --worktree (created when missing; default: detached HEAD)')
+    .option('--owner-pid <pid>', 'the environment ends when this process does (create)')
+    .option('--unique', 'add a suffix (-2, -3...) when the name is taken (create)')
+    .option('--force', 'rm: remove a worktree with uncommitted, unpushed or locked work')
+    .addHelpText(
+      'after',
+      examples([
+        'agentctl env create reading-ui-improvement --ports 2 --ttl 24h',
+        'agentctl env create gh-123 --unique --worktree trees/gh-123 --branch gh-123',
+        'agentctl env ls --json',
+        'agentctl env rm gh-123',
+      ]),
+    )
+    .action(async (action: string | undefined, name: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
+      dispatch('env', opts, [action ?? 'ls', name].filter((x): x is string => x !== undefined), cmd),
+    );
+  void env;
+
+  program
+    .command('env-gc')
+    .description('remove environments past their TTL or whose owner died: ports, worktrees, git worktree prune')
+    .option('--dry-run', 'say what would be removed, change nothing')
+    .option('--force', 'also remove worktrees with uncommitted, unpushed or locked work')
+    .addHelpText('after', examples(['agentctl env-gc --dry-run', '*/5 * * * * agentctl env-gc --quiet', 'agentctl env-gc --json']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('env-gc', opts, cmd.args, cmd));
+
+  program
+    .command('ports')
+    .description('the port pool: size, leased, free, and leases held by expired or dead owners')
+    .addHelpText('after', examples(['agentctl ports', 'agentctl ports --json | jq .free']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('ports', opts, cmd.args, cmd));
 
   program
     .command('_end-run', { hidden: true })

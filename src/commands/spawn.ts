@@ -93,6 +93,8 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   const cpuTimeMs = opts.cpuTime !== undefined ? parseDuration(String(opts.cpuTime), '--cpu-time') : undefined;
   if (cpuTimeMs !== undefined && cpuTimeMs < 1000) throw new UsageError('--cpu-time: expected at least 1s (the kernel counts whole seconds)');
   const nice = opts.nice !== undefined ? parseIntInRange(String(opts.nice), '--nice', 0, 19) : undefined;
+  const ports = opts.port !== undefined ? parseIntInRange(String(opts.port), '--port', 1, 100) : undefined;
+  const envName = opts.env !== undefined ? checkName(String(opts.env), '--env') : undefined;
   const loaded = ctx.config();
   const killGraceMs = opts.killGrace !== undefined ? parseDuration(String(opts.killGrace), '--kill-grace') : loaded.config.spawn.killGraceMs;
   ctx.state(); // open (and migrate) before admission
@@ -113,6 +115,8 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
       limits: { memoryMax, cpuTimeSec: cpuTimeMs !== undefined ? Math.ceil(cpuTimeMs / 1000) : undefined, nice },
       command,
       cwd: ctx.cwd,
+      ports,
+      env: envName,
     },
     ctx.globals.json,
   );

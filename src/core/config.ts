@@ -59,6 +59,10 @@ export interface Config {
     readonly logsPerName: number;
   };
   readonly ports: { readonly from: number; readonly to: number };
+  readonly env: {
+    /** An environment's default time to live. @default 24 h */
+    readonly ttlMs: number;
+  };
   readonly agents: {
     /** Regular expressions matched against a process's command line; a match counts as an agent. */
     readonly patterns: readonly string[];
@@ -222,6 +226,7 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'spawn', key: 'log_max', default: '10M', validate: size(4096, 1024 ** 4), fromEnv: envStr, doc: 'detached output kept per run' },
   { section: 'spawn', key: 'logs_per_name', default: 5, validate: int(1, 1000), fromEnv: envInt, doc: 'detached logs kept per name' },
   { section: 'ports', key: 'range', default: '20000-20999', validate: portRange, fromEnv: envStr, doc: 'port pool for leases' },
+  { section: 'env', key: 'ttl', default: '24h', validate: duration(60_000, 365 * 86_400_000), fromEnv: envStr, doc: 'how long an environment lives unless env create --ttl says otherwise' },
   {
     section: 'agents',
     key: 'patterns',
@@ -520,6 +525,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       logsPerName: get('spawn.logs_per_name'),
     },
     ports: get('ports.range'),
+    env: { ttlMs: get('env.ttl') },
     agents: { patterns: get('agents.patterns'), claude: get('agents.claude') },
     services: services.value,
     state: {

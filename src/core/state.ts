@@ -127,6 +127,25 @@ export const MIGRATIONS: readonly string[] = [
      context TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // 3: environments and the port pool
+  `CREATE TABLE envs (
+     name TEXT PRIMARY KEY,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     owner_pid INTEGER,
+     owner_start_time TEXT,
+     owner_boot_id TEXT,
+     worktree TEXT,
+     repo TEXT,
+     branch TEXT
+   );
+   CREATE TABLE port_leases (
+     port INTEGER PRIMARY KEY,
+     owner_kind TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     leased_at INTEGER NOT NULL
+   );
+   CREATE INDEX port_leases_owner ON port_leases(owner_kind, owner);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

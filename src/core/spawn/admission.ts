@@ -6,7 +6,7 @@
 import { formatDuration } from '../units.js';
 import { modeAt, type NameHealth } from './policy.js';
 
-export type RefusalReason = 'breaker_open' | 'backoff' | 'already_running' | 'cooldown' | 'rate_limit' | 'dependency' | 'no_slot';
+export type RefusalReason = 'breaker_open' | 'backoff' | 'already_running' | 'cooldown' | 'rate_limit' | 'dependency' | 'no_slot' | 'no_ports';
 
 export interface AdmissionFacts {
   readonly now: number;

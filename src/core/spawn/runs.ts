@@ -180,6 +180,7 @@ export function finishRun(state: State, run: RunRow, f: EndFacts, deps: Registry
   setHealth(state, run.name, health, deps.now);
 
   removePidFileIfOurs(state, run);
+  state.db.prepare("DELETE FROM port_leases WHERE owner_kind = 'run' AND owner = ?").run(run.id);
   try {
     rmSync(exitFile(state, run.id), { force: true });
     rmSync(timeoutMarker(state, run.id), { force: true });

@@ -13,6 +13,9 @@ import type { ThrottleReport } from '../measure.js';
 import { countAgents, programName, type ProcInfo } from '../proc.js';
 import type { State } from '../state.js';
 import { decide, type Decision } from './admission.js';
+import { getEnv } from '../envs.js';
+import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
+import { exhaustedMessage } from '../pool-messages.js';
 import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
 import { modeAt } from './policy.js';
 import { exitFile, finishRun, getHealth, getRun, liveRuns, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
@@ -34,6 +37,10 @@ export interface SpawnRequest {
   readonly limits: Limits;
   readonly command: readonly string[];
   readonly cwd: string;
+  /** ports to lease from the pool for this run, released when it ends */
+  readonly ports?: number | undefined;
+  /** an environment whose ports the run uses (it must exist) */
+  readonly env?: string | undefined;
 }
 
 export interface SpawnDeps {
@@ -111,11 +118,12 @@ function agentCandidates(procs: readonly ProcInfo[], config: LoadedConfig): Arra
 interface Attempt {
   decision: Decision;
   runId?: string;
+  ports?: number[];
   queueId?: number;
   ahead: number;
 }
 
-function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean): Attempt {
+function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean, listening: Set<number>): Attempt {
   const { state } = deps;
   const cfg = deps.config.config;
   return state.write(() => {
@@ -170,14 +178,36 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
       ahead,
     });
 
+    let envPorts: number[] = [];
+    if (decision.admit && req.env !== undefined) {
+      const e = getEnv(state, req.env);
+      if (!e) {
+        const refusal: Decision = { admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which does not exist; create it with agentctl env create ${req.env}` };
+        state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason } }, now);
+        return { decision: refusal, ahead };
+      }
+      envPorts = leasesOf(state, { kind: 'env', id: e.name });
+    }
+    const runId = decision.admit ? newRunId(now) : '';
+    let runPorts: number[] = [];
+    if (decision.admit && req.ports) {
+      const got = leasePorts(state, cfg.ports, req.ports, { kind: 'run', id: runId }, listening, now);
+      if (!got) {
+        const refusal: Decision = { admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${req.name}: ${exhaustedMessage(state, cfg.ports, req.ports, now)}` };
+        if (!waiting) state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason } }, now);
+        return { decision: refusal, ahead };
+      }
+      runPorts = got;
+    }
+
     if (decision.admit) {
-      const runId = newRunId(now);
       state.db
         .prepare(
           `INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, config_hash, timeout_ms, started_at, sup_pid, sup_start_time)
            VALUES (?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(runId, req.name, req.group, req.priority, req.detach ? 'detached' : 'foreground', JSON.stringify(req.command), req.cwd, deps.config.hash, req.timeoutMs ?? null, now, self.pid, self.startTime);
+      if (envPorts.length || runPorts.length) state.db.prepare('UPDATE runs SET ports = ? WHERE id = ?').run(JSON.stringify([...envPorts, ...runPorts]), runId);
       if (queueId !== undefined) state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId);
       state.event({
         command: 'spawn',
@@ -186,7 +216,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
         reason: `${runId} admitted in group ${req.group}: slot ${decision.slot.used} of ${decision.slot.limit}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
         data: { run_id: runId, group: req.group, priority: req.priority, used: decision.slot.used, limit: decision.slot.limit },
       }, now);
-      return { decision, runId, ahead };
+      return { decision, runId, ahead, ports: [...envPorts, ...runPorts] };
     }
     let qid = queueId;
     if (waiting && decision.exitCode === 75 && decision.reason !== 'already_running' && qid === undefined) {
@@ -239,7 +269,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   let queueId: number | undefined;
   let a: Attempt;
   for (;;) {
-    a = attempt(deps, req, report, agents, self, queueId, waiting);
+    a = attempt(deps, req, report, agents, self, queueId, waiting, req.ports ? listeningPorts() : new Set());
     queueId = a.queueId;
     if (a.decision.admit) break;
     const d = a.decision;
@@ -266,10 +296,32 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   const trial = a.decision.admit && a.decision.trial;
   const waitedMs = deps.now() - started;
   const cfg = deps.config.config;
+  const regDepsFor = () => registryDeps(deps, deps.now());
   const { prefix, mechanism } = limitPrefix(req.limits, deps.env);
   const argv = [...prefix, ...req.command];
-  const env = { ...deps.env, AGENTCTL_RUN_ID: runId, AGENTCTL_NAME: req.name };
-  const regDeps = () => registryDeps(deps, deps.now());
+  let ports = a.ports ?? [];
+  if (req.ports) {
+    // the lease excluded listening ports; now prove ours free by binding them
+    const envCount = ports.length - req.ports;
+    const own = ports.slice(envCount);
+    let first = true;
+    const verified = await leaseVerified(state, cfg.ports, { kind: 'run', id: runId }, req.ports, () => (first ? ((first = false), own) : undefined));
+    if (!verified) {
+      state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: null, signal: null, endedAt: deps.now(), lost: true, why: 'its ports were taken before it started' }, regDepsFor()));
+      return { outcome: 'refused', decision: { admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${req.name}: the pool ran out while proving leased ports free` }, waitedMs };
+    }
+    ports = [...ports.slice(0, envCount), ...verified];
+    state.write(() => state.db.prepare('UPDATE runs SET ports = ? WHERE id = ?').run(JSON.stringify(ports), runId));
+  }
+  const portEnv: Record<string, string> = {};
+  if (ports.length) {
+    portEnv.PORT = String(ports[0]);
+    portEnv.AGENTCTL_PORTS = ports.join(',');
+    ports.forEach((p, i) => (portEnv[`PORT_${i + 1}`] = String(p)));
+  }
+  if (req.env !== undefined) portEnv.AGENTCTL_ENV = req.env;
+  const env = { ...deps.env, ...portEnv, AGENTCTL_RUN_ID: runId, AGENTCTL_NAME: req.name };
+  const regDeps = regDepsFor;
   state.write(() => state.db.prepare('UPDATE runs SET limits = ?, limit_mechanism = ? WHERE id = ?').run(JSON.stringify(req.limits), mechanism, runId));
 
   if (req.detach) {
@@ -283,7 +335,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
       const timeoutSec = req.timeoutMs ? Math.max(1, Math.ceil(req.timeoutMs / 1000)) : 0;
       const watchdog = [deps.selfArgv[0]!, deps.selfArgv[1]!, state.paths.dir, `${req.killGraceMs}ms`] as const;
       // the supervisor's own environment has no run id: it hands that to the child only
-      started = await startDetached({ argv, cwd: req.cwd, env: deps.env, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), timeoutSec, runId, name: req.name, watchdog });
+      started = await startDetached({ argv, cwd: req.cwd, env: { ...deps.env, ...portEnv }, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), timeoutSec, runId, name: req.name, watchdog });
     } catch (err) {
       state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, regDeps()));
       throw err;

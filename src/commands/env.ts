@@ -1,0 +1,174 @@
+/** agentctl env create|ls|rm: named environments with leased ports and optional git worktrees. */
+import { resolve } from 'node:path';
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { EXIT, ExitError, UsageError } from '../core/errors.js';
+import { addWorktree, allEnvs, dropEnv, gcReason, getEnv, ownerAlive, pruneWorktrees, removeWorktree, repoTop, uniqueName, worktreeProblems, type EnvRow } from '../core/envs.js';
+import { getIdentity } from '../core/identity.js';
+import { checkName } from '../core/names.js';
+import type { Ui } from '../core/output.js';
+import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../core/ports.js';
+import { exhaustedMessage } from '../core/pool-messages.js';
+import type { State } from '../core/state.js';
+import { formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
+
+export interface EnvView {
+  readonly name: string;
+  readonly ports: readonly number[];
+  readonly created_at: string;
+  readonly expires_at: string;
+  readonly expired: boolean;
+  readonly owner_pid: number | null;
+  readonly owner_alive: boolean;
+  readonly worktree: string | null;
+  readonly repo: string | null;
+  readonly branch: string | null;
+}
+
+export type EnvResult =
+  | { readonly action: 'create'; readonly env: EnvView }
+  | { readonly action: 'ls'; readonly envs: readonly EnvView[] }
+  | { readonly action: 'rm'; readonly removed: string; readonly ports: readonly number[]; readonly worktree: string | null };
+
+export function view(state: State, e: EnvRow, now: number): EnvView {
+  return {
+    name: e.name,
+    ports: leasesOf(state, { kind: 'env', id: e.name }),
+    created_at: new Date(e.created_at).toISOString(),
+    expires_at: new Date(e.expires_at).toISOString(),
+    expired: now >= e.expires_at,
+    owner_pid: e.owner_pid,
+    owner_alive: ownerAlive(e),
+    worktree: e.worktree,
+    repo: e.repo,
+    branch: e.branch,
+  };
+}
+
+async function create(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+  const requested = checkName(args[1] ?? '', 'env create NAME');
+  const count = parseIntInRange(String(opts.ports ?? '1'), '--ports', 0, 100);
+  const loaded = ctx.config();
+  const ttlMs = opts.ttl !== undefined ? parseDuration(String(opts.ttl), '--ttl') : loaded.config.env.ttlMs;
+  if (ttlMs <= 0) throw new UsageError('--ttl: expected a duration above 0');
+  let owner: ReturnType<typeof getIdentity>;
+  if (opts.ownerPid !== undefined) {
+    const pid = parseIntInRange(String(opts.ownerPid), '--owner-pid', 1, 4_194_304);
+    owner = getIdentity(pid);
+    if (!owner) throw new UsageError(`--owner-pid: no process ${pid} is running`);
+  }
+  let worktree: string | undefined;
+  let repo: string | undefined;
+  const branch = opts.branch !== undefined ? String(opts.branch) : undefined;
+  if (branch !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$/.test(branch)) throw new UsageError(`--branch: invalid branch name ${JSON.stringify(branch)}`);
+  if (opts.worktree !== undefined) {
+    worktree = resolve(ctx.cwd, String(opts.worktree));
+    const from = resolve(ctx.cwd, String(opts.repo ?? '.'));
+    repo = repoTop(from);
+    if (!repo) throw new UsageError(`--repo: ${from} is not inside a git repository`);
+  } else if (opts.repo !== undefined || branch !== undefined) {
+    throw new UsageError('--repo and --branch go with --worktree');
+  }
+  const state = ctx.state();
+  const range = loaded.config.ports;
+  const now = ctx.now();
+  const listening = listeningPorts();
+  let name = requested;
+  const first = (skip: ReadonlySet<number>) =>
+    state.write(() => {
+      if (getEnv(state, requested)) {
+        if (!opts.unique) {
+          const e = getEnv(state, requested)!;
+          throw new ExitError(EXIT.failed, `environment '${requested}' already exists (created ${new Date(e.created_at).toISOString()}, expires ${new Date(e.expires_at).toISOString()}); pass --unique for a fresh name, or run: agentctl env rm ${requested}`, 'exists');
+        }
+        name = uniqueName(state, requested);
+      }
+      const ports = leasePorts(state, range, count, { kind: 'env', id: name }, listening, now, skip);
+      if (!ports) throw new ExitError(EXIT.tryLater, exhaustedMessage(state, range, count, now), 'ports_exhausted');
+      state.db
+        .prepare('INSERT INTO envs (name, created_at, expires_at, owner_pid, owner_start_time, owner_boot_id, worktree, repo, branch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(name, now, now + ttlMs, owner?.pid ?? null, owner?.startTime ?? null, owner?.bootId ?? null, worktree ?? null, repo ?? null, branch ?? null);
+      return ports;
+    });
+  const ports = await leaseVerified(state, range, { kind: 'env', id: name }, count, (skip) => first(skip));
+  if (!ports) {
+    const message = state.write(() => {
+      const e = getEnv(state, name);
+      if (e) dropEnv(state, e);
+      return exhaustedMessage(state, range, count, now);
+    });
+    throw new ExitError(EXIT.tryLater, message, 'ports_exhausted');
+  }
+  if (worktree && repo) {
+    try {
+      addWorktree(repo, worktree, branch);
+    } catch (err) {
+      state.write(() => {
+        const e = getEnv(state, name);
+        if (e) dropEnv(state, e);
+      });
+      throw err;
+    }
+  }
+  state.write(() =>
+    state.event({ command: 'env', kind: 'env.created', subject: name, reason: `ports ${ports.join(', ') || 'none'}; expires in ${formatDuration(ttlMs)}${worktree ? `; worktree ${worktree}` : ''}${name !== requested ? ` (${requested} was taken)` : ''}`, data: { ports, ttl_ms: ttlMs, worktree: worktree ?? null } }),
+  );
+  return { data: { action: 'create', env: view(state, getEnv(state, name)!, ctx.now()) } };
+}
+
+async function rm(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+  const name = checkName(args[1] ?? '', 'env rm NAME');
+  const state = ctx.state();
+  const e = state.guard(() => getEnv(state, name));
+  if (!e) throw new ExitError(EXIT.failed, `no environment named '${name}'; see agentctl env ls`, 'not_found');
+  const force = Boolean(opts.force);
+  if (e.worktree && e.repo) {
+    const problems = worktreeProblems(e.repo, e.worktree);
+    if (problems.length && !force) throw new ExitError(EXIT.failed, `refusing to remove worktree ${e.worktree}: ${problems.join('; ')}; commit and push it, or pass --force`, 'worktree_unsafe', { problems });
+    const r = removeWorktree(e.repo, e.worktree, force);
+    if (!r.ok) throw new ExitError(EXIT.failed, `git worktree remove ${e.worktree} failed: ${r.message}`, 'git_failed');
+    pruneWorktrees(e.repo);
+  }
+  const ports = state.write(() => {
+    const p = dropEnv(state, e);
+    state.event({ command: 'env', kind: 'env.removed', subject: name, reason: `removed by hand${force ? ' (--force)' : ''}; released ports ${p.join(', ') || 'none'}`, data: { ports: p, worktree: e.worktree } });
+    return p;
+  });
+  return { data: { action: 'rm', removed: name, ports, worktree: e.worktree } };
+}
+
+export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+  const action = args[0];
+  if (action === 'create') return create(opts, args, ctx);
+  if (action === 'rm') return rm(opts, args, ctx);
+  if (action === 'ls' || action === undefined) {
+    const state = ctx.state();
+    const now = ctx.now();
+    return { data: { action: 'ls', envs: state.guard(() => allEnvs(state).map((e) => view(state, e, now))) }, alwaysPrint: true };
+  }
+  throw new UsageError(`env: unknown action ${JSON.stringify(action)}; expected create, ls or rm`);
+}
+
+function line(e: EnvView, ui: Ui): string[] {
+  const left = Date.parse(e.expires_at) - Date.now();
+  return [
+    e.name,
+    e.ports.join(',') || '-',
+    e.expired ? ui.c.red('expired') : formatDuration(left),
+    e.owner_pid === null ? '-' : `${e.owner_pid}${e.owner_alive ? '' : ui.c.red(' (gone)')}`,
+    e.worktree ?? '-',
+  ];
+}
+
+export function render(r: EnvResult, ui: Ui): string {
+  switch (r.action) {
+    case 'create':
+      return `created ${ui.c.bold(r.env.name)}: ports ${r.env.ports.join(', ') || 'none'}, expires ${r.env.expires_at}${r.env.worktree ? `\nworktree: ${r.env.worktree}` : ''}`;
+    case 'rm':
+      return `removed ${r.removed}: released ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${r.worktree}` : ''}`;
+    case 'ls':
+      return r.envs.length ? ui.table(['name', 'ports', 'expires in', 'owner', 'worktree'], r.envs.map((e) => line(e, ui))) : 'no environments';
+  }
+}
+
+export { gcReason };

@@ -1,0 +1,170 @@
+/**
+ * Environments: a name, leased ports, an optional git worktree, a TTL and an optional owner
+ * process. Removing one that holds work nobody pushed is refused unless forced.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { ExitError, EXIT } from './errors.js';
+import { getIdentity, sameIdentity } from './identity.js';
+import { leasesOf, releasePorts } from './ports.js';
+import type { State } from './state.js';
+
+export interface EnvRow {
+  readonly name: string;
+  readonly created_at: number;
+  readonly expires_at: number;
+  readonly owner_pid: number | null;
+  readonly owner_start_time: string | null;
+  readonly owner_boot_id: string | null;
+  readonly worktree: string | null;
+  readonly repo: string | null;
+  readonly branch: string | null;
+}
+
+export function getEnv(state: State, name: string): EnvRow | undefined {
+  return state.db.prepare('SELECT * FROM envs WHERE name = ?').get(name) as EnvRow | undefined;
+}
+
+export function allEnvs(state: State): EnvRow[] {
+  return state.db.prepare('SELECT * FROM envs ORDER BY created_at').all() as EnvRow[];
+}
+
+/** Does the env's owner process still run? True when it has no owner. */
+export function ownerAlive(e: EnvRow): boolean {
+  if (e.owner_pid === null || e.owner_start_time === null || e.owner_boot_id === null) return true;
+  const now = getIdentity(e.owner_pid);
+  return now !== undefined && sameIdentity({ pid: e.owner_pid, startTime: e.owner_start_time, bootId: e.owner_boot_id }, now);
+}
+
+/** Why an env should go: past its TTL, or its owner died. Undefined when it should stay. */
+export function gcReason(e: EnvRow, now: number): string | undefined {
+  if (now >= e.expires_at) return `expired ${new Date(e.expires_at).toISOString()}`;
+  if (!ownerAlive(e)) return `owner PID ${e.owner_pid} is gone`;
+  return undefined;
+}
+
+/** The first free name: NAME, then NAME-2, NAME-3 ... */
+export function uniqueName(state: State, name: string): string {
+  if (!getEnv(state, name)) return name;
+  for (let i = 2; i < 10_000; i++) {
+    const n = `${name.slice(0, 58)}-${i}`;
+    if (!getEnv(state, n)) return n;
+  }
+  throw new ExitError(EXIT.failed, `env create: no free name like ${name}-N`, 'exists');
+}
+
+export function git(args: readonly string[], cwd: string): { code: number; out: string; err: string } {
+  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0' } });
+  if (r.error) throw new ExitError(EXIT.failed, `git is not available: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`, 'git_missing');
+  return { code: r.status ?? 1, out: r.stdout.trim(), err: r.stderr.trim() };
+}
+
+/** The main repository a path belongs to (for a worktree: its main checkout). */
+export function repoTop(dir: string): string | undefined {
+  const r = git(['rev-parse', '--path-format=absolute', '--git-common-dir'], dir);
+  if (r.code !== 0) return undefined;
+  return dirname(r.out);
+}
+
+export interface Worktree {
+  readonly path: string;
+  readonly branch: string | null;
+  readonly locked: string | null;
+}
+
+export function listWorktrees(repo: string): Worktree[] {
+  const r = git(['worktree', 'list', '--porcelain'], repo);
+  if (r.code !== 0) return [];
+  const out: Worktree[] = [];
+  for (const block of r.out.split('\n\n')) {
+    const lines = block.split('\n');
+    const path = lines.find((l) => l.startsWith('worktree '))?.slice(9);
+    if (!path) continue;
+    const branch = lines.find((l) => l.startsWith('branch '))?.slice(7) ?? null;
+    const lockLine = lines.find((l) => l === 'locked' || l.startsWith('locked '));
+    out.push({ path, branch, locked: lockLine === undefined ? null : lockLine.slice(7) || 'locked' });
+  }
+  return out;
+}
+
+/**
+ * What removing this worktree would lose: uncommitted changes, commits found on no other
+ * branch or remote, or a `git worktree lock`. Empty when it is safe to remove.
+ */
+export function worktreeProblems(repo: string, path: string): string[] {
+  if (!existsSync(path)) return [];
+  const problems: string[] = [];
+  const wt = listWorktrees(repo).find((w) => resolve(w.path) === resolve(path));
+  if (wt?.locked) problems.push(`locked (${wt.locked})`);
+  const status = git(['status', '--porcelain'], path);
+  if (status.code === 0 && status.out !== '') problems.push(`${status.out.split('\n').length} uncommitted change(s)`);
+  const head = git(['rev-parse', '--verify', '-q', 'HEAD'], path);
+  if (head.code === 0) {
+    const ownRef = wt?.branch ?? null;
+    const refs = git(['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/remotes'], repo).out.split('\n').filter((r) => r && r !== ownRef);
+    const unique = git(['rev-list', '--count', 'HEAD', ...(refs.length ? ['--not', ...refs] : [])], path);
+    const n = Number(unique.out);
+    if (unique.code === 0 && n > 0) problems.push(`${n} commit(s) on no other branch or remote (unpushed)`);
+  }
+  return problems;
+}
+
+export function addWorktree(repo: string, path: string, branch: string | undefined): void {
+  const exists = branch !== undefined && git(['rev-parse', '--verify', '-q', `refs/heads/${branch}`], repo).code === 0;
+  const args = branch === undefined ? ['worktree', 'add', '--detach', path] : exists ? ['worktree', 'add', path, branch] : ['worktree', 'add', '-b', branch, path];
+  const r = git(args, repo);
+  if (r.code !== 0) throw new ExitError(EXIT.failed, `--worktree: git worktree add failed: ${r.err.split('\n').pop() ?? r.err}`, 'git_failed');
+}
+
+export function removeWorktree(repo: string, path: string, force: boolean): { ok: boolean; message: string } {
+  if (!existsSync(path)) return { ok: true, message: 'already gone' };
+  const r = git(['worktree', 'remove', ...(force ? ['--force', '--force'] : []), path], repo);
+  return r.code === 0 ? { ok: true, message: 'removed' } : { ok: false, message: r.err.split('\n').pop() ?? r.err };
+}
+
+export function pruneWorktrees(repo: string): void {
+  git(['worktree', 'prune'], repo);
+}
+
+/**
+ * Folders beside known worktrees that look like worktrees (a `.git` file) but that git no
+ * longer knows: left behind by an rm -rf of the metadata, or a crashed cleanup.
+ */
+export function orphanWorktrees(repo: string, parents: Iterable<string>): string[] {
+  const known = new Set(listWorktrees(repo).map((w) => resolve(w.path)));
+  const out: string[] = [];
+  for (const parent of new Set(parents)) {
+    let names: string[];
+    try {
+      names = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const dir = join(parent, n);
+      const dotgit = join(dir, '.git');
+      try {
+        if (!statSync(dotgit).isFile()) continue;
+      } catch {
+        continue;
+      }
+      if (known.has(resolve(dir))) continue;
+      const target = /^gitdir: (.+)$/m.exec(readFileSync(dotgit, 'utf8'))?.[1];
+      const abs = target ? (isAbsolute(target) ? target : resolve(dir, target)) : undefined;
+      if (!abs || !existsSync(abs) || abs.startsWith(join(repo, '.git'))) out.push(dir);
+    }
+  }
+  return out.sort();
+}
+
+/** Remove an env's row and leases (call inside a write transaction). */
+export function dropEnv(state: State, e: EnvRow): number[] {
+  const ports = leasesOf(state, { kind: 'env', id: e.name });
+  releasePorts(state, { kind: 'env', id: e.name });
+  state.db.prepare('DELETE FROM envs WHERE name = ? AND created_at = ?').run(e.name, e.created_at);
+  return ports;
+}
+
+export const worktreeParent = (path: string) => dirname(resolve(path));
+export const worktreeName = (path: string) => basename(path);
