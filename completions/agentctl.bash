@@ -7,16 +7,17 @@ _agentctl() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      throttle-status|spawn|ps|stats|dlq|breaker|env|env-gc|ports|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
+      throttle-status|spawn|ps|stats|dlq|breaker|env|env-gc|ports|reap|stop|dedupe-workers|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
     esac
   done
   case "$prev" in
     --state-dir|--worktree|--repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --config|--write|--prometheus) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--kind|--command|--limit) COMPREPLY=(); return ;;
+    --keep) COMPREPLY=($(compgen -W "highest-version newest oldest" -- "$cur")); return ;;
+    --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "$global_opts throttle-status spawn ps stats dlq breaker env env-gc ports config events completion" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "$global_opts throttle-status spawn ps stats dlq breaker env env-gc ports reap stop dedupe-workers config events completion" -- "$cur")) ;;
     throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
     spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env" -- "$cur")) ;;
     ps) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
@@ -26,6 +27,9 @@ _agentctl() {
     env) COMPREPLY=($(compgen -W "$global_opts --ports --ttl --worktree --repo --branch --owner-pid --unique --force create ls rm" -- "$cur")) ;;
     env-gc) COMPREPLY=($(compgen -W "$global_opts --dry-run --force" -- "$cur")) ;;
     ports) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
+    reap) COMPREPLY=($(compgen -W "$global_opts --dry-run --timeout --idle --grace --orphans --shed --all-users" -- "$cur")) ;;
+    stop) COMPREPLY=($(compgen -W "$global_opts --group --all --grace --dry-run --all-users" -- "$cur")) ;;
+    dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "$global_opts bash zsh fish" -- "$cur")) ;;

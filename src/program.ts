@@ -176,6 +176,42 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('ports', opts, cmd.args, cmd));
 
   program
+    .command('reap')
+    .description('find and end what should not run: dead or reused registered runs, overdue and hung runs, orphans, zombies (reported)')
+    .option('--dry-run', 'report findings, change nothing')
+    .option('--timeout <duration>', 'end runs older than this (default reap.max_runtime; each run\'s own --timeout always counts)')
+    .option('--idle <duration>', 'end runs with no CPU progress and no log output for this long (default reap.idle)')
+    .option('--grace <duration>', 'TERM, then this long, then KILL (default reap.grace, 10s)')
+    .option('--orphans', 'also end agent processes whose parent died and that nothing registered')
+    .option('--shed', 'at throttle level 3 (heavy), stop lowest-priority runs until the level\'s agent count is met')
+    .option('--all-users', 'root only: also act on other users\' processes')
+    .addHelpText('after', examples(['agentctl reap --dry-run', '*/5 * * * * agentctl reap --quiet --idle 5m', 'agentctl reap --orphans --json', 'agentctl reap --shed']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('reap', opts, cmd.args, cmd));
+
+  program
+    .command('stop')
+    .description('graceful shutdown of registered runs: TERM, wait --grace, KILL; reports graceful vs forced')
+    .argument('[names...]', 'run names')
+    .option('--group <group>', 'every run in this group')
+    .option('--all', 'every registered run')
+    .option('--grace <duration>', 'how long to wait after TERM before KILL', '30s')
+    .option('--dry-run', 'say what would be stopped')
+    .option('--all-users', 'root only: also runs owned by other users')
+    .addHelpText('after', examples(['agentctl stop assigner', 'agentctl stop --group consult --grace 10s', 'agentctl stop --all --json']))
+    .action(async (names: string[], opts: Record<string, unknown>, cmd: Command) => dispatch('stop', opts, names, cmd));
+
+  program
+    .command('dedupe-workers')
+    .description('one instance per worker identity (script without interpreter, folder, version suffix, daemon flags): end the rest')
+    .option('--match <regex>', 'only command lines matching this (default: processes running a script)')
+    .addOption(new Option('--keep <policy>', 'which instance to keep (default: highest-version, then newest)').choices(['highest-version', 'newest', 'oldest']))
+    .option('--grace <duration>', 'TERM, then this long, then KILL (default reap.grace, 10s)')
+    .option('--dry-run', 'show the groups and what would be ended')
+    .option('--all-users', 'root only: also other users\' processes')
+    .addHelpText('after', examples(['agentctl dedupe-workers --dry-run', "agentctl dedupe-workers --match 'auto_confirm_worker'", 'agentctl dedupe-workers --keep oldest --json']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('dedupe-workers', opts, cmd.args, cmd));
+
+  program
     .command('_end-run', { hidden: true })
     .argument('<run-id>')
     .option('--grace <duration>', 'time between TERM and KILL', '10s')

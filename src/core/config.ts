@@ -63,6 +63,15 @@ export interface Config {
     /** An environment's default time to live. @default 24 h */
     readonly ttlMs: number;
   };
+  readonly reap: {
+    /** 0 = off. @default 0 */
+    readonly maxRuntimeMs: number;
+    /** 0 = off. @default 0 */
+    readonly idleMs: number;
+    /** @default 10 s */
+    readonly graceMs: number;
+  };
+  readonly dedupe: { readonly ignore: readonly string[] };
   readonly agents: {
     /** Regular expressions matched against a process's command line; a match counts as an agent. */
     readonly patterns: readonly string[];
@@ -226,6 +235,10 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'spawn', key: 'log_max', default: '10M', validate: size(4096, 1024 ** 4), fromEnv: envStr, doc: 'detached output kept per run' },
   { section: 'spawn', key: 'logs_per_name', default: 5, validate: int(1, 1000), fromEnv: envInt, doc: 'detached logs kept per name' },
   { section: 'ports', key: 'range', default: '20000-20999', validate: portRange, fromEnv: envStr, doc: 'port pool for leases' },
+  { section: 'reap', key: 'max_runtime', default: '0s', validate: duration(0, 365 * 86_400_000), fromEnv: envStr, doc: 'reap ends runs older than this (0s = off; --timeout overrides)' },
+  { section: 'reap', key: 'idle', default: '0s', validate: duration(0, 365 * 86_400_000), fromEnv: envStr, doc: 'reap ends runs with no CPU progress and no log output this long (0s = off; --idle overrides)' },
+  { section: 'reap', key: 'grace', default: '10s', validate: duration(0, 3_600_000), fromEnv: envStr, doc: 'reap: TERM, then this long, then KILL (--grace overrides)' },
+  { section: 'dedupe', key: 'ignore', default: [], validate: regexList, fromEnv: envList, doc: 'command-line regexes dedupe-workers never touches' },
   { section: 'env', key: 'ttl', default: '24h', validate: duration(60_000, 365 * 86_400_000), fromEnv: envStr, doc: 'how long an environment lives unless env create --ttl says otherwise' },
   {
     section: 'agents',
@@ -526,6 +539,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     },
     ports: get('ports.range'),
     env: { ttlMs: get('env.ttl') },
+    reap: { maxRuntimeMs: get('reap.max_runtime'), idleMs: get('reap.idle'), graceMs: get('reap.grace') },
+    dedupe: { ignore: get('dedupe.ignore') },
     agents: { patterns: get('agents.patterns'), claude: get('agents.claude') },
     services: services.value,
     state: {

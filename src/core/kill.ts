@@ -6,7 +6,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from './identity.js';
-import { readProcFile } from './proc.js';
+import { descendants, listDetailed, readProcFile } from './proc.js';
 
 export interface EndResult {
   /** ended by TERM within the grace period */
@@ -83,9 +83,9 @@ export function alive(pid: number): boolean {
 }
 
 /**
- * End a run's process tree. `id` is the run's main process identity (its group leader); it is
- * re-checked right before each signal to the group. Escaped descendants are found by run id,
- * and each is identity-checked (pid + start time read just before) before its signal.
+ * End a process tree. When `id` leads its own process group (every agentctl run does), the
+ * group is signalled; otherwise the process and its descendants, each identity-checked. Then
+ * escaped descendants carrying the run id are swept, and everything is verified gone.
  */
 export async function endTree(
   id: ProcessIdentity,
@@ -99,33 +99,38 @@ export async function endTree(
     const now = getIdentity(id.pid);
     return now !== undefined && sameIdentity(id, now) && alive(id.pid);
   };
-  const escaped = () => (opts.runId ? findByRunId(opts.runId).filter((p) => !guard.has(p)) : []);
-  const groupAlive = () => same() || (process.platform === 'linux' && groupMembers(id.pid).length > 0);
+  const leader = readProcStat(id.pid)?.pgid === id.pid;
+  const snapshot = (pids: number[]) => pids.filter((p) => !guard.has(p) && p !== id.pid).map((p) => getIdentity(p)).filter((x): x is ProcessIdentity => x !== undefined);
+  const extra = () => {
+    const pids = opts.runId ? findByRunId(opts.runId) : [];
+    if (!leader && process.platform === 'linux') pids.push(...descendants(listDetailed(), id.pid));
+    return snapshot([...new Set(pids)]);
+  };
+  const groupAlive = () => same() || (leader && process.platform === 'linux' && groupMembers(id.pid).length > 0);
 
   let graceful = false;
   let forced = false;
-  // snapshot the escaped set with identities now, so the sweep signals exactly these processes
-  const snapshot = (pids: number[]) => pids.map((p) => getIdentity(p)).filter((x): x is ProcessIdentity => x !== undefined);
-  const termEscaped = snapshot(escaped());
-
-  if (!guard.has(id.pid) && same()) signal(-id.pid, 'SIGTERM');
-  for (const e of termEscaped) if (isStill(e)) signal(e.pid, 'SIGTERM');
+  const termSet = extra();
+  if (guard.has(id.pid)) return { graceful: false, forced: false, swept: [], survivors: same() ? [id.pid] : [], durationMs: 0 };
+  if (same()) signal(leader ? -id.pid : id.pid, 'SIGTERM');
+  for (const e of termSet) if (isStill(e)) signal(e.pid, 'SIGTERM');
 
   const until = Date.now() + opts.graceMs;
-  while (Date.now() < until && (groupAlive() || termEscaped.some(isStill))) await sleep(poll);
-  if (!groupAlive() && !termEscaped.some(isStill)) graceful = true;
+  while (Date.now() < until && (groupAlive() || termSet.some(isStill))) await sleep(poll);
+  if (!groupAlive() && !termSet.some(isStill)) graceful = true;
 
   if (!graceful) {
     forced = true;
-    // The group leader may be gone while members remain: the group id stays valid while any member lives.
-    if (!guard.has(id.pid) && (same() || groupMembers(id.pid).length > 0)) signal(-id.pid, 'SIGKILL');
-    for (const e of termEscaped) if (isStill(e)) signal(e.pid, 'SIGKILL');
+    // the group id stays valid while any member lives, even after its leader exited
+    if (leader && (same() || groupMembers(id.pid).length > 0)) signal(-id.pid, 'SIGKILL');
+    else if (same()) signal(id.pid, 'SIGKILL');
+    for (const e of termSet) if (isStill(e)) signal(e.pid, 'SIGKILL');
   }
-  // sweep: anything carrying the run id that appeared meanwhile
-  const late = snapshot(escaped());
+  // sweep: anything carrying the run id (or below the process) that appeared meanwhile
+  const late = extra();
   for (const e of late) if (isStill(e)) signal(e.pid, 'SIGKILL');
   const verifyUntil = Date.now() + 2_000;
-  const all = [...termEscaped, ...late];
+  const all = [...termSet, ...late];
   while (Date.now() < verifyUntil && (groupAlive() || all.some(isStill))) await sleep(poll);
   const survivors = [...(same() ? [id.pid] : []), ...all.filter(isStill).map((e) => e.pid)];
   return { graceful, forced, swept: [...new Set(all.map((e) => e.pid))], survivors, durationMs: Date.now() - started };

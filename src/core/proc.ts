@@ -3,7 +3,7 @@
  * process. Elsewhere ps-list (one `ps` call). Never systeminformation's per-process calls,
  * which take seconds on a busy host.
  */
-import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 
 export interface ProcInfo {
@@ -126,4 +126,86 @@ export function countAgents(
     if (agentRes.some((re) => re.test(p.cmdline))) agentPids.push(p.pid);
   }
   return { claude, node, agents: agentPids.length, agentPids };
+}
+
+export interface ProcDetail extends ProcInfo {
+  readonly ppid: number;
+  readonly pgid: number;
+  readonly state: string;
+  readonly uid: number | undefined;
+  /** start time in clock ticks since boot */
+  readonly startTicks: number;
+  /** user + system CPU ticks so far */
+  readonly cpuTicks: number;
+  readonly comm: string;
+}
+
+/**
+ * The process table with parent, group, state, owner and CPU (Linux /proc). Zombies are
+ * included (empty argv) so they can be reported; kernel threads (children of kthreadd) are not.
+ */
+export function listDetailed(procRoot = '/proc'): ProcDetail[] {
+  const out: ProcDetail[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(procRoot);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const statText = readProcFile(`${procRoot}/${name}/stat`);
+    if (!statText) continue;
+    const open = statText.indexOf('(');
+    const close = statText.lastIndexOf(')');
+    if (open < 0 || close < 0) continue;
+    const f = statText.slice(close + 2).split(' ');
+    const ppid = Number(f[1]);
+    if (ppid === 2 || Number(name) === 2) continue; // kernel threads
+    const raw = readProcFile(`${procRoot}/${name}/cmdline`) ?? '';
+    const argv = raw === '' ? [] : (raw.endsWith('\0') ? raw.slice(0, -1) : raw).split('\0');
+    let uid: number | undefined;
+    try {
+      uid = statSync(`${procRoot}/${name}`).uid;
+    } catch {
+      uid = undefined;
+    }
+    out.push({
+      pid: Number(name),
+      argv,
+      cmdline: argv.join(' '),
+      ppid,
+      pgid: Number(f[2]),
+      state: f[0] ?? '?',
+      uid,
+      startTicks: Number(f[19]),
+      cpuTicks: Number(f[11]) + Number(f[12]),
+      comm: statText.slice(open + 1, close),
+    });
+  }
+  return out;
+}
+
+/** All descendants of `pid` in a process table (children, grandchildren ...). */
+export function descendants(procs: readonly ProcDetail[], pid: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const p of procs) (kids.get(p.ppid) ?? kids.set(p.ppid, []).get(p.ppid)!).push(p.pid);
+  const out: number[] = [];
+  const stack = [...(kids.get(pid) ?? [])];
+  while (stack.length) {
+    const x = stack.pop()!;
+    out.push(x);
+    stack.push(...(kids.get(x) ?? []));
+  }
+  return out;
+}
+
+/** The user id a process runs as (Linux: the owner of /proc/PID), or undefined. */
+export function processUid(pid: number): number | undefined {
+  try {
+    return statSync(`/proc/${pid}`).uid;
+  } catch {
+    return undefined;
+  }
 }

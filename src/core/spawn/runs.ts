@@ -6,7 +6,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
-import { sameIdentity, type ProcessIdentity } from '../identity.js';
+import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from '../identity.js';
 import type { State } from '../state.js';
 import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, modeAt, type FailureType, type NameHealth, type PolicySettings } from './policy.js';
 
@@ -127,7 +127,10 @@ export function runAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
   const id = runIdentity(r);
   if (!id) return false;
   const now = lookup(id.pid);
-  return now !== undefined && sameIdentity(id, now);
+  if (now === undefined || !sameIdentity(id, now)) return false;
+  // a zombie keeps its identity until its parent waits for it, but it runs no more
+  const st = lookup === getIdentity ? readProcStat(id.pid)?.state : undefined;
+  return st !== 'Z' && st !== 'X';
 }
 
 function supervisorAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
@@ -280,7 +283,8 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
     // write the exit status: leave the run for the next reconcile.
     if (run.mode === 'detached' && supervisorAlive(run, deps.lookup)) continue;
     if (run.mode === 'foreground' && supervisorAlive(run, deps.lookup) && run.pid !== null && deps.lookup(run.pid) === undefined) continue;
-    const reused = run.pid !== null && deps.lookup(run.pid) !== undefined;
+    const nowId = run.pid !== null ? deps.lookup(run.pid) : undefined;
+    const reused = nowId !== undefined && nowId.startTime !== run.start_time;
     finishRun(state, run, { exitCode: null, signal: null, endedAt: deps.now, lost: true, why: reused ? `PID ${run.pid} now belongs to another process (never signalled)` : 'process and supervisor are gone' }, deps);
     closed.push({ run, why: reused ? 'pid reused' : 'gone' });
   }

@@ -1,0 +1,119 @@
+/**
+ * agentctl dedupe-workers: one instance per worker identity (incident 2: a worker, its _v2
+ * and a shell wrapper all running at once). Keeps one per identity and ends the rest with
+ * their trees; registered runs sharing a name count as duplicates too.
+ */
+import type { Outcome } from '../core/command.js';
+import type { Ctx } from '../core/context.js';
+import { endProcess, endRun, userFilter, type Ended } from '../core/control.js';
+import { EXIT, UsageError } from '../core/errors.js';
+import { getIdentity } from '../core/identity.js';
+import type { Ui } from '../core/output.js';
+import { listDetailed, programName } from '../core/proc.js';
+import { reconcileAll } from '../core/spawn/spawn.js';
+import { liveRuns } from '../core/spawn/runs.js';
+import { parseDuration } from '../core/units.js';
+import { groupInstances, pickKeeper, type KeepPolicy } from '../core/workers.js';
+
+export interface DedupeGroup {
+  readonly identity: string;
+  readonly keep: { readonly pid: number; readonly command: string; readonly version: number };
+  readonly duplicates: ReadonlyArray<{ pid: number; command: string; version: number; pids: readonly number[]; action: 'ended' | 'would_end' | 'failed'; ended?: Ended }>;
+}
+
+export interface DedupeResult {
+  readonly dry_run: boolean;
+  readonly keep_policy: KeepPolicy;
+  readonly groups: readonly DedupeGroup[];
+  readonly runs: ReadonlyArray<{ name: string; kept: string; ended: readonly string[] }>;
+}
+
+const POLICIES: readonly KeepPolicy[] = ['highest-version', 'newest', 'oldest'];
+
+export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<DedupeResult>> {
+  const keep = String(opts.keep ?? 'highest-version') as KeepPolicy;
+  if (!POLICIES.includes(keep)) throw new UsageError(`--keep: invalid value ${JSON.stringify(keep)}; expected one of ${POLICIES.join(', ')}`);
+  let match: RegExp | undefined;
+  if (opts.match !== undefined) {
+    try {
+      match = new RegExp(String(opts.match));
+    } catch (err) {
+      throw new UsageError(`--match: invalid regular expression ${JSON.stringify(String(opts.match))}: ${(err as Error).message}`);
+    }
+  }
+  const graceMs = opts.grace !== undefined ? parseDuration(String(opts.grace), '--grace') : undefined;
+  const dry = Boolean(opts.dryRun);
+  const mine = userFilter(Boolean(opts.allUsers));
+  const loaded = ctx.config();
+  const grace = graceMs ?? loaded.config.reap.graceMs;
+  const ignore = loaded.config.dedupe.ignore.map((r) => new RegExp(r));
+  const state = ctx.state();
+  if (!dry) reconcileAll(state, loaded, ctx.now(), 'dedupe-workers');
+
+  // registered runs sharing a name: keep the newest
+  const live = state.guard(() => liveRuns(state)).filter((r) => r.pid !== null);
+  const runPgids = new Set(live.map((r) => r.pgid));
+  const byName = new Map<string, typeof live>();
+  for (const r of live) (byName.get(r.name) ?? byName.set(r.name, []).get(r.name)!).push(r);
+  const runGroups: Array<{ name: string; kept: string; ended: string[] }> = [];
+  for (const [name, rs] of byName) {
+    if (rs.length < 2) continue;
+    const sorted = [...rs].sort((a, b) => b.started_at - a.started_at);
+    const [kept, ...rest] = sorted;
+    if (!dry) for (const r of rest) await endRun(state, loaded, r, grace, { timedOut: false, why: `duplicate of ${kept!.id} (dedupe-workers)`, command: 'dedupe-workers' });
+    runGroups.push({ name, kept: kept!.id, ended: rest.map((r) => r.id) });
+  }
+
+  // unregistered processes grouped by worker identity
+  const procs = listDetailed().filter((p) => p.state !== 'Z' && p.argv.length > 0);
+  const groups = groupInstances(
+    procs.map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),
+    (p, id) => {
+      const d = procs.find((x) => x.pid === p.pid)!;
+      if (!mine(d) || runPgids.has(d.pgid) || programName(p.argv) === 'agentctl') return false;
+      if (ignore.some((re) => re.test(d.cmdline))) return false;
+      return match ? match.test(d.cmdline) : id.script;
+    },
+  );
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  const out: DedupeGroup[] = [];
+  for (const [identity, instances] of groups) {
+    if (instances.length < 2) continue;
+    const keeper = pickKeeper(instances, keep);
+    const dups: Array<DedupeGroup['duplicates'][number]> = [];
+    for (const inst of instances) {
+      if (inst.pid === keeper.pid) continue;
+      const command = byPid.get(inst.pid)?.cmdline ?? '';
+      if (dry) {
+        dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: 'would_end' });
+        continue;
+      }
+      const id = getIdentity(inst.pid);
+      if (!id || id.startTime !== String(inst.start)) continue; // gone, or the PID was reused
+      const ended = await endProcess(id, grace);
+      dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: ended.survivors.length ? 'failed' : 'ended', ended });
+    }
+    out.push({ identity, keep: { pid: keeper.pid, command: byPid.get(keeper.pid)?.cmdline ?? '', version: keeper.id.version }, duplicates: dups });
+  }
+  if (!dry && (out.length || runGroups.length)) {
+    state.write(() => {
+      for (const g of out) {
+        state.event({ command: 'dedupe-workers', kind: 'dedupe.ended', subject: g.identity, reason: `kept PID ${g.keep.pid} (${g.keep.command.slice(0, 80)}, --keep ${keep}); ended ${g.duplicates.map((d) => `PID ${d.pid}${d.action === 'failed' ? ' (FAILED)' : ''}`).join(', ')}`, data: { kept: g.keep.pid, ended: g.duplicates.map((d) => d.pid) } });
+      }
+      for (const r of runGroups) state.event({ command: 'dedupe-workers', kind: 'dedupe.ended', subject: r.name, reason: `registered run ${r.name} ran ${r.ended.length + 1} times: kept ${r.kept}, ended ${r.ended.join(', ')}` });
+    });
+  }
+  const failed = out.some((g) => g.duplicates.some((d) => d.action === 'failed'));
+  return { data: { dry_run: dry, keep_policy: keep, groups: out, runs: runGroups }, exitCode: failed ? EXIT.failed : EXIT.ok, ...(failed ? { message: 'some duplicates could not be ended' } : {}) };
+}
+
+export function render(r: DedupeResult, ui: Ui): string {
+  if (!r.groups.length && !r.runs.length) return 'no duplicate workers';
+  const lines: string[] = [];
+  for (const g of r.groups) {
+    lines.push(`${ui.c.bold(g.identity)}: keep PID ${g.keep.pid} (${g.keep.command.slice(0, 70)})`);
+    for (const d of g.duplicates) lines.push(`  ${d.action === 'failed' ? ui.c.red('FAILED') : d.action.replace('_', ' ')} PID ${d.pid}${d.pids.length > 1 ? ` (+${d.pids.length - 1} in its tree)` : ''}: ${d.command.slice(0, 70)}`);
+  }
+  for (const x of r.runs) lines.push(`run ${x.name}: kept ${x.kept}, ${r.dry_run ? 'would end' : 'ended'} ${x.ended.join(', ')}`);
+  return lines.join('\n');
+}

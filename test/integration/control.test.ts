@@ -1,0 +1,236 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getIdentity } from '../../src/core/identity.js';
+import { State } from '../../src/core/state.js';
+import { cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+
+const FIX = join(ROOT, 'test', 'fixtures');
+const WORKER = join(FIX, 'worker.mjs');
+let t: ReturnType<typeof tempDir>;
+let sd: string;
+const procs = new Procs();
+const extra: ChildProcess[] = [];
+const pids: number[] = [];
+
+beforeEach(() => {
+  t = tempDir();
+  sd = join(t.dir, 'state');
+});
+afterEach(async () => {
+  for (const pid of pids.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  for (const c of extra.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await procs.endAll();
+  t.cleanup();
+});
+
+const env = (more: Record<string, string> = {}) => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', ...more });
+const cli = (args: string[], e = env()) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
+const alive = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+/** Start a python fixture from test/fixtures and wait until it runs; returns its PID. */
+async function python(script: string, args: string[] = [], more: Record<string, string> = {}, wrap = false): Promise<number> {
+  const ready = join(t.dir, `${script}.${extra.length}.ready`);
+  const cmd = wrap ? ['sh', '-c', `python3 ${script} ${args.join(' ')}; echo done`] : ['python3', script, ...args];
+  const c = spawn(cmd[0]!, cmd.slice(1), { cwd: FIX, env: { ...process.env, READY: ready, ...more }, stdio: 'ignore' });
+  extra.push(c);
+  await waitFor(() => existsSync(ready), 10_000);
+  const pid = Number(readFileSync(ready, 'utf8'));
+  pids.push(pid);
+  return wrap ? c.pid! : pid;
+}
+
+describe('dedupe-workers (incident 2)', () => {
+  it('keeps the _v2, ends the plain copy and the shell wrapper with its child, leaves unrelated workers', async () => {
+    const plain = await python('auto_confirm_worker.py', ['--daemon']);
+    const v2 = await python('auto_confirm_worker_v2.py', ['--daemon']);
+    const wrapper = await python('auto_confirm_worker.py', ['--daemon'], {}, true);
+    const wrapped = pids[pids.length - 1]!;
+    const other = await python('unrelated_worker.py');
+    const dry = await cli(['dedupe-workers', '--dry-run', '--json', '--match', 'auto_confirm|unrelated']);
+    const plan = parseJson<{ groups: Array<{ identity: string; keep: { pid: number }; duplicates: Array<{ pid: number; pids: number[] }> }> }>(dry.stdout);
+    expect(plan.groups.length).toBe(1);
+    expect(plan.groups[0]!.keep.pid).toBe(v2);
+    expect(plan.groups[0]!.duplicates.map((d) => d.pid).sort()).toEqual([plain, wrapper].sort());
+    expect(plan.groups[0]!.duplicates.find((d) => d.pid === wrapper)!.pids).toContain(wrapped);
+    expect([plain, v2, wrapper, wrapped, other].every(alive)).toBe(true); // dry run changed nothing
+
+    const r = await cli(['dedupe-workers', '--grace', '2s', '--match', 'auto_confirm|unrelated']);
+    expect(r.code).toBe(0);
+    await waitFor(() => !alive(plain) && !alive(wrapper) && !alive(wrapped), 5000);
+    expect(alive(v2)).toBe(true);
+    expect(alive(other)).toBe(true);
+  });
+
+  it('a duplicate that ignores TERM is KILLed after the grace', async () => {
+    const stubborn = await python('auto_confirm_worker.py', [], { IGNORE_TERM: '1' });
+    const keeper = await python('auto_confirm_worker_v2.py');
+    const started = Date.now();
+    const r = await cli(['dedupe-workers', '--grace', '700ms', '--json', '--match', 'auto_confirm']);
+    const doc = parseJson<{ groups: Array<{ duplicates: Array<{ pid: number; ended: { graceful: boolean; forced: boolean } }> }> }>(r.stdout);
+    expect(doc.groups[0]!.duplicates[0]).toMatchObject({ pid: stubborn, ended: { graceful: false, forced: true } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+    expect(alive(stubborn)).toBe(false);
+    expect(alive(keeper)).toBe(true);
+  });
+
+  it('bad input', async () => {
+    expect((await cli(['dedupe-workers', '--keep', 'best'])).code).toBe(2);
+    expect((await cli(['dedupe-workers', '--match', '(unclosed'])).code).toBe(2);
+  });
+});
+
+describe('reap', () => {
+  const spawnD = async (name: string, ...args: string[]) => {
+    const r = await cli(['spawn', '--json', '-d', '--name', name, ...args]);
+    const doc = parseJson<{ run_id: string; pid: number }>(r.stdout);
+    pids.push(doc.pid);
+    return doc;
+  };
+
+  it('is silent under --quiet when there is nothing to do', async () => {
+    const r = await cli(['reap', '--quiet']);
+    expect(r).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it('ends a run past --timeout: TERM, grace, KILL for one that ignores TERM, and sweeps a grandchild that called setsid', async () => {
+    const gfile = join(t.dir, 'g.pid');
+    const run = await spawnD('stubborn', '--', process.execPath, '-e', `process.on('SIGTERM', () => {}); require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { detached: true, stdio: 'ignore' }).unref(); require('fs').writeFileSync(${JSON.stringify(gfile)}, 'x'); setInterval(() => {}, 1e6)`);
+    await waitFor(() => existsSync(gfile), 5000);
+    const before = await cli(['reap', '--dry-run', '--json', '--timeout', '100ms']);
+    expect(parseJson<{ findings: Array<{ kind: string; action: string }> }>(before.stdout).findings).toEqual([expect.objectContaining({ kind: 'timeout', action: 'would_end' })]);
+    const r = await cli(['reap', '--json', '--timeout', '100ms', '--grace', '500ms']);
+    const f = parseJson<{ findings: Array<{ kind: string; action: string; ended: { graceful: boolean; forced: boolean; swept: number[]; survivors: number[] } }> }>(r.stdout).findings;
+    expect(f[0]).toMatchObject({ kind: 'timeout', action: 'ended', ended: { graceful: false, forced: true, survivors: [] } });
+    expect(f[0]!.ended.swept.length).toBe(1);
+    pids.push(...f[0]!.ended.swept);
+    expect(alive(run.pid)).toBe(false);
+    expect(f[0]!.ended.swept.every((p) => !alive(p))).toBe(true);
+    const s = State.open(sd);
+    expect(s.db.prepare('SELECT failure FROM runs WHERE id = ?').get(run.run_id)).toEqual({ failure: 'timeout' });
+    s.close();
+  });
+
+  it('hung detection: a sleeping run is hung, a busy one is not', async () => {
+    const sleepy = await spawnD('sleepy', '--', process.execPath, WORKER, join(t.dir, 'w.log'), 'sleepy');
+    const busy = await spawnD('busy', '--', process.execPath, WORKER, join(t.dir, 'w.log'), 'busy', 'busy');
+    // zombies left on this host by others are reported too: look only at our runs
+    const ours = (out: string) => parseJson<{ findings: Array<{ kind: string; name: string }> }>(out).findings.filter((f) => f.kind !== 'zombie');
+    const first = await cli(['reap', '--json', '--idle', '1s']);
+    expect(ours(first.stdout)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1300));
+    const second = ours((await cli(['reap', '--json', '--idle', '1s', '--grace', '500ms'])).stdout);
+    expect(second.map((f) => [f.kind, f.name])).toEqual([['hung', 'sleepy']]);
+    expect(alive(sleepy.pid)).toBe(false);
+    expect(alive(busy.pid)).toBe(true);
+  });
+
+  it('closes a run whose PID was reused without signalling it, and one whose process is gone', async () => {
+    const victim = await procs.node('setInterval(() => {}, 60_000)');
+    const gone = await spawnD('gone', '--', 'sleep', '30');
+    await cli(['ps']);
+    const s = State.open(sd);
+    const real = getIdentity(victim.pid!)!;
+    s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rreused0002', 'ghost', 'default', 3, 'foreground', 'running', ?, '1', ?, ?, '[\"x\"]', '/', ?)").run(victim.pid, real.bootId, victim.pid, Date.now());
+    // make the detached run's supervisor and child vanish without a trace
+    const sup = s.db.prepare('SELECT sup_pid FROM runs WHERE id = ?').get(gone.run_id) as { sup_pid: number };
+    s.close();
+    process.kill(sup.sup_pid, 'SIGKILL');
+    process.kill(gone.pid, 'SIGKILL');
+    await waitFor(() => !alive(gone.pid), 3000);
+    const r = parseJson<{ findings: Array<{ kind: string; name: string; action: string }> }>((await cli(['reap', '--json'])).stdout);
+    const mine = r.findings.filter((f) => f.kind === 'gone' || f.kind === 'pid_reused');
+    expect(mine.map((f) => [f.kind, f.name, f.action]).sort()).toEqual([['gone', 'gone', 'closed'], ['pid_reused', 'ghost', 'closed']]);
+    expect(alive(victim.pid!)).toBe(true);
+  });
+
+  it('two reapers at once both succeed and end each run once', async () => {
+    for (let i = 0; i < 3; i++) await spawnD(`old${i}`, '--', 'sleep', '30');
+    const [a, b] = await Promise.all([cli(['reap', '--json', '--timeout', '1ms', '--grace', '300ms']), cli(['reap', '--json', '--timeout', '1ms', '--grace', '300ms'])]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const ended = [a, b].flatMap((r) => parseJson<{ findings: Array<{ action: string }> }>(r.stdout).findings).filter((f) => f.action === 'ended');
+    expect(ended.length).toBe(3);
+    const ev = parseJson<{ events: unknown[] }>((await cli(['events', '--json', '--kind', 'reap.timeout'])).stdout);
+    expect(ev.events.length).toBe(3);
+  });
+
+  it('reports a zombie with its parent', async () => {
+    // a parent that never waits for its child
+    const ready = join(t.dir, 'z.ready');
+    const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(60)\n`], { stdio: 'ignore' });
+    extra.push(parent);
+    await waitFor(() => existsSync(ready) && readFileSync(ready, 'utf8') !== '', 5000);
+    const kid = Number(readFileSync(ready, 'utf8'));
+    await waitFor(() => readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0] === 'Z', 3000);
+    const r = parseJson<{ findings: Array<{ kind: string; pid: number; reason: string; action: string }> }>((await cli(['reap', '--json'])).stdout);
+    const z = r.findings.find((f) => f.kind === 'zombie' && f.pid === kid)!;
+    expect(z.action).toBe('reported');
+    expect(z.reason).toMatch(new RegExp(`its parent PID ${parent.pid} \\(.*python3`));
+  });
+});
+
+describe('stop', () => {
+  it('stops by name, group or all; reports graceful and forced', async () => {
+    const ok = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'polite', '--group', 'g', '--', 'sleep', '30'])).stdout);
+    const rude = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1e6)"])).stdout);
+    pids.push(ok.pid, rude.pid);
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await cli(['stop', '--group', 'g', '--grace', '600ms', '--json']);
+    const doc = parseJson<{ graceful: string[]; forced: string[]; failed: string[]; duration_ms: number }>(r.stdout);
+    expect(r.code).toBe(0);
+    expect(doc.graceful).toEqual(['polite']);
+    expect(doc.forced).toEqual(['rude']);
+    expect(doc.duration_ms).toBeGreaterThanOrEqual(600);
+    expect(alive(ok.pid) || alive(rude.pid)).toBe(false);
+    // a stop is not the worker's failure: no backoff afterwards
+    const again = await cli(['spawn', '--json', '-d', '--name', 'polite', '--', 'sleep', '30']);
+    expect(again.code).toBe(0);
+    pids.push(parseJson<{ pid: number }>(again.stdout).pid);
+    const all = parseJson<{ graceful: string[] }>((await cli(['stop', '--all', '--json'])).stdout);
+    expect(all.graceful).toEqual(['polite']);
+    expect(parseJson<{ not_running: string[] }>((await cli(['stop', 'nobody', '--json'])).stdout).not_running).toEqual(['nobody']);
+    expect((await cli(['stop'])).code).toBe(2);
+  });
+});
+
+describe('other users', () => {
+  it.runIf(process.getuid?.() === 0)('a process of user nobody is never signalled without --all-users', async () => {
+    const { chmodSync, mkdirSync } = await import('node:fs');
+    const shared = join(t.dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(t.dir, 0o755);
+    chmodSync(shared, 0o777);
+    const marker = join(shared, 'nobody.ready');
+    // /bin/sh, not python3: the test's python may live under root's home, closed to nobody
+    writeFileSync(join(shared, 'dup.sh'), 'if [ -n "$MARKER" ]; then echo $$ > "$MARKER"; fi\nwhile :; do sleep 1; done\n');
+    const c = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/bin/sh', join(shared, 'dup.sh')], { stdio: 'ignore', env: { ...process.env, MARKER: marker } });
+    extra.push(c);
+    await waitFor(() => existsSync(marker), 5000);
+    const theirs = Number(readFileSync(marker, 'utf8'));
+    pids.push(theirs);
+    const mine = spawn('/bin/sh', [join(shared, 'dup.sh')], { stdio: 'ignore' });
+    extra.push(mine);
+    await new Promise((r) => setTimeout(r, 400));
+    const plan = parseJson<{ groups: unknown[] }>((await cli(['dedupe-workers', '--dry-run', '--json', '--match', 'dup\\.sh'])).stdout);
+    expect(plan.groups).toEqual([]); // only one of them is ours
+    // ending for real without --all-users leaves theirs alone
+    expect((await cli(['dedupe-workers', '--match', 'dup\\.sh', '--grace', '300ms'])).code).toBe(0);
+    expect(alive(theirs)).toBe(true);
+    const all = parseJson<{ groups: Array<{ duplicates: unknown[] }> }>((await cli(['dedupe-workers', '--dry-run', '--json', '--all-users', '--match', 'dup\\.sh'])).stdout);
+    expect(all.groups.length).toBe(1);
+    expect(alive(theirs)).toBe(true);
+  });
+});
