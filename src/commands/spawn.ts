@@ -18,7 +18,7 @@ const DEFAULT_WAIT_MS = 3_600_000;
 export type SpawnOutput =
   | { outcome: 'refused'; reason: string; exit_code: number; message: string; retry_at: string | null; run_id: string | null; pid: number | null; waited_ms: number }
   | { outcome: 'already_running'; run_id: string; pid: number | null }
-  | { outcome: 'started'; run_id: string; pid: number; name: string; log_path: string; limit_mechanism: string; trial: boolean; waited_ms: number }
+  | { outcome: 'started'; run_id: string; pid: number; name: string; log_path: string; limit_mechanism: string; trial: boolean; waited_ms: number; ports: readonly number[] }
   | {
       outcome: 'finished';
       run_id: string;
@@ -42,7 +42,7 @@ export function spawnJson(r: SpawnResult): SpawnOutput {
     case 'already_running':
       return { outcome: 'already_running', run_id: r.runId, pid: r.pid };
     case 'started':
-      return { outcome: 'started', run_id: r.runId, pid: r.pid, name: r.name, log_path: r.logPath, limit_mechanism: r.limitMechanism, trial: r.trial, waited_ms: r.waitedMs };
+      return { outcome: 'started', run_id: r.runId, pid: r.pid, name: r.name, log_path: r.logPath, limit_mechanism: r.limitMechanism, trial: r.trial, waited_ms: r.waitedMs, ports: r.ports };
     case 'finished':
       return {
         outcome: 'finished',

@@ -69,6 +69,7 @@ export type SpawnResult =
       readonly limitMechanism: LimitMechanism;
       readonly trial: boolean;
       readonly waitedMs: number;
+      readonly ports: readonly number[];
     }
   | {
       readonly outcome: 'finished';
@@ -183,8 +184,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
       const e = getEnv(state, req.env);
       if (!e) {
         const refusal: Decision = { admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which does not exist; create it with agentctl env create ${req.env}` };
-        state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason } }, now);
-        return { decision: refusal, ahead };
+        state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason, exit_code: refusal.exitCode } }, now);
+        return { decision: refusal, ahead, ...(queueId !== undefined ? { queueId } : {}) };
       }
       envPorts = leasesOf(state, { kind: 'env', id: e.name });
     }
@@ -194,8 +195,9 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
       const got = leasePorts(state, cfg.ports, req.ports, { kind: 'run', id: runId }, listening, now);
       if (!got) {
         const refusal: Decision = { admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${req.name}: ${exhaustedMessage(state, cfg.ports, req.ports, now)}` };
-        if (!waiting) state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason } }, now);
-        return { decision: refusal, ahead };
+        if (!waiting) state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason, exit_code: refusal.exitCode } }, now);
+        // a waiter keeps its place in the queue while ports are short
+        return { decision: refusal, ahead, ...(queueId !== undefined ? { queueId } : {}) };
       }
       runPorts = got;
     }
@@ -351,7 +353,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
       if (id) writePidFile(state, { id: runId, name: req.name }, id);
     });
     deps.onStart?.({ runId, pid: started.pid });
-    return { outcome: 'started', runId, pid: started.pid, name: req.name, logPath, limitMechanism: mechanism, trial, waitedMs };
+    return { outcome: 'started', runId, pid: started.pid, name: req.name, logPath, limitMechanism: mechanism, trial, waitedMs, ports };
   }
 
   // foreground: own process group, signals forwarded, exit code passed through

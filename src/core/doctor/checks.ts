@@ -1,0 +1,394 @@
+/**
+ * doctor is a table of checks: each is data (id, group, title) and a function from the
+ * gathered facts to a status, a measured value, a threshold and a remedy command. Adding a
+ * check is adding one entry.
+ */
+import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadedConfig } from '../config.js';
+import { allEnvs, orphanWorktrees, ownerAlive, worktreeParent } from '../envs.js';
+import { getIdentity, sameIdentity } from '../identity.js';
+import type { ThrottleReport } from '../measure.js';
+import { listenerCounts, listeningPorts } from '../ports.js';
+import type { ProcDetail } from '../proc.js';
+import { modeAt, type NameHealth } from '../spawn/policy.js';
+import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
+import type { State } from '../state.js';
+import { groupInstances } from '../workers.js';
+import { formatBytes } from '../units.js';
+import { httpStatus, tcpAccepts } from './probes.js';
+
+export type Status = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  readonly status: Status;
+  /** the measured value, for people ("0.62 per core") */
+  readonly value: string;
+  /** what ok means ("< 0.75 warn, < 1.0 fail") */
+  readonly threshold: string;
+  /** a command that fixes or explains it; empty when ok */
+  readonly remedy: string;
+  /** the measured number, for JSON and Prometheus, when there is one */
+  readonly metric?: number | null;
+}
+
+/** Everything the checks read, gathered once. */
+export interface Facts {
+  readonly now: number;
+  readonly config: LoadedConfig | undefined;
+  readonly configError: string | undefined;
+  readonly state: State | undefined;
+  readonly stateError: string | undefined;
+  readonly stateDir: string;
+  readonly report: ThrottleReport | undefined;
+  readonly procs: readonly ProcDetail[];
+}
+
+export interface Check {
+  readonly id: string;
+  readonly group: 'host' | 'agents' | 'runs' | 'ports' | 'services' | 'config' | 'state';
+  readonly title: string;
+  run(f: Facts): CheckResult | Promise<CheckResult>;
+}
+
+const ok = (value: string, threshold: string, metric?: number | null): CheckResult => ({ status: 'ok', value, threshold, remedy: '', ...(metric !== undefined ? { metric } : {}) });
+const pct = (n: number) => `${n.toFixed(1)}%`;
+const skip = (why: string): CheckResult => ({ status: 'warn', value: why, threshold: '-', remedy: 'agentctl doctor --check state.integrity', metric: null });
+
+/** Grade `v` against warn/fail thresholds (higher is worse, or lower is worse). */
+function grade(v: number, warn: number, fail: number, higherIsWorse = true): Status {
+  if (higherIsWorse) return v >= fail ? 'fail' : v >= warn ? 'warn' : 'ok';
+  return v < fail ? 'fail' : v < warn ? 'warn' : 'ok';
+}
+
+function live(f: Facts): RunRow[] {
+  return f.state ? liveRuns(f.state) : [];
+}
+
+function health(f: Facts): Array<{ name: string; h: NameHealth }> {
+  if (!f.state) return [];
+  return (f.state.db.prepare('SELECT name, value FROM health').all() as Array<{ name: string; value: string }>).map((r) => ({ name: r.name, h: JSON.parse(r.value) as NameHealth }));
+}
+
+export interface Thresholds {
+  readonly loadWarn: number;
+  readonly loadFail: number;
+  readonly cpuIdleWarn: number;
+  readonly memWarn: number;
+  readonly memFail: number;
+  readonly psiWarn: number;
+  readonly failRateWarn: number;
+  readonly failRateFail: number;
+  readonly poolWarn: number;
+  readonly spawnLoopErrors: number;
+  readonly diskWarnBytes: number;
+  readonly diskFailBytes: number;
+}
+
+export function checks(t: Thresholds): Check[] {
+  return [
+    {
+      id: 'host.load',
+      group: 'host',
+      title: 'load per core',
+      run: (f) => {
+        if (!f.report) return skip('no reading');
+        const v = f.report.load_per_core;
+        const s = grade(v, t.loadWarn, t.loadFail);
+        return { status: s, value: `${v.toFixed(2)} per core (load ${f.report.load_1m.toFixed(2)}, ${f.report.cpus} cores)`, threshold: `warn >= ${t.loadWarn}, fail >= ${t.loadFail}`, remedy: s === 'ok' ? '' : 'agentctl ps; agentctl reap --shed', metric: v };
+      },
+    },
+    {
+      id: 'host.cpu_idle',
+      group: 'host',
+      title: 'CPU idle',
+      run: (f) => {
+        if (!f.report) return skip('no reading');
+        const idle = 100 - f.report.cpu_used_pct;
+        const s: Status = idle < t.cpuIdleWarn ? 'warn' : 'ok';
+        return { status: s, value: pct(idle), threshold: `warn < ${t.cpuIdleWarn}%`, remedy: s === 'ok' ? '' : 'agentctl throttle-status; agentctl ps', metric: idle };
+      },
+    },
+    {
+      id: 'host.memory',
+      group: 'host',
+      title: 'memory available',
+      run: (f) => {
+        if (!f.report) return skip('no reading');
+        const avail = (f.report.memory_available_bytes / f.report.memory_total_bytes) * 100;
+        const s = grade(avail, t.memWarn, t.memFail, false);
+        return { status: s, value: `${pct(avail)} (${formatBytes(f.report.memory_available_bytes)} of ${formatBytes(f.report.memory_total_bytes)})`, threshold: `warn < ${t.memWarn}%, fail < ${t.memFail}%`, remedy: s === 'ok' ? '' : 'agentctl reap --shed; agentctl ps', metric: avail };
+      },
+    },
+    {
+      id: 'host.pressure',
+      group: 'host',
+      title: 'swap activity and memory pressure (PSI)',
+      run: (f) => {
+        if (!f.report) return skip('no reading');
+        const swapping = (f.report.swap_in_per_s ?? 0) + (f.report.swap_out_per_s ?? 0);
+        const psi = f.report.psi?.memory_some_avg10 ?? null;
+        const s: Status = swapping > 0 || (psi !== null && psi >= t.psiWarn) ? 'warn' : 'ok';
+        return { status: s, value: `swap ${swapping} pages/s, memory pressure ${psi === null ? 'n/a' : `${psi.toFixed(2)}%`}`, threshold: `warn when swapping or memory PSI >= ${t.psiWarn}%`, remedy: s === 'ok' ? '' : 'agentctl reap --shed', metric: psi };
+      },
+    },
+    {
+      id: 'agents.count',
+      group: 'agents',
+      title: 'agents vs the throttle level',
+      run: (f) => {
+        if (!f.report) return skip('no reading');
+        const n = f.report.agent_processes;
+        const allowed = f.report.throttle_params.max_agents;
+        const ceiling = f.config?.config.throttle.maxAgents[0] ?? 5;
+        const s: Status = n > ceiling ? 'fail' : n > allowed ? 'warn' : 'ok';
+        return { status: s, value: `${n} agents (claude ${f.report.claude_processes}); level ${f.report.throttle_level} allows ${allowed}`, threshold: `warn > level's max, fail > ${ceiling}`, remedy: s === 'ok' ? '' : 'agentctl ps; agentctl reap --shed', metric: n };
+      },
+    },
+    {
+      id: 'agents.throttle',
+      group: 'agents',
+      title: 'throttle level',
+      run: (f) => {
+        if (!f.report) return skip('no reading');
+        const l = f.report.throttle_level;
+        const s: Status = l >= 3 ? 'fail' : l >= 2 ? 'warn' : 'ok';
+        return { status: s, value: `${l} (${f.report.throttle_params.name})${f.report.reasons.length ? `: ${f.report.reasons.join('; ')}` : ''}`, threshold: 'warn at 2, fail at 3', remedy: s === 'ok' ? '' : 'agentctl throttle-status', metric: l };
+      },
+    },
+    {
+      id: 'agents.duplicates',
+      group: 'agents',
+      title: 'duplicate workers',
+      run: (f) => {
+        const me = process.getuid?.();
+        const groups = groupInstances(
+          f.procs.filter((p) => p.state !== 'Z' && p.argv.length > 0).map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),
+          (p, id) => id.script && f.procs.find((x) => x.pid === p.pid)?.uid === me,
+        );
+        const dups = [...groups.entries()].filter(([, inst]) => inst.length > 1);
+        const s: Status = dups.length ? 'warn' : 'ok';
+        return { status: s, value: dups.length ? dups.map(([k, inst]) => `${k} x${inst.length}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
+      },
+    },
+    {
+      id: 'runs.stale',
+      group: 'runs',
+      title: 'stale PID files and dead runs',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const dead = live(f).filter((r) => r.pid !== null && !runAlive(r, getIdentity)).length;
+        const stale = stalePidFiles(f.state).length;
+        const s: Status = dead + stale > 0 ? 'warn' : 'ok';
+        return { status: s, value: `${dead} dead runs, ${stale} stale PID files`, threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl reap (or doctor --fix)', metric: dead + stale };
+      },
+    },
+    {
+      id: 'runs.spawn_loops',
+      group: 'runs',
+      title: 'spawn loops',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const rows = f.state.db
+          .prepare("SELECT name, COUNT(*) AS n FROM runs WHERE failure = 'startup_error' AND started_at >= ? GROUP BY name HAVING n >= ? ORDER BY n DESC")
+          .all(f.now - 600_000, t.spawnLoopErrors) as Array<{ name: string; n: number }>;
+        const s: Status = rows.length ? 'fail' : 'ok';
+        return { status: s, value: rows.length ? rows.map((r) => `${r.name}: ${r.n} startup errors in 10 min`).join(', ') : 'none', threshold: `fail at >= ${t.spawnLoopErrors} startup errors of one name in 10 min`, remedy: s === 'ok' ? '' : `agentctl stats --name ${rows[0]!.name}; agentctl events --kind run.failed`, metric: rows.length };
+      },
+    },
+    {
+      id: 'runs.breakers',
+      group: 'runs',
+      title: 'open breakers and dead-letter queue',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const open = health(f).filter((x) => modeAt(x.h, f.now) !== 'closed');
+        const dlq = (f.state.db.prepare('SELECT COUNT(*) AS n FROM dlq').get() as { n: number }).n;
+        const s: Status = open.length || dlq ? 'warn' : 'ok';
+        return { status: s, value: `${open.length} open${open.length ? ` (${open.map((x) => x.name).join(', ')})` : ''}, ${dlq} in the dead-letter queue`, threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl breaker; agentctl dlq', metric: open.length + dlq };
+      },
+    },
+    {
+      id: 'runs.failure_rate',
+      group: 'runs',
+      title: 'failure rate over 24 h',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const r = f.state.db.prepare("SELECT SUM(state = 'failed') AS bad, SUM(state IN ('failed', 'exited')) AS ended FROM runs WHERE started_at >= ?").get(f.now - 86_400_000) as { bad: number | null; ended: number | null };
+        const ended = r.ended ?? 0;
+        if (!ended) return ok('no runs ended in 24 h', `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`, null);
+        const rate = ((r.bad ?? 0) / ended) * 100;
+        const s: Status = rate > t.failRateFail ? 'fail' : rate > t.failRateWarn ? 'warn' : 'ok';
+        return { status: s, value: `${pct(rate)} (${r.bad} of ${ended})`, threshold: `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`, remedy: s === 'ok' ? '' : 'agentctl stats --since 24h', metric: rate };
+      },
+    },
+    {
+      id: 'ports.pool',
+      group: 'ports',
+      title: 'port pool use',
+      run: (f) => {
+        if (!f.state || !f.config) return skip(f.stateError ?? f.configError ?? 'no state');
+        const { from, to } = f.config.config.ports;
+        const size = to - from + 1;
+        const rows = f.state.db.prepare("SELECT owner_kind, owner FROM port_leases WHERE port BETWEEN ? AND ?").all(from, to) as Array<{ owner_kind: string; owner: string }>;
+        const envs = new Map(allEnvs(f.state).map((e) => [e.name, e]));
+        const expired = rows.filter((r) => r.owner_kind === 'env' && (!envs.get(r.owner) || f.now >= envs.get(r.owner)!.expires_at || !ownerAlive(envs.get(r.owner)!))).length;
+        const use = (rows.length / size) * 100;
+        const s: Status = use >= 100 ? 'fail' : use >= t.poolWarn || expired > 0 ? 'warn' : 'ok';
+        return { status: s, value: `${rows.length} of ${size} leased (${pct(use)}), ${expired} held by expired or dead owners`, threshold: `warn >= ${t.poolWarn}% or any expired lease, fail at 100%`, remedy: s === 'ok' ? '' : expired ? 'agentctl env-gc' : 'agentctl ports', metric: use };
+      },
+    },
+    {
+      id: 'ports.double_listeners',
+      group: 'ports',
+      title: 'two listeners on one port',
+      run: () => {
+        const doubled = [...listenerCounts().entries()].filter(([, n]) => n > 1).map(([p]) => p).sort((a, b) => a - b);
+        const s: Status = doubled.length ? 'warn' : 'ok';
+        return { status: s, value: doubled.length ? `ports ${doubled.join(', ')}` : 'none', threshold: 'one listening socket per port and address family', remedy: s === 'ok' ? '' : `ss -ltnp 'sport = :${doubled[0]}'`, metric: doubled.length };
+      },
+    },
+    {
+      id: 'envs.expired',
+      group: 'ports',
+      title: 'environments past TTL or orphaned',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const bad = allEnvs(f.state).filter((e) => f.now >= e.expires_at || !ownerAlive(e));
+        const s: Status = bad.length ? 'warn' : 'ok';
+        return { status: s, value: bad.length ? `${bad.length}: ${bad.slice(0, 5).map((e) => e.name).join(', ')}` : 'none', threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl env-gc --dry-run', metric: bad.length };
+      },
+    },
+    {
+      id: 'envs.worktrees',
+      group: 'ports',
+      title: 'stale worktrees',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const byRepo = new Map<string, Set<string>>();
+        for (const e of allEnvs(f.state)) if (e.repo && e.worktree) (byRepo.get(e.repo) ?? byRepo.set(e.repo, new Set()).get(e.repo)!).add(worktreeParent(e.worktree));
+        const orphans = [...byRepo].flatMap(([repo, parents]) => orphanWorktrees(repo, parents));
+        const s: Status = orphans.length ? 'warn' : 'ok';
+        return { status: s, value: orphans.length ? orphans.join(', ') : 'none', threshold: 'no worktree folder git does not know', remedy: s === 'ok' ? '' : 'agentctl env-gc (then remove the folders listed)', metric: orphans.length };
+      },
+    },
+    {
+      id: 'config.valid',
+      group: 'config',
+      title: 'configuration',
+      run: (f) =>
+        f.configError
+          ? { status: 'fail', value: f.configError, threshold: 'valid', remedy: 'agentctl config', metric: 0 }
+          : ok(`valid (${f.config!.files.length ? f.config!.files.join(', ') : 'built-in defaults'})`, 'valid', 1),
+    },
+    {
+      id: 'config.drift',
+      group: 'config',
+      title: 'runs started under an older config',
+      run: (f) => {
+        if (!f.state || !f.config) return skip(f.stateError ?? f.configError ?? 'no state');
+        const old = live(f).filter((r) => r.config_hash !== null && r.config_hash !== f.config!.hash);
+        const s: Status = old.length ? 'warn' : 'ok';
+        return { status: s, value: old.length ? `${old.length}: ${old.map((r) => r.name).join(', ')}` : 'none', threshold: 'every live run on the current config', remedy: s === 'ok' ? '' : `agentctl stop ${old[0]!.name} (and start it again)`, metric: old.length };
+      },
+    },
+    {
+      id: 'state.integrity',
+      group: 'state',
+      title: 'state database',
+      run: (f) => {
+        if (!f.state) return { status: 'fail', value: f.stateError ?? 'cannot open', threshold: 'quick_check ok', remedy: 'move the state file aside (see the message) and run again', metric: 0 };
+        const res = f.state.quickCheck();
+        const good = res.length === 1 && res[0] === 'ok';
+        return good ? ok('quick_check ok', 'quick_check ok', 1) : { status: 'fail', value: res.slice(0, 3).join('; '), threshold: 'quick_check ok', remedy: `mv ${f.state.paths.db} ${f.state.paths.db}.bad`, metric: 0 };
+      },
+    },
+    {
+      id: 'state.disk',
+      group: 'state',
+      title: 'free disk in the state folder',
+      run: (f) => {
+        try {
+          const st = statfsSync(existsSync(f.stateDir) ? f.stateDir : '/');
+          const free = st.bavail * st.bsize;
+          const s: Status = free < t.diskFailBytes ? 'fail' : free < t.diskWarnBytes ? 'warn' : 'ok';
+          return { status: s, value: formatBytes(free), threshold: `warn < ${formatBytes(t.diskWarnBytes)}, fail < ${formatBytes(t.diskFailBytes)}`, remedy: s === 'ok' ? '' : `du -sh ${f.stateDir}/logs`, metric: free };
+        } catch (err) {
+          return { status: 'warn', value: (err as Error).message, threshold: '-', remedy: '', metric: null };
+        }
+      },
+    },
+  ];
+}
+
+/** One check per configured service: PID file alive, process match, TCP port, HTTP status. */
+export function serviceChecks(f: Facts): Check[] {
+  return (f.config?.config.services ?? []).map((svc) => ({
+    id: `services.${svc.name}`,
+    group: 'services' as const,
+    title: `service ${svc.name}`,
+    run: async (): Promise<CheckResult> => {
+      const parts: string[] = [];
+      let bad = false;
+      if (svc.pidfile) {
+        const pid = readPid(svc.pidfile);
+        const up = pid !== undefined && getIdentity(pid) !== undefined;
+        parts.push(`pidfile ${up ? `PID ${pid} alive` : pid === undefined ? 'missing' : `PID ${pid} gone`}`);
+        bad ||= !up;
+      }
+      if (svc.match) {
+        const re = new RegExp(svc.match);
+        const n = f.procs.filter((p) => p.argv.length && re.test(p.cmdline)).length;
+        parts.push(`${n} process${n === 1 ? '' : 'es'} match`);
+        bad ||= n === 0;
+      }
+      if (svc.port !== undefined) {
+        const r = await tcpAccepts(svc.port, '127.0.0.1', svc.timeoutMs);
+        parts.push(`port ${svc.port} ${r.ok ? 'accepting' : r.detail}`);
+        bad ||= !r.ok;
+      }
+      if (svc.url) {
+        const r = await httpStatus(svc.url, svc.timeoutMs);
+        const good = r.status === svc.expect_status;
+        parts.push(`${svc.url}: ${r.detail}${good ? '' : ` (expected ${svc.expect_status})`}`);
+        bad ||= !good;
+      }
+      return { status: bad ? 'fail' : 'ok', value: parts.join('; '), threshold: 'every probe passes', remedy: bad ? `agentctl ps; agentctl events --since 1h` : '', metric: bad ? 0 : 1 };
+    },
+  }));
+}
+
+function readPid(path: string): number | undefined {
+  try {
+    const n = Number.parseInt(readFileSync(path, 'utf8').trim().split('\n')[0] ?? '', 10);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** PID files under pids/ whose recorded identity no longer runs. */
+export function stalePidFiles(state: State): string[] {
+  const dir = state.paths.pids;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const n of names) {
+    if (!n.endsWith('.pid')) continue;
+    try {
+      const meta = JSON.parse(readFileSync(join(dir, n), 'utf8').split('\n')[1] ?? '{}') as { pid?: number; start_time?: string; boot_id?: string };
+      const id = meta.pid && meta.start_time && meta.boot_id ? { pid: meta.pid, startTime: meta.start_time, bootId: meta.boot_id } : undefined;
+      const now = id ? getIdentity(id.pid) : undefined;
+      if (!id || !now || !sameIdentity(id, now)) out.push(join(dir, n));
+    } catch {
+      out.push(join(dir, n));
+    }
+  }
+  return out;
+}
+
+export { listeningPorts };
