@@ -7,17 +7,18 @@ _agentctl() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      throttle-status|spawn|ps|stats|dlq|breaker|env|env-gc|ports|reap|stop|dedupe-workers|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
+      doctor|throttle-status|spawn|ps|stats|dlq|breaker|env|env-gc|ports|reap|stop|dedupe-workers|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
     esac
   done
   case "$prev" in
     --state-dir|--worktree|--repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-    --config|--write|--prometheus) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --config|--prometheus|--write) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --keep) COMPREPLY=($(compgen -W "highest-version newest oldest" -- "$cur")); return ;;
-    --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
+    --check|--max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "$global_opts throttle-status spawn ps stats dlq breaker env env-gc ports reap stop dedupe-workers config events completion" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "$global_opts doctor throttle-status spawn ps stats dlq breaker env env-gc ports reap stop dedupe-workers config events completion" -- "$cur")) ;;
+    doctor) COMPREPLY=($(compgen -W "$global_opts --check --strict --fix --fix-processes --prometheus" -- "$cur")) ;;
     throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
     spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env" -- "$cur")) ;;
     ps) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;

@@ -46,6 +46,21 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     );
 
   program
+    .command('doctor')
+    .description('check the host: load, memory, agents, duplicates, dead runs, spawn loops, breakers, ports, environments, services, config, state; a score 0-10 and remedies')
+    .option('--check <ids...>', 'run only these checks (e.g. host.load services.orchestrator)')
+    .option('--strict', 'warnings fail too')
+    .option('--fix', 'apply the safe remedies (record dead runs, drop stale PID files, env-gc without force), then check again')
+    .option('--fix-processes', 'with --fix, also end duplicate workers and reap overdue or hung runs')
+    .option('--prometheus <file>', 'write every check and the score in node_exporter textfile format, atomically')
+    .addHelpText(
+      'after',
+      examples(['agentctl doctor', 'agentctl doctor --json | jq .score', 'agentctl doctor --strict && echo healthy', 'agentctl doctor --fix', 'agentctl doctor --check host.load host.memory']) +
+        '\nExit codes: 0 nothing failing (with --strict: no warnings either), 1 otherwise, 2 bad input.\n',
+    )
+    .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('doctor', opts, cmd.args, cmd));
+
+  program
     .command('throttle-status')
     .description('sample memory, CPU, load, swap, PSI and agent counts; report the throttle level (0 normal .. 3 heavy)')
     .addOption(new Option('--watch [interval]', 'print a new reading every interval (default 2s) until interrupted'))

@@ -72,6 +72,7 @@ export interface Config {
     readonly graceMs: number;
   };
   readonly dedupe: { readonly ignore: readonly string[] };
+  readonly doctor: import('./doctor/checks.js').Thresholds;
   readonly agents: {
     /** Regular expressions matched against a process's command line; a match counts as an agent. */
     readonly patterns: readonly string[];
@@ -175,6 +176,32 @@ function int(min: number, max: number): Validator {
   };
 }
 
+function ascendingPair(min: number, max: number): Validator {
+  return (raw) => {
+    if (!Array.isArray(raw) || raw.length !== 2 || !raw.every(isNum)) fail('expected two numbers [warn, fail]');
+    const [w, f] = raw as [number, number];
+    if (w < min || f > max || w > f) fail(`expected ${min} <= warn <= fail <= ${max}, got [${w}, ${f}]`);
+    return raw;
+  };
+}
+
+function descendingPair(min: number, max: number): Validator {
+  return (raw) => {
+    if (!Array.isArray(raw) || raw.length !== 2 || !raw.every(isNum)) fail('expected two numbers [warn, fail]');
+    const [w, f] = raw as [number, number];
+    if (f < min || w > max || w < f) fail(`expected ${max} >= warn >= fail >= ${min}, got [${w}, ${f}]`);
+    return raw;
+  };
+}
+
+function sizePair(raw: unknown): unknown {
+  if (!Array.isArray(raw) || raw.length !== 2) fail('expected two sizes [warn, fail], e.g. ["1G", "100M"]');
+  const [w, f] = (raw as unknown[]).map((x) => (typeof x === 'string' ? tryParseSize(x) : Number.isInteger(x) ? (x as number) : undefined));
+  if (w === undefined || f === undefined) fail(`expected ${SIZE_HINT} for both`);
+  if (w! < f!) fail('expected warn >= fail');
+  return [w, f];
+}
+
 function bool(raw: unknown): unknown {
   if (typeof raw !== 'boolean') fail('expected true or false');
   return raw;
@@ -239,6 +266,14 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'reap', key: 'idle', default: '0s', validate: duration(0, 365 * 86_400_000), fromEnv: envStr, doc: 'reap ends runs with no CPU progress and no log output this long (0s = off; --idle overrides)' },
   { section: 'reap', key: 'grace', default: '10s', validate: duration(0, 3_600_000), fromEnv: envStr, doc: 'reap: TERM, then this long, then KILL (--grace overrides)' },
   { section: 'dedupe', key: 'ignore', default: [], validate: regexList, fromEnv: envList, doc: 'command-line regexes dedupe-workers never touches' },
+  { section: 'doctor', key: 'load_per_core', default: [0.75, 1.0], validate: ascendingPair(0, 100), fromEnv: envNums, doc: 'load per core: warn, fail' },
+  { section: 'doctor', key: 'cpu_idle_warn', default: 20, validate: int(0, 100), fromEnv: envInt, doc: 'warn when CPU idle % is below this' },
+  { section: 'doctor', key: 'memory_available', default: [20, 10], validate: descendingPair(0, 100), fromEnv: envNums, doc: 'memory available %: warn below, fail below' },
+  { section: 'doctor', key: 'psi_memory_warn', default: 10, validate: int(0, 100), fromEnv: envInt, doc: 'warn when memory PSI some avg10 % reaches this' },
+  { section: 'doctor', key: 'failure_rate', default: [20, 50], validate: ascendingPair(0, 100), fromEnv: envNums, doc: '24 h failure rate %: warn above, fail above' },
+  { section: 'doctor', key: 'port_pool_warn', default: 80, validate: int(1, 100), fromEnv: envInt, doc: 'warn when this % of the port pool is leased' },
+  { section: 'doctor', key: 'spawn_loop_errors', default: 5, validate: int(1, 10_000), fromEnv: envInt, doc: 'startup errors of one name in 10 min that count as a spawn loop' },
+  { section: 'doctor', key: 'disk_free', default: ['1G', '100M'], validate: sizePair, fromEnv: envList, doc: 'free disk in the state folder: warn below, fail below' },
   { section: 'env', key: 'ttl', default: '24h', validate: duration(60_000, 365 * 86_400_000), fromEnv: envStr, doc: 'how long an environment lives unless env create --ttl says otherwise' },
   {
     section: 'agents',
@@ -274,6 +309,8 @@ export interface LoadOptions {
   readonly cwd?: string;
   readonly home?: string;
   readonly flags?: FlagValues;
+  /** Read no files and no environment: the built-in defaults (doctor's fallback when the config is broken). */
+  readonly defaultsOnly?: boolean;
 }
 
 export interface LoadedConfig {
@@ -466,8 +503,8 @@ function validateLayer(layer: FileLayer): { values: Map<string, unknown>; servic
 
 /** Load, validate and merge the configuration. Throws ConfigError (exit 78) or UsageError. */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
-  const env = opts.env ?? process.env;
-  const layers = configCandidates(opts)
+  const env = opts.defaultsOnly ? {} : (opts.env ?? process.env);
+  const layers = (opts.defaultsOnly ? [] : configCandidates(opts))
     .map((c) => readLayer(c.kind, c.path, c.required, c.via))
     .filter((l): l is FileLayer => l !== undefined);
 
@@ -541,6 +578,20 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     env: { ttlMs: get('env.ttl') },
     reap: { maxRuntimeMs: get('reap.max_runtime'), idleMs: get('reap.idle'), graceMs: get('reap.grace') },
     dedupe: { ignore: get('dedupe.ignore') },
+    doctor: {
+      loadWarn: get<number[]>('doctor.load_per_core')[0]!,
+      loadFail: get<number[]>('doctor.load_per_core')[1]!,
+      cpuIdleWarn: get('doctor.cpu_idle_warn'),
+      memWarn: get<number[]>('doctor.memory_available')[0]!,
+      memFail: get<number[]>('doctor.memory_available')[1]!,
+      psiWarn: get('doctor.psi_memory_warn'),
+      failRateWarn: get<number[]>('doctor.failure_rate')[0]!,
+      failRateFail: get<number[]>('doctor.failure_rate')[1]!,
+      poolWarn: get('doctor.port_pool_warn'),
+      spawnLoopErrors: get('doctor.spawn_loop_errors'),
+      diskWarnBytes: get<number[]>('doctor.disk_free')[0]!,
+      diskFailBytes: get<number[]>('doctor.disk_free')[1]!,
+    },
     agents: { patterns: get('agents.patterns'), claude: get('agents.claude') },
     services: services.value,
     state: {
@@ -580,6 +631,7 @@ function displayValue(key: string, value: unknown): unknown {
     return `${r.from}-${r.to}`;
   }
   if (key === 'spawn.log_max') return value;
+  if (key === 'doctor.disk_free') return (value as number[]).map((b) => `${Math.round(b / 1024 / 1024)}M`);
   if (spec && typeof spec.default === 'string' && typeof value === 'number') return fmtMs(value);
   return value;
 }

@@ -91,6 +91,8 @@ export function workerId(argv: readonly string[]): WorkerId | undefined {
       return { key: [`-m ${base}`, ...args(words.slice(1))].join(' '), base, version, program: mod, script: true };
     }
     if (i >= words.length) return { key: first, base: first, version: 1, program: first, script: false };
+    // a script fed through a file descriptor (bash /dev/fd/3, process substitution) has no name to compare
+    if (/^\/(dev|proc)\//.test(words[i]!)) return { key: `${first} ${words[i]}`, base: first, version: 1, program: first, script: false };
     words = words.slice(i);
     const program = basename(words[0]!);
     const { base, version } = splitVersion(program);

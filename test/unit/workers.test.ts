@@ -11,6 +11,7 @@ describe('workerId', () => {
     [['python3', '-m', 'assigner_v2', '--daemon'], '-m assigner', 2, true],
     [['claude', '--print', 'x'], 'claude --print x', 1, false],
     [['bash'], 'bash', 1, false],
+    [['bash', '/dev/fd/3'], 'bash /dev/fd/3', 1, false],
   ])('%j -> %s v%d', (argv, key, version, script) => {
     const id = workerId(argv)!;
     expect(id.key).toBe(key);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
 import { allEnvs, orphanWorktrees, ownerAlive, worktreeParent } from '../envs.js';
 import { getIdentity, sameIdentity } from '../identity.js';
+import { protectedPids } from '../kill.js';
 import type { ThrottleReport } from '../measure.js';
 import { listenerCounts, listeningPorts } from '../ports.js';
 import type { ProcDetail } from '../proc.js';
@@ -162,9 +163,10 @@ export function checks(t: Thresholds): Check[] {
       title: 'duplicate workers',
       run: (f) => {
         const me = process.getuid?.();
+        const guard = protectedPids();
         const groups = groupInstances(
           f.procs.filter((p) => p.state !== 'Z' && p.argv.length > 0).map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),
-          (p, id) => id.script && f.procs.find((x) => x.pid === p.pid)?.uid === me,
+          (p, id) => id.script && !guard.has(p.pid) && f.procs.find((x) => x.pid === p.pid)?.uid === me,
         );
         const dups = [...groups.entries()].filter(([, inst]) => inst.length > 1);
         const s: Status = dups.length ? 'warn' : 'ok';

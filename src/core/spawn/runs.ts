@@ -136,7 +136,10 @@ export function runAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
 function supervisorAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
   if (r.sup_pid === null || r.sup_start_time === null) return false;
   const now = lookup(r.sup_pid);
-  return now !== undefined && now.startTime === r.sup_start_time;
+  if (now === undefined || now.startTime !== r.sup_start_time) return false;
+  // an unreaped (zombie) supervisor will never write the exit status
+  const st = lookup === getIdentity ? readProcStat(r.sup_pid)?.state : undefined;
+  return st !== 'Z' && st !== 'X';
 }
 
 /** Exit status from a shell `wait`: above 128 is 128 + the signal number. */

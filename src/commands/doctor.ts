@@ -1,0 +1,192 @@
+/**
+ * agentctl doctor: the host's health in one command. A table of checks (src/core/doctor), a
+ * score, remedies; --fix applies the safe ones and checks again.
+ *
+ * Score: 10, minus 2 per failing check, minus 0.5 per warning, never below 0 (one decimal).
+ */
+import type { Outcome } from '../core/command.js';
+import { loadConfig, type LoadedConfig } from '../core/config.js';
+import type { Ctx } from '../core/context.js';
+import { checks as checkTable, serviceChecks, stalePidFiles, type Check, type CheckResult, type Facts, type Status } from '../core/doctor/checks.js';
+import { EXIT, ExitError, UsageError } from '../core/errors.js';
+import { checkOutputPath } from '../core/fsutil.js';
+import { measure, type ThrottleReport } from '../core/measure.js';
+import type { Ui } from '../core/output.js';
+import { listDetailed } from '../core/proc.js';
+import { writeMetricsFile, type Metric } from '../core/prometheus.js';
+import { reconcileAll } from '../core/spawn/spawn.js';
+import type { State } from '../core/state.js';
+import { rmSync } from 'node:fs';
+
+export interface CheckOut extends CheckResult {
+  readonly id: string;
+  readonly group: string;
+  readonly title: string;
+}
+
+export interface DoctorResult {
+  readonly score: number;
+  readonly status: Status;
+  readonly strict: boolean;
+  readonly checks: readonly CheckOut[];
+  readonly fix?: { readonly actions: readonly string[]; readonly before: { readonly score: number; readonly checks: readonly CheckOut[] } };
+}
+
+/** The score formula, documented in docs/doctor.md. */
+export function score(results: ReadonlyArray<{ status: Status }>): number {
+  const fails = results.filter((r) => r.status === 'fail').length;
+  const warns = results.filter((r) => r.status === 'warn').length;
+  return Math.max(0, Math.round((10 - 2 * fails - 0.5 * warns) * 10) / 10);
+}
+
+function overall(results: ReadonlyArray<{ status: Status }>, strict: boolean): Status {
+  if (results.some((r) => r.status === 'fail')) return 'fail';
+  if (results.some((r) => r.status === 'warn')) return strict ? 'fail' : 'warn';
+  return 'ok';
+}
+
+interface Gathered {
+  facts: Facts;
+  list: Check[];
+}
+
+async function gather(ctx: Ctx): Promise<Gathered> {
+  let config: LoadedConfig | undefined;
+  let configError: string | undefined;
+  try {
+    config = ctx.config();
+  } catch (err) {
+    if (!(err instanceof ExitError) || err.exitCode !== EXIT.config) throw err;
+    configError = err.message;
+  }
+  const effective = config ?? loadConfig({ defaultsOnly: true });
+  let state: State | undefined;
+  let stateError: string | undefined;
+  try {
+    state = ctx.state();
+  } catch (err) {
+    if (!(err instanceof ExitError)) throw err;
+    stateError = err.message;
+  }
+  let report: ThrottleReport | undefined;
+  if (state) {
+    report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, effective.config, state, 'doctor');
+  }
+  const facts: Facts = { now: ctx.now(), config: effective, configError, state, stateError, stateDir: ctx.stateDir().dir, report, procs: listDetailed() };
+  return { facts, list: [...checkTable(effective.config.doctor), ...serviceChecks(facts)] };
+}
+
+async function runChecks(list: readonly Check[], facts: Facts, only: Set<string> | undefined): Promise<CheckOut[]> {
+  const out: CheckOut[] = [];
+  for (const c of list) {
+    if (only && !only.has(c.id)) continue;
+    let r: CheckResult;
+    try {
+      r = await c.run(facts);
+    } catch (err) {
+      r = { status: 'fail', value: `check failed: ${(err as Error).message}`, threshold: '-', remedy: '', metric: null };
+    }
+    out.push({ id: c.id, group: c.group, title: c.title, ...r });
+  }
+  return out;
+}
+
+/** The safe remedies: record dead runs, drop stale PID files, env-gc without force; processes only when asked. */
+async function applyFixes(ctx: Ctx, facts: Facts, withProcesses: boolean): Promise<string[]> {
+  const actions: string[] = [];
+  const state = facts.state;
+  if (!state || !facts.config) return ['nothing fixed: the state or the configuration is unusable'];
+  reconcileAll(state, facts.config, ctx.now(), 'doctor');
+  actions.push('recorded runs whose process ended (reap of dead runs)');
+  const stale = stalePidFiles(state);
+  for (const f of stale) rmSync(f, { force: true });
+  if (stale.length) actions.push(`removed ${stale.length} stale PID file(s)`);
+  const gc = await (await import('./env-gc.js')).run({}, [], ctx);
+  const removed = gc.data?.actions.filter((a) => a.action === 'removed').length ?? 0;
+  const refused = gc.data?.actions.filter((a) => a.action === 'refused').length ?? 0;
+  actions.push(`env-gc: ${removed} environment(s) removed${refused ? `, ${refused} refused (unsafe worktrees; see agentctl env-gc)` : ''}`);
+  if (withProcesses) {
+    const d = await (await import('./dedupe-workers.js')).run({}, [], ctx);
+    actions.push(`dedupe-workers: ${d.data?.groups.reduce((n, g) => n + g.duplicates.length, 0) ?? 0} duplicate(s) ended`);
+    const r = await (await import('./reap.js')).run({}, [], ctx);
+    actions.push(`reap: ${r.data?.findings.filter((f) => f.action === 'ended').length ?? 0} run(s) ended`);
+  }
+  state.write(() => state.event({ command: 'doctor', kind: 'doctor.fix', reason: actions.join('; ') }));
+  return actions;
+}
+
+const STATUS_VALUE: Record<Status, number> = { ok: 0, warn: 1, fail: 2 };
+
+export function prometheusMetrics(r: DoctorResult, nowMs: number): Metric[] {
+  return [
+    { name: 'agentctl_doctor_score', help: 'Health score 0-10 (10 minus 2 per failing check, 0.5 per warning).', type: 'gauge', samples: [{ value: r.score }] },
+    { name: 'agentctl_doctor_check_status', help: 'Check status: 0 ok, 1 warn, 2 fail.', type: 'gauge', samples: r.checks.map((c) => ({ labels: { id: c.id, group: c.group }, value: STATUS_VALUE[c.status] })) },
+    { name: 'agentctl_doctor_check_value', help: 'The value each check measured, where it is a number.', type: 'gauge', samples: r.checks.filter((c) => typeof c.metric === 'number').map((c) => ({ labels: { id: c.id }, value: c.metric! })) },
+    { name: 'agentctl_last_run_timestamp_seconds', help: 'When this agentctl command last ran (unix seconds).', type: 'gauge', samples: [{ labels: { command: 'doctor' }, value: Math.floor(nowMs / 1000) }] },
+  ];
+}
+
+export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<DoctorResult>> {
+  const strict = Boolean(opts.strict);
+  const prom = opts.prometheus !== undefined ? String(opts.prometheus) : undefined;
+  if (prom !== undefined) checkOutputPath(prom, '--prometheus');
+  const requested = (opts.check as string[] | undefined) ?? undefined;
+  // unknown check ids are bad input, known before anything is touched
+  if (requested) {
+    const known = new Set(checkTable(loadConfig({ defaultsOnly: true }).config.doctor).map((c) => c.id));
+    let services: string[] = [];
+    try {
+      services = ctx.config().config.services.map((s) => `services.${s.name}`);
+    } catch {
+      /* a broken config shows up in config.valid */
+    }
+    for (const s of services) known.add(s);
+    const bad = requested.filter((id) => !known.has(id));
+    if (bad.length) throw new UsageError(`--check: unknown check ${bad.map((b) => JSON.stringify(b)).join(', ')}; known: ${[...known].join(', ')}`);
+  }
+  const only = requested ? new Set(requested) : undefined;
+  let g = await gather(ctx);
+  let results = await runChecks(g.list, g.facts, only);
+  let fix: DoctorResult['fix'];
+  if (opts.fix || opts.fixProcesses) {
+    const before = { score: score(results), checks: results };
+    const actions = await applyFixes(ctx, g.facts, Boolean(opts.fixProcesses));
+    g = await gather(ctx);
+    results = await runChecks(g.list, g.facts, only);
+    fix = { actions, before };
+  }
+  const result: DoctorResult = { score: score(results), status: overall(results, strict), strict, checks: results, ...(fix ? { fix } : {}) };
+  if (prom !== undefined) {
+    try {
+      writeMetricsFile(prom, prometheusMetrics(result, ctx.now()));
+    } catch (err) {
+      throw new ExitError(EXIT.failed, `--prometheus: cannot write ${prom}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'write_failed');
+    }
+  }
+  g.facts.state?.write(() => g.facts.state!.event({ command: 'doctor', kind: 'doctor.run', reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${results.filter((r) => r.status === 'warn').length} warnings`, data: { score: result.score } }));
+  const failing = result.status === 'fail';
+  return { data: result, exitCode: failing ? EXIT.failed : EXIT.ok, alwaysPrint: true };
+}
+
+const MARK: Record<Status, string> = { ok: '✔', warn: '!', fail: '✖' };
+
+function table(checks: readonly CheckOut[], ui: Ui): string {
+  const paint = (s: Status, text: string) => (s === 'ok' ? ui.c.green(text) : s === 'warn' ? ui.c.yellow(text) : ui.c.red(text));
+  return ui.table(
+    ['', 'check', 'value', 'threshold', 'remedy'],
+    checks.map((c) => [paint(c.status, MARK[c.status]), `${c.group}: ${c.title}`, c.value.length > 70 ? `${c.value.slice(0, 67)}...` : c.value, c.threshold, c.remedy]),
+  );
+}
+
+export function render(r: DoctorResult, ui: Ui): string {
+  const lines: string[] = [];
+  if (r.fix) {
+    lines.push(`before --fix: score ${r.fix.before.score}/10`, ...r.fix.actions.map((a) => `  fixed: ${a}`), '');
+  }
+  lines.push(table(r.checks, ui));
+  const fails = r.checks.filter((c) => c.status === 'fail').length;
+  const warns = r.checks.filter((c) => c.status === 'warn').length;
+  const head = `health score ${r.score}/10: ${fails} failing, ${warns} warning${warns === 1 ? '' : 's'}, ${r.checks.length - fails - warns} ok`;
+  lines.push(r.status === 'ok' ? ui.c.green(head) : r.status === 'warn' ? ui.c.yellow(head) : ui.c.red(head));
+  return lines.join('\n');
+}

@@ -1,0 +1,198 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { State } from '../../src/core/state.js';
+import { cleanEnv, parseJson, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+
+let t: ReturnType<typeof tempDir>;
+let sd: string;
+const servers: Server[] = [];
+const children: ChildProcess[] = [];
+
+beforeEach(() => {
+  t = tempDir();
+  sd = join(t.dir, 'state');
+});
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  for (const c of children.splice(0)) {
+    if (c.exitCode === null && c.signalCode === null) {
+      const exited = once(c, 'exit');
+      c.kill('SIGKILL');
+      await exited;
+    }
+  }
+  t.cleanup();
+});
+
+interface Check {
+  id: string;
+  status: 'ok' | 'warn' | 'fail';
+  value: string;
+  remedy: string;
+}
+interface Doc {
+  score: number;
+  status: string;
+  checks: Check[];
+  fix?: { actions: string[]; before: { checks: Check[] } };
+}
+
+const env = () => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' });
+function config(toml: string): string[] {
+  const f = join(t.dir, 'agentctl.toml');
+  writeFileSync(f, toml);
+  return ['--config', f];
+}
+async function doctor(args: string[], cfg: string[] = []) {
+  const r = await runCli(['--state-dir', sd, ...cfg, 'doctor', '--json', ...args], { env: env(), cwd: t.dir });
+  return { ...r, doc: parseJson<Doc>(r.stdout) };
+}
+const check = (d: Doc, id: string) => d.checks.find((c) => c.id === id)!;
+
+function http(status: number): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer((_req, res) => {
+      res.statusCode = status;
+      res.end('x');
+    });
+    servers.push(s);
+    s.listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port));
+  });
+}
+
+describe('doctor', () => {
+  it('checks configured services: HTTP 200 passes; HTTP 500, a dead port and a missing process fail', async () => {
+    const good = await http(200);
+    const bad = await http(500);
+    const cfg = config(
+      [
+        '[[services]]\nname = "orchestrator"\nport = ' + good + '\nurl = "http://127.0.0.1:' + good + '/health"\nexpect_status = 200',
+        '[[services]]\nname = "api"\nurl = "http://127.0.0.1:' + bad + '/health"',
+        '[[services]]\nname = "site"\nport = 1\ntimeout = "500ms"',
+        '[[services]]\nname = "worker"\nmatch = "no_such_worker_[0-9]+\\\\.py"',
+      ].join('\n'),
+    );
+    const r = await doctor(['--check', 'services.orchestrator', 'services.api', 'services.site', 'services.worker'], cfg);
+    expect(r.code).toBe(1);
+    expect(check(r.doc, 'services.orchestrator')).toMatchObject({ status: 'ok' });
+    expect(check(r.doc, 'services.orchestrator').value).toMatch(/port \d+ accepting; .*HTTP 200/);
+    expect(check(r.doc, 'services.api')).toMatchObject({ status: 'fail' });
+    expect(check(r.doc, 'services.api').value).toMatch(/HTTP 500 .*\(expected 200\)/);
+    expect(check(r.doc, 'services.site').value).toMatch(/port 1 ECONNREFUSED/);
+    expect(check(r.doc, 'services.worker').value).toBe('0 processes match');
+  });
+
+  it('finds two processes listening on one port', async () => {
+    const ready = join(t.dir, 'port');
+    const c = spawn('python3', ['-c', `import socket, time
+socks = []
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1); s.bind(("127.0.0.1", 0)); s.listen(); socks.append(s)
+port = s.getsockname()[1]
+s2 = socket.socket(); s2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1); s2.bind(("127.0.0.1", port)); s2.listen(); socks.append(s2)
+open(${JSON.stringify(ready)}, "w").write(str(port))
+time.sleep(60)`], { stdio: 'ignore' });
+    children.push(c);
+    await waitFor(() => existsSync(ready) && readFileSync(ready, 'utf8') !== '', 5000);
+    const port = readFileSync(ready, 'utf8');
+    const r = await doctor(['--check', 'ports.double_listeners']);
+    expect(check(r.doc, 'ports.double_listeners').status).toBe('warn');
+    expect(check(r.doc, 'ports.double_listeners').value).toContain(port);
+  });
+
+  it('finds a duplicate worker', async () => {
+    for (const script of ['auto_confirm_worker.py', 'auto_confirm_worker_v2.py']) {
+      const ready = join(t.dir, `${script}.ready`);
+      children.push(spawn('python3', [script, '--daemon'], { cwd: join(ROOT, 'test', 'fixtures'), env: { ...process.env, READY: ready }, stdio: 'ignore' }));
+      await waitFor(() => existsSync(ready), 5000);
+    }
+    const r = await doctor(['--check', 'agents.duplicates']);
+    expect(check(r.doc, 'agents.duplicates')).toMatchObject({ status: 'warn', remedy: 'agentctl dedupe-workers --dry-run' });
+    expect(check(r.doc, 'agents.duplicates').value).toMatch(/auto_confirm_worker\.py x2/);
+  });
+
+  it('finds a spawn loop and a high failure rate in the state db', async () => {
+    await doctor(['--check', 'state.integrity']);
+    const s = State.open(sd);
+    const now = Date.now();
+    const ins = s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at, failure, exit_code) VALUES (?, 'coordinator-worker', 'default', 3, 'detached', 'failed', '[\"w\"]', '/', ?, ?, 'startup_error', 1)");
+    for (let i = 0; i < 6; i++) ins.run(`rloop00000${i}`, now - 60_000 + i * 1000, now - 59_000 + i * 1000);
+    s.close();
+    const r = await doctor(['--check', 'runs.spawn_loops', 'runs.failure_rate']);
+    expect(check(r.doc, 'runs.spawn_loops')).toMatchObject({ status: 'fail', value: 'coordinator-worker: 6 startup errors in 10 min' });
+    expect(check(r.doc, 'runs.failure_rate')).toMatchObject({ status: 'fail', value: '100.0% (6 of 6)' });
+    expect(r.code).toBe(1);
+  });
+
+  it('a corrupt state db fails its check but doctor still runs the others', async () => {
+    mkdirSync(sd, { recursive: true });
+    writeFileSync(join(sd, 'state.db'), 'not a database '.repeat(500));
+    const r = await doctor([]);
+    expect(r.code).toBe(1);
+    expect(check(r.doc, 'state.integrity')).toMatchObject({ status: 'fail' });
+    expect(check(r.doc, 'state.integrity').value).toMatch(/not a usable SQLite database/);
+    expect(check(r.doc, 'config.valid').status).toBe('ok');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a broken config fails config.valid; the rest runs on the defaults', async () => {
+    const cfg = config('[throttle]\nmemory_pct = [90, 80, 70]\n');
+    const r = await doctor(['--check', 'config.valid', 'state.integrity'], cfg);
+    expect(check(r.doc, 'config.valid').status).toBe('fail');
+    expect(check(r.doc, 'config.valid').value).toMatch(/line 2: throttle\.memory_pct/);
+    expect(check(r.doc, 'state.integrity').status).toBe('ok');
+  });
+
+  it('--fix turns stale PID files, dead runs and an expired environment into passing checks', async () => {
+    await runCli(['--state-dir', sd, 'env', 'create', 'reading-ui-improvement', '--ttl', '10ms'], { env: env(), cwd: t.dir });
+    const det = parseJson<{ pid: number; run_id: string }>((await runCli(['--state-dir', sd, 'spawn', '--json', '-d', '--name', 'gone', '--', 'sleep', '30'], { env: env(), cwd: t.dir })).stdout);
+    const s = State.open(sd);
+    const sup = (s.db.prepare('SELECT sup_pid FROM runs WHERE id = ?').get(det.run_id) as { sup_pid: number }).sup_pid;
+    s.close();
+    process.kill(sup, 'SIGKILL'); // the supervisor dies first: nobody records the exit
+    process.kill(det.pid, 'SIGKILL');
+    writeFileSync(join(sd, 'pids', 'old-worker.pid'), '999999\n{"run_id":"rx","pid":999999,"start_time":"1","boot_id":"x"}\n');
+    await new Promise((r) => setTimeout(r, 100));
+    const ids = ['runs.stale', 'envs.expired', 'ports.pool'];
+    const before = await doctor(['--check', ...ids]);
+    expect(ids.map((id) => check(before.doc, id).status)).toEqual(['warn', 'warn', 'warn']);
+    const fixed = await doctor(['--check', ...ids, '--fix']);
+    expect(fixed.code).toBe(0);
+    expect(ids.map((id) => check(fixed.doc, id).status)).toEqual(['ok', 'ok', 'ok']);
+    expect(fixed.doc.fix!.before.checks.map((c) => c.status)).toEqual(['warn', 'warn', 'warn']);
+    expect(fixed.doc.fix!.actions.join('\n')).toMatch(/removed 1 stale PID file/);
+    expect(fixed.doc.score).toBe(10);
+  });
+
+  it('--strict makes warnings fail; --prometheus writes every check and the score', async () => {
+    await runCli(['--state-dir', sd, 'env', 'create', 'old', '--ttl', '10ms'], { env: env(), cwd: t.dir });
+    await new Promise((r) => setTimeout(r, 50));
+    const prom = join(t.dir, 'doctor.prom');
+    const lax = await doctor(['--check', 'envs.expired', '--prometheus', prom]);
+    expect(lax.code).toBe(0);
+    expect(lax.doc.score).toBe(9.5);
+    const strict = await doctor(['--check', 'envs.expired', '--strict']);
+    expect(strict.code).toBe(1);
+    const text = readFileSync(prom, 'utf8');
+    expect(text).toMatch(/^agentctl_doctor_score 9\.5$/m);
+    expect(text).toMatch(/^agentctl_doctor_check_status\{id="envs\.expired",group="ports"\} 1$/m);
+  });
+
+  it('runs on a fresh machine with no config and no state, and --check names what is unknown', async () => {
+    const r = await runCli(['--state-dir', join(t.dir, 'fresh'), 'doctor', '--json'], { env: env(), cwd: t.dir });
+    expect([0, 1]).toContain(r.code);
+    const d = parseJson<Doc>(r.stdout);
+    expect(d.checks.length).toBeGreaterThanOrEqual(19);
+    expect(d.score).toBeGreaterThanOrEqual(0);
+    expect(d.score).toBeLessThanOrEqual(10);
+    for (const c of d.checks) expect(c.status === 'ok' || c.remedy !== '').toBe(true);
+    const human = await runCli(['--state-dir', join(t.dir, 'fresh'), 'doctor'], { env: env(), cwd: t.dir });
+    expect(human.stdout).toMatch(/health score \d+(\.\d)?\/10/);
+    const bad = await runCli(['--state-dir', sd, 'doctor', '--check', 'host.nope'], { env: env(), cwd: t.dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--check: unknown check "host.nope"; known: host.load/);
+  });
+});
