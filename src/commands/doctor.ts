@@ -165,7 +165,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
   }
   g.facts.state?.write(() => g.facts.state!.event({ command: 'doctor', kind: 'doctor.run', reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${results.filter((r) => r.status === 'warn').length} warnings`, data: { score: result.score } }));
   const failing = result.status === 'fail';
-  return { data: result, exitCode: failing ? EXIT.failed : EXIT.ok, alwaysPrint: true };
+  return { data: result, exitCode: failing ? EXIT.failed : EXIT.ok };
 }
 
 const MARK: Record<Status, string> = { ok: '✔', warn: '!', fail: '✖' };

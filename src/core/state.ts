@@ -242,6 +242,9 @@ export class State {
       }
       const binding = nativeBinding();
       db = new Database(paths.db, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, ...(binding ? { nativeBinding: binding } : {}) });
+      // a new file gives pages back as history is pruned: set before anything is written,
+      // switching to WAL included, or it only takes effect after a VACUUM
+      if ((db.prepare('SELECT COUNT(*) AS n FROM sqlite_master').get() as { n: number }).n === 0) db.pragma('auto_vacuum = INCREMENTAL');
       // journal_mode needs a lock only when it changes; once WAL, it stays WAL in the file.
       if ((db.pragma('journal_mode', { simple: true }) as string).toLowerCase() !== 'wal') db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
@@ -349,7 +352,7 @@ export class State {
    * with `force`). Returns how many rows went, or undefined when it was not yet time.
    */
   prune(limits: PruneLimits, now = Date.now(), force = false): { events: number; samples: number } | undefined {
-    return this.write(() => {
+    const result = this.write(() => {
       const last = this.getKv<number>('prune.last_at');
       if (!force && last && now - last.value < PRUNE_EVERY_MS) return undefined;
       const byAge = (table: string, maxAgeMs: number) => this.db.prepare(`DELETE FROM ${table} WHERE ts < ?`).run(now - maxAgeMs).changes;
@@ -366,6 +369,9 @@ export class State {
       this.setKv('prune.last_at', now, now);
       return { events, samples };
     });
+    // hand freed pages back to the file system (files created with auto_vacuum=INCREMENTAL)
+    if (result && result.events + result.samples > 0) this.guard(() => this.db.pragma('incremental_vacuum'));
+    return result;
   }
 
   /** SQLite's quick_check: "ok" or the first problems it found. */

@@ -1,0 +1,336 @@
+#!/usr/bin/env node
+// scale: how the process-table commands cost grows with the number of processes on the host
+// (DESIGN.md, "Performance", Scale): `agentctl ps --json`, `reap --dry-run --json` and
+// `dedupe-workers --dry-run --json` against `node -e 0`, medians of interleaved runs in one
+// process, with 100, then 2,500, then 5,000 extra processes alive on the host.
+//   Goals: with 5,000 extra processes each command <= 4.5x `node -e 0`, and linear growth.
+//   Reported: the ratio to `node -e 0` at each size, and the cost per 1,000 processes,
+//   (t5000 - t100) / 4.9 ms. Linear = the slope from 2,500 to 5,000 is at most 1.5x the slope
+//   from 100 to 2,500, plus 0.02x per 1,000 for noise (a quadratic cost gives about 3x). The
+//   slopes are taken on the ratios to `node -e 0`, not on ms: phases run one after another,
+//   so a load change between them (another job on the host) would otherwise read as growth.
+//   The load average is recorded per phase; on a busy host rerun before trusting a NO.
+// The extra processes are real and cheap: `sleep 600` forked in batches of <= 500 by `sh`
+// helpers (each helper leads its own process group), plus a few that give the commands real
+// work: `claude 600` (a symlink named claude to sleep, so `ps` lists unmanaged agents), and
+// duplicate workers for dedupe: `python3 bench_worker.py --daemon` (x3), `bench_worker_v2.py`,
+// `sh -c 'python3 bench_worker.py --daemon; true'` wrappers (x2) and `sh bench_worker.sh`
+// copies (x3; more of them when python3 is missing).
+//
+// Usage:  node bench/scale.mjs [--runs 21]   (at least 15; about 1.5 minutes)    (build first if dist/ is stale: npx tsc -p tsconfig.json)
+// Prints one table and writes bench/results/scale.json. Everything runs in one temp dir
+// (agentctl --state-dir, XDG_CONFIG_HOME, the scripts) that is removed at the end; every process
+// started is ended by its process group (each is a group leader started here), and the script
+// checks that none is left.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { interleaved, printTable, round, timeOnce } from './lib.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin', 'agentctl');
+const node = process.execPath;
+const runsArg = process.argv.indexOf('--runs');
+const RUNS = Math.max(15, runsArg > 0 ? Number(process.argv[runsArg + 1]) : 21);
+const WARMUP = 3;
+/** extra processes alive in each phase (cumulative: a phase adds to the one before) */
+const PHASES = [100, 2500, 5000];
+const BATCH = 500; // sleeps per helper shell
+const GOAL_RATIO = 4.5;
+const SLEEP_S = '600';
+
+const work = mkdtempSync(join(tmpdir(), 'agentctl-bench-scale-'));
+const stateDir = join(work, 'state');
+const scripts = join(work, 'scripts');
+const binDir = join(work, 'bin');
+const cwd = join(work, 'cwd');
+for (const d of [stateDir, scripts, binDir, cwd, join(work, 'xdg-config')]) mkdirSync(d, { recursive: true });
+const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** Environment for agentctl: no inherited AGENTCTL_* settings or user config, throttle off. */
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AGENTCTL_')));
+Object.assign(env, { AGENTCTL_DISABLE_THROTTLE: '1', NO_COLOR: '1', XDG_CONFIG_HOME: join(work, 'xdg-config') });
+
+// ---------------------------------------------------------------------------------------------
+// the process table, read the way a human would check it
+
+/** Numeric entries in /proc: every process and kernel thread on the host. */
+const countProc = () => readdirSync('/proc').filter((n) => n.charCodeAt(0) >= 48 && n.charCodeAt(0) <= 57).length;
+
+/** Processes in the given process groups: { live, zombies, pids (live ones), procs: [{ pid, pgid, state }] }. */
+function inGroups(pgids) {
+  let live = 0;
+  let zombies = 0;
+  const pids = [];
+  const procs = [];
+  for (const n of readdirSync('/proc')) {
+    if (n.charCodeAt(0) < 48 || n.charCodeAt(0) > 57) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${n}/stat`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pgid = Number(f[2]);
+    if (!pgids.has(pgid)) continue;
+    procs.push({ pid: Number(n), pgid, state: f[0] });
+    if (f[0] === 'Z') zombies++;
+    else {
+      live++;
+      pids.push(Number(n));
+    }
+  }
+  return { live, zombies, pids, procs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the extra processes
+
+/** process-group leaders started here (pgid = pid), with the processes each should hold */
+const groups = new Map();
+const children = [];
+
+function startGroup(cmd, args, expect, opts = {}) {
+  const child = spawn(cmd, args, { stdio: 'ignore', detached: true, cwd, ...opts });
+  if (!child.pid) throw new Error(`could not start ${cmd} ${args.join(' ')}`);
+  child.on('error', () => {});
+  children.push(child);
+  groups.set(child.pid, expect);
+  return child.pid;
+}
+
+function limits() {
+  const read = (p) => {
+    try {
+      return Number(readFileSync(p, 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  };
+  // `ulimit -u` (dash has no -u): the soft "Max processes" line of /proc/self/limits
+  const m = /^Max processes\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const u = m ? m[1] : 'unlimited';
+  return { ulimit_u: u === 'unlimited' ? Infinity : Number(u), pid_max: read('/proc/sys/kernel/pid_max'), threads_max: read('/proc/sys/kernel/threads-max') };
+}
+
+function realPython() {
+  const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
+
+/** The few processes that look like agents and duplicate workers; returns how many processes. */
+function startSpecials(python) {
+  symlinkSync('/usr/bin/sleep', join(binDir, 'claude'));
+  writeFileSync(join(scripts, 'bench_worker.sh'), `sleep ${SLEEP_S}\n`);
+  let n = 0;
+  for (let i = 0; i < 5; i++) n += (startGroup(join(binDir, 'claude'), [SLEEP_S], 1), 1);
+  if (python) {
+    const py = 'import time\ntime.sleep(600)\n';
+    writeFileSync(join(scripts, 'bench_worker.py'), py);
+    writeFileSync(join(scripts, 'bench_worker_v2.py'), py);
+    for (let i = 0; i < 3; i++) n += (startGroup(python, [join(scripts, 'bench_worker.py'), '--daemon'], 1), 1);
+    n += (startGroup(python, [join(scripts, 'bench_worker_v2.py')], 1), 1);
+    for (let i = 0; i < 2; i++) n += (startGroup('sh', ['-c', `${python} ${join(scripts, 'bench_worker.py')} --daemon; true`], 2), 2);
+  }
+  for (let i = 0; i < (python ? 3 : 8); i++) n += (startGroup('sh', [join(scripts, 'bench_worker.sh')], 2), 2);
+  return n;
+}
+
+/** Start `total` extra processes as helper shells forking sleeps (helpers count). */
+function startFillers(total) {
+  let left = total;
+  while (left > 0) {
+    const k = Math.min(BATCH, left - 1);
+    if (k <= 0) break;
+    startGroup('sh', ['-c', `i=0; while [ $i -lt ${k} ]; do sleep ${SLEEP_S} & i=$((i+1)); done; wait`], k + 1);
+    left -= k + 1;
+  }
+}
+
+/** Wait until every group holds the processes it should (python and sh take a moment). */
+function waitReady(timeoutMs = 60_000) {
+  const want = [...groups.values()].reduce((a, b) => a + b, 0);
+  const t0 = Date.now();
+  for (;;) {
+    const { live } = inGroups(new Set(groups.keys()));
+    if (live >= want) return live;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`only ${live} of ${want} extra processes came up in ${timeoutMs} ms`);
+    sleepMs(100);
+  }
+}
+
+let cleaned = false;
+const signal = (pid, sig) => {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+};
+/** Poll (blocking) until `done(inGroups(...))` or `ms` pass; returns the last look. */
+function pollSync(pgids, done, ms) {
+  let look = inGroups(pgids);
+  for (let t = 0; t < ms && !done(look); t += 50) {
+    sleepMs(50);
+    look = inGroups(pgids);
+  }
+  return look;
+}
+/**
+ * End every process started here, by PID: first the children of the group leaders (the sleeps
+ * of a helper shell, the python under a wrapper), so their still-living parent reaps them
+ * instead of leaving thousands of zombies to PID 1; then the leaders, which this process
+ * reaps. KILL by process group only for what TERM did not end.
+ */
+function endAll() {
+  if (cleaned) return inGroups(new Set(groups.keys()));
+  cleaned = true;
+  const pgids = new Set(groups.keys());
+  const isLeader = (p) => p.pid === p.pgid;
+  for (const p of inGroups(pgids).procs) if (!isLeader(p) && p.state !== 'Z') signal(p.pid, 'SIGTERM');
+  // a helper shell's `wait` reaps its sleeps and it exits by itself; give that a moment
+  pollSync(pgids, (l) => !l.procs.some((p) => !isLeader(p)), 10_000);
+  for (const p of inGroups(pgids).procs) if (isLeader(p) && p.state !== 'Z') signal(p.pid, 'SIGTERM');
+  let left = pollSync(pgids, (l) => l.live === 0, 5_000);
+  if (left.live > 0) {
+    for (const pg of pgids) signal(-pg, 'SIGKILL');
+    left = pollSync(pgids, (l) => l.live === 0, 2_000);
+  }
+  return left;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    endAll();
+    rmSync(work, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// the measurement
+
+const agentctl = (args) => ({ cmd: node, args: [bin, '--state-dir', stateDir, ...args], opts: { env, cwd } });
+const COMMANDS = [
+  { name: 'ps --json', args: ['ps', '--json'] },
+  { name: 'reap --dry-run --json', args: ['reap', '--dry-run', '--json'] },
+  { name: 'dedupe-workers --dry-run --json', args: ['dedupe-workers', '--dry-run', '--json'] },
+];
+
+/** What the commands found among our processes: proof they had real work. */
+function sanity() {
+  const ps = JSON.parse(spawnSync(node, agentctl(['ps', '--json']).args, { env, cwd, encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
+  const dd = JSON.parse(spawnSync(node, agentctl(['dedupe-workers', '--dry-run', '--json']).args, { env, cwd, encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
+  const ours = (cmd) => cmd.includes(work);
+  return {
+    unmanaged_agents_ours: ps.unmanaged.filter((a) => ours(a.command)).length,
+    unmanaged_agents_total: ps.unmanaged.length,
+    dedupe_groups_ours: dd.groups.filter((g) => ours(g.keep.command)).map((g) => ({ identity: g.identity, keep: g.keep.command.replace(work, '$TMP'), duplicates: g.duplicates.length })),
+    dedupe_groups_total: dd.groups.length,
+  };
+}
+
+const phases = [];
+let exitCode = 0;
+try {
+  const lim = limits();
+  const before = countProc();
+  const peak = before + PHASES[PHASES.length - 1] + 100;
+  console.log(`limits: ulimit -u ${lim.ulimit_u}, pid_max ${lim.pid_max}, threads-max ${lim.threads_max}; ${before} entries in /proc now, ${cpus().length} CPUs`);
+  if (peak > 0.5 * Math.min(lim.ulimit_u, lim.pid_max ?? Infinity, lim.threads_max ?? Infinity)) {
+    throw new Error(`refusing: ${peak} processes would exceed half of the process limits`);
+  }
+  const python = realPython();
+  console.log(python ? `python3: ${python}` : 'python3 not on PATH: sh worker copies only');
+
+  timeOnce(node, agentctl(['ps', '--json']).args, { env, cwd }); // creates the state db
+  let started = 0;
+  for (const target of PHASES) {
+    const t0 = Date.now();
+    if (started === 0) started += startSpecials(python);
+    startFillers(target - started);
+    started = target;
+    const ours = waitReady();
+    const host = countProc();
+    console.log(`phase +${target}: ${ours} extra processes up in ${Date.now() - t0} ms, ${host} entries in /proc; measuring ...`);
+    const load0 = loadavg()[0];
+    const cases = [{ name: 'node -e 0', cmd: node, args: ['-e', '0'], opts: { env, cwd } }, ...COMMANDS.map((c) => ({ name: c.name, ...agentctl(c.args) }))];
+    let res;
+    for (let attempt = 1; !res; attempt++) {
+      try {
+        res = interleaved(cases, RUNS, WARMUP);
+      } catch (err) {
+        // another session rebuilding dist/ makes a run fail mid-write; measure the phase again
+        if (attempt >= 3) throw err;
+        console.log(`  a run failed (${String(err.message).split('\n')[0].slice(-120)}); dist/ being rebuilt? measuring this phase again in 5 s`);
+        sleepMs(5000);
+      }
+    }
+    phases.push({ extra: target, extra_alive: ours, proc_entries: host, proc_entries_after: countProc(), loadavg_1m: [round(load0, 2), round(loadavg()[0], 2)], results: res, sanity: sanity() });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // the table
+  const rows = [];
+  const summary = [];
+  const first = phases[0];
+  const mid = phases[1];
+  const last = phases[phases.length - 1];
+  const k = (p) => p.extra.toLocaleString('en-US');
+  for (const c of COMMANDS) {
+    const at = (p) => p.results.find((r) => r.name === c.name).median_ms;
+    const base = (p) => p.results[0].median_ms;
+    for (const p of phases) {
+      const ratio = at(p) / base(p);
+      const isGoal = p === last;
+      rows.push({ figure: `${c.name}, +${k(p)} procs`, 'agentctl ms': at(p), 'node -e 0 ms': base(p), ratio: round(ratio, 2), goal: isGoal ? `<= ${GOAL_RATIO}x` : '', ok: isGoal ? (ratio <= GOAL_RATIO ? 'yes' : 'NO') : '' });
+    }
+    const per1k = (at(last) - at(first)) / ((last.extra - first.extra) / 1000);
+    const slope1 = (at(mid) - at(first)) / ((mid.extra - first.extra) / 1000);
+    const slope2 = (at(last) - at(mid)) / ((last.extra - mid.extra) / 1000);
+    const r = (p) => at(p) / base(p);
+    const rslope1 = (r(mid) - r(first)) / ((mid.extra - first.extra) / 1000);
+    const rslope2 = (r(last) - r(mid)) / ((last.extra - mid.extra) / 1000);
+    const linear = rslope2 <= 1.5 * Math.max(rslope1, 0) + 0.02;
+    rows.push({ figure: `${c.name}, ms per 1,000 procs`, 'agentctl ms': round(per1k, 2), 'node -e 0 ms': base(last), ratio: round(per1k / base(last), 3), goal: 'linear', ok: linear ? 'yes' : 'NO' });
+    summary.push({ command: c.name, per_1000_ms: round(per1k, 2), slope_100_2500_ms_per_1000: round(slope1, 2), slope_2500_5000_ms_per_1000: round(slope2, 2), ratio_slope_100_2500_per_1000: round(rslope1, 3), ratio_slope_2500_5000_per_1000: round(rslope2, 3), linear, ratio_at_5000: round(at(last) / base(last), 2), ok_at_5000: at(last) / base(last) <= GOAL_RATIO });
+    if (!linear || at(last) / base(last) > GOAL_RATIO) exitCode = 1;
+  }
+  console.log('');
+  printTable(rows, ['figure', 'agentctl ms', 'node -e 0 ms', 'ratio', 'goal', 'ok']);
+  console.log('');
+  for (const s of summary) console.log(`${s.command}: per 1,000 procs ${s.slope_100_2500_ms_per_1000} ms / ${s.ratio_slope_100_2500_per_1000}x (100->2,500), ${s.slope_2500_5000_ms_per_1000} ms / ${s.ratio_slope_2500_5000_per_1000}x (2,500->5,000)`);
+  for (const p of phases) {
+    const s = p.sanity;
+    console.log(`+${k(p)}: ${p.proc_entries} /proc entries (${p.extra_alive} ours), load ${p.loadavg_1m.join(' -> ')}; ps saw ${s.unmanaged_agents_ours} of our 5 claude; dedupe grouped ${s.dedupe_groups_ours.map((g) => `${g.identity} (${g.duplicates} dup)`).join(', ') || 'nothing of ours'}; other hosts' groups: ${s.dedupe_groups_total - s.dedupe_groups_ours.length}`);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // cleanup, checked, then the record
+  const left = endAll();
+  // the leaders are our children: let libuv reap them, then look again
+  let after = inGroups(new Set(groups.keys()));
+  for (let i = 0; i < 50 && after.live + after.zombies > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = inGroups(new Set(groups.keys()));
+  }
+  const afterCount = countProc();
+  console.log(`\ncleanup: ${groups.size} process groups ended; ${after.live} live and ${after.zombies} zombie processes of ours left; ${afterCount} entries in /proc (${before} before)`);
+  if (left.live || after.live) {
+    exitCode = 1;
+    console.error(`NOT CLEAN: still alive: ${after.pids.slice(0, 20).join(' ')}`);
+  }
+  const out = join(root, 'bench', 'results', 'scale.json');
+  writeFileSync(
+    out,
+    `${JSON.stringify({ when: new Date().toISOString(), node: process.version, cpus: cpus().length, runs: RUNS, warmup: WARMUP, limits: { ...lim, ulimit_u: String(lim.ulimit_u) }, python: python ?? null, proc_entries_before: before, proc_entries_after_cleanup: afterCount, left_after_cleanup: { live: after.live, zombies: after.zombies, pids: after.pids }, phases, summary, rows }, null, 2)}\n`,
+  );
+  console.log(`written to ${out}`);
+} finally {
+  endAll();
+  rmSync(work, { recursive: true, force: true });
+}
+process.exitCode = exitCode;
