@@ -26,7 +26,7 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 }
 
 /** Run the real binary with stdout and stderr piped. */
-export async function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+export async function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: opts.env ?? cleanEnv(),
@@ -36,7 +36,10 @@ export async function runCli(args: readonly string[], opts: { env?: NodeJS.Proce
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  // a run past its time is ended by its PID, and reported as killed
+  const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
   const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  if (timer) clearTimeout(timer);
   return { code, signal, stdout, stderr };
 }
 
