@@ -9,7 +9,7 @@ import { endProcess, endRun, userFilter, type Ended } from '../core/control.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { getIdentity } from '../core/identity.js';
 import type { Ui } from '../core/output.js';
-import { listDetailed, programName } from '../core/proc.js';
+import { listDetailed, processUid, programName } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { liveRuns } from '../core/spawn/runs.js';
 import { parseDuration } from '../core/units.js';
@@ -51,7 +51,10 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
   if (!dry) reconcileAll(state, loaded, ctx.now(), 'dedupe-workers');
 
   // registered runs sharing a name: keep the newest
-  const live = state.guard(() => liveRuns(state)).filter((r) => r.pid !== null);
+  const runCmd = (r: { command: string }) => (JSON.parse(r.command) as string[]).join(' ');
+  const live = state
+    .guard(() => liveRuns(state))
+    .filter((r) => r.pid !== null && mine({ pid: r.pid, uid: processUid(r.pid) }) && !ignore.some((re) => re.test(runCmd(r))) && (!match || match.test(runCmd(r))));
   const runPgids = new Set(live.map((r) => r.pgid));
   const byName = new Map<string, typeof live>();
   for (const r of live) (byName.get(r.name) ?? byName.set(r.name, []).get(r.name)!).push(r);

@@ -125,7 +125,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       if (report.throttle_level === 3) {
         const livePgids = new Set(live.map((r) => r.pgid));
         const unmanaged = countAgents(procs, cfg.agents).agentPids.filter((pid) => !livePgids.has(byPid.get(pid)?.pgid ?? -1)).length;
-        let count = live.length + unmanaged;
+        // runs this call already ends for a timeout or a hang no longer count
+        let count = live.length + unmanaged - toEnd.length;
         const target = report.throttle_params.max_agents;
         const order = [...live].filter((r) => !toEnd.some((x) => x.run.id === r.id)).sort((a, b) => b.priority - a.priority || b.started_at - a.started_at);
         for (const r of order) {
@@ -214,7 +215,7 @@ function cleanExitFiles(ctx: Ctx): void {
 }
 
 export function render(r: ReapResult, ui: Ui): string {
-  if (r.skipped) return '';
+  if (r.skipped) return `reap: ${r.skipped}; nothing done`;
   return r.findings
     .map((f) => {
       const what = f.action === 'failed' ? ui.c.red('FAILED') : f.action.replace('_', ' ');

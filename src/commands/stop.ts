@@ -6,7 +6,8 @@
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { endRun, userFilter, type Ended } from '../core/control.js';
-import { EXIT, UsageError } from '../core/errors.js';
+import { EXIT, ExitError, UsageError } from '../core/errors.js';
+import { loadConfig, type LoadedConfig } from '../core/config.js';
 import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
 import { processUid } from '../core/proc.js';
@@ -38,7 +39,15 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   const graceMs = parseDuration(String(opts.grace ?? DEFAULT_GRACE), '--grace');
   const dry = Boolean(opts.dryRun);
   const mine = userFilter(Boolean(opts.allUsers));
-  const loaded = ctx.config();
+  // a broken config must not block a shutdown: stop on the built-in defaults, and say so
+  let loaded: LoadedConfig;
+  try {
+    loaded = ctx.config();
+  } catch (err) {
+    if (!(err instanceof ExitError) || err.exitCode !== EXIT.config) throw err;
+    ctx.note(`agentctl: ${err.message}; stopping with the built-in defaults`);
+    loaded = loadConfig({ defaultsOnly: true });
+  }
   const state = ctx.state();
   const started = ctx.now();
   if (!dry) reconcileAll(state, loaded, started, 'stop');

@@ -8,7 +8,7 @@ import { getIdentity, type ProcessIdentity } from './identity.js';
 import { endTree, protectedPids, type EndResult } from './kill.js';
 import type { ProcDetail } from './proc.js';
 import { registryFor } from './spawn/spawn.js';
-import { finishRun, getRun, runIdentity, type RunRow } from './spawn/runs.js';
+import { finishRun, getRun, runIdentity, stopMarker, type RunRow } from './spawn/runs.js';
 import type { State } from './state.js';
 
 export interface Ended {
@@ -39,6 +39,9 @@ const toEnded = (pid: number, r: EndResult, run?: RunRow): Ended => ({
 export async function endRun(state: State, config: LoadedConfig, run: RunRow, graceMs: number, how: { timedOut: boolean; why: string; command: string }): Promise<Ended | undefined> {
   const id = runIdentity(run);
   if (!id) return undefined;
+  // say why before the first signal: whoever records the exit (a waiting foreground spawn, a
+  // detached supervisor's file, this call) records it as a stop or a timeout, not a crash
+  state.write(() => state.setKv(stopMarker(run.id), { timedOut: how.timedOut, why: how.why }));
   const r = await endTree(id, { runId: run.id, graceMs });
   state.write(() => {
     const cur = getRun(state, run.id);

@@ -63,7 +63,8 @@ export function splitVersion(name: string): { base: string; version: number } {
   const dot = name.lastIndexOf('.');
   const ext = dot > 0 && /^\.[A-Za-z]{1,5}$/.test(name.slice(dot)) ? name.slice(dot) : '';
   const stem = ext ? name.slice(0, -ext.length) : name;
-  const m = /^(.*?[A-Za-z])(?:[_.-]v?(\d{1,4})|v(\d{1,4})|(\d{1,4}))$/.exec(stem);
+  // _v2 -v2 .v2 v2, or digits right after a letter (worker2); shard_1 is a different worker, not v1
+  const m = /^(.*?[A-Za-z])(?:[_.-]v(\d{1,4})|v(\d{1,4})|(\d{1,4}))$/.exec(stem);
   if (!m) return { base: name, version: 1 };
   const v = Number(m[2] ?? m[3] ?? m[4]);
   return { base: `${m[1]}${ext}`, version: v };
@@ -74,7 +75,7 @@ export function workerId(argv: readonly string[]): WorkerId | undefined {
   if (argv.length === 0) return undefined;
   let words = [...argv];
   // unwrap interpreters and `sh -c '...'` until we reach the script or program
-  for (let depth = 0; depth < 4; depth++) {
+  for (let depth = 0; depth < 6; depth++) {
     const first = basename(words[0] ?? '');
     if (!INTERPRETER.test(first)) break;
     let i = 1;
@@ -94,6 +95,12 @@ export function workerId(argv: readonly string[]): WorkerId | undefined {
     // a script fed through a file descriptor (bash /dev/fd/3, process substitution) has no name to compare
     if (/^\/(dev|proc)\//.test(words[i]!)) return { key: `${first} ${words[i]}`, base: first, version: 1, program: first, script: false };
     words = words.slice(i);
+    // env python3 x.py, uv run x.py: keep unwrapping while the next word is another runner
+    if (INTERPRETER.test(basename(words[0]!))) continue;
+    if (first === 'uv' && words[0] === 'run') {
+      words = words.slice(1);
+      continue;
+    }
     const program = basename(words[0]!);
     const { base, version } = splitVersion(program);
     return { key: [base, ...args(words.slice(1))].join(' '), base, version, program, script: true };

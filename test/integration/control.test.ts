@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -203,6 +204,24 @@ describe('stop', () => {
     expect(all.graceful).toEqual(['polite']);
     expect(parseJson<{ not_running: string[] }>((await cli(['stop', 'nobody', '--json'])).stdout).not_running).toEqual(['nobody']);
     expect((await cli(['stop'])).code).toBe(2);
+  });
+});
+
+describe('stop on a foreground run', () => {
+  it('is recorded as a stop by the waiting spawn, not a failure: no backoff follows', async () => {
+    const fg = spawn(process.execPath, [join(ROOT, 'bin', 'agentctl'), '--state-dir', sd, 'spawn', '--name', 'fg', '--', 'sleep', '30'], { env: env(), stdio: 'ignore' });
+    extra.push(fg);
+    await waitFor(() => existsSync(join(sd, 'pids', 'fg.pid')), 5000);
+    const exited = once(fg, 'exit');
+    const r = await cli(['stop', 'fg', '--grace', '2s', '--json']);
+    expect(parseJson<{ graceful: string[] }>(r.stdout).graceful).toEqual(['fg']);
+    await exited;
+    const s = State.open(sd);
+    expect(s.db.prepare("SELECT state, failure FROM runs WHERE name = 'fg'").get()).toEqual({ state: 'stopped', failure: null });
+    s.close();
+    const again = await cli(['spawn', '--json', '-d', '--name', 'fg', '--', 'sleep', '30']);
+    expect(again.code).toBe(0);
+    pids.push(parseJson<{ pid: number }>(again.stdout).pid);
   });
 });
 

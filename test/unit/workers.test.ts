@@ -11,6 +11,9 @@ describe('workerId', () => {
     [['python3', '-m', 'assigner_v2', '--daemon'], '-m assigner', 2, true],
     [['claude', '--print', 'x'], 'claude --print x', 1, false],
     [['bash'], 'bash', 1, false],
+    [['/usr/bin/env', 'python3', 'x_v2.py'], 'x.py', 2, true],
+    [['uv', 'run', 'assigner.py'], 'assigner.py', 1, true],
+    [['python3', 'shard_1.py'], 'shard_1.py', 1, true],
     [['bash', '/dev/fd/3'], 'bash /dev/fd/3', 1, false],
   ])('%j -> %s v%d', (argv, key, version, script) => {
     const id = workerId(argv)!;

@@ -167,7 +167,13 @@ export interface EndFacts {
  * Close a run: record how it ended, classify the failure, update the name's backoff and
  * breaker, park it in the dead-letter queue when the breaker opens, free its PID file.
  */
-export function finishRun(state: State, run: RunRow, f: EndFacts, deps: RegistryDeps): { failure: FailureType | null; health: NameHealth } {
+/** kv key where stop/reap leave why they are ending a run, for whoever records its exit. */
+export const stopMarker = (runId: string) => `stopping:${runId}`;
+
+export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: RegistryDeps): { failure: FailureType | null; health: NameHealth } {
+  const marker = state.getKv<{ timedOut: boolean; why: string }>(stopMarker(run.id))?.value;
+  const f: EndFacts = marker && !facts.lost ? { ...facts, timedOut: marker.timedOut, stoppedByUs: !marker.timedOut, why: marker.why } : facts;
+  if (marker) state.db.prepare('DELETE FROM kv WHERE key = ?').run(stopMarker(run.id));
   const runtimeMs = Math.max(0, f.endedAt - run.started_at);
   // a run that never got a process is the spawner's failure, not the worker's
   const failure = f.lost

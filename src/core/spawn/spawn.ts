@@ -215,7 +215,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
         command: 'spawn',
         kind: decision.trial ? 'spawn.trial' : 'spawn.admitted',
         subject: req.name,
-        reason: `${runId} admitted in group ${req.group}: slot ${decision.slot.used} of ${decision.slot.limit}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
+        reason: `${runId} admitted in group ${req.group}: slot ${decision.slot.used} ${Number.isFinite(decision.slot.limit) ? `of ${decision.slot.limit}` : '(no cap)'}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
         data: { run_id: runId, group: req.group, priority: req.priority, used: decision.slot.used, limit: decision.slot.limit },
       }, now);
       return { decision, runId, ahead, ports: [...envPorts, ...runPorts] };
