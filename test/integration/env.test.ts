@@ -111,7 +111,7 @@ describe('env create / ls / rm', () => {
     await new Promise((r) => setTimeout(r, 100));
     const full = await cli(['env', 'create', 'new', '--ports', '1']);
     expect(full.code).toBe(75);
-    expect(full.stderr).toMatch(/no available ports: need 1, port pool 23100-23102 has 3 ports, 3 leased \(3 by expired environments, 0 by environments whose owner died\).*run: agentctl env-gc/);
+    expect(full.stderr).toMatch(/no available ports: need 1, port pool 23100-23102 has 3 ports: 3 leased \(3 by expired environments, 0 by environments whose owner died\), 0 in use by other programs, 0 free; run: agentctl env-gc/);
     const gc = await json<{ actions: Array<{ name: string; action: string; ports: number[] }> }>(['env-gc']);
     expect(gc.doc.actions).toEqual([expect.objectContaining({ name: 'old', action: 'removed', ports: [23100, 23101, 23102] })]);
     expect((await cli(['env', 'create', 'new', '--ports', '1'])).code).toBe(0);

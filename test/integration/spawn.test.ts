@@ -33,7 +33,12 @@ afterEach(async () => {
 });
 
 /** Throttling off so the host's own load does not change the caps under test. */
-const env = (extra: Record<string, string> = {}) => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', ...extra });
+/**
+ * Throttling off, and agents agentctl did not start not counted: caps under test must not
+ * depend on what else runs on the host. The test about unmanaged agents turns counting on,
+ * with a pattern only its own fixture matches.
+ */
+const env = (extra: Record<string, string> = {}) => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: '0', ...extra });
 const config = (toml: string) => {
   const f = join(t.dir, 'agentctl.toml');
   writeFileSync(f, toml);
@@ -91,10 +96,12 @@ describe('admission under concurrency', () => {
   });
 
   it('counts an agent started by hand against the cap', async () => {
-    await procs.fakeClaude(t.dir);
-    const a = await spawnCli(['--json', '-d', '--name', 'a1', '--max', '2', ...worker('a1')]);
+    const token = `agentctl-test-agent-${process.pid}-${Date.now()}`;
+    const e = env({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '1', AGENTCTL_AGENTS_PATTERNS: token });
+    await procs.node('setInterval(() => {}, 60_000)', { args: [token] });
+    const a = await spawnCli(['--json', '-d', '--name', 'a1', '--max', '2', ...worker('a1')], e);
     started.push(parseJson<{ pid: number }>(a.stdout).pid);
-    const b = await spawnCli(['--json', '-d', '--name', 'a2', '--max', '2', ...worker('a2')]);
+    const b = await spawnCli(['--json', '-d', '--name', 'a2', '--max', '2', ...worker('a2')], e);
     expect(b.code).toBe(75);
     expect(parseJson<{ message: string }>(b.stdout).message).toMatch(/2 of 2 slots in use .*1 started by agentctl, 1 other agent;/);
   });
@@ -339,9 +346,9 @@ describe('throttle and the cap', () => {
   it('the level caps a group without --max; AGENTCTL_DISABLE_THROTTLE lifts it', async () => {
     // memory thresholds below any real host: level 3 (heavy) allows one agent
     const cfg = config('[throttle]\nmemory_pct = [0.1, 0.2, 0.3]\n');
-    const one = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h1', ...worker('h1')], { env: cleanEnv(), cwd: t.dir });
+    const one = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h1', ...worker('h1')], { env: cleanEnv({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' }), cwd: t.dir });
     started.push(parseJson<{ pid: number }>(one.stdout).pid);
-    const two = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: cleanEnv(), cwd: t.dir });
+    const two = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: cleanEnv({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' }), cwd: t.dir });
     expect(two.code).toBe(75);
     expect(parseJson<{ message: string }>(two.stdout).message).toMatch(/1 of 1 slots in use .*throttle level 3 allows 1/);
     const lifted = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: env(), cwd: t.dir });
