@@ -25,8 +25,9 @@
 // Prints one table and writes bench/results/scale.json. Everything runs in one temp dir
 // (agentctl --state-dir, XDG_CONFIG_HOME, the scripts) that is removed at the end; every process
 // started is ended by its PID, children before the group leaders started here (so a helper shell
-// reaps its own sleeps), by process group only if TERM failed, and the script checks that none
-// is left.
+// reaps its own sleeps), KILL only if TERM failed, and the script checks that none
+// is left. A process counts as ours only if it is in one of our process groups and carries a
+// BENCH_SCALE_TOKEN set here in its environment, so a PID reused meanwhile is never signalled.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -76,7 +77,21 @@ function cpuTicks() {
 /** Numeric entries in /proc: every process and kernel thread on the host. */
 const countProc = () => readdirSync('/proc').filter((n) => n.charCodeAt(0) >= 48 && n.charCodeAt(0) <= 57).length;
 
-/** Processes in the given process groups: { live, zombies, pids (live ones), procs: [{ pid, pgid, state }] }. */
+/** Every process started here carries this in its environment: a reused PID or PGID is not ours. */
+const MARK = `BENCH_SCALE_TOKEN=${process.pid}.${Date.now()}`;
+const marked = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(MARK);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Our processes in the given process groups: { live, zombies, pids (live ones), procs: [{ pid,
+ * pgid, state }] }. Live ones must carry MARK; a zombie (its environment is gone) counts when its
+ * parent is this process or one of our group leaders.
+ */
 function inGroups(pgids) {
   let live = 0;
   let zombies = 0;
@@ -93,6 +108,7 @@ function inGroups(pgids) {
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const pgid = Number(f[2]);
     if (!pgids.has(pgid)) continue;
+    if (f[0] === 'Z' ? !(Number(f[1]) === process.pid || groups.has(Number(f[1]))) : !marked(n)) continue;
     procs.push({ pid: Number(n), pgid, state: f[0] });
     if (f[0] === 'Z') zombies++;
     else {
@@ -112,7 +128,7 @@ const groups = new Map();
 const active = new Set();
 
 function startGroup(cmd, args, expect, level, opts = {}) {
-  const child = spawn(cmd, args, { stdio: 'ignore', detached: true, cwd, ...opts });
+  const child = spawn(cmd, args, { stdio: 'ignore', detached: true, cwd, env: { ...process.env, [MARK.split('=')[0]]: MARK.split('=')[1] }, ...opts });
   if (!child.pid) throw new Error(`could not start ${cmd} ${args.join(' ')}`);
   child.on('error', () => {});
   groups.set(child.pid, { expect, level });
@@ -201,7 +217,7 @@ function pollSync(pgids, done, ms) {
  * End the given groups' processes by PID: first the children of the group leaders (the sleeps
  * of a helper shell, the python under a wrapper), so their still-living parent reaps them
  * instead of leaving thousands of zombies to PID 1; then the leaders, which this process
- * reaps. KILL by process group only for what TERM did not end. Returns what is left.
+ * reaps. KILL (by PID too) only for what TERM did not end. Returns what is left.
  */
 function endGroups(pgids) {
   const isLeader = (p) => p.pid === p.pgid;
@@ -211,7 +227,7 @@ function endGroups(pgids) {
   for (const p of inGroups(pgids).procs) if (isLeader(p) && p.state !== 'Z') signal(p.pid, 'SIGTERM');
   let left = pollSync(pgids, (l) => l.live === 0, 5_000);
   if (left.live > 0) {
-    for (const pg of pgids) signal(-pg, 'SIGKILL');
+    for (const p of left.procs) if (p.state !== 'Z') signal(p.pid, 'SIGKILL');
     left = pollSync(pgids, (l) => l.live === 0, 2_000);
   }
   for (const pg of pgids) active.delete(pg);
@@ -234,8 +250,11 @@ function endAll() {
   return endGroups(new Set(groups.keys()));
 }
 
+// On INT/TERM/HUP: end everything and leave. The measuring is synchronous, so this runs between
+// blocks (Ctrl-C also ends the agentctl run in progress, which stops the script at once).
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
+    console.error(`\n${sig}: ending the extra processes`);
     endAll();
     rmSync(work, { recursive: true, force: true });
     process.exit(130);
@@ -254,6 +273,13 @@ const COMMANDS = [
 
 /** What the commands found among our processes: proof they had real work. */
 function sanity() {
+  try {
+    return findings();
+  } catch (err) {
+    return { error: String(err.message).slice(0, 200), unmanaged_agents_ours: '?', unmanaged_agents_total: 0, dedupe_groups_ours: [], dedupe_groups_total: 0 };
+  }
+}
+function findings() {
   const ps = JSON.parse(spawnSync(node, agentctl(['ps', '--json']).args, { env, cwd, encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
   const dd = JSON.parse(spawnSync(node, agentctl(['dedupe-workers', '--dry-run', '--json']).args, { env, cwd, encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
   const ours = (cmd) => cmd.includes(work);
@@ -282,6 +308,7 @@ try {
   timeOnce(node, agentctl(['ps', '--json']).args, { env, cwd }); // creates the state db
   let alive = 0;
   for (const target of BLOCKS) {
+    await new Promise((r) => setImmediate(r)); // the measuring is synchronous: let a signal in here
     const t0 = Date.now();
     if (target > alive) {
       if (alive === 0) alive += startSpecials(python, target);

@@ -69,16 +69,16 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
 
   // unregistered processes grouped by worker identity
   const procs = listDetailed().filter((p) => p.state !== 'Z' && p.argv.length > 0);
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
   const groups = groupInstances(
     procs.map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),
     (p, id) => {
-      const d = procs.find((x) => x.pid === p.pid)!;
+      const d = byPid.get(p.pid)!;
       if (!mine(d) || runPgids.has(d.pgid) || programName(p.argv) === 'agentctl') return false;
       if (ignore.some((re) => re.test(d.cmdline))) return false;
       return match ? match.test(d.cmdline) : id.script;
     },
   );
-  const byPid = new Map(procs.map((p) => [p.pid, p]));
   const out: DedupeGroup[] = [];
   for (const [identity, instances] of groups) {
     if (instances.length < 2) continue;

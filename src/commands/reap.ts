@@ -12,7 +12,7 @@ import { EXIT } from '../core/errors.js';
 import { getIdentity } from '../core/identity.js';
 import { measure } from '../core/measure.js';
 import type { Ui } from '../core/output.js';
-import { countAgents, listDetailed, programName, type ProcDetail } from '../core/proc.js';
+import { countAgents, listDetailed, programName, readProcFile, type ProcDetail } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { exitFile, liveRuns, runAlive, runDir, type RunRow } from '../core/spawn/runs.js';
 import { formatDuration, parseDuration } from '../core/units.js';
@@ -94,7 +94,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     }
     if (!dry) reconcileAll(state, loaded, now, 'reap');
     const live = state.guard(() => liveRuns(state)).filter((r) => r.pid !== null && runAlive(r, getIdentity));
-    const procs = listDetailed();
+    // command lines only when something matches on them (orphans, shed); stat is enough otherwise
+    const procs = listDetailed('/proc', { argv: Boolean(opts.orphans || opts.shed) });
     const byPid = new Map(procs.map((p) => [p.pid, p]));
 
     // 3-4: overdue and hung runs
@@ -169,7 +170,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     for (const p of procs) {
       if (p.state !== 'Z' || !mine(p)) continue;
       const parent = byPid.get(p.ppid);
-      findings.push({ kind: 'zombie', pid: p.pid, run_id: null, name: null, reason: `zombie ${p.comm} (PID ${p.pid}); its parent PID ${p.ppid} (${parent?.cmdline.slice(0, 80) || parent?.comm || 'unknown'}) has not waited for it`, action: 'reported' });
+      const parentCmd = (readProcFile(`/proc/${p.ppid}/cmdline`) ?? '').split('\0').join(' ').trim();
+      findings.push({ kind: 'zombie', pid: p.pid, run_id: null, name: null, reason: `zombie ${p.comm} (PID ${p.pid}); its parent PID ${p.ppid} (${parentCmd.slice(0, 80) || parent?.comm || 'unknown'}) has not waited for it`, action: 'reported' });
     }
 
     if (!dry) {

@@ -144,7 +144,8 @@ export interface ProcDetail extends ProcInfo {
  * The process table with parent, group, state, owner and CPU (Linux /proc). Zombies are
  * included (empty argv) so they can be reported; kernel threads (children of kthreadd) are not.
  */
-export function listDetailed(procRoot = '/proc'): ProcDetail[] {
+export function listDetailed(procRoot = '/proc', opts: { argv?: boolean } = {}): ProcDetail[] {
+  const wantArgv = opts.argv ?? true;
   const out: ProcDetail[] = [];
   let names: string[];
   try {
@@ -163,7 +164,8 @@ export function listDetailed(procRoot = '/proc'): ProcDetail[] {
     const f = statText.slice(close + 2).split(' ');
     const ppid = Number(f[1]);
     if (ppid === 2 || Number(name) === 2) continue; // kernel threads
-    const raw = readProcFile(`${procRoot}/${name}/cmdline`) ?? '';
+    // the command line is a second read per process: skip it when the caller needs none
+    const raw = wantArgv ? (readProcFile(`${procRoot}/${name}/cmdline`) ?? '') : '';
     const argv = raw === '' ? [] : (raw.endsWith('\0') ? raw.slice(0, -1) : raw).split('\0');
     let uid: number | undefined;
     try {

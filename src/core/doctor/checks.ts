@@ -164,9 +164,10 @@ export function checks(t: Thresholds): Check[] {
       run: (f) => {
         const me = process.getuid?.();
         const guard = protectedPids();
+        const uid = new Map(f.procs.map((p) => [p.pid, p.uid]));
         const groups = groupInstances(
           f.procs.filter((p) => p.state !== 'Z' && p.argv.length > 0).map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),
-          (p, id) => id.script && !guard.has(p.pid) && f.procs.find((x) => x.pid === p.pid)?.uid === me,
+          (p, id) => id.script && !guard.has(p.pid) && uid.get(p.pid) === me,
         );
         const dups = [...groups.entries()].filter(([, inst]) => inst.length > 1);
         const s: Status = dups.length ? 'warn' : 'ok';
