@@ -43,12 +43,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   // `agentctl ... | head` closes the pipe early: that is the reader's choice, not our failure
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-      stream.destroy();
-    });
-  }
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.stdout.destroy();
+  });
   const own = ownArgs(argv);
   const json = own.includes('--json');
   const colorFlag = own.includes('--no-color') ? false : own.includes('--color') ? true : undefined;

@@ -13,7 +13,7 @@ import { listDetailed, processUid, programName } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { liveRuns } from '../core/spawn/runs.js';
 import { parseDuration } from '../core/units.js';
-import { groupInstances, pickKeeper, type KeepPolicy } from '../core/workers.js';
+import { groupInstances, mayRunScript, pickKeeper, type KeepPolicy } from '../core/workers.js';
 
 export interface DedupeGroup {
   readonly identity: string;
@@ -68,7 +68,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
   }
 
   // unregistered processes grouped by worker identity
-  const procs = listDetailed().filter((p) => p.state !== 'Z' && p.argv.length > 0);
+  // without --match only script runners can be in scope: read just their command lines
+  const procs = listDetailed('/proc', { argv: match ? true : mayRunScript }).filter((p) => p.state !== 'Z' && p.argv.length > 0);
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   const groups = groupInstances(
     procs.map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),

@@ -144,7 +144,7 @@ export interface ProcDetail extends ProcInfo {
  * The process table with parent, group, state, owner and CPU (Linux /proc). Zombies are
  * included (empty argv) so they can be reported; kernel threads (children of kthreadd) are not.
  */
-export function listDetailed(procRoot = '/proc', opts: { argv?: boolean } = {}): ProcDetail[] {
+export function listDetailed(procRoot = '/proc', opts: { argv?: boolean | ((comm: string) => boolean) } = {}): ProcDetail[] {
   const wantArgv = opts.argv ?? true;
   const out: ProcDetail[] = [];
   let names: string[];
@@ -165,7 +165,9 @@ export function listDetailed(procRoot = '/proc', opts: { argv?: boolean } = {}):
     const ppid = Number(f[1]);
     if (ppid === 2 || Number(name) === 2) continue; // kernel threads
     // the command line is a second read per process: skip it when the caller needs none
-    const raw = wantArgv ? (readProcFile(`${procRoot}/${name}/cmdline`) ?? '') : '';
+    const comm = statText.slice(open + 1, close);
+    const read = typeof wantArgv === 'function' ? wantArgv(comm) : wantArgv;
+    const raw = read ? (readProcFile(`${procRoot}/${name}/cmdline`) ?? '') : '';
     const argv = raw === '' ? [] : (raw.endsWith('\0') ? raw.slice(0, -1) : raw).split('\0');
     let uid: number | undefined;
     try {
@@ -183,7 +185,7 @@ export function listDetailed(procRoot = '/proc', opts: { argv?: boolean } = {}):
       uid,
       startTicks: Number(f[19]),
       cpuTicks: Number(f[11]) + Number(f[12]),
-      comm: statText.slice(open + 1, close),
+      comm,
     });
   }
   return out;

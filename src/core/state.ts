@@ -352,6 +352,9 @@ export class State {
    * with `force`). Returns how many rows went, or undefined when it was not yet time.
    */
   prune(limits: PruneLimits, now = Date.now(), force = false): { events: number; samples: number } | undefined {
+    // most calls are not due: find that out without taking the write lock
+    const seen = this.getKv<number>('prune.last_at');
+    if (!force && seen && now - seen.value < PRUNE_EVERY_MS) return undefined;
     const result = this.write(() => {
       const last = this.getKv<number>('prune.last_at');
       if (!force && last && now - last.value < PRUNE_EVERY_MS) return undefined;

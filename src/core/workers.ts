@@ -180,3 +180,12 @@ export function pickKeeper(instances: readonly Instance[], keep: KeepPolicy): In
   });
   return sorted[0]!;
 }
+
+/**
+ * Could a process with this kernel name (comm, at most 15 characters) be running a script?
+ * True for interpreters, names with an extension, and names cut at 15 characters. Lets
+ * dedupe-workers skip reading the command line of the thousands of processes that cannot be.
+ */
+export function mayRunScript(comm: string): boolean {
+  return INTERPRETER.test(comm.replace(/[\d.]+$/, '')) || INTERPRETER.test(comm) || comm.includes('.') || comm.length >= 15;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { firstCommandWords, groupInstances, pickKeeper, splitVersion, workerId, type ProcLite } from '../../src/core/workers.js';
+import { firstCommandWords, groupInstances, mayRunScript, pickKeeper, splitVersion, workerId, type ProcLite } from '../../src/core/workers.js';
 
 describe('workerId', () => {
   it.each([
@@ -62,5 +62,12 @@ describe('grouping and keeping (incident 2)', () => {
     expect(pickKeeper(g, 'highest-version').pid).toBe(200);
     expect(pickKeeper(g, 'newest').pid).toBe(300);
     expect(pickKeeper(g, 'oldest').pid).toBe(100);
+  });
+});
+
+describe('mayRunScript', () => {
+  it('reads command lines only where a script can hide', () => {
+    for (const comm of ['python3', 'python3.11', 'node', 'sh', 'bash', 'worker.py', 'auto_confirm_wo']) expect(mayRunScript(comm), comm).toBe(true);
+    for (const comm of ['sleep', 'claude', 'systemd', 'kworker/0:1']) expect(mayRunScript(comm), comm).toBe(false);
   });
 });
