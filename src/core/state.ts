@@ -212,6 +212,9 @@ export function stateError(err: unknown, file: string): StateError {
   if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
     return new StateError(`state file ${file} cannot be opened for writing (${msg}); check the folder's permissions or pass --state-dir`, file, EXIT.failed, 'state_unwritable');
   }
+  if (code === 'ENOENT' && /mkdir/.test(msg)) {
+    return new StateError(`state folder for ${file} cannot be created (${msg}); pass --state-dir with a writable folder`, file, EXIT.failed, 'state_unwritable');
+  }
   if (code === 'ENOTDIR' || code === 'EEXIST') {
     return new StateError(`state folder for ${file} is not a folder (${msg}); pass --state-dir`, file, EXIT.failed, 'state_unwritable');
   }

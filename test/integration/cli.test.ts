@@ -105,6 +105,26 @@ describe('unusable state: clear message naming the file, never a stack trace', (
   });
 });
 
+describe('state folders that cannot be used', () => {
+  it.each([
+    ['/proc/agentctl-test-state', /state folder for \/proc\/agentctl-test-state\/state\.db cannot be created .*pass --state-dir/],
+    ['/dev/null/state', /state folder for \/dev\/null\/state\/state\.db is not a folder/],
+  ])('%s: one clear line, exit 1, no hang', async (dir, msg) => {
+    const r = await runCli(['throttle-status', '--state-dir', dir], { timeoutMs: 15_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(msg);
+    noStack(r.stderr);
+  });
+
+  it('a file where the state folder should be', async () => {
+    const f = join(t.dir, 'file');
+    writeFileSync(f, 'x');
+    const r = await runCli(['ps', '--json', '--state-dir', f]);
+    expect(r.code).toBe(1);
+    expect(parseJson<{ error: { reason: string } }>(r.stdout).error.reason).toBe('state_unwritable');
+  });
+});
+
 describe('piped output has no escape codes; --color forces them', () => {
   it.each([['throttle-status'], ['config'], ['events'], ['--help']])('%s', async (cmd) => {
     await runCli(['throttle-status', ...sd]); // so events has rows

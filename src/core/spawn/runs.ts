@@ -3,9 +3,9 @@
  * whose process is gone (reading the exit a detached supervisor left behind), never trusting
  * a PID whose start time no longer matches. Call it inside a write transaction.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fsutil.js';
+import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
 import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from '../identity.js';
 import type { State } from '../state.js';
 import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, modeAt, type FailureType, type NameHealth, type PolicySettings } from './policy.js';
@@ -240,7 +240,7 @@ function removePidFileIfOurs(state: State, run: RunRow): void {
 
 /** Write the PID file for a run: the PID on line 1 (for `kill $(head -1 ...)`), the identity as JSON on line 2. */
 export function writePidFile(state: State, run: { id: string; name: string }, id: ProcessIdentity): void {
-  mkdirSync(state.paths.pids, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(state.paths.pids);
   writeFileAtomic(pidFile(state, run.name), `${id.pid}\n${JSON.stringify({ run_id: run.id, pid: id.pid, start_time: id.startTime, boot_id: id.bootId })}\n`);
 }
 
@@ -290,8 +290,8 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
     }
     // The process is gone or its PID was reused. A detached supervisor still alive is about to
     // write the exit status: leave the run for the next reconcile.
-    if (run.mode === 'detached' && supervisorAlive(run, deps.lookup)) continue;
-    if (run.mode === 'foreground' && supervisorAlive(run, deps.lookup) && run.pid !== null && deps.lookup(run.pid) === undefined) continue;
+    // The same holds for a foreground run: its agentctl is waiting on the child and records it.
+    if (supervisorAlive(run, deps.lookup)) continue;
     const nowId = run.pid !== null ? deps.lookup(run.pid) : undefined;
     const reused = nowId !== undefined && nowId.startTime !== run.start_time;
     finishRun(state, run, { exitCode: null, signal: null, endedAt: deps.now, lost: true, why: reused ? `PID ${run.pid} now belongs to another process (never signalled)` : 'process and supervisor are gone' }, deps);

@@ -3,7 +3,8 @@
  * registry first, so a slot held by a dead process is free again before anyone counts it.
  */
 import { spawn as spawnChild } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { ensurePrivateDir } from '../fsutil.js';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
@@ -327,8 +328,8 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   state.write(() => state.db.prepare('UPDATE runs SET limits = ?, limit_mechanism = ? WHERE id = ?').run(JSON.stringify(req.limits), mechanism, runId));
 
   if (req.detach) {
-    mkdirSync(state.paths.logs, { recursive: true, mode: 0o700 });
-    mkdirSync(runDir(state), { recursive: true, mode: 0o700 });
+    ensurePrivateDir(state.paths.logs);
+    ensurePrivateDir(runDir(state));
     const logPath = join(state.paths.logs, `${req.name}.${runId}.log`);
     pruneLogs(state.paths.logs, req.name, cfg.spawn.logsPerName - 1);
     const logFd = openSync(logPath, 'a', 0o600);
