@@ -107,3 +107,15 @@ export function parseJson<T = Record<string, unknown>>(text: string): T {
     throw new Error(`not one JSON document: ${JSON.stringify(text.slice(0, 500))}`);
   }
 }
+
+/** mulberry32: a small seeded generator, so generated test inputs are reproducible. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -10,21 +10,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getIdentity, sameIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
-import { BIN, cleanEnv, runCli, tempDir } from '../helpers.js';
+import { BIN, cleanEnv, rng, runCli, tempDir } from '../helpers.js';
 
 const SEED = Number(process.env.AGENTCTL_CRASH_SEED ?? 7);
 const INJECTIONS = Number(process.env.AGENTCTL_CRASH_INJECTIONS ?? 200);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const t = tempDir();
 const sd = join(t.dir, 'state');

@@ -9,24 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { programSpec } from '../../src/completion-spec.js';
-import { cleanEnv, runCli } from '../helpers.js';
+import { cleanEnv, rng, runCli } from '../helpers.js';
 
 const SEED = Number(process.env.AGENTCTL_FUZZ_SEED ?? 20261122);
 const CASES = Number(process.env.AGENTCTL_FUZZ_CASES ?? 1000);
 const CONCURRENCY = 4;
 const DOCUMENTED = new Set([0, 1, 2, 69, 75, 78]);
 
-/** mulberry32: small, seeded, good enough to pick test inputs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VALUES = ['', '0', '-1', '3', '1.5', '99999999999999999999', 'NaN', '1e309', '30s', '0ms', '5x', '366d', '1h30m', '512M', '2G', 'lots', 'ñame', '名前', '🔥', '../etc', 'a/b', 'a b', 'x'.repeat(300), '--', '-', '--json', 'bash', 'ls', 'reset', 'retry', 'create', 'rm', '20000-20999', 'true', '\u0007', 'null', '{}'];
 
