@@ -206,6 +206,10 @@ export function stateError(err: unknown, file: string): StateError {
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new StateError(`state file ${file} stayed locked by another process past the busy timeout; try again`, file, EXIT.tryLater, 'state_locked');
   }
+  if (code.startsWith('SQLITE_IOERR')) {
+    const dir = file.replace(/\/[^/]*$/, '');
+    return new StateError(`state file ${file}: disk I/O error (${code}); is the disk full or failing? check free space in ${dir}`, file, EXIT.failed, 'state_io_error');
+  }
   if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
     return new StateError(`state file ${file}: disk full; free space in ${file.replace(/\/[^/]*$/, '')}`, file, EXIT.failed, 'state_disk_full');
   }

@@ -252,4 +252,24 @@ describe('other users', () => {
     expect(all.groups.length).toBe(1);
     expect(alive(theirs)).toBe(true);
   });
+
+  it.runIf(process.getuid?.() === 0)('reap --orphans leaves an orphaned agent of user nobody alone without --all-users', async () => {
+    // an agent-looking process of user nobody whose parent has exited (re-parented to init)
+    const token = `61.${process.pid}${Date.now() % 1000}`;
+    const c = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/bin/sh', '-c', `sleep ${token} & echo $!`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout!.on('data', (d) => (out += d));
+    await once(c, 'exit');
+    const theirs = Number(out.trim());
+    pids.push(theirs);
+    await waitFor(() => readFileSync(`/proc/${theirs}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === '1', 3000);
+    const e = env({ AGENTCTL_AGENTS_PATTERNS: `^sleep ${token.replace('.', '\\.')}$` });
+    const r = parseJson<{ findings: Array<{ kind: string; pid: number }> }>((await cli(['reap', '--orphans', '--json', '--grace', '200ms'], e)).stdout);
+    expect(r.findings.filter((f) => f.kind === 'orphan')).toEqual([]);
+    expect(alive(theirs)).toBe(true);
+    const dry = parseJson<{ findings: Array<{ kind: string; pid: number }> }>((await cli(['reap', '--orphans', '--all-users', '--dry-run', '--json'], e)).stdout);
+    expect(dry.findings.filter((f) => f.kind === 'orphan').map((f) => f.pid)).toEqual([theirs]);
+    const all = parseJson<{ findings: Array<{ kind: string; pid: number; action: string }> }>((await cli(['reap', '--orphans', '--all-users', '--json', '--grace', '200ms'], e)).stdout);
+    expect(all.findings.find((f) => f.kind === 'orphan')).toMatchObject({ pid: theirs, action: 'ended' });
+  });
 });
