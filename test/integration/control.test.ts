@@ -253,6 +253,28 @@ describe('other users', () => {
     expect(alive(theirs)).toBe(true);
   });
 
+  it.runIf(process.getuid?.() === 0)('stop leaves a registered run of user nobody alone without --all-users', async () => {
+    const c = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/bin/sleep', '60'], { stdio: 'ignore', detached: true });
+    extra.push(c);
+    await waitFor(() => {
+      try {
+        return readFileSync(`/proc/${c.pid}/cmdline`, 'latin1').startsWith('/bin/sleep');
+      } catch {
+        return false;
+      }
+    }, 3000);
+    await cli(['ps']);
+    const id = getIdentity(c.pid!)!;
+    const s = State.open(sd);
+    s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rnobody0001', 'theirs', 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"sleep\"]', '/', ?)").run(c.pid, id.startTime, id.bootId, c.pid, Date.now());
+    s.close();
+    const r = parseJson<{ selected: unknown[]; not_running: string[] }>((await cli(['stop', 'theirs', '--grace', '200ms', '--json'])).stdout);
+    expect(r.selected).toEqual([]);
+    expect(alive(c.pid!)).toBe(true);
+    const all = parseJson<{ graceful: string[] }>((await cli(['stop', 'theirs', '--all-users', '--grace', '1s', '--json'])).stdout);
+    expect(all.graceful).toEqual(['theirs']);
+  });
+
   it.runIf(process.getuid?.() === 0)('reap --orphans leaves an orphaned agent of user nobody alone without --all-users', async () => {
     // an agent-looking process of user nobody whose parent has exited (re-parented to init)
     const token = `61.${process.pid}${Date.now() % 1000}`;

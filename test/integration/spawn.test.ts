@@ -70,9 +70,12 @@ function maxOverlap(): number {
 }
 
 describe('admission under concurrency', () => {
-  it('30 concurrent foreground spawners with --max 3 never have more than 3 alive', async () => {
-    const calls = Array.from({ length: 30 }, (_, i) => spawnCli(['--name', `job${i}`, '--group', 'g', '--max', '3', ...worker(`job${i}`, 'exit=0', 'after=400')]));
-    const results = await Promise.all(calls);
+  it('100 concurrent foreground spawners with --max 3, in 5 rounds, never have more than 3 alive', async () => {
+    const results: Awaited<ReturnType<typeof spawnCli>>[] = [];
+    for (let round = 0; round < 5; round++) {
+      const calls = Array.from({ length: 100 }, (_, i) => spawnCli(['--name', `job${round}-${i}`, '--group', 'g', '--max', '3', ...worker(`job${round}-${i}`, 'exit=0', 'after=400')]));
+      results.push(...(await Promise.all(calls)));
+    }
     const codes = results.map((r) => r.code);
     expect(codes.every((c) => c === 0 || c === 75)).toBe(true);
     const admitted = codes.filter((c) => c === 0).length;
@@ -83,8 +86,8 @@ describe('admission under concurrency', () => {
     const runs = s.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE grp = 'g' AND state = 'exited'").get() as { n: number };
     s.close();
     expect(runs.n).toBe(admitted);
-    for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/no slot for job\d+: \d of 3 slots in use in group g/);
-  });
+    for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/no slot for job[\d-]+: \d of 3 slots in use in group g/);
+  }, 240_000);
 
   it('detached spawners: exactly the cap is admitted', async () => {
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => spawnCli(['--json', '-d', '--name', `d${i}`, '--group', 'dg', '--max', '3', ...worker(`d${i}`)])));
@@ -197,6 +200,18 @@ describe('running', () => {
     const [code] = await once(child, 'exit');
     expect(code).toBe(42);
     expect(lines().some((l) => l.startsWith('got-TERM fw'))).toBe(true);
+  });
+
+  it('a PID file that is a symlink is replaced, never followed', async () => {
+    const victim = join(t.dir, 'victim.txt');
+    writeFileSync(victim, 'keep me\n');
+    const { mkdirSync, symlinkSync, lstatSync } = await import('node:fs');
+    mkdirSync(join(sd, 'pids'), { recursive: true });
+    symlinkSync(victim, join(sd, 'pids', 'sym.pid'));
+    const r = await spawnCli(['--json', '-d', '--name', 'sym', '--', 'sleep', '30']);
+    started.push(parseJson<{ pid: number }>(r.stdout).pid);
+    expect(readFileSync(victim, 'utf8')).toBe('keep me\n');
+    expect(lstatSync(join(sd, 'pids', 'sym.pid')).isSymbolicLink()).toBe(false);
   });
 
   it('gives the child AGENTCTL_RUN_ID and AGENTCTL_NAME, and a PID file holding its identity', async () => {
@@ -334,6 +349,9 @@ describe('bad input: exit 2, nothing started', () => {
     [['--memory-max', 'lots', '--', 'true'], /--memory-max: invalid size "lots"/],
     [['--timeout', '0s', '--', 'true'], /--timeout: expected a duration above 0/],
     [['--requires', 'a/b', '--', 'true'], /--requires: invalid name/],
+    [['--name', 'a\nb', '--', 'true'], /--name: invalid name "a\\nb"/],
+    [['--name', 'x'.repeat(65), '--', 'true'], /--name: invalid name/],
+    [['--name', '..', '--', 'true'], /--name: invalid name/],
   ])('%j', async (args, msg) => {
     const r = await spawnCli(args);
     expect(r.code).toBe(2);
