@@ -25,7 +25,7 @@ _agentctl() {
     stats) COMPREPLY=($(compgen -W "$global_opts --since --name" -- "$cur")) ;;
     dlq) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     breaker) COMPREPLY=($(compgen -W "$global_opts ls reset" -- "$cur")) ;;
-    env) COMPREPLY=($(compgen -W "$global_opts --ports --ttl --worktree --repo --branch --owner-pid --unique --force create ls rm" -- "$cur")) ;;
+    env) COMPREPLY=($(compgen -W "$global_opts --ports --ttl --worktree --repo --branch --owner-pid --unique --force --dry-run create ls rm" -- "$cur")) ;;
     env-gc) COMPREPLY=($(compgen -W "$global_opts --dry-run --force" -- "$cur")) ;;
     ports) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     reap) COMPREPLY=($(compgen -W "$global_opts --dry-run --timeout --idle --grace --orphans --shed --all-users" -- "$cur")) ;;

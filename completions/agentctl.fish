@@ -59,6 +59,7 @@ complete -c agentctl -n '__fish_seen_subcommand_from env' -l branch -r -d 'branc
 complete -c agentctl -n '__fish_seen_subcommand_from env' -l owner-pid -r -d 'the environment ends when this process does (create)'
 complete -c agentctl -n '__fish_seen_subcommand_from env' -l unique -d 'add a suffix (-2, -3...) when the name is taken (create)'
 complete -c agentctl -n '__fish_seen_subcommand_from env' -l force -d 'rm: remove a worktree with uncommitted, unpushed or locked work'
+complete -c agentctl -n '__fish_seen_subcommand_from env' -l dry-run -d 'rm: say what would be removed, change nothing'
 complete -c agentctl -n '__fish_seen_subcommand_from env' -a 'create ls rm'
 complete -c agentctl -n '__fish_seen_subcommand_from env-gc' -l dry-run -d 'say what would be removed, change nothing'
 complete -c agentctl -n '__fish_seen_subcommand_from env-gc' -l force -d 'also remove worktrees with uncommitted, unpushed or locked work'

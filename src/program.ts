@@ -162,6 +162,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('--owner-pid <pid>', 'the environment ends when this process does (create)')
     .option('--unique', 'add a suffix (-2, -3...) when the name is taken (create)')
     .option('--force', 'rm: remove a worktree with uncommitted, unpushed or locked work')
+    .option('--dry-run', 'rm: say what would be removed, change nothing')
     .addHelpText(
       'after',
       examples([

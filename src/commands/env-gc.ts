@@ -59,7 +59,13 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       const problems = e.repo && e.worktree ? worktreeProblems(e.repo, e.worktree) : [];
       if (problems.length && !force) {
         actions.push({ name: e.name, reason, action: 'refused', ports, worktree: e.worktree, problems });
-        if (!dry) state.write(() => state.event({ command: 'env-gc', kind: 'env.gc_refused', subject: e.name, reason: `${reason}, but worktree ${e.worktree} has ${problems.join('; ')}; pass --force to remove anyway` }));
+        // once an hour per environment is enough: cron runs env-gc every few minutes
+        if (!dry) {
+          state.write(() => {
+            const recent = state.db.prepare("SELECT 1 FROM events WHERE kind = 'env.gc_refused' AND subject = ? AND ts >= ? LIMIT 1").get(e.name, now - 3_600_000);
+            if (!recent) state.event({ command: 'env-gc', kind: 'env.gc_refused', subject: e.name, reason: `${reason}, but worktree ${e.worktree} has ${problems.join('; ')}; pass --force to remove anyway` });
+          });
+        }
         continue;
       }
       if (dry) {

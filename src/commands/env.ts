@@ -28,7 +28,7 @@ export interface EnvView {
 export type EnvResult =
   | { readonly action: 'create'; readonly env: EnvView }
   | { readonly action: 'ls'; readonly envs: readonly EnvView[] }
-  | { readonly action: 'rm'; readonly removed: string; readonly ports: readonly number[]; readonly worktree: string | null };
+  | { readonly action: 'rm'; readonly removed: string; readonly ports: readonly number[]; readonly worktree: string | null; readonly dry_run?: boolean };
 
 export function view(state: State, e: EnvRow, now: number): EnvView {
   return {
@@ -125,6 +125,11 @@ async function rm(opts: Record<string, unknown>, args: readonly string[], ctx: C
   if (e.worktree && e.repo) {
     const problems = worktreeProblems(e.repo, e.worktree);
     if (problems.length && !force) throw new ExitError(EXIT.failed, `refusing to remove worktree ${e.worktree}: ${problems.join('; ')}; commit and push it, or pass --force`, 'worktree_unsafe', { problems });
+  }
+  if (opts.dryRun) {
+    return { data: { action: 'rm', removed: name, ports: state.guard(() => leasesOf(state, { kind: 'env', id: name })), worktree: e.worktree, dry_run: true } };
+  }
+  if (e.worktree && e.repo) {
     const r = removeWorktree(e.repo, e.worktree, force);
     if (!r.ok) throw new ExitError(EXIT.failed, `git worktree remove ${e.worktree} failed: ${r.message}`, 'git_failed');
     pruneWorktrees(e.repo);
@@ -165,6 +170,7 @@ export function render(r: EnvResult, ui: Ui): string {
     case 'create':
       return `created ${ui.c.bold(r.env.name)}: ports ${r.env.ports.join(', ') || 'none'}, expires ${r.env.expires_at}${r.env.worktree ? `\nworktree: ${r.env.worktree}` : ''}`;
     case 'rm':
+      if (r.dry_run) return `would remove ${r.removed}: ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${r.worktree}` : ''}`;
       return `removed ${r.removed}: released ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${r.worktree}` : ''}`;
     case 'ls':
       return r.envs.length ? ui.table(['name', 'ports', 'expires in', 'owner', 'worktree'], r.envs.map((e) => line(e, ui))) : 'no environments';

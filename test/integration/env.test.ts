@@ -74,6 +74,9 @@ describe('env create / ls / rm', () => {
     expect(u.doc.env.ports).toEqual([23002]);
     const ls = await json<{ envs: Array<{ name: string }> }>(['env', 'ls']);
     expect(ls.doc.envs.map((e) => e.name)).toEqual(['reading-ui-improvement', 'reading-ui-improvement-2']);
+    const dry = await json<{ removed: string; ports: number[]; dry_run: boolean }>(['env', 'rm', 'reading-ui-improvement', '--dry-run']);
+    expect(dry.doc).toMatchObject({ removed: 'reading-ui-improvement', ports: [23000, 23001], dry_run: true });
+    expect((await json<{ envs: unknown[] }>(['env', 'ls'])).doc.envs.length).toBe(2); // nothing changed
     expect((await cli(['env', 'rm', 'reading-ui-improvement'])).code).toBe(0);
     const ports = await json<{ leased: number }>(['ports']);
     expect(ports.doc.leased).toBe(1);
@@ -152,7 +155,7 @@ describe('env create / ls / rm', () => {
 });
 
 describe('env-gc with real git worktrees', () => {
-  it('removes clean worktrees, refuses dirty, locked and unpushed ones unless --force, prunes, reports orphans', async () => {
+  it('removes clean worktrees, refuses dirty, locked and unpushed ones unless --force, prunes, reports orphans (refusals logged once an hour)', async () => {
     const r = repo();
     const trees = join(t.dir, 'trees');
     const mk = async (name: string) => {
@@ -189,6 +192,9 @@ describe('env-gc with real git worktrees', () => {
     expect(gc.doc.orphan_worktrees).toEqual([join(trees, 'gh-0')]);
     expect(gc.doc.pruned_repos.length).toBe(1);
 
+    // a second collection an instant later refuses again but does not log the refusals again
+    await cli(['env-gc']);
+    expect((await json<{ events: unknown[] }>(['events', '--kind', 'env.gc_refused'])).doc.events.length).toBe(3);
     const forced = await json<{ actions: Array<{ action: string }> }>(['env-gc', '--force']);
     expect(forced.doc.actions.map((a) => a.action)).toEqual(['removed', 'removed', 'removed']);
     expect(git(r, 'worktree', 'list').split('\n').length).toBe(1);
