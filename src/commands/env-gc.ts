@@ -6,7 +6,7 @@
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { allEnvs, dropEnv, gcReason, orphanWorktrees, pruneWorktrees, removeWorktree, worktreeParent, worktreeProblems } from '../core/envs.js';
-import { getIdentity, sameIdentity, type ProcessIdentity } from '../core/identity.js';
+import { releaseLock, takeLock } from '../core/control.js';
 import type { Ui } from '../core/output.js';
 import { leasesOf } from '../core/ports.js';
 
@@ -33,19 +33,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
   const dry = Boolean(opts.dryRun);
   const force = Boolean(opts.force);
   const state = ctx.state();
-  const self = getIdentity(process.pid);
   // one collector at a time; a lock whose holder died is taken over
-  const holder = dry
-    ? undefined
-    : state.write(() => {
-        const cur = state.getKv<ProcessIdentity>(LOCK)?.value;
-        if (cur) {
-          const live = getIdentity(cur.pid);
-          if (live && sameIdentity(cur, live)) return cur;
-        }
-        state.setKv(LOCK, self);
-        return undefined;
-      });
+  const holder = dry ? undefined : takeLock(state, LOCK);
   if (holder) return { data: { dry_run: dry, skipped: `another env-gc (PID ${holder.pid}) is running`, actions: [], pruned_repos: [], orphan_worktrees: [] } };
   try {
     const now = ctx.now();
@@ -97,12 +86,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     }
     return { data: { dry_run: dry, actions, pruned_repos: pruned, orphan_worktrees: orphans } };
   } finally {
-    if (!dry) {
-      state.write(() => {
-        const cur = state.getKv<ProcessIdentity>(LOCK)?.value;
-        if (cur && self && sameIdentity(cur, self)) state.db.prepare('DELETE FROM kv WHERE key = ?').run(LOCK);
-      });
-    }
+    if (!dry) releaseLock(state, LOCK);
   }
 }
 

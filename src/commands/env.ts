@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
-import { addWorktree, allEnvs, dropEnv, gcReason, getEnv, ownerAlive, pruneWorktrees, removeWorktree, repoTop, uniqueName, worktreeProblems, type EnvRow } from '../core/envs.js';
+import { addWorktree, allEnvs, dropEnv, getEnv, ownerAlive, pruneWorktrees, removeWorktree, repoTop, uniqueName, worktreeProblems, type EnvRow } from '../core/envs.js';
 import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
@@ -177,4 +177,3 @@ export function render(r: EnvResult, ui: Ui): string {
   }
 }
 
-export { gcReason };

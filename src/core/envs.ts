@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ExitError, EXIT } from './errors.js';
 import { getIdentity, sameIdentity } from './identity.js';
 import { leasesOf, releasePorts } from './ports.js';
@@ -167,4 +167,3 @@ export function dropEnv(state: State, e: EnvRow): number[] {
 }
 
 export const worktreeParent = (path: string) => dirname(resolve(path));
-export const worktreeName = (path: string) => basename(path);

@@ -17,23 +17,10 @@ export interface Lease {
   readonly leased_at: number;
 }
 
-/** Ports in LISTEN state on this host, from /proc/net/tcp and tcp6 (Linux; empty elsewhere). */
-export function listeningPorts(): Set<number> {
-  const out = new Set<number>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = readProcFile(file);
-    if (!text) continue;
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f[3] !== '0A') continue; // 0A = TCP_LISTEN
-      const port = Number.parseInt(f[1]?.split(':').pop() ?? '', 16);
-      if (Number.isInteger(port)) out.add(port);
-    }
-  }
-  return out;
-}
-
-/** Listeners per port (how many sockets listen on it), to spot two services on one port. */
+/**
+ * Listening sockets per port on this host, from /proc/net/tcp and tcp6 (Linux; empty
+ * elsewhere). More than one on a port means two listeners (SO_REUSEPORT, or two services).
+ */
 export function listenerCounts(): Map<number, number> {
   const out = new Map<number, number>();
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -41,12 +28,17 @@ export function listenerCounts(): Map<number, number> {
     if (!text) continue;
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f[3] !== '0A') continue;
+      if (f[3] !== '0A') continue; // 0A = TCP_LISTEN
       const port = Number.parseInt(f[1]?.split(':').pop() ?? '', 16);
       if (Number.isInteger(port)) out.set(port, (out.get(port) ?? 0) + 1);
     }
   }
   return out;
+}
+
+/** Ports something listens on. */
+export function listeningPorts(): Set<number> {
+  return new Set(listenerCounts().keys());
 }
 
 function bindOnce(port: number, host: string): Promise<'free' | 'busy' | 'n/a'> {

@@ -10,7 +10,7 @@ import { allEnvs, orphanWorktrees, ownerAlive, worktreeParent } from '../envs.js
 import { getIdentity, sameIdentity } from '../identity.js';
 import { protectedPids } from '../kill.js';
 import type { ThrottleReport } from '../measure.js';
-import { listenerCounts, listeningPorts } from '../ports.js';
+import { listenerCounts } from '../ports.js';
 import type { ProcDetail } from '../proc.js';
 import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
@@ -394,4 +394,3 @@ export function stalePidFiles(state: State): string[] {
   return out;
 }
 
-export { listeningPorts };
