@@ -80,7 +80,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     for (const r of before) {
       if (r.pid === null || runAlive(r, getIdentity)) continue;
       if (r.mode === 'detached' && existsSync(exitFile(state, r.id))) continue; // it exited; reconcile records how
-      // a different start time under the same PID is reuse; the same one is a zombie: gone
+      // a different start time under the same PID is reuse (a zombie has no identity: gone)
       const now = getIdentity(r.pid);
       const reused = now !== undefined && now.startTime !== r.start_time;
       findings.push({

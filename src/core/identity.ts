@@ -114,12 +114,19 @@ function darwinStartTime(pid: number): string | undefined {
   }
 }
 
-/** The identity of a live process, or undefined when there is no such process. */
+/**
+ * The identity of a running process, or undefined when there is none. A zombie counts as
+ * gone: it keeps its PID and start time until its parent waits for it, but nothing runs
+ * there any more (and on hosts whose init never reaps, it stays that way).
+ */
 export function getIdentity(pid: number): ProcessIdentity | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   let startTime: string | undefined;
-  if (process.platform === 'linux') startTime = readProcStat(pid)?.startTicks;
-  else if (process.platform === 'darwin') startTime = darwinStartTime(pid);
+  if (process.platform === 'linux') {
+    const st = readProcStat(pid);
+    startTime = st && st.state !== 'Z' && st.state !== 'X' ? st.startTicks : undefined;
+  }
+  if (process.platform === 'darwin') startTime = darwinStartTime(pid);
   if (startTime === undefined) return undefined;
   return { pid, startTime, bootId: bootId() };
 }

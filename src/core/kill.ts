@@ -76,12 +76,6 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** Is `pid` alive and not a zombie? */
-export function alive(pid: number): boolean {
-  const st = readProcStat(pid);
-  return st !== undefined && st.state !== 'Z' && st.state !== 'X';
-}
-
 /**
  * End a process tree. When `id` leads its own process group (every agentctl run does), the
  * group is signalled; otherwise the process and its descendants, each identity-checked. Then
@@ -94,10 +88,9 @@ export async function endTree(
   const started = Date.now();
   const guard = protectedPids(opts.self);
   const poll = opts.pollMs ?? 50;
-  // a zombie leader keeps its identity until reaped, but it is no longer running
   const same = () => {
     const now = getIdentity(id.pid);
-    return now !== undefined && sameIdentity(id, now) && alive(id.pid);
+    return now !== undefined && sameIdentity(id, now);
   };
   const leader = readProcStat(id.pid)?.pgid === id.pid;
   const snapshot = (pids: number[]) => pids.filter((p) => !guard.has(p) && p !== id.pid).map((p) => getIdentity(p)).filter((x): x is ProcessIdentity => x !== undefined);
@@ -138,5 +131,5 @@ export async function endTree(
 
 function isStill(e: ProcessIdentity): boolean {
   const now = getIdentity(e.pid);
-  return now !== undefined && sameIdentity(e, now) && alive(e.pid);
+  return now !== undefined && sameIdentity(e, now);
 }

@@ -61,3 +61,26 @@ describe.runIf(process.platform === 'linux')('identity of real processes', () =>
     expect(getIdentity(1.5)).toBeUndefined();
   });
 });
+
+describe.runIf(process.platform === 'linux')('a zombie has no identity', () => {
+  it('an exited child its parent has not waited for is not a running process', async () => {
+    const { spawn } = await import('node:child_process');
+    const { existsSync, readFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'agentctl-zombie-'));
+    const ready = join(dir, 'pid');
+    const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(30)\n`], { stdio: 'ignore' });
+    try {
+      const until = Date.now() + 5000;
+      while (!(existsSync(ready) && readFileSync(ready, 'utf8')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const kid = Number(readFileSync(ready, 'utf8'));
+      while (readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z' && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0]).toBe('Z');
+      expect(getIdentity(kid)).toBeUndefined();
+    } finally {
+      parent.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
-import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from '../identity.js';
+import { sameIdentity, type ProcessIdentity } from '../identity.js';
 import type { State } from '../state.js';
 import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, modeAt, type FailureType, type NameHealth, type PolicySettings } from './policy.js';
 
@@ -127,19 +127,13 @@ export function runAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
   const id = runIdentity(r);
   if (!id) return false;
   const now = lookup(id.pid);
-  if (now === undefined || !sameIdentity(id, now)) return false;
-  // a zombie keeps its identity until its parent waits for it, but it runs no more
-  const st = lookup === getIdentity ? readProcStat(id.pid)?.state : undefined;
-  return st !== 'Z' && st !== 'X';
+  return now !== undefined && sameIdentity(id, now);
 }
 
 function supervisorAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
   if (r.sup_pid === null || r.sup_start_time === null) return false;
   const now = lookup(r.sup_pid);
-  if (now === undefined || now.startTime !== r.sup_start_time) return false;
-  // an unreaped (zombie) supervisor will never write the exit status
-  const st = lookup === getIdentity ? readProcStat(r.sup_pid)?.state : undefined;
-  return st !== 'Z' && st !== 'X';
+  return now !== undefined && now.startTime === r.sup_start_time;
 }
 
 /** Exit status from a shell `wait`: above 128 is 128 + the signal number. */
