@@ -4,9 +4,8 @@
  * verify. Every signal is preceded by an identity check, and never reaches PID 1, agentctl
  * itself or its ancestors.
  */
-import { readdirSync } from 'node:fs';
 import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from './identity.js';
-import { descendants, listDetailed, readProcFile } from './proc.js';
+import { descendants, listDetailed, procPids, readProcFile } from './proc.js';
 
 export interface EndResult {
   /** ended by TERM within the grace period */
@@ -37,32 +36,20 @@ export function protectedPids(self = process.pid): Set<number> {
 export function findByRunId(runId: string): number[] {
   if (process.platform !== 'linux') return [];
   const needle = `\0AGENTCTL_RUN_ID=${runId}\0`;
-  const out: number[] = [];
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const n of names) {
-    const c = n.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const env = readProcFile(`/proc/${n}/environ`);
-    if (env && `\0${env}`.includes(needle)) out.push(Number(n));
-  }
-  return out;
+  return procPids()
+    .filter((n) => `\0${readProcFile(`/proc/${n}/environ`) ?? ''}`.includes(needle))
+    .map(Number);
 }
 
-/** Members of a process group (Linux). */
+/** Running members of a process group (Linux). */
 export function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const n of readdirSync('/proc')) {
-    const c = n.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const st = readProcStat(Number(n));
-    if (st && st.pgid === pgid && st.state !== 'Z') out.push(st.pid);
-  }
-  return out;
+  // stat only: this runs every poll while a group winds down
+  return procPids()
+    .map(Number)
+    .filter((pid) => {
+      const st = readProcStat(pid);
+      return st !== undefined && st.pgid === pgid && st.state !== 'Z';
+    });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

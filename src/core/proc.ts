@@ -63,18 +63,24 @@ export function readProcFile(path: string): string | undefined {
   }
 }
 
-/** List processes with their command lines (Linux: /proc). Kernel threads are skipped. */
-export function listProcessesLinux(procRoot = '/proc'): ProcInfo[] {
-  const out: ProcInfo[] = [];
+/** The PID folders under /proc (Linux); empty when /proc cannot be read. */
+export function procPids(procRoot = '/proc'): string[] {
   let names: string[];
   try {
     names = readdirSync(procRoot);
   } catch {
-    return out;
+    return [];
   }
-  for (const name of names) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue; // not a pid folder
+  return names.filter((n) => {
+    const c = n.charCodeAt(0);
+    return c >= 48 && c <= 57;
+  });
+}
+
+/** List processes with their command lines (Linux: /proc). Kernel threads are skipped. */
+export function listProcessesLinux(procRoot = '/proc'): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const name of procPids(procRoot)) {
     const pid = Number(name);
     const raw = readProcFile(`${procRoot}/${name}/cmdline`);
     if (raw === undefined) continue; // exited meanwhile
@@ -147,15 +153,7 @@ export interface ProcDetail extends ProcInfo {
 export function listDetailed(procRoot = '/proc', opts: { argv?: boolean | ((comm: string) => boolean) } = {}): ProcDetail[] {
   const wantArgv = opts.argv ?? true;
   const out: ProcDetail[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(procRoot);
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
+  for (const name of procPids(procRoot)) {
     const statText = readProcFile(`${procRoot}/${name}/stat`);
     if (!statText) continue;
     const open = statText.indexOf('(');
