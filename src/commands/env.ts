@@ -8,7 +8,7 @@ import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../core/ports.js';
-import { exhaustedMessage } from '../core/pool-messages.js';
+import { exhaustedMessage } from '../core/pool.js';
 import type { State } from '../core/state.js';
 import { formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
 

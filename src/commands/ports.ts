@@ -1,9 +1,8 @@
 /** agentctl ports: the pool, what is leased, to whom, and what is held by expired owners. */
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
-import { getEnv, ownerAlive } from '../core/envs.js';
 import type { Ui } from '../core/output.js';
-import { listeningPorts } from '../core/ports.js';
+import { poolUsage } from '../core/pool.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 
 export interface PortsResult {
@@ -24,31 +23,17 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
   const state = ctx.state();
   const now = ctx.now();
   reconcileAll(state, loaded, now, 'ports'); // runs that ended give their ports back
-  const rows = state.guard(() => state.db.prepare('SELECT port, owner_kind, owner, leased_at FROM port_leases WHERE port BETWEEN ? AND ? ORDER BY port').all(from, to) as Array<{ port: number; owner_kind: string; owner: string; leased_at: number }>);
-  const listening = listeningPorts();
-  const leases = rows.map((r) => {
-    let st: 'ok' | 'expired' | 'owner_dead' = 'ok';
-    if (r.owner_kind === 'env') {
-      const e = getEnv(state, r.owner);
-      if (!e || now >= e.expires_at) st = 'expired';
-      else if (!ownerAlive(e)) st = 'owner_dead';
-    }
-    return { port: r.port, owner_kind: r.owner_kind, owner: r.owner, leased_at: new Date(r.leased_at).toISOString(), state: st };
-  });
-  const leasedSet = new Set(rows.map((r) => r.port));
-  let elsewhere = 0;
-  for (let p = from; p <= to; p++) if (!leasedSet.has(p) && listening.has(p)) elsewhere++;
-  const size = to - from + 1;
+  const u = state.guard(() => poolUsage(state, { from, to }, now));
   return {
     data: {
       range: `${from}-${to}`,
-      size,
-      leased: rows.length,
-      free: size - rows.length - elsewhere,
-      in_use_elsewhere: elsewhere,
-      held_by_expired: leases.filter((l) => l.state === 'expired').length,
-      held_by_dead_owner: leases.filter((l) => l.state === 'owner_dead').length,
-      leases,
+      size: u.size,
+      leased: u.leases.length,
+      free: u.free,
+      in_use_elsewhere: u.elsewhere,
+      held_by_expired: u.expired,
+      held_by_dead_owner: u.ownerDead,
+      leases: u.leases.map((l) => ({ port: l.port, owner_kind: l.owner_kind, owner: l.owner, leased_at: new Date(l.leased_at).toISOString(), state: l.state })),
     },
     alwaysPrint: true,
   };

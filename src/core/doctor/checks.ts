@@ -11,6 +11,7 @@ import { getIdentity, sameIdentity } from '../identity.js';
 import { protectedPids } from '../kill.js';
 import type { ThrottleReport } from '../measure.js';
 import { listenerCounts } from '../ports.js';
+import { poolUsage } from '../pool.js';
 import type { ProcDetail } from '../proc.js';
 import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
@@ -231,12 +232,11 @@ export function checks(t: Thresholds): Check[] {
       title: 'port pool use',
       run: (f) => {
         if (!f.state || !f.config) return skip(f.stateError ?? f.configError ?? 'no state');
-        const { from, to } = f.config.config.ports;
-        const size = to - from + 1;
-        const rows = f.state.db.prepare("SELECT owner_kind, owner FROM port_leases WHERE port BETWEEN ? AND ?").all(from, to) as Array<{ owner_kind: string; owner: string }>;
-        const envs = new Map(allEnvs(f.state).map((e) => [e.name, e]));
-        const expired = rows.filter((r) => r.owner_kind === 'env' && (!envs.get(r.owner) || f.now >= envs.get(r.owner)!.expires_at || !ownerAlive(envs.get(r.owner)!))).length;
-        const use = (rows.length / size) * 100;
+        const u = poolUsage(f.state, f.config.config.ports, f.now);
+        const expired = u.expired + u.ownerDead;
+        const use = (u.leases.length / u.size) * 100;
+        const size = u.size;
+        const rows = u.leases;
         const s: Status = use >= 100 ? 'fail' : use >= t.poolWarn || expired > 0 ? 'warn' : 'ok';
         return { status: s, value: `${rows.length} of ${size} leased (${pct(use)}), ${expired} held by expired or dead owners`, threshold: `warn >= ${t.poolWarn}% or any expired lease, fail at 100%`, remedy: s === 'ok' ? '' : expired ? 'agentctl env-gc' : 'agentctl ports', metric: use };
       },

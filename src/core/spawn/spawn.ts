@@ -16,7 +16,7 @@ import type { State } from '../state.js';
 import { decide, type Decision } from './admission.js';
 import { getEnv } from '../envs.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
-import { exhaustedMessage } from '../pool-messages.js';
+import { exhaustedMessage } from '../pool.js';
 import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
 import { modeAt } from './policy.js';
 import { exitFile, finishRun, getHealth, getRun, liveRuns, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
