@@ -5,11 +5,14 @@ import type { Ctx } from '../core/context.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { measure } from '../core/measure.js';
 import { checkName } from '../core/names.js';
-import { programName } from '../core/proc.js';
+import { programName, type ProcInfo } from '../core/proc.js';
 import type { Ui } from '../core/output.js';
 import type { LoadedConfig } from '../core/config.js';
 import { spawnRun, type SpawnDeps, type SpawnResult } from '../core/spawn/spawn.js';
 import { formatDuration, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
+
+/** A process table this fresh is good for both the throttle reading and the cap count. */
+const PROCESS_TABLE_REUSE_MS = 500;
 
 /** --wait with no duration waits this long: an hour is longer than any sane queue. */
 const DEFAULT_WAIT_MS = 3_600_000;
@@ -63,14 +66,20 @@ export function spawnJson(r: SpawnResult): SpawnOutput {
 /** What spawnRun needs from the command's context; shared by spawn and dlq retry. */
 export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onStart?: SpawnDeps['onStart']): SpawnDeps {
   const state = ctx.state();
+  // the throttle reading and the cap both need the process table: read it once per round
+  let table: { at: number; list: Promise<ProcInfo[]> } | undefined;
+  const listProcesses = () => {
+    if (!table || ctx.now() - table.at > PROCESS_TABLE_REUSE_MS) table = { at: ctx.now(), list: ctx.listProcesses() };
+    return table.list;
+  };
   return {
     now: ctx.now,
     sleep: ctx.sleep,
     env: ctx.env,
     config: loaded,
     state,
-    measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, loaded.config, state, command),
-    listProcesses: ctx.listProcesses,
+    measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses }, loaded.config, state, command),
+    listProcesses,
     selfArgv: [process.execPath, process.argv[1]!],
     ...(onStart ? { onStart } : {}),
   };
