@@ -21,7 +21,7 @@
 // copies (x3; 8 of them and no python when python3 is missing).
 //
 // Usage:  node bench/scale.mjs [--runs 21]      (runs: at least 15; about 2 minutes)
-//         (build first if dist/ is stale: npx tsc -p tsconfig.json)
+//         (build first if dist/ is stale: npm run build)
 // Prints one table and writes bench/results/scale.json. Everything runs in one temp dir
 // (agentctl --state-dir, XDG_CONFIG_HOME, the scripts) that is removed at the end; every process
 // started is ended by its PID, children before the group leaders started here (so a helper shell

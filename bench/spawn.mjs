@@ -16,7 +16,7 @@
 //   4. supervision RSS: 5 detached `sleep 60`, summed VmRSS of their /bin/sh supervisors
 //      (goal <= 5 MB per agent) vs the RSS of pm2's God Daemon holding the same 5 jobs.
 //
-// Usage:  node bench/spawn.mjs [--runs 20]     (build first if dist/ is stale: npx tsc -p tsconfig.json)
+// Usage:  node bench/spawn.mjs [--runs 20]     (build first if dist/ is stale: npm run build)
 // Peers (each is skipped with a message when missing):
 //   sem:  apt-get update && apt-get install -y parallel
 //   pm2:  npm install --prefix /tmp/pm2peer pm2      (looked up on PATH, then there)
@@ -486,7 +486,7 @@ process.on('SIGINT', () => {
 try {
   // stale build check (the bench runs dist/, not src/)
   const newest = (dir) => readdirSync(dir, { recursive: true }).reduce((m, f) => Math.max(m, statSync(join(dir, f)).mtimeMs), 0);
-  if (newest(join(root, 'src')) > newest(join(root, 'dist'))) console.error('warning: src/ is newer than dist/; run npx tsc -p tsconfig.json first');
+  if (newest(join(root, 'src')) > newest(join(root, 'dist'))) console.error('warning: src/ is newer than dist/; run npm run build first');
   const distBuilt = newest(join(root, 'dist'));
   versions.dist_built = new Date(distBuilt).toISOString();
 

@@ -3,13 +3,8 @@
  * that command runs, so `agentctl --version` never pays for SQLite or systeminformation.
  * The completion scripts are generated from this tree (scripts/gen-completions.mjs).
  */
-import type { Command as CommandT } from 'commander';
-import { createRequire } from 'node:module';
+import { Argument, Command, CommanderError, Option } from 'commander';
 
-// Loaded with require, not import: an ESM import of a CommonJS package runs Node's export
-// lexer over its whole source first, which costs more than the package itself at start-up.
-const { Argument, Command, CommanderError, Option } = createRequire(import.meta.url)('commander') as typeof import('commander');
-type Command = CommandT;
 export { CommanderError };
 
 /** Called when a command runs: its module name, its own options and its arguments. */

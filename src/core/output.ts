@@ -5,6 +5,7 @@
  */
 import type { ChalkInstance } from 'chalk';
 import { createRequire } from 'node:module';
+import { importEsm } from './esm.js';
 
 export interface ColorInputs {
   /** true for --color, false for --no-color, undefined when neither was given */
@@ -45,7 +46,7 @@ const plain: ChalkInstance = new Proxy((() => {}) as unknown as ChalkInstance, {
 
 /** Load chalk, only when some stream gets colour. */
 export async function loadChalk(): Promise<ChalkInstance> {
-  const { Chalk } = await import('chalk');
+  const { Chalk } = await importEsm<typeof import('chalk')>('chalk');
   return new Chalk({ level: 1 });
 }
 

@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { importEsm } from './esm.js';
 
 export interface ProcInfo {
   readonly pid: number;
@@ -93,7 +94,7 @@ export function listProcessesLinux(procRoot = '/proc'): ProcInfo[] {
 
 export async function listProcesses(): Promise<ProcInfo[]> {
   if (process.platform === 'linux') return listProcessesLinux();
-  const { default: psList } = await import('ps-list');
+  const { default: psList } = await importEsm<typeof import('ps-list')>('ps-list');
   const list = await psList({ all: true });
   return list.map((p) => {
     const cmd = p.cmd ?? p.name;

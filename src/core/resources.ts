@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { importEsm } from './esm.js';
 
 /** Cumulative CPU counters (jiffies on Linux); CPU use needs two of them. */
 export interface CpuCounters {
@@ -171,7 +172,7 @@ export function countersFromOs(): CpuCounters {
 }
 
 export async function snapshotOther(now = Date.now()): Promise<Snapshot> {
-  const si = await import('systeminformation');
+  const si = await importEsm<typeof import('systeminformation')>('systeminformation');
   const mem = await si.mem();
   const total = mem.total;
   const available = mem.available;

@@ -4,7 +4,7 @@
  * Writes that decide something use BEGIN IMMEDIATE: a deferred transaction that upgrades
  * to a write fails at once with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
  */
-import type DatabaseT from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -12,9 +12,7 @@ import { dirname, join } from 'node:path';
 import { EXIT, StateError } from './errors.js';
 import { ensurePrivateDir } from './fsutil.js';
 
-type Db = DatabaseT.Database;
-// require, not import: see program.ts (the ESM-to-CommonJS export lexer costs start-up time)
-const Database = createRequire(import.meta.url)('better-sqlite3') as typeof DatabaseT;
+type Db = Database.Database;
 
 /** How long a command waits for another's write lock before giving up. @default 5000 ms */
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;

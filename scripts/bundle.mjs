@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The command line runs from one CommonJS file, dist/agentctl.cjs, made here from tsc's output
+// (dist/cli.js and everything it imports, commander and better-sqlite3's JavaScript included),
+// then compiled by bin/agentctl with a V8 code cache that scripts/code-cache.cjs writes.
+// Why: Node's ES module loader resolves, reads and links some forty files on every start, and
+// V8 compiles each function as it first runs; together that cost more than the work
+// throttle-status does. Measured medians (`node bench/startup.mjs`): throttle-status --json
+// 83 ms from the ES modules, 78 ms from the bundle, 70 ms with the cache; `node -e 0` 53 ms.
+// tsc still type-checks and emits dist/ as ES modules for the library API (dist/index.js).
+//
+// Packages loaded only on some paths stay outside the bundle (chalk for colour, smol-toml when
+// a config file exists, cli-table3 for tables, systeminformation and ps-list off Linux) and
+// load when used. `bindings` stays outside too: src/core/state.ts passes the addon's path to
+// better-sqlite3, so the bundle never calls it.
+//
+// Usage: node scripts/bundle.mjs   (`npm run build` runs tsc first, then this)
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const inside = new Set(['commander', 'better-sqlite3']);
+const external = [...Object.keys(pkg.dependencies).filter((d) => !inside.has(d)), 'bindings'];
+const out = join(root, 'dist', 'agentctl.cjs');
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: ['dist/cli.js'],
+  outfile: out,
+  write: false,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external,
+  // createRequire(import.meta.url) and new URL('../package.json', import.meta.url) need the
+  // file's own URL; dist/agentctl.cjs sits where dist/cli.js does, so relative paths still hold
+  banner: { js: "const __agentctlUrl = require('node:url').pathToFileURL(__filename).href;" },
+  define: { 'import.meta.url': '__agentctlUrl' },
+  // not minified: a stack trace under AGENTCTL_DEBUG should name readable code
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const code = result.outputFiles[0].text;
+
+// Code restored from a V8 cache has no loader for import(); src/core/esm.ts routes the
+// ES-module-only packages through the launcher's. Any other import() would fail at run time.
+// (esbuild notes the command modules' glob import in a // comment line: not a call)
+const calls = code.split('\n').filter((line) => !line.trimStart().startsWith('//'));
+const imports = calls.join('\n').match(/\bimport\(/g) ?? [];
+if (imports.length !== 1) {
+  console.error(`bundle: expected one import() (src/core/esm.ts), found ${imports.length}; load ES-module-only packages with importEsm()`);
+  process.exit(1);
+}
+
+// The build's id, from its content, names its code cache: a cache never meets another build.
+const id = createHash('sha256').update(code).digest('hex').slice(0, 16);
+for (const f of readdirSync(join(root, 'dist'))) if (/^agentctl\.cjs\.\w+\.cache$/.test(f)) rmSync(join(root, 'dist', f));
+writeFileSync(out, `// agentctl build ${id}\n${code}`);
+
+const cache = spawnSync(process.execPath, [join(root, 'scripts', 'code-cache.cjs')], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 120_000 });
+if (cache.status !== 0) {
+  console.error(`bundle: writing the code cache failed (exit ${cache.status ?? cache.signal}):\n${cache.stderr}`);
+  process.exit(1);
+}
