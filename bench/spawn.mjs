@@ -155,7 +155,8 @@ function cleanup() {
   }
   for (const home of pm2Homes) pm2Shutdown(home);
   for (const id of semIds) spawnSync(peers.sem, ['--will-cite', '--wait', '--id', id], { env: semEnv, stdio: 'ignore', timeout: 60_000 });
-  rmSync(work, { recursive: true, force: true });
+  // sem's last jobs may still be leaving files under PARALLEL_HOME as sem --wait returns: retry
+  rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   // anything we know of still alive? (sem jobs are covered by sem --wait above)
   const left = [...seen.values()].filter((p) => !waitGone(p, 1000));
   if (left.length) console.error(`cleanup: still running: ${left.map((p) => `${p.pid} (${p.what})`).join(', ')}`);

@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { EXIT, UsageError } from '../core/errors.js';
-import { measure } from '../core/measure.js';
+import { measure, throttleDisabled } from '../core/measure.js';
 import { checkName } from '../core/names.js';
 import { programName, type ProcInfo } from '../core/proc.js';
 import type { Ui } from '../core/output.js';
@@ -78,7 +78,13 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     env: ctx.env,
     config: loaded,
     state,
-    measure: () => measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses }, loaded.config, state, command),
+    // with throttling off the reading decides nothing: skip it (and its CPU window, up to
+    // throttle.cpu_window when no recent sample is stored)
+    throttle: async () => {
+      if (throttleDisabled(ctx.env)) return { level: 0, maxAgents: Number.POSITIVE_INFINITY };
+      const r = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses }, loaded.config, state, command);
+      return { level: r.throttle_level, maxAgents: r.throttle_params.max_agents };
+    },
     listProcesses,
     selfArgv: [process.execPath, process.argv[1]!],
     ...(onStart ? { onStart } : {}),

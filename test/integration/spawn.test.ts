@@ -369,8 +369,20 @@ describe('throttle and the cap', () => {
     const two = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: cleanEnv({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' }), cwd: t.dir });
     expect(two.code).toBe(75);
     expect(parseJson<{ message: string }>(two.stdout).message).toMatch(/1 of 1 slots in use .*throttle level 3 allows 1/);
+    const samples = () => {
+      const s = State.open(sd);
+      try {
+        return (s.db.prepare('SELECT COUNT(*) AS n FROM samples').get() as { n: number }).n;
+      } finally {
+        s.close();
+      }
+    };
+    const before = samples();
+    expect(before).toBeGreaterThan(0);
     const lifted = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: env(), cwd: t.dir });
     expect(lifted.code).toBe(0);
     started.push(parseJson<{ pid: number }>(lifted.stdout).pid);
+    // with throttling off the reading decides nothing, so none is taken (nor its CPU window)
+    expect(samples()).toBe(before);
   });
 });

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
 import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from '../identity.js';
 import { endTree } from '../kill.js';
-import type { ThrottleReport } from '../measure.js';
 import { countAgents, programName, type ProcInfo } from '../proc.js';
 import type { State } from '../state.js';
 import { decide, type Decision } from './admission.js';
@@ -50,12 +49,19 @@ export interface SpawnDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly config: LoadedConfig;
   readonly state: State;
-  readonly measure: () => Promise<ThrottleReport>;
+  /** the throttle's say in the cap: its level and the agents that level allows */
+  readonly throttle: () => Promise<ThrottleCap>;
   readonly listProcesses: () => Promise<ProcInfo[]>;
   /** argv that runs agentctl, for the detached timeout watchdog */
   readonly selfArgv: readonly string[];
   /** called once the child runs (foreground) or is launched (detached) */
   readonly onStart?: (info: { runId: string; pid: number }) => void;
+}
+
+/** What admission needs from the throttle reading. `maxAgents` is Infinity when throttling is off. */
+export interface ThrottleCap {
+  readonly level: number;
+  readonly maxAgents: number;
 }
 
 export type SpawnResult =
@@ -125,7 +131,7 @@ interface Attempt {
   ahead: number;
 }
 
-function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean, listening: Set<number>): Attempt {
+function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean, listening: Set<number>): Attempt {
   const { state } = deps;
   const cfg = deps.config.config;
   return state.write(() => {
@@ -175,8 +181,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, report: ThrottleReport, age
       lastStartAny,
       minIntervalMs: cfg.spawn.minIntervalMs,
       requires,
-      // AGENTCTL_DISABLE_THROTTLE turns the resource-based cap off; --max still holds
-      cap: { max: req.max, levelMax: report.disabled ? Number.POSITIVE_INFINITY : report.throttle_params.max_agents, level: report.throttle_level, managed: live.filter((r) => r.grp === req.group).length, unmanaged },
+      // AGENTCTL_DISABLE_THROTTLE turns the resource-based cap off (maxAgents Infinity); --max still holds
+      cap: { max: req.max, levelMax: throttle.maxAgents, level: throttle.level, managed: live.filter((r) => r.grp === req.group).length, unmanaged },
       ahead,
     });
 
@@ -266,13 +272,13 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   const self = getIdentity(process.pid) ?? { pid: process.pid, startTime: '0', bootId: 'unknown' };
   const started = deps.now();
   const waiting = req.waitMs !== undefined;
-  let report = await deps.measure();
+  let throttle = await deps.throttle();
   let procsAt = deps.now();
   let agents = agentCandidates(await deps.listProcesses(), deps.config);
   let queueId: number | undefined;
   let a: Attempt;
   for (;;) {
-    a = attempt(deps, req, report, agents, self, queueId, waiting, req.ports ? listeningPorts() : new Set());
+    a = attempt(deps, req, throttle, agents, self, queueId, waiting, req.ports ? listeningPorts() : new Set());
     queueId = a.queueId;
     if (a.decision.admit) break;
     const d = a.decision;
@@ -290,7 +296,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
     await deps.sleep(Math.max(5, Math.min(remaining, until, 1000)));
     // the host changes while we wait: sample again now and then
     if (deps.now() - procsAt > 1000) {
-      report = await deps.measure();
+      throttle = await deps.throttle();
       agents = agentCandidates(await deps.listProcesses(), deps.config);
       procsAt = deps.now();
     }
