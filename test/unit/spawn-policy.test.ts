@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide, type AdmissionFacts } from '../../src/core/spawn/admission.js';
 import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
 import { decodeShellStatus, newRunId } from '../../src/core/spawn/runs.js';
+import { pollDelay } from '../../src/core/spawn/spawn.js';
 import { percentile } from '../../src/commands/stats.js';
 
 const MIN_UP = 10_000;
@@ -118,6 +119,34 @@ describe('decide: checks run in order and name their reason', () => {
     expect(decide({ ...base, ahead: 3 })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/3 free slots in group g, 3 waiting ahead/) });
     expect(decide({ ...base, ahead: 2 }).admit).toBe(true); // two ahead take two of the three slots
     expect(decide({ ...base, ahead: 1, cap: { ...base.cap, managed: 2 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/1 free slot in group g, 1 waiting ahead/) });
+  });
+});
+
+describe('pollDelay: how long a waiter sleeps before asking again', () => {
+  const noJitter = () => 0;
+  it('every waiter that could take a slot freed now asks at the fast rate', () => {
+    // 3 slots: the waiters with 0, 1 and 2 ahead can each be admitted as the slots free
+    expect([0, 1, 2].map((ahead) => pollDelay(ahead, 3, noJitter))).toEqual([20, 20, 20]);
+  });
+  it('further back, 30 ms more per place, up to 500 ms', () => {
+    expect([3, 4, 5].map((ahead) => pollDelay(ahead, 3, noJitter))).toEqual([50, 80, 110]);
+    expect(pollDelay(100, 3, noJitter)).toBe(500);
+  });
+  it('without a known limit the place in the queue alone decides', () => {
+    expect(pollDelay(0, undefined, noJitter)).toBe(20);
+    expect(pollDelay(2, undefined, noJitter)).toBe(80);
+    expect(pollDelay(2, Number.POSITIVE_INFINITY, noJitter)).toBe(80);
+  });
+  it('adds up to 9 ms of jitter so waiters do not ask in lockstep', () => {
+    expect(pollDelay(0, 3, () => 0.999)).toBe(29);
+  });
+  it('the no_slot refusal carries the limit it is keyed to', () => {
+    const facts: AdmissionFacts = {
+      now: 0, name: 'w', group: 'g', health: HEALTHY, alive: undefined, lastStartOfName: undefined, cooldownMs: 0, lastStartAny: undefined, minIntervalMs: 0, requires: [],
+      cap: { max: 3, levelMax: 5, level: 0, managed: 3, unmanaged: 0 },
+      ahead: 1,
+    };
+    expect(decide(facts)).toMatchObject({ reason: 'no_slot', slot: { used: 3, limit: 3 } });
   });
 });
 

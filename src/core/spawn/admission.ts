@@ -48,6 +48,8 @@ export type Decision =
       readonly retryAt?: number;
       readonly runId?: string;
       readonly pid?: number | null;
+      /** for no_slot: the slots in use and the group's limit */
+      readonly slot?: { used: number; limit: number };
     };
 
 const at = (t: number) => new Date(t).toISOString().slice(11, 19);
@@ -104,7 +106,7 @@ export function decide(f: AdmissionFacts): Decision {
       used >= limit
         ? `${used} of ${limit} slots in use in group ${f.group} (${c.managed} started by agentctl, ${c.unmanaged} other agent${c.unmanaged === 1 ? '' : 's'}; limit ${c.max !== undefined && c.max <= c.levelMax ? `--max ${c.max}` : `throttle level ${c.level} allows ${c.levelMax}`})`
         : `${limit - used} free slot${limit - used === 1 ? '' : 's'} in group ${f.group}, ${f.ahead} waiting ahead`;
-    return { admit: false, reason: 'no_slot', exitCode: 75, message: `no slot for ${name}: ${why}; wait with --wait, or see agentctl ps` };
+    return { admit: false, reason: 'no_slot', exitCode: 75, message: `no slot for ${name}: ${why}; wait with --wait, or see agentctl ps`, slot: { used, limit } };
   }
   return { admit: true, trial: mode === 'half_open', slot: { used: used + 1, limit } };
 }

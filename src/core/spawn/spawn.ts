@@ -94,9 +94,15 @@ export type SpawnResult =
       readonly passThrough: number;
     };
 
-/** Waiters at the head of the queue poll often; those further back, less. */
-function pollDelay(ahead: number): number {
-  return Math.min(500, 20 + 30 * ahead) + Math.floor(Math.random() * 10);
+/**
+ * How long a waiter sleeps before asking again. Every waiter that could take a slot the moment
+ * one frees (fewer waiters ahead than the group's limit) asks every 20-30 ms; the rest back off
+ * by 30 ms per place further back, up to 500 ms. Keying this to the head alone made the second
+ * and third waiters of a 3-slot group wait 50-80 ms for slots that freed together.
+ */
+export function pollDelay(ahead: number, limit: number | undefined, random = Math.random): number {
+  const behind = limit !== undefined && Number.isFinite(limit) ? Math.max(0, ahead - limit + 1) : ahead;
+  return Math.min(500, 20 + 30 * behind) + Math.floor(random() * 10);
 }
 
 /** Registry settings from the config: how reconcile classifies and caps. */
@@ -131,7 +137,7 @@ interface Attempt {
   ahead: number;
 }
 
-function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean, listening: Set<number>): Attempt {
+function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean, listening: Set<number>, mechanism: LimitMechanism): Attempt {
   const { state } = deps;
   const cfg = deps.config.config;
   return state.write(() => {
@@ -212,10 +218,10 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
     if (decision.admit) {
       state.db
         .prepare(
-          `INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, config_hash, timeout_ms, started_at, sup_pid, sup_start_time)
-           VALUES (?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, config_hash, timeout_ms, started_at, sup_pid, sup_start_time, limits, limit_mechanism)
+           VALUES (?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(runId, req.name, req.group, req.priority, req.detach ? 'detached' : 'foreground', JSON.stringify(req.command), req.cwd, deps.config.hash, req.timeoutMs ?? null, now, self.pid, self.startTime);
+        .run(runId, req.name, req.group, req.priority, req.detach ? 'detached' : 'foreground', JSON.stringify(req.command), req.cwd, deps.config.hash, req.timeoutMs ?? null, now, self.pid, self.startTime, JSON.stringify(req.limits), mechanism);
       if (envPorts.length || runPorts.length) state.db.prepare('UPDATE runs SET ports = ? WHERE id = ?').run(JSON.stringify([...envPorts, ...runPorts]), runId);
       if (queueId !== undefined) state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId);
       state.event({
@@ -277,8 +283,10 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   let agents = agentCandidates(await deps.listProcesses(), deps.config);
   let queueId: number | undefined;
   let a: Attempt;
+  // how limits are enforced is known before admission, so the run row records it from the start
+  const { prefix, mechanism } = limitPrefix(req.limits, deps.env);
   for (;;) {
-    a = attempt(deps, req, throttle, agents, self, queueId, waiting, req.ports ? listeningPorts() : new Set());
+    a = attempt(deps, req, throttle, agents, self, queueId, waiting, req.ports ? listeningPorts() : new Set(), mechanism);
     queueId = a.queueId;
     if (a.decision.admit) break;
     const d = a.decision;
@@ -292,7 +300,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
       return { outcome: 'refused', decision: d, waitedMs: waited };
     }
     const remaining = req.waitMs! - waited;
-    const until = d.retryAt !== undefined ? Math.max(0, d.retryAt - deps.now()) : pollDelay(a.ahead);
+    const until = d.retryAt !== undefined ? Math.max(0, d.retryAt - deps.now()) : pollDelay(a.ahead, d.slot?.limit);
     await deps.sleep(Math.max(5, Math.min(remaining, until, 1000)));
     // the host changes while we wait: sample again now and then
     if (deps.now() - procsAt > 1000) {
@@ -306,7 +314,6 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   const waitedMs = deps.now() - started;
   const cfg = deps.config.config;
   const regDepsFor = () => registryDeps(deps, deps.now());
-  const { prefix, mechanism } = limitPrefix(req.limits, deps.env);
   const argv = [...prefix, ...req.command];
   let ports = a.ports ?? [];
   if (req.ports) {
@@ -331,7 +338,6 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   if (req.env !== undefined) portEnv.AGENTCTL_ENV = req.env;
   const env = { ...deps.env, ...portEnv, AGENTCTL_RUN_ID: runId, AGENTCTL_NAME: req.name };
   const regDeps = regDepsFor;
-  state.write(() => state.db.prepare('UPDATE runs SET limits = ?, limit_mechanism = ? WHERE id = ?').run(JSON.stringify(req.limits), mechanism, runId));
 
   if (req.detach) {
     ensurePrivateDir(state.paths.logs);
