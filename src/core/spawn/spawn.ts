@@ -192,13 +192,19 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       ahead,
     });
 
+    // a refusal that ends the call is an event; a waiter's repeated polls are not
+    const refuse = (d: Extract<Decision, { admit: false }>, qid: number | undefined): Attempt => {
+      if (!waiting || d.exitCode === 69 || d.reason === 'already_running') {
+        state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: d.message, data: { reason: d.reason, exit_code: d.exitCode } }, now);
+      }
+      return { decision: d, ahead, ...(qid !== undefined ? { queueId: qid } : {}) };
+    };
+
     let envPorts: number[] = [];
     if (decision.admit && req.env !== undefined) {
       const e = getEnv(state, req.env);
       if (!e) {
-        const refusal: Decision = { admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which does not exist; create it with agentctl env create ${req.env}` };
-        state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason, exit_code: refusal.exitCode } }, now);
-        return { decision: refusal, ahead, ...(queueId !== undefined ? { queueId } : {}) };
+        return refuse({ admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which does not exist; create it with agentctl env create ${req.env}` }, queueId);
       }
       envPorts = leasesOf(state, { kind: 'env', id: e.name });
     }
@@ -207,10 +213,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
     if (decision.admit && req.ports) {
       const got = leasePorts(state, cfg.ports, req.ports, { kind: 'run', id: runId }, listening, now);
       if (!got) {
-        const refusal: Decision = { admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${req.name}: ${exhaustedMessage(state, cfg.ports, req.ports, now)}` };
-        if (!waiting) state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: refusal.message, data: { reason: refusal.reason, exit_code: refusal.exitCode } }, now);
         // a waiter keeps its place in the queue while ports are short
-        return { decision: refusal, ahead, ...(queueId !== undefined ? { queueId } : {}) };
+        return refuse({ admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${req.name}: ${exhaustedMessage(state, cfg.ports, req.ports, now)}` }, queueId);
       }
       runPorts = got;
     }
@@ -242,11 +246,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       );
       state.event({ command: 'spawn', kind: 'spawn.queued', subject: req.name, reason: `waiting: ${decision.message}`, data: { reason: decision.reason, priority: req.priority } }, now);
     }
-    // a refusal that ends the call is an event; a waiter's repeated polls are not
-    if (!waiting || decision.exitCode === 69 || decision.reason === 'already_running') {
-      state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: decision.message, data: { reason: decision.reason, exit_code: decision.exitCode } }, now);
-    }
-    return { decision, ahead, ...(qid !== undefined ? { queueId: qid } : {}) };
+    return refuse(decision, qid);
   });
 }
 
