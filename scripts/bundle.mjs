@@ -11,7 +11,9 @@
 // Packages loaded only on some paths stay outside the bundle (chalk for colour, smol-toml when
 // a config file exists, cli-table3 for tables, systeminformation and ps-list off Linux) and
 // load when used. `bindings` stays outside too: src/core/state.ts passes the addon's path to
-// better-sqlite3, so the bundle never calls it.
+// better-sqlite3, so the bundle never calls it. better-sqlite3's JavaScript is inside but its
+// compiled addon is found in node_modules at run time, so package.json pins it exactly: the
+// two always come from the same release.
 //
 // Usage: node scripts/bundle.mjs   (`npm run build` runs tsc first, then this)
 import { build } from 'esbuild';
@@ -38,8 +40,9 @@ const result = await build({
   target: 'node20',
   external,
   // createRequire(import.meta.url) and new URL('../package.json', import.meta.url) need the
-  // file's own URL; dist/agentctl.cjs sits where dist/cli.js does, so relative paths still hold
-  banner: { js: "const __agentctlUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // file's own URL; dist/agentctl.cjs sits where dist/cli.js does, so relative paths still hold.
+  // "use strict" leads: ES modules are strict, and a directive after a statement is ignored
+  banner: { js: "'use strict';\nconst __agentctlUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__agentctlUrl' },
   // not minified: a stack trace under AGENTCTL_DEBUG should name readable code
   legalComments: 'none',
@@ -47,8 +50,8 @@ const result = await build({
 });
 const code = result.outputFiles[0].text;
 
-// Code restored from a V8 cache has no loader for import(); src/core/esm.ts routes the
-// ES-module-only packages through the launcher's. Any other import() would fail at run time.
+// Code compiled through node:vm (bin/agentctl) has no loader for import(); src/core/esm.ts
+// routes the ES-module-only packages through the launcher's. Any other import() would fail.
 // (esbuild notes the command modules' glob import in a // comment line: not a call)
 const calls = code.split('\n').filter((line) => !line.trimStart().startsWith('//'));
 const imports = calls.join('\n').match(/\bimport\(/g) ?? [];

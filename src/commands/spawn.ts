@@ -79,9 +79,12 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     config: loaded,
     state,
     // with throttling off the reading decides nothing: skip it (and its CPU window, up to
-    // throttle.cpu_window when no recent sample is stored)
+    // throttle.cpu_window when no recent sample is stored), but not the pruning it does
     throttle: async () => {
-      if (throttleDisabled(ctx.env)) return { level: 0, maxAgents: Number.POSITIVE_INFINITY };
+      if (throttleDisabled(ctx.env)) {
+        state.prune(loaded.config.state, ctx.now());
+        return { level: 0, maxAgents: Number.POSITIVE_INFINITY };
+      }
       const r = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses }, loaded.config, state, command);
       return { level: r.throttle_level, maxAgents: r.throttle_params.max_agents };
     },

@@ -1,9 +1,10 @@
 /**
  * import() of a package that ships only ES modules (chalk, ps-list, systeminformation).
- * The command line runs from a bundle compiled with a V8 code cache (bin/agentctl), and V8
- * gives code restored from a cache no module loader: a plain import() there fails. The
- * launcher therefore puts a loader on globalThis; elsewhere (dist/ as a library, tests) the
- * ordinary import() is used. scripts/bundle.mjs checks the bundle calls import() nowhere else.
+ * The command line runs from a bundle that bin/agentctl compiles through node:vm (to use a
+ * code cache), and such code has no loader for import(): Node 20's option that lends it the
+ * main one is experimental, and is lost when the code comes from a cache. The launcher
+ * therefore puts a loader on globalThis; elsewhere (dist/ as a library, tests) the ordinary
+ * import() is used. scripts/bundle.mjs checks the bundle calls import() nowhere else.
  */
 export const IMPORT_HOOK = Symbol.for('agentctl.import');
 

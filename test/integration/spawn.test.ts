@@ -385,4 +385,23 @@ describe('throttle and the cap', () => {
     // with throttling off the reading decides nothing, so none is taken (nor its CPU window)
     expect(samples()).toBe(before);
   });
+
+  it('with throttling off a spawn still prunes history', async () => {
+    const s = State.open(sd);
+    const insert = s.db.prepare("INSERT INTO events (ts, command, kind, reason) VALUES (?, 'test', 'test.filler', 'filler')");
+    s.db.transaction(() => {
+      for (let i = 0; i < 1500; i++) insert.run(Date.now());
+    })();
+    s.db.prepare("DELETE FROM kv WHERE key = 'prune.last_at'").run();
+    s.close();
+    const r = await spawnCli(['--json', ...config('[state]\nevents_max_rows = 1000\n'), '--name', 'p1', '--', 'true']);
+    expect(r.code).toBe(0);
+    const after = State.open(sd);
+    try {
+      expect((after.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n).toBeLessThanOrEqual(1000 + 5);
+      expect(after.getKv<number>('prune.last_at')).toBeDefined();
+    } finally {
+      after.close();
+    }
+  });
 });

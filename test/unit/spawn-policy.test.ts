@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide, type AdmissionFacts } from '../../src/core/spawn/admission.js';
 import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
 import { decodeShellStatus, newRunId } from '../../src/core/spawn/runs.js';
-import { pollDelay } from '../../src/core/spawn/spawn.js';
+import { FAST_POLLERS, pollDelay } from '../../src/core/spawn/spawn.js';
 import { percentile } from '../../src/commands/stats.js';
 
 const MIN_UP = 10_000;
@@ -132,7 +132,11 @@ describe('pollDelay: how long a waiter sleeps before asking again', () => {
     expect([3, 4, 5].map((ahead) => pollDelay(ahead, 3, noJitter))).toEqual([50, 80, 110]);
     expect(pollDelay(100, 3, noJitter)).toBe(500);
   });
-  it('without a known limit the place in the queue alone decides', () => {
+  it(`a big group keeps its fast pollers to ${FAST_POLLERS}: each ask is a write transaction`, () => {
+    expect([0, 1, 2, 3].map((ahead) => pollDelay(ahead, 50, noJitter))).toEqual([20, 20, 20, 20]);
+    expect([4, 5].map((ahead) => pollDelay(ahead, 50, noJitter))).toEqual([50, 80]);
+  });
+  it('without a known limit only the head asks fast', () => {
     expect(pollDelay(0, undefined, noJitter)).toBe(20);
     expect(pollDelay(2, undefined, noJitter)).toBe(80);
     expect(pollDelay(2, Number.POSITIVE_INFINITY, noJitter)).toBe(80);

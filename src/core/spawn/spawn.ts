@@ -94,14 +94,19 @@ export type SpawnResult =
       readonly passThrough: number;
     };
 
+/** At most this many waiters of a group ask at the fast rate: each ask is a write transaction. */
+export const FAST_POLLERS = 4;
+
 /**
- * How long a waiter sleeps before asking again. Every waiter that could take a slot the moment
- * one frees (fewer waiters ahead than the group's limit) asks every 20-30 ms; the rest back off
- * by 30 ms per place further back, up to 500 ms. Keying this to the head alone made the second
- * and third waiters of a 3-slot group wait 50-80 ms for slots that freed together.
+ * How long a waiter sleeps before asking again. A waiter that could take a slot the moment one
+ * frees (fewer waiters ahead than the group's limit, and among the first FAST_POLLERS) asks
+ * every 20-30 ms; the rest back off by 30 ms per place further back, up to 500 ms. Keying this
+ * to the head alone made the second and third waiters of a 3-slot group wait 50-80 ms for
+ * slots that freed together.
  */
 export function pollDelay(ahead: number, limit: number | undefined, random = Math.random): number {
-  const behind = limit !== undefined && Number.isFinite(limit) ? Math.max(0, ahead - limit + 1) : ahead;
+  const fast = limit !== undefined && Number.isFinite(limit) ? Math.max(1, Math.min(limit, FAST_POLLERS)) : 1;
+  const behind = Math.max(0, ahead - fast + 1);
   return Math.min(500, 20 + 30 * behind) + Math.floor(random() * 10);
 }
 
