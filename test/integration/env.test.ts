@@ -145,6 +145,16 @@ describe('env create / ls / rm', () => {
     expect((await cli(['spawn', '--name', 'w2', '--env', 'nope', '--', 'true'])).code).toBe(69);
   });
 
+  it('spawn --env refuses an environment env-gc is due to remove', async () => {
+    expect((await cli(['env', 'create', 'stale', '--ports', '1', '--ttl', '50ms'])).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 120));
+    const r = await cli(['spawn', '--json', '--name', 'w3', '--env', 'stale', '--', 'true']);
+    expect(r.code).toBe(69);
+    const doc = parseJson<{ reason: string; message: string }>(r.stdout);
+    expect(doc.reason).toBe('dependency');
+    expect(doc.message).toMatch(/env-gc will remove \(expired /);
+  });
+
   it('bad input: exit 2 and nothing created', async () => {
     for (const args of [['env', 'create', '../x'], ['env', 'create', 'a/b'], ['env', 'create', 'x', '--ports', '-1'], ['env', 'create', 'x', '--ttl', 'soon'], ['env', 'create', 'x', '--branch', 'b'], ['env', 'create', 'x', '--owner-pid', '0'], ['env', 'bogus']]) {
       const r = await cli(args);

@@ -13,7 +13,7 @@ import { endTree } from '../kill.js';
 import { countAgents, programName, type ProcInfo } from '../proc.js';
 import type { State } from '../state.js';
 import { decide, type Decision } from './admission.js';
-import { getEnv } from '../envs.js';
+import { gcReason, getEnv } from '../envs.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
 import { exhaustedMessage } from '../pool.js';
 import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
@@ -211,6 +211,9 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       if (!e) {
         return refuse({ admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which does not exist; create it with agentctl env create ${req.env}` }, queueId);
       }
+      // an environment env-gc is due to remove would take its ports (and worktree) from the run
+      const due = gcReason(e, now);
+      if (due) return refuse({ admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which env-gc will remove (${due}); create a new one with agentctl env create` }, queueId);
       envPorts = leasesOf(state, { kind: 'env', id: e.name });
     }
     const runId = decision.admit ? newRunId(now) : '';
