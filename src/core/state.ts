@@ -288,9 +288,38 @@ export class State {
       .immediate();
   }
 
-  /** Run `fn` in a BEGIN IMMEDIATE transaction, mapping failures to StateError. */
+  /** Work to do once the outermost write commits (see afterCommit). */
+  private committed: Array<() => void> = [];
+
+  /**
+   * Run `fn` in a BEGIN IMMEDIATE transaction, mapping failures to StateError. Inside another
+   * write it becomes a savepoint of that one.
+   */
   write<T>(fn: () => T): T {
-    return this.guard(() => this.db.transaction(fn).immediate());
+    const outermost = !this.db.inTransaction;
+    let result: T;
+    try {
+      result = this.guard(() => this.db.transaction(fn).immediate());
+    } catch (err) {
+      if (outermost) this.committed = [];
+      throw err;
+    }
+    if (outermost) {
+      const todo = this.committed;
+      this.committed = [];
+      for (const f of todo) f();
+    }
+    return result;
+  }
+
+  /**
+   * Call `f` once what the current write did is committed and others can see it (at once
+   * outside a write); never when the outermost write rolls back. For hints to other processes
+   * that something changed: a savepoint rolled back inside a write that commits still calls it.
+   */
+  afterCommit(f: () => void): void {
+    if (this.db.inTransaction) this.committed.push(f);
+    else f();
   }
 
   /** Run `fn`, mapping SQLite failures to StateError. */

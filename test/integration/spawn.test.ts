@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
@@ -357,6 +357,21 @@ describe('bad input: exit 2, nothing started', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(msg);
     expect(existsSync(join(sd, 'state.db'))).toBe(false);
+  });
+});
+
+describe('slot bell', () => {
+  it('a run that ends rings it: a foreground one from agentctl, a detached one from its supervisor', async () => {
+    const bell = join(sd, 'slots.bell');
+    const mtime = () => (existsSync(bell) ? statSync(bell).mtimeMs : 0);
+    expect((await spawnCli(['--name', 'b1', '--', 'true'])).code).toBe(0);
+    const afterForeground = mtime();
+    expect(afterForeground).toBeGreaterThan(0);
+    const d = await spawnCli(['--json', '-d', '--name', 'b2', '--', 'sleep', '0.3']);
+    expect(d.code).toBe(0);
+    started.push(parseJson<{ pid: number }>(d.stdout).pid);
+    // nothing else runs against this state folder: only b2's supervisor can touch the bell now
+    await waitFor(() => mtime() > afterForeground, 10_000);
   });
 });
 

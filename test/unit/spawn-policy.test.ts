@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide, type AdmissionFacts } from '../../src/core/spawn/admission.js';
 import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
 import { decodeShellStatus, newRunId } from '../../src/core/spawn/runs.js';
-import { FAST_POLLERS, pollDelay } from '../../src/core/spawn/spawn.js';
+import { BELL_POLL_MS, couldTakeNextSlot, FAST_POLLERS, pollDelay } from '../../src/core/spawn/spawn.js';
 import { percentile } from '../../src/commands/stats.js';
 
 const MIN_UP = 10_000;
@@ -140,6 +140,12 @@ describe('pollDelay: how long a waiter sleeps before asking again', () => {
     expect(pollDelay(0, undefined, noJitter)).toBe(20);
     expect(pollDelay(2, undefined, noJitter)).toBe(80);
     expect(pollDelay(2, Number.POSITIVE_INFINITY, noJitter)).toBe(80);
+  });
+  it('a waiter that hears the slot bell asks only every 100 ms; those further back are unchanged', () => {
+    expect([0, 1, 2].map((ahead) => pollDelay(ahead, 3, noJitter, true))).toEqual([BELL_POLL_MS, BELL_POLL_MS, BELL_POLL_MS]);
+    expect(pollDelay(3, 3, noJitter, true)).toBe(50);
+    expect([0, 2, 3].map((ahead) => couldTakeNextSlot(ahead, 3))).toEqual([true, true, false]);
+    expect(couldTakeNextSlot(1, undefined)).toBe(false);
   });
   it('adds up to 9 ms of jitter so waiters do not ask in lockstep', () => {
     expect(pollDelay(0, 3, () => 0.999)).toBe(29);

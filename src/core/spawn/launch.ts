@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { BELL_FILE } from './bell.js';
 
 export interface Limits {
   /** bytes of address space (RLIMIT_AS) or cgroup MemoryMax */
@@ -99,6 +100,7 @@ if [ -n "$dog" ]; then
   if [ -e "$marker" ]; then wait "$dog"; else kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null; fi
 fi
 printf '%s\\n' "$rc" > "$exitfile.tmp" && mv "$exitfile.tmp" "$exitfile"
+touch "$statedir/${BELL_FILE}" 2>/dev/null
 `;
 
 export interface DetachedStart {

@@ -9,6 +9,7 @@ import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
 import { sameIdentity, type ProcessIdentity } from '../identity.js';
 import type { State } from '../state.js';
 import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, modeAt, type FailureType, type NameHealth, type PolicySettings } from './policy.js';
+import { ringAfterCommit } from './bell.js';
 
 export type RunState = 'starting' | 'running' | 'exited' | 'failed' | 'lost' | 'stopped';
 
@@ -187,6 +188,8 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
 
   removePidFileIfOurs(state, run);
   state.db.prepare("DELETE FROM port_leases WHERE owner_kind = 'run' AND owner = ?").run(run.id);
+  // its slot and ports are free once this commits: wake the waiters that could take them
+  ringAfterCommit(state);
   try {
     rmSync(exitFile(state, run.id), { force: true });
     rmSync(timeoutMarker(state, run.id), { force: true });

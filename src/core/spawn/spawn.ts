@@ -16,6 +16,7 @@ import { decide, type Decision } from './admission.js';
 import { gcReason, getEnv } from '../envs.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
 import { exhaustedMessage } from '../pool.js';
+import { BellListener, bellPath, ringAfterCommit } from './bell.js';
 import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
 import { modeAt } from './policy.js';
 import { exitFile, finishRun, getHealth, getRun, liveRuns, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
@@ -97,16 +98,27 @@ export type SpawnResult =
 /** At most this many waiters of a group ask at the fast rate: each ask is a write transaction. */
 export const FAST_POLLERS = 4;
 
+/** How often a waiter that hears the slot bell still asks, for ends that ring no bell. */
+export const BELL_POLL_MS = 100;
+
+/** Could this waiter take a slot the moment one frees? (see pollDelay) */
+export function couldTakeNextSlot(ahead: number, limit: number | undefined): boolean {
+  return ahead < fastPollers(limit);
+}
+
+const fastPollers = (limit: number | undefined) => (limit !== undefined && Number.isFinite(limit) ? Math.max(1, Math.min(limit, FAST_POLLERS)) : 1);
+
 /**
  * How long a waiter sleeps before asking again. A waiter that could take a slot the moment one
  * frees (fewer waiters ahead than the group's limit, and among the first FAST_POLLERS) asks
- * every 20-30 ms; the rest back off by 30 ms per place further back, up to 500 ms. Keying this
- * to the head alone made the second and third waiters of a 3-slot group wait 50-80 ms for
- * slots that freed together.
+ * every 20-30 ms, or every BELL_POLL_MS when it hears the slot bell; the rest back off by 30 ms
+ * per place further back, up to 500 ms. Keying this to the head alone made the second and
+ * third waiters of a 3-slot group wait 50-80 ms for slots that freed together.
  */
-export function pollDelay(ahead: number, limit: number | undefined, random = Math.random): number {
-  const fast = limit !== undefined && Number.isFinite(limit) ? Math.max(1, Math.min(limit, FAST_POLLERS)) : 1;
-  const behind = Math.max(0, ahead - fast + 1);
+export function pollDelay(ahead: number, limit: number | undefined, random = Math.random, hearsBell = false): number {
+  const behind = Math.max(0, ahead - fastPollers(limit) + 1);
+  // one that hears the bell is woken when a slot frees: its own asking is only the fallback
+  if (behind === 0 && hearsBell) return BELL_POLL_MS + Math.floor(random() * 10);
   return Math.min(500, 20 + 30 * behind) + Math.floor(random() * 10);
 }
 
@@ -260,7 +272,11 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
 
 function leaveQueue(state: State, queueId: number | undefined): void {
   if (queueId === undefined) return;
-  state.write(() => state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId));
+  state.write(() => {
+    state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId);
+    // the waiters behind move up a place
+    ringAfterCommit(state);
+  });
 }
 
 /** Keep the newest `keep` logs of a name (and their .prev halves); older ones go. */
@@ -293,29 +309,38 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   let a: Attempt;
   // how limits are enforced is known before admission, so the run row records it from the start
   const { prefix, mechanism } = limitPrefix(req.limits, deps.env);
-  for (;;) {
-    a = attempt(deps, req, throttle, agents, self, queueId, waiting, req.ports ? listeningPorts() : new Set(), mechanism);
-    queueId = a.queueId;
-    if (a.decision.admit) break;
-    const d = a.decision;
-    if (d.reason === 'already_running' && req.ifNotRunning) return { outcome: 'already_running', runId: d.runId!, pid: d.pid ?? null };
-    const waited = deps.now() - started;
-    if (!waiting || d.exitCode === 69 || d.reason === 'already_running' || waited >= req.waitMs!) {
-      leaveQueue(state, queueId);
-      if (waiting && waited >= req.waitMs!) {
-        state.write(() => state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }));
+  // waiters that could take the next free slot listen for the slot bell (bell.ts)
+  let bell: BellListener | undefined;
+  try {
+    for (;;) {
+      a = attempt(deps, req, throttle, agents, self, queueId, waiting, req.ports ? listeningPorts() : new Set(), mechanism);
+      queueId = a.queueId;
+      if (a.decision.admit) break;
+      const d = a.decision;
+      if (d.reason === 'already_running' && req.ifNotRunning) return { outcome: 'already_running', runId: d.runId!, pid: d.pid ?? null };
+      const waited = deps.now() - started;
+      if (!waiting || d.exitCode === 69 || d.reason === 'already_running' || waited >= req.waitMs!) {
+        leaveQueue(state, queueId);
+        if (waiting && waited >= req.waitMs!) {
+          state.write(() => state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }));
+        }
+        return { outcome: 'refused', decision: d, waitedMs: waited };
       }
-      return { outcome: 'refused', decision: d, waitedMs: waited };
+      const remaining = req.waitMs! - waited;
+      const candidate = d.retryAt === undefined && couldTakeNextSlot(a.ahead, d.slot?.limit);
+      if (candidate) bell ??= new BellListener(bellPath(state));
+      const until = d.retryAt !== undefined ? Math.max(0, d.retryAt - deps.now()) : pollDelay(a.ahead, d.slot?.limit, Math.random, candidate && bell !== undefined && bell.watching);
+      const ms = Math.max(5, Math.min(remaining, until, 1000));
+      await (candidate && bell ? bell.wait(ms) : deps.sleep(ms));
+      // the host changes while we wait: sample again now and then
+      if (deps.now() - procsAt > 1000) {
+        throttle = await deps.throttle();
+        agents = agentCandidates(await deps.listProcesses(), deps.config);
+        procsAt = deps.now();
+      }
     }
-    const remaining = req.waitMs! - waited;
-    const until = d.retryAt !== undefined ? Math.max(0, d.retryAt - deps.now()) : pollDelay(a.ahead, d.slot?.limit);
-    await deps.sleep(Math.max(5, Math.min(remaining, until, 1000)));
-    // the host changes while we wait: sample again now and then
-    if (deps.now() - procsAt > 1000) {
-      throttle = await deps.throttle();
-      agents = agentCandidates(await deps.listProcesses(), deps.config);
-      procsAt = deps.now();
-    }
+  } finally {
+    bell?.close();
   }
   const runId = a.runId!;
   const trial = a.decision.admit && a.decision.trial;
