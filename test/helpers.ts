@@ -46,7 +46,8 @@ export async function runCli(args: readonly string[], opts: { env?: NodeJS.Proce
 /** A fresh temp folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'agentctl-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // retries: a detached run's supervisor may still be writing its exit file as a test ends it
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }) };
 }
 
 /** Processes a test started; `endAll` ends each by its PID and waits for it to exit. */

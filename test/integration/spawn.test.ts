@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
@@ -364,6 +364,12 @@ describe('slot bell', () => {
   it('a run that ends rings it: a foreground one from agentctl, a detached one from its supervisor', async () => {
     const bell = join(sd, 'slots.bell');
     const mtime = () => (existsSync(bell) ? statSync(bell).mtimeMs : 0);
+    // the first waiter that listens creates the bell; without one nothing rings. Stand in for it
+    // with a bell dated 1970, so any ring is a later time stamp
+    expect((await spawnCli(['--name', 'b0', '--', 'true'])).code).toBe(0);
+    expect(existsSync(bell)).toBe(false);
+    writeFileSync(bell, '');
+    utimesSync(bell, 0, 0);
     expect((await spawnCli(['--name', 'b1', '--', 'true'])).code).toBe(0);
     const afterForeground = mtime();
     expect(afterForeground).toBeGreaterThan(0);

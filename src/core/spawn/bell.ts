@@ -14,16 +14,13 @@ export const BELL_FILE = 'slots.bell';
 
 export const bellPath = (state: State): string => join(state.paths.dir, BELL_FILE);
 
+/** Change the bell's time stamp. No bell means nobody listens (listeners create it): no ring. */
 function touch(path: string): void {
   try {
     const now = new Date();
     utimesSync(path, now, now);
   } catch {
-    try {
-      closeSync(openSync(path, 'a', 0o600));
-    } catch {
-      /* a hint only: waiters poll anyway */
-    }
+    /* missing, or not ours to touch: a hint only, waiters poll anyway */
   }
 }
 

@@ -100,7 +100,7 @@ if [ -n "$dog" ]; then
   if [ -e "$marker" ]; then wait "$dog"; else kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null; fi
 fi
 printf '%s\\n' "$rc" > "$exitfile.tmp" && mv "$exitfile.tmp" "$exitfile"
-touch "$statedir/${BELL_FILE}" 2>/dev/null
+touch -c "$statedir/${BELL_FILE}" 2>/dev/null
 `;
 
 export interface DetachedStart {
