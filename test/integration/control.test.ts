@@ -109,8 +109,10 @@ describe('reap', () => {
 
   it('ends a run past --timeout: TERM, grace, KILL for one that ignores TERM, and sweeps a grandchild that called setsid', async () => {
     const gfile = join(t.dir, 'g.pid');
-    const run = await spawnD('stubborn', '--', process.execPath, '-e', `process.on('SIGTERM', () => {}); require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { detached: true, stdio: 'ignore' }).unref(); require('fs').writeFileSync(${JSON.stringify(gfile)}, 'x'); setInterval(() => {}, 1e6)`);
-    await waitFor(() => existsSync(gfile), 5000);
+    const run = await spawnD('stubborn', '--', process.execPath, '-e', `process.on('SIGTERM', () => {}); const g = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { detached: true, stdio: 'ignore' }); g.unref(); require('fs').writeFileSync(${JSON.stringify(gfile)}, String(g.pid)); setInterval(() => {}, 1e6)`);
+    await waitFor(() => existsSync(gfile) && readFileSync(gfile, 'utf8') !== '', 5000);
+    // ended by afterEach too, should an assertion below fail before reap sweeps it
+    pids.push(Number(readFileSync(gfile, 'utf8')));
     // zombies other processes left on this host (PID 1 here never reaps) are reported too: skip them
     const before = await cli(['reap', '--dry-run', '--json', '--timeout', '100ms']);
     expect(parseJson<{ findings: Array<{ kind: string; action: string }> }>(before.stdout).findings.filter((x) => x.kind !== 'zombie')).toEqual([expect.objectContaining({ kind: 'timeout', action: 'would_end' })]);
