@@ -156,8 +156,17 @@ function cleanup() {
   }
   for (const home of pm2Homes) pm2Shutdown(home);
   for (const id of semIds) spawnSync(peers.sem, ['--will-cite', '--wait', '--id', id], { env: semEnv, stdio: 'ignore', timeout: 60_000 });
-  // sem's last jobs may still be leaving files under PARALLEL_HOME as sem --wait returns: retry
-  rmSync(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  // sem's last jobs may still be leaving files under PARALLEL_HOME as sem --wait returns: try
+  // again (rmSync's maxRetries retries only the last rmdir, not the listing)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rmSync(work, { recursive: true, force: true });
+      break;
+    } catch (err) {
+      if (err.code !== 'ENOTEMPTY' || attempt >= 20) throw err;
+      sleepSync(100);
+    }
+  }
   // anything we know of still alive? (sem jobs are covered by sem --wait above)
   const left = [...seen.values()].filter((p) => !waitGone(p, 1000));
   if (left.length) console.error(`cleanup: still running: ${left.map((p) => `${p.pid} (${p.what})`).join(', ')}`);

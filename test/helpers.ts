@@ -46,8 +46,24 @@ export async function runCli(args: readonly string[], opts: { env?: NodeJS.Proce
 /** A fresh temp folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'agentctl-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  // retries: a detached run's supervisor may still be writing its exit file as a test ends it
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }) };
+  return { dir, cleanup: () => removeTree(dir) };
+}
+
+/**
+ * rm -rf that tries again when files appear while it runs: a detached run's supervisor writes
+ * its exit file just after a test ends the run. (rmSync's own maxRetries retries only the last
+ * rmdir, not the listing, so a file created meanwhile fails it every time.)
+ */
+export function removeTree(dir: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || attempt >= 20) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
 }
 
 /** Processes a test started; `endAll` ends each by its PID and waits for it to exit. */
