@@ -4,21 +4,15 @@
 // after running the commands that start most often (by hand, from cron, from Makefiles), so
 // it holds the functions they compiled and not only the bundle's top level: measured, a cache
 // of the top level alone saved 3 ms of throttle-status's start, this one 8 ms.
-// The compile below must match bin/agentctl's (same wrapper, same source), or V8 rejects the
-// cache; test/integration/launcher.test.ts checks that the launcher uses it.
+// The compile is bin/agentctl's own load(), so V8 sees the same code it will be asked to run;
+// test/integration/launcher.test.ts checks that the launcher uses the cache.
 // Runs in a temp state folder and working folder with throttling off; the only process it
 // starts is `true`, in the foreground, through `agentctl spawn`.
 // Usage: node scripts/code-cache.cjs   (scripts/bundle.mjs runs it after each bundle)
-const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
-const Module = require('node:module');
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
-const { Script } = require('node:vm');
-
-const bundle = join(__dirname, '..', 'dist', 'agentctl.cjs');
-const source = readFileSync(bundle, 'utf8');
-const build = /^\/\/ agentctl build (\w+)/.exec(source);
-if (!build) throw new Error(`${bundle} has no build id on its first line; run node scripts/bundle.mjs`);
+const { load } = require('../bin/agentctl');
 
 const WARM_UP = [
   ['throttle-status', '--json'],
@@ -40,12 +34,10 @@ async function main() {
     Object.assign(process.env, { AGENTCTL_STATE_DIR: join(work, 'state'), AGENTCTL_DISABLE_THROTTLE: '1', XDG_CONFIG_HOME: join(work, 'config'), NO_COLOR: '1' });
     process.chdir(work);
 
-    const script = new Script(Module.wrap(source), { filename: bundle });
-    globalThis[Symbol.for('agentctl.import')] = (specifier) => import(specifier);
-    const mod = { exports: {} };
-    script.runInThisContext()(mod.exports, Module.createRequire(bundle), mod, bundle, join(__dirname, '..', 'dist'));
-    for (const argv of WARM_UP) await mod.exports.main(argv);
-    writeFileSync(`${bundle}.${build[1]}.cache`, script.createCachedData());
+    const { script, cachePath, exports } = load({ useCache: false });
+    if (!cachePath) throw new Error('dist/agentctl.cjs has no build id on its first line; run node scripts/bundle.mjs');
+    for (const argv of WARM_UP) await exports.main(argv);
+    writeFileSync(cachePath, script.createCachedData());
   } finally {
     process.chdir(tmpdir());
     rmSync(work, { recursive: true, force: true });
