@@ -8,7 +8,7 @@ import { measure, seedMetrics, type MeasureDeps, type ThrottleReport } from '../
 import type { Ui } from '../core/output.js';
 import { writeMetricsFile, type Metric } from '../core/prometheus.js';
 import type { ThrottleLevel } from '../core/throttle.js';
-import { formatBytes, formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
+import { formatBytes, formatDuration, formatPct, parseDuration, parseIntInRange } from '../core/units.js';
 
 /** Default --watch interval: often enough to see a spike, rare enough to cost nothing. */
 const WATCH_DEFAULT_MS = 2_000;
@@ -201,7 +201,6 @@ function levelLabel(level: ThrottleLevel, name: string, ui: Ui): string {
   return ui.c.bold[LEVEL_COLORS[level]](`level ${level} ${name}`);
 }
 
-const pct = (n: number) => `${n.toFixed(1)}%`;
 
 /** One line per reading, for --watch and logs. */
 export function renderLine(r: ThrottleReport, ui: Ui): string {
@@ -209,8 +208,8 @@ export function renderLine(r: ThrottleReport, ui: Ui): string {
   return [
     time,
     levelLabel(r.throttle_level, r.throttle_params.name, ui),
-    `mem ${pct(r.memory_used_pct)}`,
-    `cpu ${pct(r.cpu_used_pct)}`,
+    `mem ${formatPct(r.memory_used_pct)}`,
+    `cpu ${formatPct(r.cpu_used_pct)}`,
     `load/core ${r.load_per_core.toFixed(2)}`,
     `agents ${r.agent_processes} (claude ${r.claude_processes}, node ${r.node_processes})`,
     r.disabled ? ui.c.yellow('throttling disabled') : '',
@@ -231,10 +230,10 @@ export function render(r: ThrottleStatusResult, ui: Ui): string {
     : 'not available on this kernel';
   lines.push(
     ui.pairs([
-      ['memory', `${pct(r.memory_used_pct)} used, ${formatBytes(r.memory_available_bytes)} of ${formatBytes(r.memory_total_bytes)} available`],
-      ['cpu', `${pct(r.cpu_used_pct)} used over ${formatDuration(r.cpu_window_ms)}`],
+      ['memory', `${formatPct(r.memory_used_pct)} used, ${formatBytes(r.memory_available_bytes)} of ${formatBytes(r.memory_total_bytes)} available`],
+      ['cpu', `${formatPct(r.cpu_used_pct)} used over ${formatDuration(r.cpu_window_ms)}`],
       ['load', `${r.load_1m.toFixed(2)} ${r.load_5m.toFixed(2)} ${r.load_15m.toFixed(2)} (${r.load_per_core.toFixed(2)} per core, ${r.cpus} cores)`],
-      ['swap', `${pct(r.swap_used_pct)} used, ${rate(r.swap_in_per_s)} in, ${rate(r.swap_out_per_s)} out`],
+      ['swap', `${formatPct(r.swap_used_pct)} used, ${rate(r.swap_in_per_s)} in, ${rate(r.swap_out_per_s)} out`],
       ['pressure', psi],
       ['agents', `${r.agent_processes} (claude ${r.claude_processes}, node processes ${r.node_processes})`],
     ]),

@@ -8,6 +8,7 @@ import { bootId } from './identity.js';
 import { countAgents, type ProcInfo } from './proc.js';
 import { cpuUsedPct, type PsiReading, type Sampler, type Snapshot } from './resources.js';
 import type { State } from './state.js';
+import { round } from './units.js';
 import { nextLevel, paramsFor, rawLevel, type LevelState, type ThrottleLevel, type ThrottleParams } from './throttle.js';
 
 /** What throttle-status reports; field names up to throttle_params are the resource_metrics.json seed's. */
@@ -65,8 +66,6 @@ interface StoredSample {
 export function throttleDisabled(env: NodeJS.ProcessEnv): boolean {
   return /^(1|true|yes|on)$/i.test(env.AGENTCTL_DISABLE_THROTTLE ?? '');
 }
-
-const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 export async function measure(deps: MeasureDeps, config: Config, state: State, command = 'throttle-status'): Promise<ThrottleReport> {
   const t = config.throttle;

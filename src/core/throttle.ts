@@ -7,6 +7,7 @@
  *   2 medium  max agents 2, batch  25, delay 1000 ms   memory < 90 % and CPU < 90 %
  *   3 heavy   max agents 1, batch  10, delay 2000 ms   otherwise
  */
+import { round } from './units.js';
 
 export type ThrottleLevel = 0 | 1 | 2 | 3;
 
@@ -82,10 +83,10 @@ export function rawLevel(
   const level = Math.max(mem, cpu) as ThrottleLevel;
   const reasons: string[] = [];
   if (mem > 0 && mem === level) {
-    reasons.push(`memory ${round1(reading.memoryUsedPct!)}% >= ${settings.memoryPct[mem - 1]}%`);
+    reasons.push(`memory ${round(reading.memoryUsedPct!)}% >= ${settings.memoryPct[mem - 1]}%`);
   }
   if (cpu > 0 && cpu === level) {
-    reasons.push(`cpu ${round1(reading.cpuUsedPct!)}% >= ${settings.cpuPct[cpu - 1]}%`);
+    reasons.push(`cpu ${round(reading.cpuUsedPct!)}% >= ${settings.cpuPct[cpu - 1]}%`);
   }
   return { level, reasons };
 }
@@ -134,8 +135,4 @@ export function paramsFor(level: ThrottleLevel, settings: ThrottleSettings = DEF
     max_concurrent: settings.maxConcurrent[level]!,
     reasoning_effort: settings.reasoningEffort[level]!,
   };
-}
-
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
 }

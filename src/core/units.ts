@@ -106,6 +106,16 @@ export function formatDuration(ms: number): string {
   return `${sign}${m}m${s ? ` ${s}s` : ''}`;
 }
 
+/** Round to `digits` decimals (1 by default): 62.345 -> 62.3. */
+export function round(n: number, digits = 1): number {
+  return Math.round(n * 10 ** digits) / 10 ** digits;
+}
+
+/** A percentage for people, one decimal: 62.3%. */
+export function formatPct(n: number): string {
+  return `${n.toFixed(1)}%`;
+}
+
 /** Render bytes for people with binary units: 163M, 23.1G. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'K', 'M', 'G', 'T'];

@@ -17,7 +17,7 @@ import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
 import type { State } from '../state.js';
 import { groupInstances } from '../workers.js';
-import { formatBytes } from '../units.js';
+import { formatBytes, formatPct } from '../units.js';
 import { httpStatus, tcpAccepts } from './probes.js';
 
 export type Status = 'ok' | 'warn' | 'fail';
@@ -54,7 +54,6 @@ export interface Check {
 }
 
 const ok = (value: string, threshold: string, metric?: number | null): CheckResult => ({ status: 'ok', value, threshold, remedy: '', ...(metric !== undefined ? { metric } : {}) });
-const pct = (n: number) => `${n.toFixed(1)}%`;
 const skip = (why: string): CheckResult => ({ status: 'warn', value: why, threshold: '-', remedy: 'agentctl doctor --check state.integrity', metric: null });
 
 /** Grade `v` against warn/fail thresholds (higher is worse, or lower is worse). */
@@ -108,7 +107,7 @@ export function checks(t: Thresholds): Check[] {
         if (!f.report) return skip('no reading');
         const idle = 100 - f.report.cpu_used_pct;
         const s: Status = idle < t.cpuIdleWarn ? 'warn' : 'ok';
-        return { status: s, value: pct(idle), threshold: `warn < ${t.cpuIdleWarn}%`, remedy: s === 'ok' ? '' : 'agentctl throttle-status; agentctl ps', metric: idle };
+        return { status: s, value: formatPct(idle), threshold: `warn < ${t.cpuIdleWarn}%`, remedy: s === 'ok' ? '' : 'agentctl throttle-status; agentctl ps', metric: idle };
       },
     },
     {
@@ -119,7 +118,7 @@ export function checks(t: Thresholds): Check[] {
         if (!f.report) return skip('no reading');
         const avail = (f.report.memory_available_bytes / f.report.memory_total_bytes) * 100;
         const s = grade(avail, t.memWarn, t.memFail, false);
-        return { status: s, value: `${pct(avail)} (${formatBytes(f.report.memory_available_bytes)} of ${formatBytes(f.report.memory_total_bytes)})`, threshold: `warn < ${t.memWarn}%, fail < ${t.memFail}%`, remedy: s === 'ok' ? '' : 'agentctl reap --shed; agentctl ps', metric: avail };
+        return { status: s, value: `${formatPct(avail)} (${formatBytes(f.report.memory_available_bytes)} of ${formatBytes(f.report.memory_total_bytes)})`, threshold: `warn < ${t.memWarn}%, fail < ${t.memFail}%`, remedy: s === 'ok' ? '' : 'agentctl reap --shed; agentctl ps', metric: avail };
       },
     },
     {
@@ -223,7 +222,7 @@ export function checks(t: Thresholds): Check[] {
         if (!ended) return ok('no runs ended in 24 h', `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`, null);
         const rate = ((r.bad ?? 0) / ended) * 100;
         const s: Status = rate > t.failRateFail ? 'fail' : rate > t.failRateWarn ? 'warn' : 'ok';
-        return { status: s, value: `${pct(rate)} (${r.bad} of ${ended})`, threshold: `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`, remedy: s === 'ok' ? '' : 'agentctl stats --since 24h', metric: rate };
+        return { status: s, value: `${formatPct(rate)} (${r.bad} of ${ended})`, threshold: `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`, remedy: s === 'ok' ? '' : 'agentctl stats --since 24h', metric: rate };
       },
     },
     {
@@ -238,7 +237,7 @@ export function checks(t: Thresholds): Check[] {
         const size = u.size;
         const rows = u.leases;
         const s: Status = use >= 100 ? 'fail' : use >= t.poolWarn || expired > 0 ? 'warn' : 'ok';
-        return { status: s, value: `${rows.length} of ${size} leased (${pct(use)}), ${expired} held by expired or dead owners`, threshold: `warn >= ${t.poolWarn}% or any expired lease, fail at 100%`, remedy: s === 'ok' ? '' : expired ? 'agentctl env-gc' : 'agentctl ports', metric: use };
+        return { status: s, value: `${rows.length} of ${size} leased (${formatPct(use)}), ${expired} held by expired or dead owners`, threshold: `warn >= ${t.poolWarn}% or any expired lease, fail at 100%`, remedy: s === 'ok' ? '' : expired ? 'agentctl env-gc' : 'agentctl ports', metric: use };
       },
     },
     {
