@@ -32,6 +32,16 @@ function configErr(fn: () => unknown): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
+/** `text` as the project file fails to load, naming `key` and `line`, with a message like `msg`. */
+function expectConfigError(text: string, key: string, line: number, msg: RegExp): void {
+  writeFileSync(projectFile(), text);
+  const e = configErr(() => load());
+  expect(e.key).toBe(key);
+  expect(e.line).toBe(line);
+  expect(e.message).toMatch(msg);
+  expect(e.message).toContain(`${projectFile()} line ${line}: ${key}: `);
+}
+
 describe('precedence: flag > env > ./agentctl.toml > user config > defaults', () => {
   it('uses built-in defaults with no files', () => {
     const l = load();
@@ -140,14 +150,7 @@ describe('validation names file, key and line', () => {
     ['[ports]\nrange = 20000\n', 'ports.range', 2, /port range like/],
     ['[agents]\npatterns = ["claude", "(unclosed"]\n', 'agents.patterns', 2, /invalid regular expression/],
     ['[state]\nevents_max_rows = 5\n', 'state.events_max_rows', 2, /out of range/],
-  ])('%j', (text, key, line, msg) => {
-    writeFileSync(projectFile(), text);
-    const e = configErr(() => load());
-    expect(e.key).toBe(key);
-    expect(e.line).toBe(line);
-    expect(e.message).toMatch(msg);
-    expect(e.message).toContain(`${projectFile()} line ${line}: ${key}: `);
-  });
+  ])('%j', expectConfigError);
 
   it('errors in the user file name the user file', () => {
     writeFileSync(userFile(), '[ports]\nrange = "nope"\n');
@@ -183,13 +186,7 @@ describe('[[services]]', () => {
     ['[[services]]\nname = "web"\n', 'services[0]', 1, /at least one of pidfile, match, port, url/],
     ['[[services]]\nname = "a"\nport = 1\n[[services]]\nname = "a"\nport = 2\n', 'services[1].name', 5, /duplicate/],
     ['[[services]]\nname = "a/b"\nport = 1\n', 'services[0].name', 2, /letters, digits/],
-  ])('%j', (text, key, line, msg) => {
-    writeFileSync(projectFile(), text);
-    const e = configErr(() => load());
-    expect(e.key).toBe(key);
-    expect(e.line).toBe(line);
-    expect(e.message).toMatch(msg);
-  });
+  ])('%j', expectConfigError);
 });
 
 describe('locateKey', () => {
