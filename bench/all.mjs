@@ -6,10 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { printTable } from './lib.mjs';
+import { printTable, root } from './lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
 function ensurePeers() {

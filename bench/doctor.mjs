@@ -6,14 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { statSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { State } from '../dist/core/state.js';
-import { interleaved, printTable, round } from './lib.mjs';
+import { bin, interleaved, printTable, root, round, runsFromArgv } from './lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'agentctl');
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 10;
+const RUNS = runsFromArgv(10);
 const dir = mkdtempSync(join(tmpdir(), 'agentctl-bench-doctor-'));
 const sd = join(dir, 'state');
 const env = { ...process.env, NO_COLOR: '1', AGENTCTL_DISABLE_THROTTLE: '1' };

@@ -7,13 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { State } from '../dist/core/state.js';
 import { leasePorts, releasePorts } from '../dist/core/ports.js';
-import { median, printTable, round } from './lib.mjs';
+import { bin, median, printTable, root, round } from './lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'agentctl');
 const dir = mkdtempSync(join(tmpdir(), 'agentctl-bench-env-'));
 const cfg = join(dir, 'agentctl.toml');
 writeFileSync(cfg, '[ports]\nrange = "30000-39999"\n');

@@ -1,5 +1,17 @@
-// Shared helpers for bench scripts: interleaved runs, medians, one table.
+// Shared helpers for bench scripts: where things are, --runs, interleaved runs, medians, one table.
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root and the agentctl binary every bench runs. */
+export const root = fileURLToPath(new URL('..', import.meta.url));
+export const bin = join(root, 'bin', 'agentctl');
+
+/** `--runs N` from the command line, or `fallback`. */
+export function runsFromArgv(fallback) {
+  const i = process.argv.indexOf('--runs');
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
 
 /** Time one command run (ms, wall clock), failing loudly when it fails. */
 export function timeOnce(cmd, args, opts = {}) {

@@ -32,14 +32,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { interleaved, printTable, round, timeOnce } from './lib.mjs';
+import { bin, interleaved, printTable, root, round, runsFromArgv, timeOnce } from './lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'agentctl');
 const node = process.execPath;
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = Math.max(15, runsArg > 0 ? Number(process.argv[runsArg + 1]) : 21);
+const RUNS = Math.max(15, runsFromArgv(21));
 const WARMUP = 3;
 /** extra processes alive in each block: up, then down again */
 const LEVELS = [100, 2500, 5000];

@@ -28,14 +28,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { median, printTable, round, timeOnce } from './lib.mjs';
+import { bin, median, printTable, root, round, runsFromArgv, timeOnce } from './lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'agentctl');
 const node = process.execPath;
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 20;
+const RUNS = runsFromArgv(20);
 const WARMUP = 3;
 
 // ---------------------------------------------------------------------------------------------

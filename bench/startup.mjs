@@ -6,13 +6,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { interleaved, printTable, round, timeOnce } from './lib.mjs';
+import { bin, interleaved, printTable, root, round, runsFromArgv, timeOnce } from './lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'bin', 'agentctl');
-const runsArg = process.argv.indexOf('--runs');
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 40;
+const runs = runsFromArgv(40);
 const stateDir = mkdtempSync(join(tmpdir(), 'agentctl-bench-'));
 const env = { ...process.env, AGENTCTL_STATE_DIR: stateDir, NO_COLOR: '1' };
 delete env.AGENTCTL_CONFIG;
