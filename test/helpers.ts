@@ -69,6 +69,16 @@ export function removeTree(dir: string): void {
 /** Processes a test started; `endAll` ends each by its PID and waits for it to exit. */
 export class Procs {
   private readonly children: ChildProcess[] = [];
+  /** Processes a test caused but did not start itself (detached runs, their grandchildren). */
+  private readonly adopted: Array<{ pid: number; startTime: string }> = [];
+
+  /** End these too in endAll: by PID, and only while the PID still names the same process. */
+  adopt(...pids: number[]): void {
+    for (const pid of pids) {
+      const startTime = procStartTime(pid);
+      if (startTime !== undefined) this.adopted.push({ pid, startTime });
+    }
+  }
 
   /** Start `node -e code` (optionally under another argv[0] via a symlink) and wait until it runs it. */
   async node(code: string, opts: { argv0Path?: string; args?: string[] } = {}): Promise<ChildProcess> {
@@ -105,7 +115,25 @@ export class Procs {
   }
 
   async endAll(): Promise<void> {
+    for (const p of this.adopted.splice(0)) {
+      if (procStartTime(p.pid) !== p.startTime) continue; // gone, or the PID is someone else's now
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
     await Promise.all(this.children.splice(0).map((c) => this.end(c)));
+  }
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks), or undefined when there is no such process. */
+function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }
 

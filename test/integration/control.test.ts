@@ -13,20 +13,12 @@ let t: ReturnType<typeof tempDir>;
 let sd: string;
 const procs = new Procs();
 const extra: ChildProcess[] = [];
-const pids: number[] = [];
 
 beforeEach(() => {
   t = tempDir();
   sd = join(t.dir, 'state');
 });
 afterEach(async () => {
-  for (const pid of pids.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
   for (const c of extra.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await procs.endAll();
   t.cleanup();
@@ -42,7 +34,10 @@ const alive = (pid: number) => {
   }
 };
 
-/** Start a python fixture from test/fixtures and wait until it runs; returns its PID. */
+/** The python process the last python() call started (inside its shell wrapper, if any). */
+let lastPython = 0;
+
+/** Start a python fixture from test/fixtures and wait until it runs; returns its PID (the wrapper's, with `wrap`). */
 async function python(script: string, args: string[] = [], more: Record<string, string> = {}, wrap = false): Promise<number> {
   const ready = join(t.dir, `${script}.${extra.length}.ready`);
   const cmd = wrap ? ['sh', '-c', `python3 ${script} ${args.join(' ')}; echo done`] : ['python3', script, ...args];
@@ -50,7 +45,8 @@ async function python(script: string, args: string[] = [], more: Record<string, 
   extra.push(c);
   await waitFor(() => existsSync(ready), 10_000);
   const pid = Number(readFileSync(ready, 'utf8'));
-  pids.push(pid);
+  procs.adopt(pid);
+  lastPython = pid;
   return wrap ? c.pid! : pid;
 }
 
@@ -59,7 +55,7 @@ describe('dedupe-workers (incident 2)', () => {
     const plain = await python('auto_confirm_worker.py', ['--daemon']);
     const v2 = await python('auto_confirm_worker_v2.py', ['--daemon']);
     const wrapper = await python('auto_confirm_worker.py', ['--daemon'], {}, true);
-    const wrapped = pids[pids.length - 1]!;
+    const wrapped = lastPython;
     const other = await python('unrelated_worker.py');
     const dry = await cli(['dedupe-workers', '--dry-run', '--json', '--match', 'auto_confirm|unrelated']);
     const plan = parseJson<{ groups: Array<{ identity: string; keep: { pid: number }; duplicates: Array<{ pid: number; pids: number[] }> }> }>(dry.stdout);
@@ -98,7 +94,7 @@ describe('reap', () => {
   const spawnD = async (name: string, ...args: string[]) => {
     const r = await cli(['spawn', '--json', '-d', '--name', name, ...args]);
     const doc = parseJson<{ run_id: string; pid: number }>(r.stdout);
-    pids.push(doc.pid);
+    procs.adopt(doc.pid);
     return doc;
   };
 
@@ -112,7 +108,7 @@ describe('reap', () => {
     const run = await spawnD('stubborn', '--', process.execPath, '-e', `process.on('SIGTERM', () => {}); const g = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { detached: true, stdio: 'ignore' }); g.unref(); require('fs').writeFileSync(${JSON.stringify(gfile)}, String(g.pid)); setInterval(() => {}, 1e6)`);
     await waitFor(() => existsSync(gfile) && readFileSync(gfile, 'utf8') !== '', 5000);
     // ended by afterEach too, should an assertion below fail before reap sweeps it
-    pids.push(Number(readFileSync(gfile, 'utf8')));
+    procs.adopt(Number(readFileSync(gfile, 'utf8')));
     // zombies other processes left on this host (PID 1 here never reaps) are reported too: skip them
     const before = await cli(['reap', '--dry-run', '--json', '--timeout', '100ms']);
     expect(parseJson<{ findings: Array<{ kind: string; action: string }> }>(before.stdout).findings.filter((x) => x.kind !== 'zombie')).toEqual([expect.objectContaining({ kind: 'timeout', action: 'would_end' })]);
@@ -120,7 +116,7 @@ describe('reap', () => {
     const f = parseJson<{ findings: Array<{ kind: string; action: string; ended: { graceful: boolean; forced: boolean; swept: number[]; survivors: number[] } }> }>(r.stdout).findings.filter((x) => x.kind !== 'zombie');
     expect(f[0]).toMatchObject({ kind: 'timeout', action: 'ended', ended: { graceful: false, forced: true, survivors: [] } });
     expect(f[0]!.ended.swept.length).toBe(1);
-    pids.push(...f[0]!.ended.swept);
+    procs.adopt(...f[0]!.ended.swept);
     expect(alive(run.pid)).toBe(false);
     expect(f[0]!.ended.swept.every((p) => !alive(p))).toBe(true);
     const s = State.open(sd);
@@ -190,7 +186,7 @@ describe('stop', () => {
   it('stops by name, group or all; reports graceful and forced', async () => {
     const ok = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'polite', '--group', 'g', '--', 'sleep', '30'])).stdout);
     const rude = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1e6)"])).stdout);
-    pids.push(ok.pid, rude.pid);
+    procs.adopt(ok.pid, rude.pid);
     await new Promise((r) => setTimeout(r, 300));
     const r = await cli(['stop', '--group', 'g', '--grace', '600ms', '--json']);
     const doc = parseJson<{ graceful: string[]; forced: string[]; failed: string[]; duration_ms: number }>(r.stdout);
@@ -202,7 +198,7 @@ describe('stop', () => {
     // a stop is not the worker's failure: no backoff afterwards
     const again = await cli(['spawn', '--json', '-d', '--name', 'polite', '--', 'sleep', '30']);
     expect(again.code).toBe(0);
-    pids.push(parseJson<{ pid: number }>(again.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(again.stdout).pid);
     const all = parseJson<{ graceful: string[] }>((await cli(['stop', '--all', '--json'])).stdout);
     expect(all.graceful).toEqual(['polite']);
     expect(parseJson<{ not_running: string[] }>((await cli(['stop', 'nobody', '--json'])).stdout).not_running).toEqual(['nobody']);
@@ -224,7 +220,7 @@ describe('stop on a foreground run', () => {
     s.close();
     const again = await cli(['spawn', '--json', '-d', '--name', 'fg', '--', 'sleep', '30']);
     expect(again.code).toBe(0);
-    pids.push(parseJson<{ pid: number }>(again.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(again.stdout).pid);
   });
 });
 
@@ -242,7 +238,7 @@ describe('other users', () => {
     extra.push(c);
     await waitFor(() => existsSync(marker), 5000);
     const theirs = Number(readFileSync(marker, 'utf8'));
-    pids.push(theirs);
+    procs.adopt(theirs);
     const mine = spawn('/bin/sh', [join(shared, 'dup.sh')], { stdio: 'ignore' });
     extra.push(mine);
     await new Promise((r) => setTimeout(r, 400));
@@ -286,7 +282,7 @@ describe('other users', () => {
     c.stdout!.on('data', (d) => (out += d));
     await once(c, 'exit');
     const theirs = Number(out.trim());
-    pids.push(theirs);
+    procs.adopt(theirs);
     await waitFor(() => readFileSync(`/proc/${theirs}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === '1', 3000);
     const e = env({ AGENTCTL_AGENTS_PATTERNS: `^sleep ${token.replace('.', '\\.')}$` });
     const r = parseJson<{ findings: Array<{ kind: string; pid: number }> }>((await cli(['reap', '--orphans', '--json', '--grace', '200ms'], e)).stdout);

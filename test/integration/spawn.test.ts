@@ -12,8 +12,6 @@ let t: ReturnType<typeof tempDir>;
 let sd: string;
 let log: string;
 const procs = new Procs();
-/** PIDs of detached runs and grandchildren these tests started; each is ended by PID afterwards. */
-const started: number[] = [];
 
 beforeEach(() => {
   t = tempDir();
@@ -21,13 +19,7 @@ beforeEach(() => {
   log = join(t.dir, 'worker.log');
 });
 afterEach(async () => {
-  for (const pid of started.splice(0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
+  // ends what the tests started, detached runs and their grandchildren included (adopt)
   await procs.endAll();
   t.cleanup();
 });
@@ -92,7 +84,7 @@ describe('admission under concurrency', () => {
   it('detached spawners: exactly the cap is admitted', async () => {
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => spawnCli(['--json', '-d', '--name', `d${i}`, '--group', 'dg', '--max', '3', ...worker(`d${i}`)])));
     const ok = results.filter((r) => r.code === 0).map((r) => parseJson<{ pid: number; outcome: string }>(r.stdout));
-    started.push(...ok.map((o) => o.pid));
+    procs.adopt(...ok.map((o) => o.pid));
     expect(ok.length).toBe(3);
     expect(results.filter((r) => r.code === 75).length).toBe(9);
     for (const r of results.filter((x) => x.code === 75)) expect(parseJson<{ reason: string }>(r.stdout).reason).toBe('no_slot');
@@ -103,7 +95,7 @@ describe('admission under concurrency', () => {
     const e = env({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '1', AGENTCTL_AGENTS_PATTERNS: token });
     await procs.node('setInterval(() => {}, 60_000)', { args: [token] });
     const a = await spawnCli(['--json', '-d', '--name', 'a1', '--max', '2', ...worker('a1')], e);
-    started.push(parseJson<{ pid: number }>(a.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(a.stdout).pid);
     const b = await spawnCli(['--json', '-d', '--name', 'a2', '--max', '2', ...worker('a2')], e);
     expect(b.code).toBe(75);
     expect(parseJson<{ message: string }>(b.stdout).message).toMatch(/2 of 2 slots in use .*1 started by agentctl, 1 other agent;/);
@@ -167,7 +159,7 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     const r = await runCli(['dlq', 'retry', String(q.entries[0]!.id), '--json', '--state-dir', sd, ...cfg], { env: env(), cwd: t.dir });
     expect(r.code).toBe(0);
     const out = parseJson<{ entries: unknown[]; retried: { result: { outcome: string; pid: number } } }>(r.stdout);
-    started.push(out.retried.result.pid);
+    procs.adopt(out.retried.result.pid);
     expect(out.retried.result.outcome).toBe('started');
     expect(out.entries).toEqual([]);
     await waitFor(() => lines().filter((l) => l.startsWith('start once')).length === 2, 5000);
@@ -180,7 +172,7 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     const r = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'det', ...worker('det', 'exit=7', 'after=400')], { env: env(), cwd: t.dir });
     expect(r.code).toBe(0);
     const rest = parseJson<{ run_id: string; pid: number }>(r.stdout);
-    started.push(rest.pid);
+    procs.adopt(rest.pid);
     await waitFor(() => !alive(rest.pid), 5000);
     await runCli(['ps', '--state-dir', sd, ...cfg], { env: env() }); // any command reconciles
     const s = State.open(sd);
@@ -209,7 +201,7 @@ describe('running', () => {
     mkdirSync(join(sd, 'pids'), { recursive: true });
     symlinkSync(victim, join(sd, 'pids', 'sym.pid'));
     const r = await spawnCli(['--json', '-d', '--name', 'sym', '--', 'sleep', '30']);
-    started.push(parseJson<{ pid: number }>(r.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(r.stdout).pid);
     expect(readFileSync(victim, 'utf8')).toBe('keep me\n');
     expect(lstatSync(join(sd, 'pids', 'sym.pid')).isSymbolicLink()).toBe(false);
   });
@@ -217,7 +209,7 @@ describe('running', () => {
   it('gives the child AGENTCTL_RUN_ID and AGENTCTL_NAME, and a PID file holding its identity', async () => {
     const r = await spawnCli(['--json', '-d', '--name', 'idw', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(join(t.dir, 'env.txt'))}, process.env.AGENTCTL_RUN_ID + ' ' + process.env.AGENTCTL_NAME); setInterval(() => {}, 1e6)`]);
     const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
-    started.push(out.pid);
+    procs.adopt(out.pid);
     await waitFor(() => existsSync(join(t.dir, 'env.txt')), 5000);
     expect(readFileSync(join(t.dir, 'env.txt'), 'utf8')).toBe(`${out.run_id} idw`);
     const [first, second] = readFileSync(join(sd, 'pids', 'idw.pid'), 'utf8').split('\n');
@@ -231,7 +223,7 @@ describe('running', () => {
     const gfile = join(t.dir, 'grandchild.pid');
     const r = await spawnCli(['--name', 'slow', '--timeout', '1s', '--kill-grace', '300ms', ...worker('slow', `grandchild=${gfile}`)]);
     const g = Number(readFileSync(gfile, 'utf8'));
-    started.push(g);
+    procs.adopt(g);
     expect(r.code).toBe(128 + 15);
     expect(r.stderr).toMatch(/slow timed out \(timeout\)/);
     await waitFor(() => !alive(g), 3000);
@@ -241,10 +233,10 @@ describe('running', () => {
     const gfile = join(t.dir, 'grandchild.pid');
     const r = await spawnCli(['--json', '-d', '--name', 'dslow', '--timeout', '1s', '--kill-grace', '300ms', ...worker('dslow', `grandchild=${gfile}`)]);
     const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
-    started.push(out.pid);
+    procs.adopt(out.pid);
     await waitFor(() => existsSync(gfile), 5000);
     const g = Number(readFileSync(gfile, 'utf8'));
-    started.push(g);
+    procs.adopt(g);
     await waitFor(() => !alive(out.pid) && !alive(g), 10_000);
     await waitFor(() => existsSync(join(sd, 'runs', `${out.run_id}.exit`)), 5000);
     await runCli(['ps', '--state-dir', sd], { env: env() });
@@ -262,7 +254,7 @@ describe('running', () => {
   it('_end-run from outside ends the tree but not the supervisor, which still records the exit', async () => {
     const r = await spawnCli(['--json', '-d', '--name', 'ext', ...worker('ext')]);
     const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
-    started.push(out.pid);
+    procs.adopt(out.pid);
     const sup = Number(readFileSync(`/proc/${out.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
     expect(readFileSync(`/proc/${sup}/environ`, 'latin1')).not.toContain('AGENTCTL_RUN_ID=');
     expect(readFileSync(`/proc/${out.pid}/environ`, 'latin1')).toContain(`AGENTCTL_RUN_ID=${out.run_id}`);
@@ -294,7 +286,7 @@ describe('running', () => {
 describe('waiting', () => {
   it('admits waiters by priority, then age', async () => {
     const blocker = await spawnCli(['--json', '-d', '--name', 'blocker', '--group', 'q', '--max', '1', ...worker('blocker', 'exit=0', 'after=2500')]);
-    started.push(parseJson<{ pid: number }>(blocker.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(blocker.stdout).pid);
     const waiters: Array<Promise<unknown>> = [];
     for (const [name, prio] of [['low', 3], ['mid', 2], ['high', 1]] as const) {
       waiters.push(spawnCli(['--name', name, '--group', 'q', '--max', '1', '--priority', String(prio), '--wait', '30s', ...worker(name, 'exit=0', 'after=100')]));
@@ -308,7 +300,7 @@ describe('waiting', () => {
 
   it('--wait gives up with 75 when its time runs out', async () => {
     const blocker = await spawnCli(['--json', '-d', '--name', 'b2', '--group', 'w', '--max', '1', ...worker('b2')]);
-    started.push(parseJson<{ pid: number }>(blocker.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(blocker.stdout).pid);
     const r = await spawnCli(['--name', 'late', '--group', 'w', '--max', '1', '--wait', '700ms', ...worker('late')]);
     expect(r.code).toBe(75);
     expect(r.stderr).toMatch(/no slot for late/);
@@ -375,7 +367,7 @@ describe('slot bell', () => {
     expect(afterForeground).toBeGreaterThan(0);
     const d = await spawnCli(['--json', '-d', '--name', 'b2', '--', 'sleep', '0.3']);
     expect(d.code).toBe(0);
-    started.push(parseJson<{ pid: number }>(d.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(d.stdout).pid);
     // nothing else runs against this state folder: only b2's supervisor can touch the bell now
     await waitFor(() => mtime() > afterForeground, 10_000);
   });
@@ -386,7 +378,7 @@ describe('throttle and the cap', () => {
     // memory thresholds below any real host: level 3 (heavy) allows one agent
     const cfg = config('[throttle]\nmemory_pct = [0.1, 0.2, 0.3]\n');
     const one = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h1', ...worker('h1')], { env: cleanEnv({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' }), cwd: t.dir });
-    started.push(parseJson<{ pid: number }>(one.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(one.stdout).pid);
     const two = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: cleanEnv({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' }), cwd: t.dir });
     expect(two.code).toBe(75);
     expect(parseJson<{ message: string }>(two.stdout).message).toMatch(/1 of 1 slots in use .*throttle level 3 allows 1/);
@@ -402,7 +394,7 @@ describe('throttle and the cap', () => {
     expect(before).toBeGreaterThan(0);
     const lifted = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: env(), cwd: t.dir });
     expect(lifted.code).toBe(0);
-    started.push(parseJson<{ pid: number }>(lifted.stdout).pid);
+    procs.adopt(parseJson<{ pid: number }>(lifted.stdout).pid);
     // with throttling off the reading decides nothing, so none is taken (nor its CPU window)
     expect(samples()).toBe(before);
   });
