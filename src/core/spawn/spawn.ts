@@ -329,7 +329,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
       const remaining = req.waitMs! - waited;
       const candidate = d.retryAt === undefined && couldTakeNextSlot(a.ahead, d.slot?.limit);
       if (candidate) bell ??= new BellListener(bellPath(state));
-      const until = d.retryAt !== undefined ? Math.max(0, d.retryAt - deps.now()) : pollDelay(a.ahead, d.slot?.limit, Math.random, candidate && bell !== undefined && bell.watching);
+      const until = d.retryAt !== undefined ? Math.max(0, d.retryAt - deps.now()) : pollDelay(a.ahead, d.slot?.limit, Math.random, candidate && bell?.watching === true);
       const ms = Math.max(5, Math.min(remaining, until, 1000));
       await (candidate && bell ? bell.wait(ms) : deps.sleep(ms));
       // the host changes while we wait: sample again now and then
