@@ -43,6 +43,17 @@ export async function runCli(args: readonly string[], opts: { env?: NodeJS.Proce
   return { code, signal, stdout, stderr };
 }
 
+/** The error of type `type` that `fn` throws; fails the test when it throws nothing or something else. */
+export function thrown<E extends Error>(type: new (...args: never[]) => E, fn: () => unknown): E {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof type) return err;
+    throw err;
+  }
+  throw new Error(`expected a ${type.name}`);
+}
+
 /** A fresh temp folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'agentctl-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { envName, KEYS, loadConfig, locateKey } from '../../src/core/config.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, thrown } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;
 let home: string;
@@ -22,15 +22,7 @@ const projectFile = () => join(cwd, 'agentctl.toml');
 const load = (env: NodeJS.ProcessEnv = {}, extra: Parameters<typeof loadConfig>[0] = {}) => loadConfig({ env, cwd, home, ...extra });
 const source = (l: ReturnType<typeof loadConfig>, key: string) => l.entries.find((e) => e.key === key)!.source;
 
-function configErr(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const configErr = (fn: () => unknown): ConfigError => thrown(ConfigError, fn);
 
 /** `text` as the project file fails to load, naming `key` and `line`, with a message like `msg`. */
 function expectConfigError(text: string, key: string, line: number, msg: RegExp): void {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
 import { resolveStateDir, SCHEMA_VERSION, State } from '../../src/core/state.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, tempDir, thrown } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => (t = tempDir()));
@@ -13,15 +13,7 @@ afterEach(() => t.cleanup());
 
 const limits = { eventsMaxAgeMs: 86_400_000, eventsMaxRows: 1000, samplesMaxAgeMs: 3_600_000, samplesMaxRows: 100 };
 
-function stateErr(fn: () => unknown): StateError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof StateError) return err;
-    throw err;
-  }
-  throw new Error('expected a StateError');
-}
+const stateErr = (fn: () => unknown): StateError => thrown(StateError, fn);
 
 describe('state db', () => {
   it('creates a private folder, WAL mode and the current schema', () => {
