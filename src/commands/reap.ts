@@ -97,6 +97,9 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     // command lines only when something matches on them (orphans, shed); stat is enough otherwise
     const procs = listDetailed('/proc', { argv: Boolean(opts.orphans || opts.shed) });
     const byPid = new Map(procs.map((p) => [p.pid, p]));
+    // agents by pattern, for --shed and --orphans: matched once, on the table read above
+    let agents: Set<number> | undefined;
+    const agentPids = () => (agents ??= new Set(countAgents(procs, cfg.agents).agentPids));
 
     // 3-4: overdue and hung runs
     const toEnd: Array<{ run: RunRow; kind: FindingKind; reason: string; timedOut: boolean }> = [];
@@ -122,10 +125,11 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
 
     // 7: shed load under heavy pressure, lowest priority (then newest) first
     if (opts.shed) {
-      const report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, cfg, state, 'reap');
+      // the reading counts agents too: from the same process table, not a second walk of /proc
+      const report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: async () => procs }, cfg, state, 'reap');
       if (report.throttle_level === 3) {
         const livePgids = new Set(live.map((r) => r.pgid));
-        const unmanaged = countAgents(procs, cfg.agents).agentPids.filter((pid) => !livePgids.has(byPid.get(pid)?.pgid ?? -1)).length;
+        const unmanaged = [...agentPids()].filter((pid) => !livePgids.has(byPid.get(pid)?.pgid ?? -1)).length;
         // runs this call already ends for a timeout or a hang no longer count
         let count = live.length + unmanaged - toEnd.length;
         const target = report.throttle_params.max_agents;
@@ -151,9 +155,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     // 5: orphaned agents nobody registered, whose parent died (re-parented to init or a subreaper)
     if (opts.orphans) {
       const pgids = new Set(live.map((r) => r.pgid));
-      const agentPids = new Set(countAgents(procs, cfg.agents).agentPids);
       for (const p of procs) {
-        if (!agentPids.has(p.pid) || p.ppid !== 1 || pgids.has(p.pgid) || programName(p.argv) === 'agentctl' || !mine(p)) continue;
+        if (!agentPids().has(p.pid) || p.ppid !== 1 || pgids.has(p.pgid) || programName(p.argv) === 'agentctl' || !mine(p)) continue;
         const reason = `agent ${programName(p.argv)} (PID ${p.pid}) lost its parent and nothing registered it`;
         if (dry) {
           findings.push({ kind: 'orphan', pid: p.pid, run_id: null, name: null, reason, action: 'would_end' });

@@ -167,6 +167,25 @@ describe('reap', () => {
     expect(ev.events.length).toBe(3);
   });
 
+  it('--shed at level 3 ends the lowest priority first, counting agents it did not start', async () => {
+    // every host is at level 3 with these memory thresholds; level 3 allows 2 agents. The
+    // pattern matches only this test's stand-in for an agent started by hand.
+    writeFileSync(join(t.dir, 'agentctl.toml'), '[throttle]\nmemory_pct = [0.1, 0.2, 0.3]\nmax_agents = [5, 3, 2, 2]\n[agents]\npatterns = ["shed-test-agent"]\n');
+    const runs = [];
+    for (const prio of ['1', '2', '3']) runs.push(await spawnD(`p${prio}`, '--priority', prio, '--', 'sleep', '30'));
+    const byHand = await procs.node('setInterval(() => {}, 1e6) // shed-test-agent');
+    // 3 runs + 1 agent by hand = 4 against 2: priority 3 goes, then 2; --orphans reads the same agents
+    const r = await cli(['reap', '--shed', '--orphans', '--json', '--grace', '200ms'], cleanEnv());
+    const shed = parseJson<{ findings: Array<{ kind: string; name: string; action: string }> }>(r.stdout).findings.filter((f) => f.kind === 'shed');
+    expect(shed.map((f) => [f.name, f.action])).toEqual([
+      ['p3', 'ended'],
+      ['p2', 'ended'],
+    ]);
+    expect(alive(runs[0]!.pid)).toBe(true);
+    expect(alive(runs[1]!.pid) || alive(runs[2]!.pid)).toBe(false);
+    expect(alive(byHand.pid!)).toBe(true);
+  });
+
   it('reports a zombie with its parent', async () => {
     // a parent that never waits for its child
     const ready = join(t.dir, 'z.ready');
