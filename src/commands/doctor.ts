@@ -68,11 +68,13 @@ async function gather(ctx: Ctx): Promise<Gathered> {
     if (!(err instanceof ExitError)) throw err;
     stateError = err.message;
   }
+  // one walk of /proc: the checks and the throttle reading's agent counts use the same table
+  const procs = listDetailed();
   let report: ThrottleReport | undefined;
   if (state) {
-    report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses }, effective.config, state, 'doctor');
+    report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: async () => procs }, effective.config, state, 'doctor');
   }
-  const facts: Facts = { now: ctx.now(), config: effective, configError, state, stateError, stateDir: ctx.stateDir().dir, report, procs: listDetailed() };
+  const facts: Facts = { now: ctx.now(), config: effective, configError, state, stateError, stateDir: ctx.stateDir().dir, report, procs };
   return { facts, list: [...checkTable(effective.config.doctor), ...serviceChecks(facts)] };
 }
 
