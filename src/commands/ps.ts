@@ -5,7 +5,7 @@ import { getIdentity, readProcStat } from '../core/identity.js';
 import type { Ui } from '../core/output.js';
 import { countAgents, programName, readProcFile } from '../core/proc.js';
 import { modeAt } from '../core/spawn/policy.js';
-import { getHealth, liveRuns, runAlive, type RunRow } from '../core/spawn/runs.js';
+import { getHealth, liveRuns, logFile, runAlive, type RunRow } from '../core/spawn/runs.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { formatBytes, formatDuration } from '../core/units.js';
 
@@ -73,7 +73,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
       ports: r.ports ? JSON.parse(r.ports) : [],
       breaker: modeAt(h, now),
       command: JSON.parse(r.command) as string[],
-      log_path: r.log_path,
+      log_path: r.mode === 'detached' ? logFile(state, r) : null,
     };
   });
   const procs = await ctx.listProcesses();

@@ -3,18 +3,21 @@
  * (`*\/5 * * * * agentctl reap --quiet`): silent when there is nothing to do, one reaper at a
  * time (a second exits 0), every finding with its reason.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { endProcess, endRun, releaseLock, takeLock, userFilter, type Ended } from '../core/control.js';
 import { EXIT } from '../core/errors.js';
-import { getIdentity } from '../core/identity.js';
+import { bootId, getIdentity, isSameProcess, readProcStat } from '../core/identity.js';
+import { orphanVerdict } from '../core/orphans.js';
+import { statOwn } from '../core/safefs.js';
+import type { State } from '../core/state.js';
 import { measure } from '../core/measure.js';
 import type { Ui } from '../core/output.js';
 import { countAgents, listDetailed, programName, readProcFile, type ProcDetail } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
-import { exitFile, liveRuns, runAlive, runDir, type RunRow } from '../core/spawn/runs.js';
+import { liveRuns, logFile, runAlive, runDir, runFate, type RunRow } from '../core/spawn/runs.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 
 export type FindingKind = 'gone' | 'pid_reused' | 'timeout' | 'hung' | 'orphan' | 'zombie' | 'shed';
@@ -50,12 +53,15 @@ function groupTicks(procs: readonly ProcDetail[], pgid: number | null): number {
   return pgid === null ? 0 : procs.filter((p) => p.pgid === pgid).reduce((n, p) => n + p.cpuTicks, 0);
 }
 
-function logSize(r: RunRow): number {
-  try {
-    return r.log_path ? statSync(r.log_path).size : 0;
-  } catch {
-    return 0;
-  }
+/** A detached run's log size, from the path its name and id give (never a stored path). */
+function logSize(state: State, r: RunRow): number {
+  return r.mode === 'detached' ? (statOwn(logFile(state, r))?.size ?? 0) : 0;
+}
+
+/** AGENTCTL_RUN_ID from a process's environment, when readable and present. */
+function runIdOf(pid: number): string | undefined {
+  const m = /(?:^|\0)AGENTCTL_RUN_ID=(r[0-9a-z]{6,20})(?:\0|$)/.exec(readProcFile(`/proc/${pid}/environ`) ?? '');
+  return m?.[1];
 }
 
 export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<ReapResult>> {
@@ -76,19 +82,17 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     const now = ctx.now();
     const before = state.guard(() => liveRuns(state));
 
-    // 1-2: runs whose process is gone, or whose PID now names another process: close, never signal
+    // 1-2: runs whose process is gone, or whose PID now names another process: close, never
+    // signal. The same reading reconcile acts on, so --dry-run says what the real run does.
     for (const r of before) {
-      if (r.pid === null || runAlive(r, getIdentity)) continue;
-      if (r.mode === 'detached' && existsSync(exitFile(state, r.id))) continue; // it exited; reconcile records how
-      // a different start time under the same PID is reuse (a zombie has no identity: gone)
-      const now = getIdentity(r.pid);
-      const reused = now !== undefined && now.startTime !== r.start_time;
+      const fate = runFate(state, r, { now, lookup: getIdentity });
+      if (fate.kind !== 'lost') continue; // alive, exited (reconcile records how), or being recorded
       findings.push({
-        kind: reused ? 'pid_reused' : 'gone',
+        kind: fate.reused ? 'pid_reused' : 'gone',
         pid: r.pid,
         run_id: r.id,
         name: r.name,
-        reason: reused ? `PID ${r.pid} now belongs to another process: closed, never signalled` : `process ${r.pid} is gone: closed, PID file and ports released`,
+        reason: fate.reused ? `PID ${r.pid} now belongs to another process: closed, never signalled` : r.pid === null ? `${fate.why}: closed` : `process ${r.pid} is gone: closed, PID file and ports released`,
         action: dry ? 'would_close' : 'closed',
       });
     }
@@ -112,7 +116,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       }
       if (idleMs > 0) {
         const ticks = groupTicks(procs, r.pgid);
-        const log = logSize(r);
+        const log = logSize(state, r);
         const prev = state.guard(() => state.getKv<Progress>(progressKey(r.id))?.value);
         const progressed = !prev || prev.ticks !== ticks || prev.log !== log;
         const since = progressed ? now : prev!.since;
@@ -152,18 +156,23 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       findings.push({ kind: x.kind, pid: x.run.pid, run_id: x.run.id, name: x.run.name, reason: x.reason, action: ended && ended.survivors.length === 0 ? 'ended' : 'failed', ...(ended ? { ended } : {}) });
     }
 
-    // 5: orphaned agents nobody registered, whose parent died (re-parented to init or a subreaper)
+    // 5: orphaned agents: ones that lost a parent we can show was an agent's or orchestrator's
+    // (core/orphans.ts decides; a service or a daemon with PID 1 for a parent is left alone)
     if (opts.orphans) {
       const pgids = new Set(live.map((r) => r.pgid));
+      const liveRunIds = new Set(state.guard(() => liveRuns(state)).map((r) => r.id));
+      const ownCgroup = readProcFile(`/proc/${process.pid}/cgroup`);
       for (const p of procs) {
         if (!agentPids().has(p.pid) || p.ppid !== 1 || pgids.has(p.pgid) || programName(p.argv) === 'agentctl' || !mine(p)) continue;
-        const reason = `agent ${programName(p.argv)} (PID ${p.pid}) lost its parent and nothing registered it`;
+        const verdict = orphanVerdict({ pid: p.pid, ppid: p.ppid, sid: readProcStat(p.pid)?.sid, runId: runIdOf(p.pid), cgroup: readProcFile(`/proc/${p.pid}/cgroup`) }, { liveRunIds, ownCgroup });
+        if (!verdict.orphan) continue;
+        const reason = `agent ${programName(p.argv)} (PID ${p.pid}) ${verdict.why}`;
         if (dry) {
           findings.push({ kind: 'orphan', pid: p.pid, run_id: null, name: null, reason, action: 'would_end' });
           continue;
         }
-        const id = getIdentity(p.pid);
-        if (!id || String(p.startTicks) !== id.startTime) continue;
+        const id = { pid: p.pid, startTime: String(p.startTicks), bootId: bootId() };
+        if (!isSameProcess(id)) continue;
         const ended = await endProcess(id, graceMs);
         findings.push({ kind: 'orphan', pid: p.pid, run_id: null, name: null, reason, action: ended.survivors.length ? 'failed' : 'ended', ended });
       }
@@ -213,7 +222,7 @@ function cleanExitFiles(ctx: Ctx): void {
   }
   const ended = state.db.prepare('SELECT ended_at FROM runs WHERE id = ?');
   for (const f of files) {
-    const id = f.replace(/\.(exit|timeout|exit\.tmp)$/, '');
+    const id = f.replace(/\.(exit|timeout|child|exit\.tmp)$/, '');
     const row = ended.get(id) as { ended_at: number | null } | undefined;
     if (row && row.ended_at !== null) rmSync(join(dir, f), { force: true });
   }

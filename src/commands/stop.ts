@@ -5,29 +5,39 @@
  */
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
-import { endRun, userFilter, type Ended } from '../core/control.js';
-import { EXIT, ExitError, UsageError } from '../core/errors.js';
+import { endFromPidFile, endRun, userFilter, type Ended } from '../core/control.js';
+import { EXIT, ExitError, StateError, UsageError } from '../core/errors.js';
 import { loadConfig, type LoadedConfig } from '../core/config.js';
+import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
 import { processUid } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
-import { liveRuns } from '../core/spawn/runs.js';
+import { liveRuns, readPidFiles, runFate, type RunRow } from '../core/spawn/runs.js';
+import { statePaths } from '../core/state.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 
 export interface StopResult {
   readonly dry_run: boolean;
+  /** live runs it signals (or, under --dry-run, would signal) */
   readonly selected: ReadonlyArray<{ run_id: string; name: string; pid: number | null }>;
+  /** selected runs whose process had already ended: recorded, never signalled (under --dry-run: would be) */
+  readonly closed: ReadonlyArray<{ run_id: string; name: string; pid: number | null; why: string }>;
   readonly not_running: readonly string[];
   readonly graceful: readonly string[];
   readonly forced: readonly string[];
   readonly failed: readonly string[];
   readonly ended: readonly Ended[];
   readonly duration_ms: number;
+  /** the state could not be read or written: runs were found by their PID files and stopped, but not recorded */
+  readonly record_error?: string;
 }
 
 /** Incident 4: wait up to 30 s for running agents before terminating the rest. */
 const DEFAULT_GRACE = '30s';
+
+/** A state that cannot be used because its disk is full or failing: stopping must still stop. */
+const DISK_TROUBLE = new Set(['state_disk_full', 'state_io_error']);
 
 export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<StopResult>> {
   const names = args.map((a) => checkName(a, 'stop NAME'));
@@ -48,38 +58,101 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
     ctx.note(`agentctl: ${err.message}; stopping with the built-in defaults`);
     loaded = loadConfig({ defaultsOnly: true });
   }
-  const state = ctx.state();
+  const wanted = (r: { name: string; grp: string }) => (all ? true : group !== undefined ? r.grp === group : names.includes(r.name));
   const started = ctx.now();
-  if (!dry) reconcileAll(state, loaded, started, 'stop');
-  const live = state.guard(() => liveRuns(state)).filter((r) => r.pid !== null);
-  const selected = live.filter((r) => (all ? true : group !== undefined ? r.grp === group : names.includes(r.name))).filter((r) => mine({ pid: r.pid!, uid: processUid(r.pid!) }));
+  let closedRows: Array<{ run: RunRow; why: string }> = [];
+  let live: RunRow[];
+  try {
+    const state = ctx.state();
+    if (!dry) closedRows = reconcileAll(state, loaded, started, 'stop');
+    live = state.guard(() => liveRuns(state));
+  } catch (err) {
+    if (!(err instanceof StateError) || !DISK_TROUBLE.has(err.reason) || dry) throw err;
+    return stopFromPidFiles(ctx, { wanted, names, all, group, graceMs, started, mine }, err.message);
+  }
+  const state = ctx.state();
+  const closed: Array<StopResult['closed'][number]> = closedRows.filter((c) => wanted(c.run)).map((c) => ({ run_id: c.run.id, name: c.run.name, pid: c.run.pid, why: c.why }));
+  let selected = live.filter(wanted).filter((r) => r.pid !== null && mine({ pid: r.pid, uid: processUid(r.pid) }));
+  if (dry) {
+    // the same reading the real stop reconciles on: a run already gone is recorded, not stopped
+    const fates = selected.map((r) => ({ r, fate: runFate(state, r, { now: started, lookup: getIdentity }) }));
+    for (const { r, fate } of fates) if (fate.kind === 'exited' || fate.kind === 'lost') closed.push({ run_id: r.id, name: r.name, pid: r.pid, why: fate.kind === 'exited' ? 'exited' : fate.why });
+    selected = fates.filter(({ fate }) => fate.kind === 'alive' || fate.kind === 'adopt' || fate.kind === 'wait').map(({ r }) => r);
+  }
   const notRunning = names.filter((n) => !selected.some((r) => r.name === n));
   const view = selected.map((r) => ({ run_id: r.id, name: r.name, pid: r.pid }));
-  if (dry) return { data: { dry_run: true, selected: view, not_running: notRunning, graceful: [], forced: [], failed: [], ended: [], duration_ms: 0 } };
+  if (dry) return { data: { dry_run: true, selected: view, closed, not_running: notRunning, graceful: [], forced: [], failed: [], ended: [], duration_ms: 0 } };
   const ended = (await Promise.all(selected.map((r) => endRun(state, loaded, r, graceMs, { timedOut: false, why: `stopped by agentctl stop (grace ${formatDuration(graceMs)})`, command: 'stop' })))).filter((e): e is Ended => e !== undefined);
   const duration = ctx.now() - started;
-  const graceful = ended.filter((e) => e.graceful).map((e) => e.name!);
-  const forced = ended.filter((e) => !e.graceful && e.survivors.length === 0).map((e) => e.name!);
-  const failed = ended.filter((e) => e.survivors.length > 0).map((e) => e.name!);
-  state.write(() =>
-    state.event({ command: 'stop', kind: 'stop.done', subject: all ? 'all' : group ?? names.join(','), reason: `${graceful.length} ended gracefully, ${forced.length} forced after ${formatDuration(graceMs)}, ${failed.length} failed, in ${formatDuration(duration)}`, data: { graceful, forced, failed, duration_ms: duration } }),
-  );
+  const recordError = ended.find((e) => e.record_error !== undefined)?.record_error;
+  if (recordError === undefined) {
+    try {
+      state.write(() =>
+        state.event({ command: 'stop', kind: 'stop.done', subject: all ? 'all' : group ?? names.join(','), reason: `${tally(ended)} in ${formatDuration(duration)}`, data: { ...sorted(ended), duration_ms: duration } }),
+      );
+    } catch (err) {
+      if (!(err instanceof StateError)) throw err;
+    }
+  }
+  return finish({ dry_run: false, selected: view, closed, not_running: notRunning, ...sorted(ended), ended, duration_ms: duration, ...(recordError !== undefined ? { record_error: recordError } : {}) });
+}
+
+/** graceful / forced / failed, by name; a run with survivors failed, whatever its leader did. */
+function sorted(ended: readonly Ended[]): { graceful: string[]; forced: string[]; failed: string[] } {
   return {
-    data: { dry_run: false, selected: view, not_running: notRunning, graceful, forced, failed, ended, duration_ms: duration },
-    exitCode: failed.length ? EXIT.failed : EXIT.ok,
-    ...(failed.length ? { message: `could not end ${failed.join(', ')}` } : {}),
+    graceful: ended.filter((e) => e.graceful && e.survivors.length === 0).map((e) => e.name!),
+    forced: ended.filter((e) => !e.graceful && e.survivors.length === 0).map((e) => e.name!),
+    failed: ended.filter((e) => e.survivors.length > 0).map((e) => e.name!),
   };
+}
+
+function tally(ended: readonly Ended[]): string {
+  const s = sorted(ended);
+  return `${s.graceful.length} ended gracefully, ${s.forced.length} forced, ${s.failed.length} failed`;
+}
+
+function finish(data: StopResult): Outcome<StopResult> {
+  const problems = [
+    ...(data.failed.length ? [`could not end ${data.failed.join(', ')} (survivors: PID ${data.ended.flatMap((e) => e.survivors).join(', ')})`] : []),
+    ...(data.record_error !== undefined ? [`stopped, but the state could not record it: ${data.record_error}`] : []),
+  ];
+  return { data, exitCode: problems.length ? EXIT.failed : EXIT.ok, ...(problems.length ? { message: problems.join('; ') } : {}) };
+}
+
+/**
+ * The state cannot be read (a full disk): find the runs by their PID files, which carry each
+ * run's identity, name and group, and stop them; every signal is identity-checked as always.
+ */
+async function stopFromPidFiles(
+  ctx: Ctx,
+  sel: { wanted: (r: { name: string; grp: string }) => boolean; names: string[]; all: boolean; group: string | undefined; graceMs: number; started: number; mine: ReturnType<typeof userFilter> },
+  error: string,
+): Promise<Outcome<StopResult>> {
+  ctx.note(`agentctl: ${error}; stopping the runs named in the PID files, without recording it`);
+  const entries = readPidFiles(statePaths(ctx.stateDir().dir).pids).filter((e) => sel.wanted({ name: e.name, grp: e.group }) && sel.mine({ pid: e.pid, uid: processUid(e.pid) }));
+  const ended = await Promise.all(entries.map((e) => endFromPidFile(e, sel.graceMs, error)));
+  const view = entries.map((e) => ({ run_id: e.run_id, name: e.name, pid: e.pid }));
+  const notRunning = sel.names.filter((n) => !entries.some((e) => e.name === n));
+  return finish({ dry_run: false, selected: view, closed: [], not_running: notRunning, ...sorted(ended), ended, duration_ms: ctx.now() - sel.started, record_error: error });
 }
 
 export function render(r: StopResult, ui: Ui): string {
   const lines: string[] = [];
-  if (r.dry_run) lines.push(r.selected.length ? `would stop: ${r.selected.map((s) => `${s.name} (PID ${s.pid})`).join(', ')}` : 'nothing to stop');
-  else {
+  const closedLine = (verb: string) => `${verb}: ${r.closed.map((c) => `${c.name} (${c.why})`).join(', ')}`;
+  if (r.dry_run) {
+    lines.push(r.selected.length ? `would stop: ${r.selected.map((s) => `${s.name} (PID ${s.pid})`).join(', ')}` : 'nothing to stop');
+    if (r.closed.length) lines.push(closedLine('would record as ended, no signal'));
+  } else {
     if (r.selected.length === 0) lines.push('nothing to stop');
+    if (r.closed.length) lines.push(closedLine('already ended, recorded'));
     if (r.graceful.length) lines.push(`ended gracefully: ${r.graceful.join(', ')}`);
     if (r.forced.length) lines.push(ui.c.yellow(`forced (KILL after the grace): ${r.forced.join(', ')}`));
     if (r.failed.length) lines.push(ui.c.red(`could not end: ${r.failed.join(', ')}`));
+    const escaped = r.ended.filter((e) => e.swept.length > 0);
+    for (const e of escaped) lines.push(`${e.name}: ended ${e.swept.length} descendant(s) that had left its process group (PID ${e.swept.join(', ')})`);
+    for (const e of r.ended) if (e.survivors.length) lines.push(ui.c.red(`${e.name}: still alive: PID ${e.survivors.join(', ')}`));
     if (r.selected.length) lines.push(`shutdown took ${formatDuration(r.duration_ms)}`);
+    if (r.record_error !== undefined) lines.push(ui.c.red(`not recorded: ${r.record_error}`));
   }
   if (r.not_running.length) lines.push(`not running: ${r.not_running.join(', ')}`);
   return lines.join('\n');

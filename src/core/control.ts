@@ -3,12 +3,12 @@
  * routine, and the record of how each ended. Also the guard against other users' processes.
  */
 import type { LoadedConfig } from './config.js';
-import { ExitError, EXIT, UsageError } from './errors.js';
-import { getIdentity, type ProcessIdentity } from './identity.js';
+import { ExitError, EXIT, StateError, UsageError } from './errors.js';
+import { getIdentity, isSameProcess, type ProcessIdentity } from './identity.js';
 import { endTree, protectedPids, type EndResult } from './kill.js';
 import type { ProcDetail } from './proc.js';
 import { registryFor } from './spawn/spawn.js';
-import { finishRun, getRun, runIdentity, stopMarker, type RunRow } from './spawn/runs.js';
+import { finishRun, getRun, runIdentity, stopMarker, type PidFileEntry, type RunRow, type StopMarker } from './spawn/runs.js';
 import type { State } from './state.js';
 
 export interface Ended {
@@ -17,12 +17,16 @@ export interface Ended {
   readonly pid: number;
   readonly graceful: boolean;
   readonly forced: boolean;
+  /** descendants that had left the run's group and were ended one by one */
   readonly swept: readonly number[];
+  /** processes of the tree still alive afterwards */
   readonly survivors: readonly number[];
   readonly duration_ms: number;
+  /** the signals went out but the state could not record it (a full disk, say) */
+  readonly record_error?: string;
 }
 
-const toEnded = (pid: number, r: EndResult, run?: RunRow): Ended => ({
+const toEnded = (pid: number, r: EndResult, run?: { id: string; name: string }, recordError?: string): Ended => ({
   ...(run ? { run_id: run.id, name: run.name } : {}),
   pid,
   graceful: r.graceful,
@@ -30,7 +34,19 @@ const toEnded = (pid: number, r: EndResult, run?: RunRow): Ended => ({
   swept: r.swept,
   survivors: r.survivors,
   duration_ms: r.durationMs,
+  ...(recordError !== undefined ? { record_error: recordError } : {}),
 });
+
+/** Run a state write that may fail without stopping the signals: returns the failure's message. */
+function tryRecord(state: State, fn: () => void): string | undefined {
+  try {
+    state.write(fn);
+    return undefined;
+  } catch (err) {
+    if (err instanceof StateError) return err.message;
+    throw err;
+  }
+}
 
 /**
  * End a registered run's tree and record it: `how` says whether it counts against the worker
@@ -39,16 +55,31 @@ const toEnded = (pid: number, r: EndResult, run?: RunRow): Ended => ({
 export async function endRun(state: State, config: LoadedConfig, run: RunRow, graceMs: number, how: { timedOut: boolean; why: string; command: string }): Promise<Ended | undefined> {
   const id = runIdentity(run);
   if (!id) return undefined;
-  // say why before the first signal: whoever records the exit (a waiting foreground spawn, a
-  // detached supervisor's file, this call) records it as a stop or a timeout, not a crash
-  state.write(() => state.setKv(stopMarker(run.id), { timedOut: how.timedOut, why: how.why }));
+  // say why, and who says it, before the first signal: whoever records the exit (a waiting
+  // foreground spawn, a detached supervisor's file, this call) records it as a stop or a
+  // timeout, not a crash; the marker lapses with its stopper (see markerHolds)
+  const marker: StopMarker = { timedOut: how.timedOut, why: how.why, ...(selfIdentity() ? { by: selfIdentity()! } : {}), at: Date.now(), graceMs };
+  // a state that cannot be written (a full disk) must not keep a stop from stopping
+  const markError = tryRecord(state, () => state.setKv(stopMarker(run.id), marker));
   const r = await endTree(id, { runId: run.id, graceMs });
-  state.write(() => {
+  const finishError = tryRecord(state, () => {
     const cur = getRun(state, run.id);
     if (!cur || cur.ended_at !== null) return; // its supervisor's record won the race
     finishRun(state, cur, { exitCode: null, signal: r.graceful ? 'SIGTERM' : 'SIGKILL', endedAt: Date.now(), timedOut: how.timedOut, stoppedByUs: !how.timedOut, why: how.why }, registryFor(config, Date.now(), how.command));
   });
-  return toEnded(id.pid, r, run);
+  return toEnded(id.pid, r, run, finishError ?? markError);
+}
+
+let self: ProcessIdentity | undefined | null = null;
+const selfIdentity = () => (self === null ? (self = getIdentity(process.pid)) : self);
+
+/**
+ * End a run known only from its PID file, when the state cannot be read (a full disk): the
+ * identity there is checked before every signal like any other, and nothing is recorded.
+ */
+export async function endFromPidFile(entry: PidFileEntry, graceMs: number, recordError: string): Promise<Ended> {
+  const id = { pid: entry.pid, startTime: entry.start_time, bootId: entry.boot_id };
+  return toEnded(id.pid, await endTree(id, { runId: entry.run_id, graceMs }), { id: entry.run_id, name: entry.name }, recordError);
 }
 
 /** End an unregistered process tree (an orphan agent, a duplicate worker). */
@@ -66,13 +97,10 @@ export function userFilter(allUsers: boolean, flag = '--all-users'): (p: Pick<Pr
 
 /** A lock in the state db keyed on the holder's identity; a dead holder's lock is taken over. */
 export function takeLock(state: State, key: string): ProcessIdentity | undefined {
-  const self = getIdentity(process.pid);
+  const self = selfIdentity();
   return state.write(() => {
     const cur = state.getKv<ProcessIdentity>(key)?.value;
-    if (cur) {
-      const live = getIdentity(cur.pid);
-      if (live && live.startTime === cur.startTime && live.bootId === cur.bootId) return cur;
-    }
+    if (cur && isSameProcess(cur)) return cur;
     if (self) state.setKv(key, self);
     return undefined;
   });

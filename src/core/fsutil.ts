@@ -6,11 +6,12 @@ import { UsageError } from './errors.js';
  * Write a file atomically: write a temp file beside it, fsync, rename over the target.
  * Readers see the old content or the new, never half a file.
  */
-export function writeFileAtomic(path: string, content: string, mode = 0o644): void {
+export function writeFileAtomic(path: string, content: string | NodeJS.ArrayBufferView, mode = 0o644): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
-    writeSync(fd, content);
+    if (typeof content === 'string') writeSync(fd, content);
+    else writeSync(fd, content);
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);

@@ -1,23 +1,52 @@
 /**
- * The one signal-escalation routine: TERM the process group, wait the grace, KILL, then sweep
- * descendants that escaped the group (found by AGENTCTL_RUN_ID in their environment), and
- * verify. Every signal is preceded by an identity check, and never reaches PID 1, agentctl
- * itself or its ancestors.
+ * The one place agentctl sends a signal (`signalProcess`) and the one escalation routine built
+ * on it (`endTree`): snapshot the tree, TERM, wait the grace, KILL, sweep, verify.
+ *
+ * Every signal, TERM or KILL, to a process or to its group, is preceded by the identity check
+ * (pid, start time, boot id) on the process it names. A group is only signalled through its
+ * leader while the leader is still the very process we mean: a group id whose leader has gone
+ * may since name an unrelated `setsid` process that reused the PID, so the members left behind
+ * are signalled one by one, each by its own identity taken before the first signal.
+ * PID 1, agentctl itself and its ancestors are never signalled.
+ *
+ * Without pidfds (Node has none) a check and the kill that follows are two system calls; the
+ * window between them is microseconds, against a PID reuse that needs the whole PID space to
+ * wrap meanwhile.
  */
-import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from './identity.js';
-import { descendants, listDetailed, procPids, readProcFile } from './proc.js';
+import { bootId, getIdentity, isSameProcess, readProcStat, type ProcessIdentity } from './identity.js';
+import { listDetailed, procPids, readProcFile, type ProcDetail } from './proc.js';
 
 export interface EndResult {
   /** ended by TERM within the grace period */
   readonly graceful: boolean;
   /** had to be KILLed */
   readonly forced: boolean;
-  /** escaped descendants signalled by the sweep */
+  /**
+   * descendants that had left the run's process group (setsid, a cleared environment) and were
+   * found by the parent chain or the run id, and signalled one by one
+   */
   readonly swept: readonly number[];
-  /** processes still alive afterwards (should be empty) */
+  /** processes of the tree still alive afterwards: reported, never hidden */
   readonly survivors: readonly number[];
   readonly durationMs: number;
 }
+
+/** What endTree needs from the operating system; tests pass a fake. */
+export interface ProcessOs {
+  identity(pid: number): ProcessIdentity | undefined;
+  /** the process table: pid, parent, group */
+  table(): ReadonlyArray<Pick<ProcDetail, 'pid' | 'ppid' | 'pgid' | 'state' | 'startTicks'>>;
+  /** live PIDs whose environment carries AGENTCTL_RUN_ID=runId */
+  carriers(runId: string): number[];
+  kill(pid: number, sig: NodeJS.Signals): void;
+}
+
+export const realOs: ProcessOs = {
+  identity: getIdentity,
+  table: () => listDetailed('/proc', { argv: false }),
+  carriers: (runId) => findByRunId(runId),
+  kill: (pid, sig) => process.kill(pid, sig),
+};
 
 /** PIDs that must never be signalled: PID 1, ourselves and our ancestors. */
 export function protectedPids(self = process.pid): Set<number> {
@@ -41,82 +70,120 @@ export function findByRunId(runId: string): number[] {
     .map(Number);
 }
 
-/** Running members of a process group (Linux). */
-export function groupMembers(pgid: number): number[] {
-  // stat only: this runs every poll while a group winds down
-  return procPids()
-    .map(Number)
-    .filter((pid) => {
-      const st = readProcStat(pid);
-      return st !== undefined && st.pgid === pgid && st.state !== 'Z';
-    });
+/**
+ * Send `sig` to the process `id` names (or, with `group`, to the process group it leads),
+ * only while the PID still names that very process and it is not protected. Returns whether
+ * the signal was sent. This is the only function in agentctl that calls kill(2).
+ */
+export function signalProcess(
+  id: ProcessIdentity,
+  sig: NodeJS.Signals,
+  opts: { group?: boolean; guard?: ReadonlySet<number>; os?: ProcessOs } = {},
+): boolean {
+  const os = opts.os ?? realOs;
+  const guard = opts.guard ?? protectedPids();
+  if (guard.has(id.pid) || !isSameProcess(id, os.identity)) return false;
+  try {
+    os.kill(opts.group ? -id.pid : id.pid, sig);
+    return true;
+  } catch {
+    return false; // gone meanwhile, or not ours to signal (EPERM): the verify step reports it
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function signal(pid: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, sig);
-    return true;
-  } catch {
-    return false;
+/**
+ * The tree under `roots` in one reading of the process table: the roots' descendants by the
+ * parent chain, the members of `pgid` (when given) and their descendants, and the processes
+ * carrying the run id. Each with its identity as of this reading.
+ */
+function treeOf(os: ProcessOs, roots: readonly number[], pgid: number | undefined, runId: string | undefined): Array<ProcessIdentity & { pgid: number }> {
+  const table = os.table();
+  const boot = bootId();
+  const kids = new Map<number, number[]>();
+  const byPid = new Map<number, (typeof table)[number]>();
+  for (const p of table) {
+    byPid.set(p.pid, p);
+    if (p.state === 'Z') continue;
+    (kids.get(p.ppid) ?? kids.set(p.ppid, []).get(p.ppid)!).push(p.pid);
   }
+  const found = new Set<number>();
+  const stack = [...roots];
+  if (pgid !== undefined) for (const p of table) if (p.pgid === pgid && p.state !== 'Z') stack.push(p.pid);
+  if (runId) stack.push(...os.carriers(runId));
+  while (stack.length) {
+    const pid = stack.pop()!;
+    if (found.has(pid)) continue;
+    found.add(pid);
+    stack.push(...(kids.get(pid) ?? []));
+  }
+  const out: Array<ProcessIdentity & { pgid: number }> = [];
+  for (const pid of found) {
+    const p = byPid.get(pid);
+    if (p && p.state !== 'Z') out.push({ pid, startTime: String(p.startTicks), bootId: boot, pgid: p.pgid });
+  }
+  return out;
 }
 
 /**
- * End a process tree. When `id` leads its own process group (every agentctl run does), the
- * group is signalled; otherwise the process and its descendants, each identity-checked. Then
- * escaped descendants carrying the run id are swept, and everything is verified gone.
+ * End a process tree: the process `id` names, its process group when it leads one (every
+ * agentctl run does), its descendants by the parent chain, and with `runId` every process that
+ * carries the run id. The tree is read before the first signal and again before the KILL, so a
+ * descendant that left the group (`setsid`, `env -i`) while its parent lived is ended too; what
+ * still lives at the end is listed in `survivors`.
  */
 export async function endTree(
   id: ProcessIdentity,
-  opts: { runId?: string; graceMs: number; pollMs?: number; self?: number },
+  opts: { runId?: string; graceMs: number; pollMs?: number; self?: number; os?: ProcessOs },
 ): Promise<EndResult> {
   const started = Date.now();
+  const os = opts.os ?? realOs;
   const guard = protectedPids(opts.self);
   const poll = opts.pollMs ?? 50;
-  const same = () => {
-    const now = getIdentity(id.pid);
-    return now !== undefined && sameIdentity(id, now);
-  };
-  const leader = readProcStat(id.pid)?.pgid === id.pid;
-  const snapshot = (pids: number[]) => pids.filter((p) => !guard.has(p) && p !== id.pid).map((p) => getIdentity(p)).filter((x): x is ProcessIdentity => x !== undefined);
-  const extra = () => {
-    const pids = opts.runId ? findByRunId(opts.runId) : [];
-    if (!leader && process.platform === 'linux') pids.push(...descendants(listDetailed(), id.pid));
-    return snapshot([...new Set(pids)]);
-  };
-  const groupAlive = () => same() || (leader && process.platform === 'linux' && groupMembers(id.pid).length > 0);
+  const still = (e: ProcessIdentity) => isSameProcess(e, os.identity);
+  const send = (e: ProcessIdentity, sig: NodeJS.Signals, group = false) => signalProcess(e, sig, { group, guard, os });
+  if (guard.has(id.pid)) return { graceful: false, forced: false, swept: [], survivors: still(id) ? [id.pid] : [], durationMs: 0 };
 
-  let graceful = false;
-  let forced = false;
-  const termSet = extra();
-  if (guard.has(id.pid)) return { graceful: false, forced: false, swept: [], survivors: same() ? [id.pid] : [], durationMs: 0 };
-  if (same()) signal(leader ? -id.pid : id.pid, 'SIGTERM');
-  for (const e of termSet) if (isStill(e)) signal(e.pid, 'SIGTERM');
+  // Our process and its group count only while the PID is still the process we mean.
+  const ours = still(id);
+  const leads = ours && os.table().some((p) => p.pid === id.pid && p.pgid === id.pid);
+  const snapshot = (roots: number[]) => treeOf(os, ours ? roots : [], leads ? id.pid : undefined, opts.runId).filter((e) => e.pid !== id.pid && !guard.has(e.pid));
+  const tree = new Map(snapshot([id.pid]).map((e) => [e.pid, e]));
+  // members of the group the leader leads get the group's signal; the rest one by one
+  const inGroup = (e: { pgid?: number }) => leads && e.pgid === id.pid;
 
+  if (ours) send(id, 'SIGTERM', leads);
+  for (const e of tree.values()) if (!inGroup(e)) send(e, 'SIGTERM');
+
+  const alive = () => still(id) || [...tree.values()].some(still);
   const until = Date.now() + opts.graceMs;
-  while (Date.now() < until && (groupAlive() || termSet.some(isStill))) await sleep(poll);
-  if (!groupAlive() && !termSet.some(isStill)) graceful = true;
+  while (Date.now() < until && alive()) await sleep(poll);
+  const graceful = !alive();
 
+  let forced = false;
   if (!graceful) {
     forced = true;
-    // the group id stays valid while any member lives, even after its leader exited
-    if (leader && (same() || groupMembers(id.pid).length > 0)) signal(-id.pid, 'SIGKILL');
-    else if (same()) signal(id.pid, 'SIGKILL');
-    for (const e of termSet) if (isStill(e)) signal(e.pid, 'SIGKILL');
+    // what was forked during the grace, under processes of the tree that still live
+    for (const e of snapshot([id.pid, ...[...tree.values()].filter(still).map((e) => e.pid)])) if (!tree.has(e.pid)) tree.set(e.pid, e);
+    // the group only through a leader that is still ours; its members by their own identity
+    if (still(id)) send(id, 'SIGKILL', leads);
+    for (const e of tree.values()) if (still(e)) send(e, 'SIGKILL');
   }
-  // sweep: anything carrying the run id (or below the process) that appeared meanwhile
-  const late = extra();
-  for (const e of late) if (isStill(e)) signal(e.pid, 'SIGKILL');
+  // sweep: carriers of the run id that appeared meanwhile (their parents may be gone)
+  if (opts.runId) {
+    for (const pid of os.carriers(opts.runId)) {
+      if (tree.has(pid) || pid === id.pid || guard.has(pid)) continue;
+      const e = os.identity(pid);
+      if (e) {
+        tree.set(pid, { ...e, pgid: -1 });
+        send(e, 'SIGKILL');
+      }
+    }
+  }
   const verifyUntil = Date.now() + 2_000;
-  const all = [...termSet, ...late];
-  while (Date.now() < verifyUntil && (groupAlive() || all.some(isStill))) await sleep(poll);
-  const survivors = [...(same() ? [id.pid] : []), ...all.filter(isStill).map((e) => e.pid)];
-  return { graceful, forced, swept: [...new Set(all.map((e) => e.pid))], survivors, durationMs: Date.now() - started };
-}
-
-function isStill(e: ProcessIdentity): boolean {
-  const now = getIdentity(e.pid);
-  return now !== undefined && sameIdentity(e, now);
+  while (Date.now() < verifyUntil && alive()) await sleep(poll);
+  const escaped = [...tree.values()].filter((e) => !inGroup(e)).map((e) => e.pid);
+  const survivors = [...(still(id) ? [id.pid] : []), ...[...tree.values()].filter(still).map((e) => e.pid)];
+  return { graceful, forced, swept: escaped, survivors, durationMs: Date.now() - started };
 }

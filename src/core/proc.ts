@@ -30,6 +30,22 @@ export function programName(argv: readonly string[]): string {
   return first;
 }
 
+/** argv[0] of every detached supervisor; with `-s RUN_ID` it is all its command line shows. */
+export const SUPERVISOR_ARGV0 = 'agentctl-supervise';
+
+const RUN_ID_RE = /^r[0-9a-z]{6,20}$/;
+
+/**
+ * Is this command line a detached run's supervisor (`agentctl-supervise -s RUN_ID`)? Returns
+ * the run id, or undefined. Supervisors are never agents, orphans or duplicates: their own
+ * command line is short, and the child's command is read from the state, not from theirs.
+ * Anyone can name a process so; that only hides it from agent counts, it never gets it
+ * signalled, and adopting a run checks the supervisor's owner and the child's environment.
+ */
+export function supervisorRunId(argv: readonly string[]): string | undefined {
+  return argv.length === 3 && argv[0] === SUPERVISOR_ARGV0 && argv[1] === '-s' && RUN_ID_RE.test(argv[2]!) ? argv[2] : undefined;
+}
+
 /** One buffer reused for every small /proc read: no fstat, no allocation per process. */
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
@@ -114,7 +130,7 @@ export interface AgentCounts {
   readonly agentPids: readonly number[];
 }
 
-/** Count agents in a process list. `selfPid` (agentctl itself) is never counted. */
+/** Count agents in a process list. `selfPid` (agentctl itself) and detached runs' supervisors are never counted. */
 export function countAgents(
   procs: readonly ProcInfo[],
   patterns: { readonly patterns: readonly string[]; readonly claude: string },
@@ -126,7 +142,7 @@ export function countAgents(
   let node = 0;
   const agentPids: number[] = [];
   for (const p of procs) {
-    if (p.pid === selfPid) continue;
+    if (p.pid === selfPid || supervisorRunId(p.argv) !== undefined) continue;
     const argv0 = p.argv[0] ? basename(p.argv[0]) : '';
     if (argv0 === 'node' || argv0 === 'nodejs') node++;
     if (claudeRe.test(p.cmdline)) claude++;

@@ -214,7 +214,7 @@ describe('running', () => {
     expect(readFileSync(join(t.dir, 'env.txt'), 'utf8')).toBe(`${out.run_id} idw`);
     const [first, second] = readFileSync(join(sd, 'pids', 'idw.pid'), 'utf8').split('\n');
     expect(Number(first)).toBe(out.pid);
-    expect(JSON.parse(second!)).toEqual({ run_id: out.run_id, pid: out.pid, start_time: getIdentity(out.pid)!.startTime, boot_id: getIdentity(out.pid)!.bootId });
+    expect(JSON.parse(second!)).toEqual({ run_id: out.run_id, name: 'idw', group: 'default', pid: out.pid, start_time: getIdentity(out.pid)!.startTime, boot_id: getIdentity(out.pid)!.bootId });
     // its own process group
     expect(readFileSync(`/proc/${out.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]).toBe(String(out.pid));
   });

@@ -6,7 +6,7 @@
  * noticed by the next reconcile) and for file systems where watching does not work.
  * Detached runs ring it from their /bin/sh supervisor (`touch`), see launch.ts.
  */
-import { closeSync, openSync, utimesSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, lutimesSync, openSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type { State } from '../state.js';
 
@@ -14,11 +14,14 @@ export const BELL_FILE = 'slots.bell';
 
 export const bellPath = (state: State): string => join(state.paths.dir, BELL_FILE);
 
-/** Change the bell's time stamp. No bell means nobody listens (listeners create it): no ring. */
+/**
+ * Change the bell's time stamp. No bell means nobody listens (listeners create it): no ring.
+ * lutimes: a bell planted as a symlink gets its own time stamp changed, never its target's.
+ */
 function touch(path: string): void {
   try {
     const now = new Date();
-    utimesSync(path, now, now);
+    lutimesSync(path, now, now);
   } catch {
     /* missing, or not ours to touch: a hint only, waiters poll anyway */
   }
@@ -37,9 +40,11 @@ export class BellListener {
   constructor(path: string) {
     // create it if missing without changing it: a new listener must not wake the others
     try {
-      closeSync(openSync(path, 'a', 0o600));
+      // never through a link: a planted bell makes this waiter poll instead of watching
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600));
     } catch {
-      /* watch fails below and this waiter polls */
+      this.watcher = undefined;
+      return;
     }
     try {
       // not persistent: a waiter's own timer keeps it alive, the watch never does

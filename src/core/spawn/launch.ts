@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BELL_FILE } from './bell.js';
+import { SUPERVISOR_ARGV0 } from '../proc.js';
 
 export interface Limits {
   /** bytes of address space (RLIMIT_AS) or cgroup MemoryMax */
@@ -64,20 +65,43 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
 }
 
 /**
- * The detached supervisor, /bin/sh. Positional arguments: exit file, timeout marker, timeout
- * seconds (0 = none), run id, name, then node, agentctl's entry script, state dir and kill
- * grace for the timeout watchdog, then the command. Every value stays one argument, so paths
- * with spaces are safe.
- * `setsid` gives the child its own session and process group (its PID is the group id), so
- * ending the group never reaches this supervisor, which then records the exit status. Only
- * the child carries AGENTCTL_RUN_ID: a sweep by run id never takes the supervisor with it.
- * The watchdog's last command is not its last statement, so dash cannot exec it in place
- * of the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
+ * The detached supervisor, /bin/sh reading this script on its standard input, so that its
+ * command line is only `agentctl-supervise -s RUN_ID`: a supervisor whose argv carried the
+ * child's (as it once did) matched the agent patterns, was counted twice and was reaped as an
+ * orphan. Its parameters come in AGENTCTL_SUP_* variables, the child's argv as
+ * AGENTCTL_SUP_ARGC and AGENTCTL_SUP_ARG_<i>; it unsets them all before starting the child.
+ *
+ * - `set -C`: every file it writes in the state folder is created new (O_EXCL), 0600 (a
+ *   subshell's umask, so the child keeps the caller's): a planted symlink or file there makes
+ *   the write fail instead of writing through it.
+ * - `setsid` gives the child its own session and process group (its PID is the group id), so
+ *   ending the group never reaches this supervisor, which then records the exit status. Only
+ *   the child carries AGENTCTL_RUN_ID: a sweep by run id never takes the supervisor with it.
+ * - The child's PID goes to runs/RUN_ID.child first, then to the spawner on fd 3 from a
+ *   subshell: a spawner killed meanwhile costs that subshell a SIGPIPE, not the supervisor,
+ *   and reconcile adopts the run from the file.
+ * - The watchdog's last command is not its last statement, so dash cannot exec it in place of
+ *   the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
+ * - The exit status is written in one write to a new file; a reader that finds it empty waits
+ *   for the next reconcile (the supervisor is still alive then).
  */
-export const SUPERVISOR_SCRIPT = `exitfile=$1; marker=$2; timeout=$3; runid=$4; name=$5; node=$6; bin=$7; statedir=$8; grace=$9; shift 9
+export const SUPERVISOR_SCRIPT = `set -C
+runid=$1
+exitfile=$AGENTCTL_SUP_EXIT; marker=$AGENTCTL_SUP_MARKER; childfile=$AGENTCTL_SUP_CHILD; timeout=$AGENTCTL_SUP_TIMEOUT
+name=$AGENTCTL_SUP_NAME; node=$AGENTCTL_SUP_NODE; bin=$AGENTCTL_SUP_BIN; statedir=$AGENTCTL_SUP_STATEDIR; grace=$AGENTCTL_SUP_GRACE
+n=$AGENTCTL_SUP_ARGC
+set --
+i=0
+while [ "$i" -lt "$n" ]; do
+  eval "set -- \\"\\$@\\" \\"\\$AGENTCTL_SUP_ARG_$i\\""
+  unset "AGENTCTL_SUP_ARG_$i"
+  i=$((i + 1))
+done
+unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC
 AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid "$@" </dev/null 3>&- &
 pid=$!
-echo "$pid" >&3
+( umask 077; printf '%s\\n' "$pid" > "$childfile" )
+( printf '%s\\n' "$pid" >&3 ) 2>/dev/null
 exec 3>&-
 dog=
 if [ "$timeout" != 0 ]; then
@@ -87,7 +111,7 @@ if [ "$timeout" != 0 ]; then
     s=$!
     wait "$s"
     if kill -0 "$pid" 2>/dev/null; then
-      : > "$marker"
+      ( umask 077; : > "$marker" )
       "$node" "$bin" --state-dir "$statedir" --quiet _end-run "$runid" --grace "$grace"
     fi
     exit 0
@@ -99,8 +123,8 @@ rc=$?
 if [ -n "$dog" ]; then
   if [ -e "$marker" ]; then wait "$dog"; else kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null; fi
 fi
-printf '%s\\n' "$rc" > "$exitfile.tmp" && mv "$exitfile.tmp" "$exitfile"
-touch -c "$statedir/${BELL_FILE}" 2>/dev/null
+( umask 077; printf '%s\\n' "$rc" > "$exitfile" )
+touch -h -c "$statedir/${BELL_FILE}" 2>/dev/null
 `;
 
 export interface DetachedStart {
@@ -108,7 +132,11 @@ export interface DetachedStart {
   readonly supervisorPid: number;
 }
 
-/** Start the supervisor and the child; resolves with the child's PID once it is known. */
+/**
+ * Start the supervisor and the child; resolves with the child's PID once it is known.
+ * `onSupervisor` runs synchronously as soon as the supervisor exists, before anything is
+ * awaited, so the caller can record its identity in the same step that starts it.
+ */
 export function startDetached(opts: {
   argv: readonly string[];
   cwd: string;
@@ -116,24 +144,46 @@ export function startDetached(opts: {
   logFd: number;
   exitFile: string;
   timeoutMarker: string;
+  childFile: string;
   timeoutSec: number;
   runId: string;
   name: string;
   /** node, agentctl's entry script, state dir, kill grace (e.g. "10000ms") */
   watchdog: readonly [string, string, string, string];
+  onSupervisor?: (pid: number) => void;
 }): Promise<DetachedStart> {
   return new Promise((resolve, reject) => {
-    const sup = spawn('/bin/sh', ['-c', SUPERVISOR_SCRIPT, 'agentctl-supervise', opts.exitFile, opts.timeoutMarker, String(opts.timeoutSec), opts.runId, opts.name, ...opts.watchdog, ...opts.argv], {
+    const [node, bin, statedir, grace] = opts.watchdog;
+    const env: NodeJS.ProcessEnv = {
+      ...opts.env,
+      AGENTCTL_SUP_EXIT: opts.exitFile,
+      AGENTCTL_SUP_MARKER: opts.timeoutMarker,
+      AGENTCTL_SUP_CHILD: opts.childFile,
+      AGENTCTL_SUP_TIMEOUT: String(opts.timeoutSec),
+      AGENTCTL_SUP_NAME: opts.name,
+      AGENTCTL_SUP_NODE: node,
+      AGENTCTL_SUP_BIN: bin,
+      AGENTCTL_SUP_STATEDIR: statedir,
+      AGENTCTL_SUP_GRACE: grace,
+      AGENTCTL_SUP_ARGC: String(opts.argv.length),
+    };
+    opts.argv.forEach((a, i) => (env[`AGENTCTL_SUP_ARG_${i}`] = a));
+    const sup = spawn('/bin/sh', ['-s', opts.runId], {
+      argv0: SUPERVISOR_ARGV0,
       cwd: opts.cwd,
-      env: opts.env,
+      env,
       detached: true,
-      stdio: ['ignore', opts.logFd, opts.logFd, 'pipe'],
+      stdio: ['pipe', opts.logFd, opts.logFd, 'pipe'],
     });
     let out = '';
     const pipe = sup.stdio[3] as NodeJS.ReadableStream;
     pipe.setEncoding('utf8');
     pipe.on('data', (d: string) => (out += d));
     sup.once('error', reject);
+    if (sup.pid !== undefined) opts.onSupervisor?.(sup.pid);
+    // the whole script fits the pipe's buffer: it stays readable after we close or die
+    sup.stdin!.on('error', () => {});
+    sup.stdin!.end(SUPERVISOR_SCRIPT);
     pipe.once('end', () => {
       const pid = Number.parseInt(out.trim(), 10);
       if (!Number.isInteger(pid) || pid <= 0) {

@@ -3,10 +3,15 @@
  * whose process is gone (reading the exit a detached supervisor left behind), never trusting
  * a PID whose start time no longer matches. Call it inside a write transaction.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { StateError } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
-import { sameIdentity, type ProcessIdentity } from '../identity.js';
+import { bootId, isSameProcess, readProcStat, type ProcessIdentity } from '../identity.js';
+import { findByRunId } from '../kill.js';
+import { NAME_RE } from '../names.js';
+import { readProcFile, supervisorRunId } from '../proc.js';
+import { lexists, readOwn, statOwn, truncateOwn } from '../safefs.js';
 import type { State } from '../state.js';
 import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, modeAt, type FailureType, type NameHealth, type PolicySettings } from './policy.js';
 import { ringAfterCommit } from './bell.js';
@@ -57,31 +62,48 @@ export interface RegistryDeps {
 /**
  * Keep a log under `max` bytes while its writer runs: its newest half is copied to <log>.prev
  * and the log is truncated. The child writes with O_APPEND, so its next write lands at the new end.
+ * Never through a link: the log must be a plain file of ours, and .prev is written new and
+ * renamed into place.
  */
 export function capLog(path: string, max: number): boolean {
   try {
-    const size = statSync(path).size;
-    if (size <= max) return false;
+    const st = statOwn(path);
+    if (!st || st.size <= max) return false;
     const keep = Math.floor(max / 2);
-    const fd = openSync(path, 'r');
-    const buf = Buffer.alloc(keep);
-    try {
-      readSync(fd, buf, 0, keep, size - keep);
-    } finally {
-      closeSync(fd);
-    }
-    writeFileSync(`${path}.prev`, buf, { mode: 0o600 });
-    truncateSync(path, 0);
-    return true;
+    const buf = readOwn(path, keep, st.size - keep);
+    if (!buf) return false;
+    writeFileAtomic(`${path}.prev`, buf, 0o600);
+    return truncateOwn(path);
   } catch {
     return false;
   }
 }
 
+/** Run ids as newRunId makes them; anything else read back from the state is not ours. */
+export const RUN_ID_RE = /^r[0-9a-z]{6,20}$/;
+
+/**
+ * A run id or name read back from the state becomes part of a file name: check it like user
+ * input, so a row someone else wrote (`../../x`) never names a file outside the state folder.
+ */
+export function safeRunId(id: string): string {
+  if (!RUN_ID_RE.test(id)) throw new StateError(`state holds a run id that agentctl never makes (${JSON.stringify(id.slice(0, 40))}); the state file is damaged or was written by someone else`, 'runs', 1, 'state_corrupt');
+  return id;
+}
+
+export function safeName(name: string): string {
+  if (!NAME_RE.test(name) || name.includes('..')) throw new StateError(`state holds a run name that agentctl never accepts (${JSON.stringify(name.slice(0, 40))}); the state file is damaged or was written by someone else`, 'runs', 1, 'state_corrupt');
+  return name;
+}
+
 export const runDir = (state: State) => join(state.paths.dir, 'runs');
-export const exitFile = (state: State, id: string) => join(runDir(state), `${id}.exit`);
-export const timeoutMarker = (state: State, id: string) => join(runDir(state), `${id}.timeout`);
-export const pidFile = (state: State, name: string) => join(state.paths.pids, `${name}.pid`);
+export const exitFile = (state: State, id: string) => join(runDir(state), `${safeRunId(id)}.exit`);
+export const timeoutMarker = (state: State, id: string) => join(runDir(state), `${safeRunId(id)}.timeout`);
+/** Where a detached run's supervisor writes the child's PID before anything else. */
+export const childFile = (state: State, id: string) => join(runDir(state), `${safeRunId(id)}.child`);
+export const pidFile = (state: State, name: string) => join(state.paths.pids, `${safeName(name)}.pid`);
+/** A detached run's log: always derived from its name and id, never taken from a stored path. */
+export const logFile = (state: State, run: { id: string; name: string }) => join(state.paths.logs, `${safeName(run.name)}.${safeRunId(run.id)}.log`);
 
 let counter = 0;
 /** Run ids sort by start time: base-36 milliseconds, then pid and a counter for uniqueness. */
@@ -126,15 +148,13 @@ export function runIdentity(r: RunRow): ProcessIdentity | undefined {
 /** Is the run's own process still the one we started? */
 export function runAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
   const id = runIdentity(r);
-  if (!id) return false;
-  const now = lookup(id.pid);
-  return now !== undefined && sameIdentity(id, now);
+  return id !== undefined && isSameProcess(id, lookup);
 }
 
-function supervisorAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
+/** Is the run's supervisor (a detached run's shell, a foreground run's agentctl, or the spawner while it starts) still alive? */
+export function supervisorAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
   if (r.sup_pid === null || r.sup_start_time === null) return false;
-  const now = lookup(r.sup_pid);
-  return now !== undefined && now.startTime === r.sup_start_time;
+  return isSameProcess({ pid: r.sup_pid, startTime: r.sup_start_time, bootId: r.boot_id ?? bootId() }, lookup);
 }
 
 /** Exit status from a shell `wait`: above 128 is 128 + the signal number. */
@@ -158,17 +178,42 @@ export interface EndFacts {
   readonly why: string;
 }
 
+/** kv key where stop/reap leave why they are ending a run, for whoever records its exit. */
+export const stopMarker = (runId: string) => `stopping:${runId}`;
+
+/**
+ * Why a stopper is ending a run, and who it is. The marker speaks for the stopper only while
+ * the stopper lives, and for the run's end within the stopper's grace (plus the KILL and its
+ * verify): a stop killed during its grace leaves a marker that a later, real failure of the
+ * run must not be recorded under.
+ */
+export interface StopMarker {
+  readonly timedOut: boolean;
+  readonly why: string;
+  readonly by?: ProcessIdentity;
+  readonly at?: number;
+  readonly graceMs?: number;
+}
+
+/** Slack after a stopper's grace for its KILL and the verify that follows. */
+const MARKER_SLACK_MS = 5_000;
+
+/** Does a stop marker still speak for a run that ended at `endedAt`? */
+export function markerHolds(m: StopMarker, endedAt: number, lookup: RegistryDeps['lookup']): boolean {
+  if (!m.by || m.at === undefined) return false; // a marker of unknown origin speaks for nobody
+  if (isSameProcess(m.by, lookup)) return true;
+  return endedAt <= m.at + (m.graceMs ?? 0) + MARKER_SLACK_MS;
+}
+
 /**
  * Close a run: record how it ended, classify the failure, update the name's backoff and
  * breaker, park it in the dead-letter queue when the breaker opens, free its PID file.
  */
-/** kv key where stop/reap leave why they are ending a run, for whoever records its exit. */
-export const stopMarker = (runId: string) => `stopping:${runId}`;
-
 export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: RegistryDeps): { failure: FailureType | null; health: NameHealth } {
-  const marker = state.getKv<{ timedOut: boolean; why: string }>(stopMarker(run.id))?.value;
+  const stored = state.getKv<StopMarker>(stopMarker(run.id))?.value;
+  const marker = stored && markerHolds(stored, facts.endedAt, deps.lookup) ? stored : undefined;
   const f: EndFacts = marker && !facts.lost ? { ...facts, timedOut: marker.timedOut, stoppedByUs: !marker.timedOut, why: marker.why } : facts;
-  if (marker) state.db.prepare('DELETE FROM kv WHERE key = ?').run(stopMarker(run.id));
+  if (stored) state.db.prepare('DELETE FROM kv WHERE key = ?').run(stopMarker(run.id));
   const runtimeMs = Math.max(0, f.endedAt - run.started_at);
   // a run that never got a process is the spawner's failure, not the worker's
   const failure = f.lost
@@ -193,6 +238,7 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
   try {
     rmSync(exitFile(state, run.id), { force: true });
     rmSync(timeoutMarker(state, run.id), { force: true });
+    rmSync(childFile(state, run.id), { force: true });
   } catch {
     /* leftovers are harmless */
   }
@@ -227,7 +273,7 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
 function removePidFileIfOurs(state: State, run: RunRow): void {
   const path = pidFile(state, run.name);
   try {
-    const text = readFileSync(path, 'utf8');
+    const text = readOwn(path)?.toString('utf8') ?? '';
     const meta = JSON.parse(text.split('\n')[1] ?? '{}') as { run_id?: string };
     if (meta.run_id === run.id) rmSync(path, { force: true });
   } catch {
@@ -235,64 +281,169 @@ function removePidFileIfOurs(state: State, run: RunRow): void {
   }
 }
 
-/** Write the PID file for a run: the PID on line 1 (for `kill $(head -1 ...)`), the identity as JSON on line 2. */
-export function writePidFile(state: State, run: { id: string; name: string }, id: ProcessIdentity): void {
-  ensurePrivateDir(state.paths.pids);
-  writeFileAtomic(pidFile(state, run.name), `${id.pid}\n${JSON.stringify({ run_id: run.id, pid: id.pid, start_time: id.startTime, boot_id: id.bootId })}\n`);
+/** What a PID file's second line holds. */
+export interface PidFileEntry {
+  readonly run_id: string;
+  readonly name: string;
+  readonly group: string;
+  readonly pid: number;
+  readonly start_time: string;
+  readonly boot_id: string;
 }
 
 /**
- * Close every registered run whose process has ended or whose PID now names another process.
- * Also forgives earlier failures of runs that have stayed up long enough.
- * Returns the runs it closed.
+ * Write the PID file for a run: the PID on line 1 (for `kill $(head -1 ...)`), the identity as
+ * JSON on line 2, with the name and group so a stop can still find the run when the state
+ * cannot be read (a full disk).
+ */
+export function writePidFile(state: State, run: { id: string; name: string; grp?: string }, id: ProcessIdentity): void {
+  ensurePrivateDir(state.paths.pids);
+  const entry: PidFileEntry = { run_id: run.id, name: run.name, group: run.grp ?? 'default', pid: id.pid, start_time: id.startTime, boot_id: id.bootId };
+  writeFileAtomic(pidFile(state, run.name), `${id.pid}\n${JSON.stringify(entry)}\n`, 0o600);
+}
+
+/**
+ * Every PID file's entry, read like user input: plain files of ours only, names and run ids
+ * that agentctl makes, the name matching the file. Others are skipped.
+ */
+export function readPidFiles(pidsDir: string): PidFileEntry[] {
+  let files: string[];
+  try {
+    files = readdirSync(pidsDir);
+  } catch {
+    return [];
+  }
+  const out: PidFileEntry[] = [];
+  for (const f of files) {
+    if (!f.endsWith('.pid')) continue;
+    try {
+      const e = JSON.parse((readOwn(join(pidsDir, f))?.toString('utf8') ?? '').split('\n')[1] ?? '') as Partial<PidFileEntry>;
+      if (typeof e.name !== 'string' || `${e.name}.pid` !== f || !NAME_RE.test(e.name) || typeof e.run_id !== 'string' || !RUN_ID_RE.test(e.run_id)) continue;
+      if (!Number.isInteger(e.pid) || (e.pid as number) <= 1 || typeof e.start_time !== 'string' || typeof e.boot_id !== 'string') continue;
+      out.push({ run_id: e.run_id, name: e.name, group: typeof e.group === 'string' && NAME_RE.test(e.group) ? e.group : 'default', pid: e.pid!, start_time: e.start_time, boot_id: e.boot_id });
+    } catch {
+      /* not a PID file of ours */
+    }
+  }
+  return out;
+}
+
+/** What reconcile makes of a live run row right now (pure but for reading files and /proc). */
+export type RunFate =
+  | { readonly kind: 'alive' }
+  /** not ours to close yet: its supervisor or spawner is about to record it */
+  | { readonly kind: 'wait'; readonly why: string }
+  | { readonly kind: 'exited'; readonly rc: number; readonly endedAt: number; readonly timedOut: boolean }
+  /** its spawner died after starting it: take it into the registry */
+  | { readonly kind: 'adopt'; readonly child: ProcessIdentity; readonly sup: ProcessIdentity | undefined }
+  | { readonly kind: 'lost'; readonly why: string; readonly reused: boolean };
+
+/** The exit status a detached run's supervisor left, when it left one (a plain file of ours, never a link). */
+function readExit(state: State, run: RunRow): { rc: number; endedAt: number } | undefined {
+  if (run.mode !== 'detached') return undefined;
+  const path = exitFile(state, run.id);
+  const st = statOwn(path);
+  if (!st) return undefined;
+  const rc = Number.parseInt(readOwn(path, 32)?.toString('latin1').trim() ?? '', 10);
+  return Number.isInteger(rc) ? { rc, endedAt: Math.round(st.mtimeMs) } : undefined;
+}
+
+/** Does this live process carry the run's id in its environment (Linux; readable ones only)? */
+function carriesRunId(pid: number, runId: string): boolean {
+  return `\0${readProcFile(`/proc/${pid}/environ`) ?? ''}`.includes(`\0AGENTCTL_RUN_ID=${runId}\0`);
+}
+
+/**
+ * The child of a run whose spawner died while starting it: the PID its supervisor wrote to
+ * runs/<id>.child, or else a process found carrying the run id that leads its own group. It
+ * counts only when its environment carries the run id; its supervisor only when the command
+ * line says `agentctl-supervise -s <id>`.
+ */
+function findChild(state: State, run: RunRow, lookup: RegistryDeps['lookup'], scan: boolean): { child: ProcessIdentity; sup: ProcessIdentity | undefined } | undefined {
+  const named = Number.parseInt(readOwn(childFile(state, run.id), 32)?.toString('latin1').trim() ?? '', 10);
+  const candidates = Number.isInteger(named) && named > 1 ? [named] : scan ? findByRunId(run.id) : [];
+  for (const pid of candidates) {
+    const st = readProcStat(pid);
+    const child = lookup(pid);
+    if (!st || !child || st.pgid !== pid || !carriesRunId(pid, run.id)) continue;
+    const supArgv = (readProcFile(`/proc/${st.ppid}/cmdline`) ?? '').replace(/\0$/, '').split('\0');
+    const sup = supervisorRunId(supArgv) === run.id ? lookup(st.ppid) : undefined;
+    return { child, sup };
+  }
+  return undefined;
+}
+
+/**
+ * The one reading of a live run that reconcile acts on and `--dry-run`s report, so a dry run
+ * says what the real command will do.
+ */
+export function runFate(state: State, run: RunRow, deps: Pick<RegistryDeps, 'now' | 'lookup'>): RunFate {
+  const exit = readExit(state, run);
+  if (exit) return { kind: 'exited', ...exit, timedOut: statOwn(timeoutMarker(state, run.id)) !== undefined };
+  if (run.state === 'starting' && run.pid === null) {
+    const young = deps.now - run.started_at <= STARTING_TIMEOUT_MS;
+    const starter = supervisorAlive(run, deps.lookup);
+    const found = findChild(state, run, deps.lookup, !(young && starter));
+    if (found) return { kind: 'adopt', ...found };
+    if (young && starter) return { kind: 'wait', why: 'starting' };
+    return { kind: 'lost', why: 'the spawner died before the process started', reused: false };
+  }
+  if (runAlive(run, deps.lookup)) return { kind: 'alive' };
+  // The process is gone or its PID was reused. A detached supervisor still alive is about to
+  // write the exit status: leave the run for the next reconcile. The same holds for a
+  // foreground run: its agentctl is waiting on the child and records it.
+  if (supervisorAlive(run, deps.lookup)) return { kind: 'wait', why: 'its supervisor is recording the exit' };
+  const nowId = run.pid !== null ? deps.lookup(run.pid) : undefined;
+  const reused = nowId !== undefined && nowId.startTime !== run.start_time;
+  return { kind: 'lost', why: reused ? `PID ${run.pid} now belongs to another process (never signalled)` : 'process and supervisor are gone', reused };
+}
+
+/** Take a run whose spawner died after starting it into the registry, as the spawner would have. */
+function adopt(state: State, run: RunRow, child: ProcessIdentity, sup: ProcessIdentity | undefined, deps: RegistryDeps): void {
+  state.db
+    .prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ?, sup_pid = ?, sup_start_time = ?, log_path = ? WHERE id = ? AND ended_at IS NULL")
+    .run(child.pid, child.startTime, child.bootId, child.pid, sup?.pid ?? null, sup?.startTime ?? null, run.mode === 'detached' ? logFile(state, run) : null, run.id);
+  writePidFile(state, run, child);
+  state.event({ command: deps.command, kind: 'run.adopted', subject: run.name, reason: `${run.id}: its spawner died after starting PID ${child.pid}; recorded from ${sup ? 'its supervisor' : 'the run id in its environment'}`, data: { run_id: run.id, pid: child.pid } }, deps.now);
+}
+
+/**
+ * Close every registered run whose process has ended or whose PID now names another process,
+ * and adopt the children of spawners that died while starting them. Also forgives earlier
+ * failures of runs that have stayed up long enough. Returns the runs it closed.
  */
 export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow; why: string }> {
   const closed: Array<{ run: RunRow; why: string }> = [];
   for (const run of liveRuns(state)) {
-    if (run.state === 'starting' && run.pid === null) {
-      if (deps.now - run.started_at > STARTING_TIMEOUT_MS || !supervisorAlive(run, deps.lookup)) {
-        finishRun(state, run, { exitCode: null, signal: null, endedAt: deps.now, lost: true, why: 'the spawner died before the process started' }, deps);
-        closed.push({ run, why: 'never started' });
-      }
-      continue;
-    }
-    const exitPath = exitFile(state, run.id);
-    if (run.mode === 'detached' && existsSync(exitPath)) {
-      let rc: number | undefined;
-      let endedAt = deps.now;
-      try {
-        rc = Number.parseInt(readFileSync(exitPath, 'utf8').trim(), 10);
-        endedAt = Math.round(statSync(exitPath).mtimeMs);
-      } catch {
-        rc = undefined;
-      }
-      if (rc !== undefined && Number.isInteger(rc)) {
-        const timedOut = existsSync(timeoutMarker(state, run.id));
-        const st = decodeShellStatus(rc);
-        finishRun(state, run, { ...st, endedAt, timedOut, why: timedOut ? 'ran past its timeout' : 'its supervisor recorded the exit' }, deps);
+    const fate = runFate(state, run, deps);
+    switch (fate.kind) {
+      case 'wait':
+        break;
+      case 'adopt':
+        adopt(state, run, fate.child, fate.sup, deps);
+        break;
+      case 'exited': {
+        const st = decodeShellStatus(fate.rc);
+        finishRun(state, run, { ...st, endedAt: fate.endedAt, timedOut: fate.timedOut, why: fate.timedOut ? 'ran past its timeout' : 'its supervisor recorded the exit' }, deps);
         closed.push({ run, why: 'exited' });
-        continue;
+        break;
+      }
+      case 'lost':
+        finishRun(state, run, { exitCode: null, signal: null, endedAt: deps.now, lost: true, why: fate.why }, deps);
+        closed.push({ run, why: run.pid === null ? 'never started' : fate.reused ? 'pid reused' : 'gone' });
+        break;
+      case 'alive': {
+        if (run.mode === 'detached' && deps.logMaxBytes) capLog(logFile(state, run), deps.logMaxBytes);
+        const h = getHealth(state, run.name);
+        const up = deps.now - run.started_at;
+        const mode = modeAt(h, deps.now);
+        if ((mode === 'half_open' && up >= deps.minUptimeMs) || (h.consecutiveFailures > 0 && mode === 'closed' && up >= deps.policy.resetAfterMs)) {
+          setHealth(state, run.name, afterHealthyUptime(h), deps.now);
+          state.event({ command: deps.command, kind: 'breaker.closed', subject: run.name, reason: `${run.id} has been up ${Math.round(up / 1000)}s: earlier failures forgiven` }, deps.now);
+        }
+        break;
       }
     }
-    if (runAlive(run, deps.lookup)) {
-      if (run.log_path && deps.logMaxBytes) capLog(run.log_path, deps.logMaxBytes);
-      const h = getHealth(state, run.name);
-      const up = deps.now - run.started_at;
-      const mode = modeAt(h, deps.now);
-      if ((mode === 'half_open' && up >= deps.minUptimeMs) || (h.consecutiveFailures > 0 && mode === 'closed' && up >= deps.policy.resetAfterMs)) {
-        setHealth(state, run.name, afterHealthyUptime(h), deps.now);
-        state.event({ command: deps.command, kind: 'breaker.closed', subject: run.name, reason: `${run.id} has been up ${Math.round(up / 1000)}s: earlier failures forgiven` }, deps.now);
-      }
-      continue;
-    }
-    // The process is gone or its PID was reused. A detached supervisor still alive is about to
-    // write the exit status: leave the run for the next reconcile.
-    // The same holds for a foreground run: its agentctl is waiting on the child and records it.
-    if (supervisorAlive(run, deps.lookup)) continue;
-    const nowId = run.pid !== null ? deps.lookup(run.pid) : undefined;
-    const reused = nowId !== undefined && nowId.startTime !== run.start_time;
-    finishRun(state, run, { exitCode: null, signal: null, endedAt: deps.now, lost: true, why: reused ? `PID ${run.pid} now belongs to another process (never signalled)` : 'process and supervisor are gone' }, deps);
-    closed.push({ run, why: reused ? 'pid reused' : 'gone' });
   }
   return closed;
 }

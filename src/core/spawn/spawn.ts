@@ -3,13 +3,13 @@
  * registry first, so a slot held by a dead process is free again before anyone counts it.
  */
 import { spawn as spawnChild } from 'node:child_process';
-import { closeSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { ensurePrivateDir } from '../fsutil.js';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
-import { getIdentity, readProcStat, sameIdentity, type ProcessIdentity } from '../identity.js';
-import { endTree } from '../kill.js';
+import { getIdentity, isSameProcess, readProcStat, type ProcessIdentity } from '../identity.js';
+import { endTree, signalProcess } from '../kill.js';
 import { countAgents, programName, type ProcInfo } from '../proc.js';
 import type { State } from '../state.js';
 import { decide, type Decision } from './admission.js';
@@ -19,7 +19,8 @@ import { exhaustedMessage } from '../pool.js';
 import { BellListener, bellPath, ringAfterCommit } from './bell.js';
 import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
 import { modeAt } from './policy.js';
-import { exitFile, finishRun, getHealth, getRun, liveRuns, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
+import { childFile, exitFile, finishRun, getHealth, getRun, liveRuns, logFile, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
+import { openLogForAppend } from '../safefs.js';
 
 export interface SpawnRequest {
   readonly name: string;
@@ -129,8 +130,8 @@ export function registryFor(config: LoadedConfig, now: number, command: string):
 }
 
 /** Record every run that ended since anyone last looked (one IMMEDIATE transaction). */
-export function reconcileAll(state: State, config: LoadedConfig, now: number, command: string): void {
-  state.write(() => reconcile(state, registryFor(config, now, command)));
+export function reconcileAll(state: State, config: LoadedConfig, now: number, command: string): Array<{ run: RunRow; why: string }> {
+  return state.write(() => reconcile(state, registryFor(config, now, command)));
 }
 
 function registryDeps(deps: SpawnDeps, now: number): RegistryDeps {
@@ -183,8 +184,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
     const rows = state.db.prepare('SELECT id, priority, pid, start_time, boot_id FROM queue WHERE grp = ? ORDER BY priority, id').all(req.group) as Array<{ id: number; priority: number; pid: number; start_time: string; boot_id: string }>;
     const queued = rows.filter((q) => {
       if (q.id === queueId) return true;
-      const nowId = getIdentity(q.pid);
-      if (nowId && sameIdentity({ pid: q.pid, startTime: q.start_time, bootId: q.boot_id }, nowId)) return true;
+      if (isSameProcess({ pid: q.pid, startTime: q.start_time, bootId: q.boot_id })) return true;
       state.db.prepare('DELETE FROM queue WHERE id = ?').run(q.id);
       return false;
     });
@@ -286,7 +286,7 @@ function pruneLogs(dir: string, name: string, keep: number): void {
   try {
     const mine = readdirSync(dir)
       .filter((f) => mineRe.test(f))
-      .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+      .map((f) => ({ f, t: lstatSync(join(dir, f)).mtimeMs }))
       .sort((a, b) => b.t - a.t);
     for (const { f } of mine.slice(keep)) {
       rmSync(join(dir, f), { force: true });
@@ -375,28 +375,36 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   if (req.detach) {
     ensurePrivateDir(state.paths.logs);
     ensurePrivateDir(runDir(state));
-    const logPath = join(state.paths.logs, `${req.name}.${runId}.log`);
+    const logPath = logFile(state, { id: runId, name: req.name });
     pruneLogs(state.paths.logs, req.name, cfg.spawn.logsPerName - 1);
-    const logFd = openSync(logPath, 'a', 0o600);
     let started: { pid: number; supervisorPid: number };
+    let logFd: number | undefined;
     try {
+      logFd = openLogForAppend(logPath);
       const timeoutSec = req.timeoutMs ? Math.max(1, Math.ceil(req.timeoutMs / 1000)) : 0;
       const watchdog = [deps.selfArgv[0]!, deps.selfArgv[1]!, state.paths.dir, `${req.killGraceMs}ms`] as const;
+      // the supervisor's identity is recorded in the step that starts it: a spawner killed
+      // from here on leaves a row that reconcile can follow to the child (runFate, adopt)
+      const recordSupervisor = (supPid: number) => {
+        const sup = getIdentity(supPid);
+        if (sup) state.write(() => state.db.prepare('UPDATE runs SET sup_pid = ?, sup_start_time = ? WHERE id = ? AND ended_at IS NULL').run(sup.pid, sup.startTime, runId));
+      };
       // the supervisor's own environment has no run id: it hands that to the child only
-      started = await startDetached({ argv, cwd: req.cwd, env: { ...deps.env, ...portEnv }, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), timeoutSec, runId, name: req.name, watchdog });
+      started = await startDetached({ argv, cwd: req.cwd, env: { ...deps.env, ...portEnv }, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), childFile: childFile(state, runId), timeoutSec, runId, name: req.name, watchdog, onSupervisor: recordSupervisor });
     } catch (err) {
       state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, regDeps()));
       throw err;
     } finally {
-      closeSync(logFd);
+      if (logFd !== undefined) closeSync(logFd);
     }
     const id = getIdentity(started.pid);
     const sup = getIdentity(started.supervisorPid);
     state.write(() => {
-      state.db
-        .prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ?, sup_pid = ?, sup_start_time = ?, log_path = ? WHERE id = ?")
-        .run(started.pid, id?.startTime ?? null, id?.bootId ?? null, started.pid, started.supervisorPid, sup?.startTime ?? null, logPath, runId);
-      if (id) writePidFile(state, { id: runId, name: req.name }, id);
+      // a run that already ended (its exit recorded by a reconcile meanwhile) stays ended
+      const changed = state.db
+        .prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ?, sup_pid = ?, sup_start_time = ?, log_path = ? WHERE id = ? AND ended_at IS NULL")
+        .run(started.pid, id?.startTime ?? null, id?.bootId ?? null, started.pid, started.supervisorPid, sup?.startTime ?? null, logPath, runId).changes;
+      if (id && changed) writePidFile(state, { id: runId, name: req.name, grp: req.group }, id);
     });
     deps.onStart?.({ runId, pid: started.pid });
     return { outcome: 'started', runId, pid: started.pid, name: req.name, logPath, limitMechanism: mechanism, trial, waitedMs, ports };
@@ -418,20 +426,12 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   const id = getIdentity(pid);
   state.write(() => {
     state.db.prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ? WHERE id = ?").run(pid, id?.startTime ?? null, id?.bootId ?? null, pid, runId);
-    if (id) writePidFile(state, { id: runId, name: req.name }, id);
+    if (id) writePidFile(state, { id: runId, name: req.name, grp: req.group }, id);
   });
   deps.onStart?.({ runId, pid });
   let interrupted = false;
   const forward = (sig: NodeJS.Signals) => () => {
-    const now = getIdentity(pid);
-    if (id && now && sameIdentity(id, now)) {
-      interrupted = true;
-      try {
-        process.kill(-pid, sig);
-      } catch {
-        /* already gone */
-      }
-    }
+    if (id && signalProcess(id, sig, { group: true })) interrupted = true;
   };
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
