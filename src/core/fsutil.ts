@@ -125,6 +125,8 @@ export interface Untrusted {
   readonly badMode: boolean;
   /** "owned by alice (uid 1000), mode 0775" */
   readonly what: string;
+  /** "not yours or root's, and writable by group or others" */
+  readonly why: string;
 }
 
 /**
@@ -138,7 +140,8 @@ export function untrusted(st: Stats, euid: number | undefined = process.geteuid?
   const badOwner = st.uid !== euid && st.uid !== 0;
   const badMode = (st.mode & 0o022) !== 0 && !(stickyOk && st.isDirectory() && (st.mode & 0o1000) !== 0);
   if (!badOwner && !badMode) return undefined;
-  return { badOwner, badMode, what: `owned by ${describeUser(st.uid)}, mode ${octalMode(st.mode)}` };
+  const why = [badOwner ? "not yours or root's" : '', badMode ? 'writable by group or others' : ''].filter(Boolean).join(', and ');
+  return { badOwner, badMode, what: `owned by ${describeUser(st.uid)}, mode ${octalMode(st.mode)}`, why };
 }
 
 /** The shell command that makes `path` trusted: chown to the invoking user and/or chmod to `mode`. */

@@ -199,9 +199,8 @@ function checkStateTrust(path: string, st: Stats, kind: 'folder' | 'file'): void
   }
   const u = untrusted(st);
   if (!u) return;
-  const why = [u.badOwner ? 'not yours or root\'s' : '', u.badMode ? 'writable by group or others' : ''].filter(Boolean).join(', and ');
   const fix = trustFix(path, u, kind === 'folder' ? '700' : '600');
-  throw new StateError(`${what} ${path} is ${u.what}: ${why}; fix: ${fix}, or pass --state-dir with a folder of your own`, path, EXIT.failed, 'state_untrusted');
+  throw new StateError(`${what} ${path} is ${u.what}: ${u.why}; fix: ${fix}, or pass --state-dir with a folder of your own`, path, EXIT.failed, 'state_untrusted');
 }
 
 /** An event: one decision or action, with its reason. */

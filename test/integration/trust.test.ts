@@ -79,3 +79,60 @@ describe('state another user could change is refused', () => {
     expect(r.stderr).toContain('is a symbolic link');
   });
 });
+
+interface ConfigDoc {
+  files: string[];
+  ignored: Array<{ path: string; reason: string }>;
+  entries: Array<{ key: string; value: unknown; source: { kind: string; detail: string } }>;
+  values: { agents: { patterns: string[] } };
+}
+const patterns = (doc: ConfigDoc) => doc.entries.find((e) => e.key === 'agents.patterns')!;
+
+describe('config files another user could have written are ignored', () => {
+  it.runIf(isRoot)("a project agentctl.toml in the second user's world-writable folder: not used, a warning naming it; --config uses it", async () => {
+    const project = join(shared, 'project');
+    const file = join(project, 'agentctl.toml');
+    await shAsUser(user, `mkdir -m 777 ${project} && chmod 777 ${project} && printf '[agents]\\npatterns = ["rootdaemon"]\\n' > ${file}`);
+    const r = await cli(['config', '--json'], { cwd: project });
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as ConfigDoc;
+    expect(patterns(doc).source).toEqual({ kind: 'default', detail: 'built-in' });
+    expect(doc.values.agents.patterns).not.toContain('rootdaemon');
+    expect(doc.files).toEqual([]);
+    expect(doc.ignored).toEqual([{ path: file, reason: expect.stringContaining(`owned by ${user.name} (uid ${user.uid}), mode 0644: not yours or root's`) }]);
+    expect(r.stderr).toBe(`agentctl: ignoring config file ${file}: ${doc.ignored[0]!.reason}; or name it with --config to use it anyway\n`);
+    // --quiet: the listing still shows it, stderr stays quiet
+    const q = await cli(['config', '--json', '--quiet'], { cwd: project });
+    expect(q.stderr).toBe('');
+    expect((JSON.parse(q.stdout) as ConfigDoc).ignored.length).toBe(1);
+    // the human view names it too
+    expect((await cli(['config'], { cwd: project })).stdout).toContain(`config file ignored: ${file}: owned by ${user.name}`);
+    // named explicitly, it is trusted
+    const named = await cli(['config', '--json', '--config', file], { cwd: project });
+    expect(named.code).toBe(0);
+    expect(named.stderr).toBe('');
+    const used = JSON.parse(named.stdout) as ConfigDoc;
+    expect(patterns(used)).toMatchObject({ value: ['rootdaemon'], source: { kind: 'file', detail: file } });
+    expect(used.ignored).toEqual([]);
+  });
+
+  it("a group-writable agentctl.toml of the invoking user (664) is ignored, and other commands warn once", async () => {
+    const project = join(t.dir, 'project');
+    mkdirSync(project, { mode: 0o755 });
+    const file = join(project, 'agentctl.toml');
+    writeFileSync(file, '[agents]\npatterns = ["rootdaemon"]\n');
+    chmodSync(file, 0o664);
+    const r = await cli(['config', '--json'], { cwd: project });
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as ConfigDoc;
+    expect(patterns(doc).source.kind).toBe('default');
+    expect(doc.ignored).toEqual([{ path: file, reason: expect.stringContaining(`mode 0664: writable by group or others; fix: chmod go-w ${file}`) }]);
+    expect(r.stderr).toContain(`agentctl: ignoring config file ${file}: owned by `);
+    const ps = await cli(['ps', '--state-dir', join(t.dir, 'state')], { cwd: project });
+    expect(ps.code).toBe(0);
+    expect(ps.stderr.match(/ignoring config file/g)?.length).toBe(1); // once per command
+    chmodSync(file, 0o644);
+    const ok = JSON.parse((await cli(['config', '--json'], { cwd: project })).stdout) as ConfigDoc;
+    expect(patterns(ok).source).toEqual({ kind: 'project', detail: file });
+  });
+});
