@@ -162,6 +162,11 @@ function regexList(raw: unknown): unknown {
   return raw;
 }
 
+/**
+ * A duration key from `min` to `max` ms. Keys that feed a timer (kill_grace, reap.grace,
+ * cpu_window, a service's timeout) keep `max` within MAX_TIMER_MS (24 days; units.ts): Node's
+ * timers fire at once beyond 2^31-1 ms. The others are compared with timestamps.
+ */
 function duration(min: number, max: number): Validator {
   return (raw) => {
     if (typeof raw !== 'string') fail(`expected ${DURATION_HINT} as a string`);

@@ -94,6 +94,13 @@ describe('precedence: flag > env > ./agentctl.toml > user config > defaults', ()
     expect(load({ AGENTCTL_SPAWN_COOLDOWN: '1s' }).hash).not.toBe(a);
   });
 
+  it('keys that feed a timer refuse what a timer cannot wait (25d)', () => {
+    for (const key of ['spawn.kill_grace', 'reap.grace', 'throttle.cpu_window']) {
+      const spec = KEYS.find((k) => `${k.section}.${k.key}` === key)!;
+      expect(() => spec.validate('25d'), key).toThrow(/out of range/);
+    }
+  });
+
   it('every key has an env name and a default that validates', () => {
     for (const k of KEYS) {
       expect(envName(k.section, k.key)).toMatch(/^AGENTCTL_[A-Z_]+$/);
