@@ -2,7 +2,7 @@
  * Trust, end to end with a real second user: agentctl run as root refuses state another user
  * planted and ignores config files another user could have written.
  */
-import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanEnv, runCli, tempDir } from '../helpers.js';
@@ -72,7 +72,6 @@ describe('state another user could change is refused', () => {
     expect((await cli(['ps', '--state-dir', dir])).code).toBe(0);
     expect(statSync(dir).mode & 0o7777).toBe(0o700);
     expect(statSync(join(dir, 'state.db')).mode & 0o7777).toBe(0o600);
-    const { symlinkSync } = await import('node:fs');
     symlinkSync(dir, join(t.dir, 'link'));
     const r = await cli(['ps', '--state-dir', join(t.dir, 'link')]);
     expect(r.code).toBe(1);
