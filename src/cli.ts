@@ -53,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { decideColor } = await import('./core/output.js');
   const colorErr = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stderr.isTTY) });
 
-  const { ExitError, EXIT } = await import('./core/errors.js');
+  const { ExitError, EXIT, UsageError } = await import('./core/errors.js');
   const { buildProgram, CommanderError } = await import('./program.js');
 
   let exitCode = 0;
@@ -61,6 +61,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram(readVersion(), async (moduleName, opts, args, cmd) => {
     const g = cmd.optsWithGlobals() as { json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean };
     const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colorFlag };
+    // an empty path would fall back to the default one without a word
+    if (g.stateDir === '') throw new UsageError('--state-dir: empty path; expected a folder, e.g. --state-dir ~/.local/state/agentctl');
+    if (g.config === '') throw new UsageError('--config: empty path; expected a config file, e.g. --config ./agentctl.toml');
     const { createCtx } = await import('./core/context.js');
     const colorOut = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }) && !globals.json;
     const chalk = colorOut || colorErr ? await (await import('./core/output.js')).loadChalk() : undefined;

@@ -266,5 +266,27 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     )
     .action(async (shell: string, opts: Record<string, unknown>, cmd: Command) => dispatch('completion', opts, [shell], cmd));
 
+  refuseRepeatedOptions(program);
   return program;
+}
+
+/**
+ * A single-value option given twice (`--max 3 --max 4`) is bad input: commander would keep the
+ * last one silently. Counted as commander parses, so `--max=4`, and global options before or
+ * after the command name, count alike; what follows `--` is the child's. Options that take
+ * several values (`--check <ids...>`, `--requires <names...>`) and on/off flags may repeat.
+ * For one parse of `cmd` and its subcommands.
+ */
+export function refuseRepeatedOptions(cmd: Command): void {
+  for (const o of cmd.options) {
+    if (o.variadic || !(o.required || o.optional)) continue;
+    const seen: Array<string | null> = [];
+    cmd.on(`option:${o.name()}`, (value: string | null) => {
+      seen.push(value ?? null);
+      if (seen.length < 2) return;
+      const values = seen.every((v) => v !== null) ? ` (${seen.map((v) => JSON.stringify(v)).join(', then ')})` : '';
+      cmd.error(`${o.long ?? o.flags}: given twice${values}; give it once`, { exitCode: 2, code: 'agentctl.repeatedOption' });
+    });
+  }
+  for (const sub of cmd.commands) refuseRepeatedOptions(sub);
 }

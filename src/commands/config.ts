@@ -1,12 +1,14 @@
 /** agentctl config: every effective value and where it came from. */
 import type { Outcome } from '../core/command.js';
-import type { Source } from '../core/config.js';
+import type { IgnoredConfig, Source } from '../core/config.js';
 import type { Ctx } from '../core/context.js';
 import type { Ui } from '../core/output.js';
 
 export interface ConfigResult {
   readonly valid: true;
   readonly files: readonly string[];
+  /** default config files not read because another user could have written them */
+  readonly ignored: readonly IgnoredConfig[];
   readonly hash: string;
   readonly state_dir: { readonly path: string; readonly source: string };
   /** effective values nested by section, as they would be written in TOML */
@@ -31,6 +33,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
     data: {
       valid: true,
       files: loaded.files,
+      ignored: loaded.ignored,
       hash: loaded.hash,
       state_dir: { path: sd.dir, source: sd.source },
       values,
@@ -53,6 +56,7 @@ export function render(r: ConfigResult, ui: Ui): string {
     `services: ${list.length ? list.map((s) => show(s)).join('\n  ') : 'none configured'}${services && services.source.kind !== 'default' ? ` (${services.source.detail})` : ''}`,
     `state dir: ${r.state_dir.path} (${r.state_dir.source})`,
     `config files read: ${r.files.length ? r.files.join(', ') : 'none (built-in defaults)'}`,
+    ...r.ignored.map((i) => `config file ignored: ${i.path}: ${i.reason}`),
     `config hash: ${r.hash}`,
   ];
   return out.join('\n');

@@ -9,7 +9,7 @@ import { programName, type ProcInfo } from '../core/proc.js';
 import type { Ui } from '../core/output.js';
 import type { LoadedConfig } from '../core/config.js';
 import { spawnRun, type SpawnDeps, type SpawnResult } from '../core/spawn/spawn.js';
-import { formatDuration, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
+import { formatDuration, MAX_TIMER_MS, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
 
 /** A process table this fresh is good for both the throttle reading and the cap count. */
 const PROCESS_TABLE_REUSE_MS = 500;
@@ -104,7 +104,7 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   const max = opts.max !== undefined ? parseIntInRange(String(opts.max), '--max', 1, 10_000) : undefined;
   const requires = ((opts.requires as string[] | undefined) ?? []).map((r) => checkName(r, '--requires'));
   const waitMs = opts.wait === undefined ? undefined : opts.wait === true ? DEFAULT_WAIT_MS : parseDuration(String(opts.wait), '--wait');
-  const timeoutMs = opts.timeout !== undefined ? parseDuration(String(opts.timeout), '--timeout') : undefined;
+  const timeoutMs = opts.timeout !== undefined ? parseDuration(String(opts.timeout), '--timeout', MAX_TIMER_MS) : undefined; // a timer ends the child
   if (timeoutMs === 0) throw new UsageError('--timeout: expected a duration above 0');
   const memoryMax = opts.memoryMax !== undefined ? parseSize(String(opts.memoryMax), '--memory-max') : undefined;
   if (memoryMax !== undefined && memoryMax < 1024 * 1024) throw new UsageError(`--memory-max: ${String(opts.memoryMax)} is too small; expected at least 1M`);

@@ -8,7 +8,7 @@ import { measure, seedMetrics, type MeasureDeps, type ThrottleReport } from '../
 import type { Ui } from '../core/output.js';
 import { writeMetricsFile, type Metric } from '../core/prometheus.js';
 import type { ThrottleLevel } from '../core/throttle.js';
-import { formatBytes, formatDuration, formatPct, parseDuration, parseIntInRange } from '../core/units.js';
+import { formatBytes, formatDuration, formatPct, MAX_TIMER_MS, parseDuration, parseIntInRange } from '../core/units.js';
 
 /** Default --watch interval: often enough to see a spike, rare enough to cost nothing. */
 const WATCH_DEFAULT_MS = 2_000;
@@ -36,7 +36,7 @@ function parseOptions(opts: Record<string, unknown>): Parsed {
   if (opts.maxLevel !== undefined) p.maxLevel = parseIntInRange(String(opts.maxLevel), '--max-level', 0, 3);
   if (opts.waitLevel !== undefined) p.waitLevel = parseIntInRange(String(opts.waitLevel), '--wait-level', 0, 3);
   if (opts.watch !== undefined) {
-    p.watchMs = opts.watch === true ? WATCH_DEFAULT_MS : parseDuration(String(opts.watch), '--watch');
+    p.watchMs = opts.watch === true ? WATCH_DEFAULT_MS : parseDuration(String(opts.watch), '--watch', MAX_TIMER_MS); // a timer paces the readings
     if (p.watchMs < 100) throw new UsageError(`--watch: ${String(opts.watch)} is too short; expected an interval of at least 100ms`);
     if (p.waitLevel !== undefined || p.maxLevel !== undefined) {
       throw new UsageError('--watch: cannot be combined with --max-level or --wait-level; use one or the other');

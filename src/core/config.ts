@@ -3,12 +3,16 @@
  * Precedence: flag > AGENTCTL_* env > ./agentctl.toml > ~/.config/agentctl/config.toml > defaults.
  * `--config FILE` (or AGENTCTL_CONFIG) names the one file to read instead of the two defaults.
  * Unknown keys and out-of-range values are errors naming the file, key and line.
+ * The two default files are read only when they (and their folder) belong to the invoking user
+ * or root and no one else can write them; others are ignored with a reason (LoadedConfig.ignored).
+ * A file named by --config or AGENTCTL_CONFIG is trusted: the caller chose it.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, UsageError } from './errors.js';
+import { trustFix, untrusted } from './fsutil.js';
 import type { PolicySettings } from './spawn/policy.js';
 import { DEFAULT_THROTTLE, type ThrottleSettings } from './throttle.js';
 import { DURATION_HINT, SIZE_HINT, tryParseDuration, tryParseSize } from './units.js';
@@ -158,6 +162,11 @@ function regexList(raw: unknown): unknown {
   return raw;
 }
 
+/**
+ * A duration key from `min` to `max` ms. Keys that feed a timer (kill_grace, reap.grace,
+ * cpu_window, a service's timeout) keep `max` within MAX_TIMER_MS (24 days; units.ts): Node's
+ * timers fire at once beyond 2^31-1 ms. The others are compared with timestamps.
+ */
 function duration(min: number, max: number): Validator {
   return (raw) => {
     if (typeof raw !== 'string') fail(`expected ${DURATION_HINT} as a string`);
@@ -321,6 +330,42 @@ export interface LoadedConfig {
   readonly files: readonly string[];
   /** 64-bit FNV-1a of the effective values (16 hex digits), to tell which config a run started under. */
   readonly hash: string;
+  /** Default config files that exist but were not read: another user could have written them. */
+  readonly ignored: readonly IgnoredConfig[];
+}
+
+export interface IgnoredConfig {
+  readonly path: string;
+  /** what is wrong and the fix: "owned by bob (uid 1001), mode 0644: not yours or root's; fix: ..." */
+  readonly reason: string;
+}
+
+/** The warning printed for an ignored file (on stderr, unless --quiet). */
+export const ignoredWarning = (i: IgnoredConfig) => `agentctl: ignoring config file ${i.path}: ${i.reason}; or name it with --config to use it anyway`;
+
+/**
+ * Why a default config file is not to be read, or undefined when it may be: the file (links
+ * followed) and the folder it is in must belong to the invoking user or root and be writable
+ * by no one else (a sticky folder such as /tmp excepted), like git's safe.directory. A file
+ * that is not there is for readLayer to handle.
+ */
+export function configDistrust(path: string): string | undefined {
+  const stat = (p: string) => {
+    try {
+      return statSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const st = stat(path);
+  if (!st) return undefined;
+  const u = untrusted(st);
+  if (u) return `${u.what}: ${u.why}; fix: ${trustFix(path, u, 'go-w')}`;
+  const dir = dirname(path);
+  const dst = stat(dir);
+  const d = dst && untrusted(dst, undefined, true);
+  if (d) return `its folder ${dir} is ${d.what}: ${d.why}; fix: ${trustFix(dir, d, 'go-w')}`;
+  return undefined;
 }
 
 interface FileLayer {
@@ -504,7 +549,14 @@ function validateLayer(layer: FileLayer): { values: Map<string, unknown>; servic
 /** Load, validate and merge the configuration. Throws ConfigError (exit 78) or UsageError. */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.defaultsOnly ? {} : (opts.env ?? process.env);
+  const ignored: IgnoredConfig[] = [];
   const layers = (opts.defaultsOnly ? [] : configCandidates(opts))
+    .filter((c) => {
+      if (c.required) return true; // named explicitly: trusted
+      const reason = configDistrust(c.path);
+      if (reason !== undefined) ignored.push({ path: c.path, reason });
+      return reason === undefined;
+    })
     .map((c) => readLayer(c.kind, c.path, c.required, c.via))
     .filter((l): l is FileLayer => l !== undefined);
 
@@ -605,7 +657,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const entries = [...effective.entries()].map(([key, e]) => ({ key, value: displayValue(key, e.value), source: e.source }));
   entries.push({ key: 'services', value: services.value.map(displayService), source: services.source });
   const hash = fnv1a64(JSON.stringify(entries.map((e) => [e.key, e.value])));
-  return { config, entries, files: layers.map((l) => l.path), hash };
+  return { config, entries, files: layers.map((l) => l.path), hash, ignored };
 }
 
 /**

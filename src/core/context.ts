@@ -2,7 +2,7 @@
  * The context a command runs in: everything that touches the world. The CLI builds the real
  * one; tests build fakes. Commands never reach for process.* or globals directly.
  */
-import { loadConfig, type FlagValues, type LoadedConfig } from './config.js';
+import { ignoredWarning, loadConfig, type FlagValues, type LoadedConfig } from './config.js';
 import { makeUi, type Ui } from './output.js';
 import { listProcesses, type ProcInfo } from './proc.js';
 import { systemSampler, type Sampler } from './resources.js';
@@ -35,7 +35,10 @@ export interface Ctx {
   readonly uiErr: Ui;
   readonly sampler: Sampler;
   readonly listProcesses: () => Promise<ProcInfo[]>;
-  /** The effective configuration, loaded once (flag values from the command join the precedence). */
+  /**
+   * The effective configuration, loaded once (flag values from the command join the precedence).
+   * Default config files that were ignored as untrusted are warned about on stderr then.
+   */
   config(flags?: FlagValues): LoadedConfig;
   /** The state database, opened once and closed when the command ends. */
   state(): State;
@@ -81,7 +84,11 @@ export function createCtx(init: CtxInit): Ctx {
     sampler: init.sampler ?? systemSampler,
     listProcesses: init.listProcesses ?? listProcesses,
     config(flags) {
-      loaded ??= loadConfig({ configPath: init.globals.config, env, cwd, ...(flags ? { flags } : {}) });
+      if (!loaded) {
+        loaded = loadConfig({ configPath: init.globals.config, env, cwd, ...(flags ? { flags } : {}) });
+        // a config file someone else could have written is not read: say so, once per command
+        for (const i of loaded.ignored) ctx.note(ignoredWarning(i));
+      }
       return loaded;
     },
     stateDir() {

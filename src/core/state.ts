@@ -5,12 +5,12 @@
  * to a write fails at once with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
  */
 import Database from 'better-sqlite3';
-import { existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { EXIT, StateError } from './errors.js';
-import { ensurePrivateDir } from './fsutil.js';
+import { createPrivateFile, ensurePrivateDir, trustFix, untrusted } from './fsutil.js';
 
 type Db = Database.Database;
 
@@ -153,6 +153,8 @@ export interface StatePaths {
   readonly db: string;
   readonly pids: string;
   readonly logs: string;
+  /** per-run files of detached runs */
+  readonly runs: string;
 }
 
 /** --state-dir, else $AGENTCTL_STATE_DIR, else $XDG_STATE_HOME/agentctl, else ~/.local/state/agentctl. */
@@ -164,7 +166,41 @@ export function resolveStateDir(flag: string | undefined, env: NodeJS.ProcessEnv
 }
 
 export function statePaths(dir: string): StatePaths {
-  return { dir, db: join(dir, 'state.db'), pids: join(dir, 'pids'), logs: join(dir, 'logs') };
+  return { dir, db: join(dir, 'state.db'), pids: join(dir, 'pids'), logs: join(dir, 'logs'), runs: join(dir, 'runs') };
+}
+
+/** lstat, or undefined when nothing has the name. */
+function lstatOrNone(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Refuse a state folder or file someone else could have planted or could change: a symlink
+ * (never followed: it could point at another user's files), or anything not owned by the
+ * invoking user or root, or writable by group or others. One line with the path, owner, mode
+ * and the fix, as ssh does for ~/.ssh. Nothing is created or changed.
+ */
+function checkStateTrust(path: string, st: Stats, kind: 'folder' | 'file'): void {
+  const what = kind === 'folder' ? 'state folder' : 'state file';
+  if (st.isSymbolicLink()) {
+    let target = '?';
+    try {
+      target = readlinkSync(path);
+    } catch {
+      /* gone meanwhile */
+    }
+    const fix = kind === 'folder' ? `pass --state-dir with the real folder (${target})` : `remove the link (rm ${path})`;
+    throw new StateError(`${what} ${path} is a symbolic link (to ${target}); agentctl never follows links in its state: ${fix}`, path, EXIT.failed, 'state_untrusted');
+  }
+  const u = untrusted(st);
+  if (!u) return;
+  const fix = trustFix(path, u, kind === 'folder' ? '700' : '600');
+  throw new StateError(`${what} ${path} is ${u.what}: ${u.why}; fix: ${fix}, or pass --state-dir with a folder of your own`, path, EXIT.failed, 'state_untrusted');
 }
 
 /** An event: one decision or action, with its reason. */
@@ -238,12 +274,38 @@ export class State {
     const paths = statePaths(dir);
     let db: Db | undefined;
     try {
-      if (existsSync(dir) && !statSync(dir).isDirectory()) {
-        throw new StateError(`state folder ${dir} is not a folder; pass --state-dir with a folder path`, paths.db, EXIT.failed, 'state_unwritable');
+      // Check what is there before creating anything, then again after: a folder created
+      // meanwhile by someone else is caught the second time.
+      const folder = () => {
+        const st = lstatOrNone(dir);
+        if (st && !st.isSymbolicLink() && !st.isDirectory()) {
+          throw new StateError(`state folder ${dir} is not a folder; pass --state-dir with a folder path`, paths.db, EXIT.failed, 'state_unwritable');
+        }
+        if (st) checkStateTrust(dir, st, 'folder');
+        return st;
+      };
+      if (!folder()) {
+        ensurePrivateDir(dir);
+        folder();
       }
-      ensurePrivateDir(dir);
-      if (existsSync(paths.db) && statSync(paths.db).isDirectory()) {
+      const dbStat = lstatOrNone(paths.db);
+      if (dbStat?.isDirectory()) {
         throw new StateError(`state file ${paths.db} is a folder, not a database`, paths.db, EXIT.failed, 'state_corrupt');
+      }
+      // SQLite would create the file with the umask's mode; create it 0600 first (its -wal and
+      // -shm files take the database file's mode)
+      if (!dbStat) createPrivateFile(paths.db);
+      for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) {
+        const st = lstatOrNone(f);
+        if (!st) continue;
+        checkStateTrust(f, st, 'file');
+        // a file of ours that others can read (made by an older agentctl under umask 022) is
+        // made private: command lines and environments are recorded in it
+        if ((st.mode & 0o077) !== 0 && st.uid === process.geteuid?.()) chmodSync(f, 0o600);
+      }
+      for (const d of [paths.pids, paths.logs, paths.runs]) {
+        const st = lstatOrNone(d);
+        if (st) checkStateTrust(d, st, 'folder');
       }
       const binding = nativeBinding();
       db = new Database(paths.db, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, ...(binding ? { nativeBinding: binding } : {}) });

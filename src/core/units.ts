@@ -24,6 +24,14 @@ const SIZE_UNITS: Record<string, number> = {
 /** Longest duration we accept: 365 days. Beyond it a typo is likelier than intent. */
 export const MAX_DURATION_MS = 365 * 86_400_000;
 
+/**
+ * Longest duration that may feed a timer: 24 days. Node's setTimeout takes a signed 32-bit
+ * count of milliseconds (2^31-1 ms, about 24.8 days) and fires after 1 ms when given more, so
+ * `spawn --timeout 25d` would end its child at once. A flag that feeds a timer parses with
+ * this bound; durations compared with timestamps (ages, TTLs, --since) keep MAX_DURATION_MS.
+ */
+export const MAX_TIMER_MS = 24 * 86_400_000;
+
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const SIZE_RE = /^(\d+(?:\.\d+)?)([kmgt]?b?)$/i;
 
@@ -35,6 +43,12 @@ export const SIZE_HINT = 'a size like 512M, 2G or 1048576';
  * Returns undefined when the text is not a duration; callers turn that into their own error.
  */
 export function tryParseDuration(text: string): number | undefined {
+  const ms = durationMs(text);
+  return ms === undefined || ms > MAX_DURATION_MS ? undefined : ms;
+}
+
+/** The milliseconds `text` names, with no upper bound; undefined when it is not a duration. */
+function durationMs(text: string): number | undefined {
   const s = text.trim();
   if (s === '') return undefined;
   if (s === '0') return 0;
@@ -47,15 +61,22 @@ export function tryParseDuration(text: string): number | undefined {
     if (!m) return undefined;
     total += Number(m[1]) * DURATION_UNITS_MS[m[2] as string]!;
   }
-  if (!Number.isFinite(total) || total > MAX_DURATION_MS) return undefined;
+  if (!Number.isFinite(total)) return undefined;
   return Math.round(total);
 }
 
-/** Parse a duration given for `what` (a flag or key name), or throw a UsageError naming it. */
-export function parseDuration(text: string, what: string): number {
-  const ms = tryParseDuration(text);
+/**
+ * Parse a duration given for `what` (a flag or key name), at most `maxMs` (MAX_TIMER_MS for
+ * one that feeds a timer), or throw a UsageError naming the flag, the value and the range.
+ */
+export function parseDuration(text: string, what: string, maxMs: number = MAX_DURATION_MS): number {
+  const ms = durationMs(text);
   if (ms === undefined) {
-    throw new UsageError(`${what}: invalid duration ${JSON.stringify(text)}; expected ${DURATION_HINT} (at most 365d)`);
+    throw new UsageError(`${what}: invalid duration ${JSON.stringify(text)}; expected ${DURATION_HINT} (at most ${formatDuration(maxMs)})`);
+  }
+  if (ms > maxMs) {
+    const why = maxMs === MAX_TIMER_MS ? ': the longest a timer can wait' : '';
+    throw new UsageError(`${what}: ${text.trim()} is out of range; expected a duration from 0 to ${formatDuration(maxMs)}${why}`);
   }
   return ms;
 }

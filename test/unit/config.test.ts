@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { envName, KEYS, loadConfig, locateKey } from '../../src/core/config.js';
+import { envName, ignoredWarning, KEYS, loadConfig, locateKey } from '../../src/core/config.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { tempDir, thrown } from '../helpers.js';
 
@@ -94,10 +94,61 @@ describe('precedence: flag > env > ./agentctl.toml > user config > defaults', ()
     expect(load({ AGENTCTL_SPAWN_COOLDOWN: '1s' }).hash).not.toBe(a);
   });
 
+  it('keys that feed a timer refuse what a timer cannot wait (25d)', () => {
+    for (const key of ['spawn.kill_grace', 'reap.grace', 'throttle.cpu_window']) {
+      const spec = KEYS.find((k) => `${k.section}.${k.key}` === key)!;
+      expect(() => spec.validate('25d'), key).toThrow(/out of range/);
+    }
+  });
+
   it('every key has an env name and a default that validates', () => {
     for (const k of KEYS) {
       expect(envName(k.section, k.key)).toMatch(/^AGENTCTL_[A-Z_]+$/);
       expect(() => k.validate(k.default)).not.toThrow();
+    }
+  });
+});
+
+describe('trust: default config files are read only from their owner', () => {
+  const me = process.geteuid!();
+
+  it('a group-writable project file is ignored with the reason and the fix; the user file still counts', () => {
+    writeFileSync(userFile(), '[spawn]\ncooldown = "5s"\n');
+    writeFileSync(projectFile(), '[agents]\npatterns = ["rootdaemon"]\n');
+    chmodSync(projectFile(), 0o664);
+    const l = load();
+    expect(l.files).toEqual([userFile()]);
+    expect(source(l, 'agents.patterns').kind).toBe('default');
+    expect(l.config.spawn.cooldownMs).toBe(5000);
+    expect(l.ignored).toEqual([{ path: projectFile(), reason: expect.stringContaining(`(uid ${me}), mode 0664: writable by group or others; fix: chmod go-w ${projectFile()}`) }]);
+    expect(ignoredWarning(l.ignored[0]!)).toMatch(/^agentctl: ignoring config file .*agentctl\.toml: .*; or name it with --config to use it anyway$/);
+  });
+
+  it('a file in a folder others can write is ignored; a sticky folder (like /tmp) is not a reason', () => {
+    writeFileSync(projectFile(), '[spawn]\ncooldown = "7s"\n');
+    chmodSync(cwd, 0o777);
+    expect(load().ignored).toEqual([{ path: projectFile(), reason: expect.stringContaining(`its folder ${cwd} is owned by`) }]);
+    chmodSync(cwd, 0o1777);
+    const l = load();
+    expect(l.ignored).toEqual([]);
+    expect(l.config.spawn.cooldownMs).toBe(7000);
+  });
+
+  it('a symlinked config file is judged by the file it points to', () => {
+    const real = join(t.dir, 'dotfiles.toml');
+    writeFileSync(real, '[spawn]\ncooldown = "9s"\n');
+    symlinkSync(real, userFile());
+    expect(load().config.spawn.cooldownMs).toBe(9000);
+    chmodSync(real, 0o666);
+    expect(load().ignored.map((i) => i.path)).toEqual([userFile()]);
+  });
+
+  it('a file named with --config or AGENTCTL_CONFIG is trusted: the caller chose it', () => {
+    writeFileSync(projectFile(), '[spawn]\ncooldown = "3s"\n');
+    chmodSync(projectFile(), 0o666);
+    for (const l of [load({}, { configPath: projectFile() }), load({ AGENTCTL_CONFIG: projectFile() })]) {
+      expect(l.config.spawn.cooldownMs).toBe(3000);
+      expect(l.ignored).toEqual([]);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
@@ -130,6 +130,89 @@ describe('state db', () => {
     const s = State.open(dir);
     expect(s.events().length).toBe(6);
     s.close();
+  });
+});
+
+describe('trust: state belongs to the invoking user or root and only its owner can write it', () => {
+  const untrusted = (dir: string) => {
+    const e = stateErr(() => State.open(dir));
+    expect(e.reason).toBe('state_untrusted');
+    expect(e.exitCode).toBe(1);
+    expect(e.message).not.toContain('\n');
+    return e;
+  };
+
+  it('a fresh state is created private: folder 0700, state.db and its -wal and -shm 0600', () => {
+    const dir = join(t.dir, 'fresh');
+    const s = State.open(dir);
+    try {
+      s.event({ command: 't', kind: 'k', reason: 'r' }); // WAL files exist while it is open
+      expect(statSync(dir).mode & 0o7777).toBe(0o700);
+      for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) expect(statSync(join(dir, f)).mode & 0o7777, f).toBe(0o600);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a state.db of ours that others can read (an older agentctl under umask 022) is made 0600', () => {
+    State.open(t.dir).close();
+    chmodSync(join(t.dir, 'state.db'), 0o644);
+    State.open(t.dir).close();
+    expect(statSync(join(t.dir, 'state.db')).mode & 0o7777).toBe(0o600);
+  });
+
+  it('a group-writable folder (0775) is refused with its path, owner, mode and the fix; nothing is written', () => {
+    const dir = join(t.dir, 'shared');
+    mkdirSync(dir);
+    chmodSync(dir, 0o775);
+    const e = untrusted(dir);
+    expect(e.message).toContain(`state folder ${dir} is owned by `);
+    expect(e.message).toContain(`(uid ${process.geteuid!()}), mode 0775`);
+    expect(e.message).toContain(`writable by group or others; fix: chmod 700 ${dir}`);
+    expect(e.file).toBe(dir);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a state dir that is a symbolic link is refused, not followed', () => {
+    const real = join(t.dir, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    const link = join(t.dir, 'link');
+    symlinkSync(real, link);
+    expect(untrusted(link).message).toBe(`state folder ${link} is a symbolic link (to ${real}); agentctl never follows links in its state: pass --state-dir with the real folder (${real})`);
+    expect(readdirSync(real)).toEqual([]);
+    // a dangling link is not created through either
+    const dangling = join(t.dir, 'dangling');
+    symlinkSync(join(t.dir, 'nowhere'), dangling);
+    untrusted(dangling);
+    expect(existsSync(join(t.dir, 'nowhere'))).toBe(false);
+  });
+
+  it('state.db, its -wal, and the pids, logs and runs folders are checked too', () => {
+    State.open(t.dir).close();
+    const db = join(t.dir, 'state.db');
+    chmodSync(db, 0o666);
+    expect(untrusted(t.dir).message).toContain(`state file ${db} is owned by `);
+    expect(untrusted(t.dir).message).toContain(`mode 0666: writable by group or others; fix: chmod 600 ${db}`);
+    chmodSync(db, 0o600);
+    writeFileSync(`${db}-wal`, '', { mode: 0o620 });
+    chmodSync(`${db}-wal`, 0o620);
+    expect(untrusted(t.dir).file).toBe(`${db}-wal`);
+    chmodSync(`${db}-wal`, 0o600);
+    for (const sub of ['pids', 'logs', 'runs']) {
+      mkdirSync(join(t.dir, sub), { mode: 0o700 });
+      chmodSync(join(t.dir, sub), 0o777);
+      expect(untrusted(t.dir).file).toBe(join(t.dir, sub));
+      chmodSync(join(t.dir, sub), 0o700);
+    }
+    symlinkSync('/tmp', join(t.dir, 'logs2'));
+    State.open(t.dir).close(); // everything private again: accepted
+  });
+
+  it('a state.db that is a symbolic link is refused', () => {
+    const elsewhere = join(t.dir, 'elsewhere.db');
+    writeFileSync(elsewhere, '', { mode: 0o600 });
+    symlinkSync(elsewhere, join(t.dir, 'state.db'));
+    expect(untrusted(t.dir).message).toMatch(/state file .*state\.db is a symbolic link .*remove the link/);
   });
 });
 

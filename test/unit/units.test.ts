@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
-import { formatBytes, formatDuration, parseDuration, parseIntInRange, parseSize, tryParseDuration, tryParseSize } from '../../src/core/units.js';
+import { thrown } from '../helpers.js';
+import { formatBytes, formatDuration, MAX_TIMER_MS, parseDuration, parseIntInRange, parseSize, tryParseDuration, tryParseSize } from '../../src/core/units.js';
 
 describe('durations', () => {
   it.each([
@@ -25,6 +26,19 @@ describe('durations', () => {
   it('names the flag and what is accepted', () => {
     expect(() => parseDuration('5x', '--timeout')).toThrow(UsageError);
     expect(() => parseDuration('5x', '--timeout')).toThrow(/--timeout: invalid duration "5x"; expected a duration like 500ms/);
+  });
+
+  it('a duration that feeds a timer is bounded below what setTimeout honours (2^31-1 ms)', () => {
+    expect(MAX_TIMER_MS).toBeLessThan(2 ** 31 - 1);
+    expect(parseDuration('24d', '--timeout', MAX_TIMER_MS)).toBe(MAX_TIMER_MS);
+    expect(parseDuration('23d23h59m', '--watch', MAX_TIMER_MS)).toBe(MAX_TIMER_MS - 60_000);
+    const e = thrown(UsageError, () => parseDuration('25d', '--timeout', MAX_TIMER_MS));
+    expect(e.message).toBe('--timeout: 25d is out of range; expected a duration from 0 to 24d: the longest a timer can wait');
+    expect(() => parseDuration('24d1ms', '--watch', MAX_TIMER_MS)).toThrow(/--watch: 24d1ms is out of range/);
+    // durations compared with timestamps keep the longer bound
+    expect(parseDuration('30d', '--ttl')).toBe(30 * 86_400_000);
+    expect(() => parseDuration('366d', '--ttl')).toThrow('--ttl: 366d is out of range; expected a duration from 0 to 365d');
+    expect(() => parseDuration('x', '--watch', MAX_TIMER_MS)).toThrow('(at most 24d)');
   });
 
   it('formats for people', () => {
@@ -55,6 +69,19 @@ describe('sizes', () => {
 
   it('names the flag', () => {
     expect(() => parseSize('lots', '--memory-max')).toThrow(/--memory-max: invalid size "lots"/);
+  });
+
+  it('a duration that feeds a timer is bounded below what setTimeout honours (2^31-1 ms)', () => {
+    expect(MAX_TIMER_MS).toBeLessThan(2 ** 31 - 1);
+    expect(parseDuration('24d', '--timeout', MAX_TIMER_MS)).toBe(MAX_TIMER_MS);
+    expect(parseDuration('23d23h59m', '--watch', MAX_TIMER_MS)).toBe(MAX_TIMER_MS - 60_000);
+    const e = thrown(UsageError, () => parseDuration('25d', '--timeout', MAX_TIMER_MS));
+    expect(e.message).toBe('--timeout: 25d is out of range; expected a duration from 0 to 24d: the longest a timer can wait');
+    expect(() => parseDuration('24d1ms', '--watch', MAX_TIMER_MS)).toThrow(/--watch: 24d1ms is out of range/);
+    // durations compared with timestamps keep the longer bound
+    expect(parseDuration('30d', '--ttl')).toBe(30 * 86_400_000);
+    expect(() => parseDuration('366d', '--ttl')).toThrow('--ttl: 366d is out of range; expected a duration from 0 to 365d');
+    expect(() => parseDuration('x', '--watch', MAX_TIMER_MS)).toThrow('(at most 24d)');
   });
 
   it('formats for people', () => {
