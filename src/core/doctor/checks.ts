@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
+import { cachedRealPath, procCwd } from '../cwd.js';
 import { allEnvs, orphanWorktrees, ownerAlive, worktreeParent } from '../envs.js';
 import { getIdentity, sameIdentity } from '../identity.js';
 import { protectedPids } from '../kill.js';
@@ -16,7 +17,7 @@ import type { ProcDetail } from '../proc.js';
 import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
 import type { State } from '../state.js';
-import { groupInstances } from '../workers.js';
+import { groupInstances, type WorkerId } from '../workers.js';
 import { formatBytes, formatPct } from '../units.js';
 import { httpStatus, tcpAccepts } from './probes.js';
 
@@ -165,13 +166,17 @@ export function checks(t: Thresholds): Check[] {
         const me = process.getuid?.();
         const guard = protectedPids();
         const uid = new Map(f.procs.map((p) => [p.pid, p.uid]));
+        const ignore = (f.config?.config.dedupe.ignore ?? []).map((r) => new RegExp(r));
+        // the same rule as dedupe-workers: a script's identity keeps its real folder
         const groups = groupInstances(
           f.procs.filter((p) => p.state !== 'Z' && p.argv.length > 0).map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),
-          (p, id) => id.script && !guard.has(p.pid) && uid.get(p.pid) === me,
+          (p, id) => id.script && !guard.has(p.pid) && uid.get(p.pid) === me && !ignore.some((re) => re.test(p.argv.join(' '))),
+          { cwdOf: (pid) => procCwd(pid), realpath: cachedRealPath() },
         );
-        const dups = [...groups.entries()].filter(([, inst]) => inst.length > 1);
+        const dups = [...groups.values()].filter((inst) => inst.length > 1);
         const s: Status = dups.length ? 'warn' : 'ok';
-        return { status: s, value: dups.length ? dups.map(([k, inst]) => `${k} x${inst.length}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
+        const where = (id: WorkerId) => (id.folder ? ` in ${id.folder}` : '');
+        return { status: s, value: dups.length ? dups.map((inst) => `${inst[0]!.id.key} x${inst.length}${where(inst[0]!.id)}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
       },
     },
     {
