@@ -294,6 +294,9 @@ describe('env-gc never takes what someone still uses', () => {
     }
     const human = await cli(['env-gc', '--force']);
     expect(human.stdout).toMatch(/refused busy: .*in use: --force does not override this/);
+    const fix = await json<{ fix: { actions: string[] } }>(['doctor', '--fix', '--check', 'envs.expired']);
+    expect(fix.doc.fix.actions.join('\n')).toMatch(/env-gc: 0 environment\(s\) removed, 1 refused/);
+    expect(existsSync(wt)).toBe(true);
     const rm = await cli(['env', 'rm', 'busy', '--force']);
     expect(rm.code).toBe(1);
     expect(rm.stderr).toMatch(new RegExp(`refusing to remove environment busy: in use by PID ${c.pid} .*--force does not override this`));
