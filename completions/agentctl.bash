@@ -30,7 +30,7 @@ _agentctl() {
     ports) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     reap) COMPREPLY=($(compgen -W "$global_opts --dry-run --timeout --idle --grace --orphans --shed --all-users" -- "$cur")) ;;
     stop) COMPREPLY=($(compgen -W "$global_opts --group --all --grace --dry-run --all-users" -- "$cur")) ;;
-    dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users" -- "$cur")) ;;
+    dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users --across-folders" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "$global_opts bash zsh fish" -- "$cur")) ;;

@@ -80,6 +80,7 @@ complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l keep -r 
 complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l grace -r -d 'TERM, then this long, then KILL (default reap.grace, 10s)'
 complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l dry-run -d 'show the groups and what would be ended'
 complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l all-users -d 'root only: also other users\' processes'
+complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l across-folders -d 'the same script name in two folders is one worker (default: two)'
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l since -r -d 'only events newer than this (e.g. 30m, 1h, 7d) or an ISO time'
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l kind -r -d 'only events of this kind (e.g. throttle.level)'
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l command -r -d 'only events written by this command'

@@ -219,6 +219,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('--grace <duration>', 'TERM, then this long, then KILL (default reap.grace, 10s)')
     .option('--dry-run', 'show the groups and what would be ended')
     .option('--all-users', 'root only: also other users\' processes')
+    .option('--across-folders', 'the same script name in two folders is one worker (default: two)')
     .addHelpText('after', examples(['agentctl dedupe-workers --dry-run', "agentctl dedupe-workers --match 'auto_confirm_worker'", 'agentctl dedupe-workers --keep oldest --json']))
     .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('dedupe-workers', opts, cmd.args, cmd));
 

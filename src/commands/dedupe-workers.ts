@@ -1,10 +1,13 @@
 /**
  * agentctl dedupe-workers: one instance per worker identity (incident 2: a worker, its _v2
  * and a shell wrapper all running at once). Keeps one per identity and ends the rest with
- * their trees; registered runs sharing a name count as duplicates too.
+ * their trees; registered runs sharing a name count as duplicates too. The identity keeps
+ * the script's real folder (from each process's cwd), so the same name in two projects is
+ * two workers unless --across-folders.
  */
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
+import { cachedRealPath, procCwd } from '../core/cwd.js';
 import { endProcess, endRun, userFilter, type Ended } from '../core/control.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { getIdentity } from '../core/identity.js';
@@ -16,13 +19,17 @@ import { parseDuration } from '../core/units.js';
 import { groupInstances, mayRunScript, pickKeeper, type KeepPolicy } from '../core/workers.js';
 
 export interface DedupeGroup {
+  /** `FOLDER: KEY` (e.g. `/srv/w: auto_confirm_worker.py`); the key alone with --across-folders or for programs on PATH */
   readonly identity: string;
+  /** the real folder the group's scripts run from; null with --across-folders or for programs on PATH */
+  readonly folder: string | null;
   readonly keep: { readonly pid: number; readonly command: string; readonly version: number };
   readonly duplicates: ReadonlyArray<{ pid: number; command: string; version: number; pids: readonly number[]; action: 'ended' | 'would_end' | 'failed'; ended?: Ended }>;
 }
 
 export interface DedupeResult {
   readonly dry_run: boolean;
+  readonly across_folders: boolean;
   readonly keep_policy: KeepPolicy;
   readonly groups: readonly DedupeGroup[];
   readonly runs: ReadonlyArray<{ name: string; kept: string; ended: readonly string[] }>;
@@ -43,6 +50,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
   }
   const graceMs = opts.grace !== undefined ? parseDuration(String(opts.grace), '--grace') : undefined;
   const dry = Boolean(opts.dryRun);
+  const acrossFolders = Boolean(opts.acrossFolders);
   const mine = userFilter(Boolean(opts.allUsers));
   const loaded = ctx.config();
   const grace = graceMs ?? loaded.config.reap.graceMs;
@@ -79,6 +87,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       if (ignore.some((re) => re.test(d.cmdline))) return false;
       return match ? match.test(d.cmdline) : id.script;
     },
+    { acrossFolders, cwdOf: (pid) => procCwd(pid), realpath: cachedRealPath() },
   );
   const out: DedupeGroup[] = [];
   for (const [identity, instances] of groups) {
@@ -97,7 +106,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       const ended = await endProcess(id, grace);
       dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: ended.survivors.length ? 'failed' : 'ended', ended });
     }
-    out.push({ identity, keep: { pid: keeper.pid, command: byPid.get(keeper.pid)?.cmdline ?? '', version: keeper.id.version }, duplicates: dups });
+    out.push({ identity, folder: acrossFolders || !keeper.id.folder ? null : keeper.id.folder, keep: { pid: keeper.pid, command: byPid.get(keeper.pid)?.cmdline ?? '', version: keeper.id.version }, duplicates: dups });
   }
   if (!dry && (out.length || runGroups.length)) {
     state.write(() => {
@@ -108,7 +117,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     });
   }
   const failed = out.some((g) => g.duplicates.some((d) => d.action === 'failed'));
-  return { data: { dry_run: dry, keep_policy: keep, groups: out, runs: runGroups }, exitCode: failed ? EXIT.failed : EXIT.ok, ...(failed ? { message: 'some duplicates could not be ended' } : {}) };
+  return { data: { dry_run: dry, across_folders: acrossFolders, keep_policy: keep, groups: out, runs: runGroups }, exitCode: failed ? EXIT.failed : EXIT.ok, ...(failed ? { message: 'some duplicates could not be ended' } : {}) };
 }
 
 export function render(r: DedupeResult, ui: Ui): string {

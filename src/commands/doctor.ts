@@ -106,7 +106,7 @@ async function applyFixes(ctx: Ctx, facts: Facts, withProcesses: boolean): Promi
   const gc = await (await import('./env-gc.js')).run({}, [], ctx);
   const removed = gc.data?.actions.filter((a) => a.action === 'removed').length ?? 0;
   const refused = gc.data?.actions.filter((a) => a.action === 'refused').length ?? 0;
-  actions.push(`env-gc: ${removed} environment(s) removed${refused ? `, ${refused} refused (unsafe worktrees; see agentctl env-gc)` : ''}`);
+  actions.push(`env-gc: ${removed} environment(s) removed${refused ? `, ${refused} refused (worktrees in use or holding unsaved, ignored or unpushed work; see agentctl env-gc --dry-run)` : ''}`);
   if (withProcesses) {
     const d = await (await import('./dedupe-workers.js')).run({}, [], ctx);
     actions.push(`dedupe-workers: ${d.data?.groups.reduce((n, g) => n + g.duplicates.length, 0) ?? 0} duplicate(s) ended`);

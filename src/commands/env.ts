@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
-import { addWorktree, allEnvs, dropEnv, getEnv, ownerAlive, pruneWorktrees, removeWorktree, repoTop, uniqueName, worktreeProblems, type EnvRow } from '../core/envs.js';
+import { addWorktree, allEnvs, badWorktreePath, dropEnv, envUsers, getEnv, halfCreated, ownerAlive, removeWorktree, repoTop, uniqueName, worktreeProblems, type EnvRow } from '../core/envs.js';
 import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
@@ -23,6 +23,8 @@ export interface EnvView {
   readonly worktree: string | null;
   readonly repo: string | null;
   readonly branch: string | null;
+  /** `ready`; `creating` while env create runs; `half-created` when it ended before finishing (env-gc collects it) */
+  readonly status: 'ready' | 'creating' | 'half-created';
 }
 
 export type EnvResult =
@@ -42,6 +44,7 @@ export function view(state: State, e: EnvRow, now: number): EnvView {
     worktree: e.worktree,
     repo: e.repo,
     branch: e.branch,
+    status: e.status !== 'creating' ? 'ready' : halfCreated(e) ? 'half-created' : 'creating',
   };
 }
 
@@ -73,12 +76,16 @@ async function create(opts: Record<string, unknown>, args: readonly string[], ct
   const range = loaded.config.ports;
   const now = ctx.now();
   const listening = listeningPorts();
+  // intent first: the row says 'creating' (with this process's identity) until the worktree
+  // and ports are in place, so a create killed half-way is found by doctor and collected by env-gc
+  const creator = getIdentity(process.pid);
   let name = requested;
   const first = (skip: ReadonlySet<number>) =>
     state.write(() => {
       if (getEnv(state, requested)) {
         if (!opts.unique) {
           const e = getEnv(state, requested)!;
+          if (halfCreated(e)) throw new ExitError(EXIT.failed, `environment '${requested}' was left half-created by an env create (PID ${e.creator_pid}) that ended before finishing; run: agentctl env-gc`, 'exists');
           throw new ExitError(EXIT.failed, `environment '${requested}' already exists (created ${new Date(e.created_at).toISOString()}, expires ${new Date(e.expires_at).toISOString()}); pass --unique for a fresh name, or run: agentctl env rm ${requested}`, 'exists');
         }
         name = uniqueName(state, requested);
@@ -86,8 +93,10 @@ async function create(opts: Record<string, unknown>, args: readonly string[], ct
       const ports = leasePorts(state, range, count, { kind: 'env', id: name }, listening, now, skip);
       if (!ports) throw new ExitError(EXIT.tryLater, exhaustedMessage(state, range, count, now), 'ports_exhausted');
       state.db
-        .prepare('INSERT INTO envs (name, created_at, expires_at, owner_pid, owner_start_time, owner_boot_id, worktree, repo, branch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(name, now, now + ttlMs, owner?.pid ?? null, owner?.startTime ?? null, owner?.bootId ?? null, worktree ?? null, repo ?? null, branch ?? null);
+        .prepare(
+          "INSERT INTO envs (name, created_at, expires_at, owner_pid, owner_start_time, owner_boot_id, worktree, repo, branch, status, creator_pid, creator_start_time, creator_boot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
+        )
+        .run(name, now, now + ttlMs, owner?.pid ?? null, owner?.startTime ?? null, owner?.bootId ?? null, worktree ?? null, repo ?? null, branch ?? null, creator?.pid ?? null, creator?.startTime ?? null, creator?.bootId ?? null);
       return ports;
     });
   const ports = await leaseVerified(state, range, { kind: 'env', id: name }, count, (skip) => first(skip));
@@ -110,9 +119,10 @@ async function create(opts: Record<string, unknown>, args: readonly string[], ct
       throw err;
     }
   }
-  state.write(() =>
-    state.event({ command: 'env', kind: 'env.created', subject: name, reason: `ports ${ports.join(', ') || 'none'}; expires in ${formatDuration(ttlMs)}${worktree ? `; worktree ${worktree}` : ''}${name !== requested ? ` (${requested} was taken)` : ''}`, data: { ports, ttl_ms: ttlMs, worktree: worktree ?? null } }),
-  );
+  state.write(() => {
+    state.db.prepare("UPDATE envs SET status = 'ready', creator_pid = NULL, creator_start_time = NULL, creator_boot_id = NULL WHERE name = ? AND created_at = ?").run(name, now);
+    state.event({ command: 'env', kind: 'env.created', subject: name, reason: `ports ${ports.join(', ') || 'none'}; expires in ${formatDuration(ttlMs)}${worktree ? `; worktree ${worktree}` : ''}${name !== requested ? ` (${requested} was taken)` : ''}`, data: { ports, ttl_ms: ttlMs, worktree: worktree ?? null } });
+  });
   return { data: { action: 'create', env: view(state, getEnv(state, name)!, ctx.now()) } };
 }
 
@@ -122,17 +132,23 @@ async function rm(opts: Record<string, unknown>, args: readonly string[], ctx: C
   const e = state.guard(() => getEnv(state, name));
   if (!e) throw new ExitError(EXIT.failed, `no environment named '${name}'; see agentctl env ls`, 'not_found');
   const force = Boolean(opts.force);
+  // a live process working in it: never, --force or not (it would lose its working folder)
+  const users = state.guard(() => envUsers(state, e));
+  if (users.length) {
+    throw new ExitError(EXIT.failed, `refusing to remove environment ${name}: in use by ${users.map((u) => `PID ${u.pid} (${u.why})`).join(', ')}; stop it first (--force does not override this)`, 'env_in_use', { in_use: users });
+  }
+  const badPath = e.worktree ? badWorktreePath(e.worktree) : undefined;
+  if (badPath) throw new ExitError(EXIT.failed, `refusing to remove environment ${name}: ${badPath}`, 'worktree_unsafe');
   if (e.worktree && e.repo) {
-    const problems = worktreeProblems(e.repo, e.worktree);
+    const problems = worktreeProblems(e.repo, e.worktree, { excuseLock: halfCreated(e) ? 'initializing' : undefined });
     if (problems.length && !force) throw new ExitError(EXIT.failed, `refusing to remove worktree ${e.worktree}: ${problems.join('; ')}; commit and push it, or pass --force`, 'worktree_unsafe', { problems });
   }
   if (opts.dryRun) {
     return { data: { action: 'rm', removed: name, ports: state.guard(() => leasesOf(state, { kind: 'env', id: name })), worktree: e.worktree, dry_run: true } };
   }
   if (e.worktree && e.repo) {
-    const r = removeWorktree(e.repo, e.worktree, force);
+    const r = removeWorktree(e.repo, e.worktree, force, { unlock: halfCreated(e) ? 'initializing' : undefined });
     if (!r.ok) throw new ExitError(EXIT.failed, `git worktree remove ${e.worktree} failed: ${r.message}`, 'git_failed');
-    pruneWorktrees(e.repo);
   }
   const ports = state.write(() => {
     const p = dropEnv(state, e);

@@ -1,13 +1,18 @@
 /**
  * Environments: a name, leased ports, an optional git worktree, a TTL and an optional owner
- * process. Removing one that holds work nobody pushed is refused unless forced.
+ * process. Removing one that holds work nobody pushed, or ignored files (.env, local
+ * databases), is refused unless forced; removing a worktree a live process works in is
+ * refused always. git metadata is only ever dropped for worktrees agentctl created.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
+import { isInside, processesInside, realPath } from './cwd.js';
 import { ExitError, EXIT } from './errors.js';
 import { getIdentity, sameIdentity } from './identity.js';
 import { leasesOf, releasePorts } from './ports.js';
+import { readProcFile } from './proc.js';
+import { liveRuns, runAlive } from './spawn/runs.js';
 import type { State } from './state.js';
 
 export interface EnvRow {
@@ -20,6 +25,12 @@ export interface EnvRow {
   readonly worktree: string | null;
   readonly repo: string | null;
   readonly branch: string | null;
+  /** 'creating' until env create finished (worktree and ports in place), then 'ready' */
+  readonly status: string;
+  /** the env create process, while status is 'creating' */
+  readonly creator_pid: number | null;
+  readonly creator_start_time: string | null;
+  readonly creator_boot_id: string | null;
 }
 
 export function getEnv(state: State, name: string): EnvRow | undefined {
@@ -37,8 +48,20 @@ export function ownerAlive(e: EnvRow): boolean {
   return now !== undefined && sameIdentity({ pid: e.owner_pid, startTime: e.owner_start_time, bootId: e.owner_boot_id }, now);
 }
 
-/** Why an env should go: past its TTL, or its owner died. Undefined when it should stay. */
+/**
+ * Was this env left half-created: `env create` recorded its intent, then ended (killed,
+ * crashed) before the worktree and ports were in place? False while the create still runs.
+ */
+export function halfCreated(e: EnvRow): boolean {
+  if (e.status !== 'creating') return false;
+  if (e.creator_pid === null || e.creator_start_time === null || e.creator_boot_id === null) return true;
+  const now = getIdentity(e.creator_pid);
+  return now === undefined || !sameIdentity({ pid: e.creator_pid, startTime: e.creator_start_time, bootId: e.creator_boot_id }, now);
+}
+
+/** Why an env should go: half-created, past its TTL, or its owner died. Undefined when it should stay. */
 export function gcReason(e: EnvRow, now: number): string | undefined {
+  if (e.status === 'creating') return halfCreated(e) ? `half-created: env create (PID ${e.creator_pid}) ended before it finished` : undefined;
   if (now >= e.expires_at) return `expired ${new Date(e.expires_at).toISOString()}`;
   if (!ownerAlive(e)) return `owner PID ${e.owner_pid} is gone`;
   return undefined;
@@ -89,16 +112,25 @@ export function listWorktrees(repo: string): Worktree[] {
 }
 
 /**
- * What removing this worktree would lose: uncommitted changes, commits found on no other
+ * What removing this worktree would lose: uncommitted changes, ignored files (`.env`, local
+ * databases: `git worktree remove` deletes them without asking), commits found on no other
  * branch or remote, or a `git worktree lock`. Empty when it is safe to remove.
+ * `excuseLock` names a lock reason that is not a problem (git's own `initializing` lock, left
+ * by a `git worktree add` that a killed env create interrupted).
  */
-export function worktreeProblems(repo: string, path: string): string[] {
+export function worktreeProblems(repo: string, path: string, opts: { excuseLock?: string } = {}): string[] {
   if (!existsSync(path)) return [];
   const problems: string[] = [];
   const wt = listWorktrees(repo).find((w) => resolve(w.path) === resolve(path));
-  if (wt?.locked) problems.push(`locked (${wt.locked})`);
-  const status = git(['status', '--porcelain'], path);
-  if (status.code === 0 && status.out !== '') problems.push(`${status.out.split('\n').length} uncommitted change(s)`);
+  if (wt?.locked && wt.locked !== opts.excuseLock) problems.push(`locked (${wt.locked})`);
+  const status = git(['status', '--porcelain', '--ignored'], path);
+  if (status.code === 0 && status.out !== '') {
+    const lines = status.out.split('\n');
+    const ignored = lines.filter((l) => l.startsWith('!! ')).map((l) => l.slice(3));
+    const changed = lines.length - ignored.length;
+    if (changed > 0) problems.push(`${changed} uncommitted change(s)`);
+    if (ignored.length) problems.push(`${ignored.length} ignored file(s) git would delete (${ignored.slice(0, 3).join(', ')}${ignored.length > 3 ? ', ...' : ''})`);
+  }
   const head = git(['rev-parse', '--verify', '-q', 'HEAD'], path);
   if (head.code === 0) {
     const ownRef = wt?.branch ?? null;
@@ -117,14 +149,58 @@ export function addWorktree(repo: string, path: string, branch: string | undefin
   if (r.code !== 0) throw new ExitError(EXIT.failed, `--worktree: git worktree add failed: ${r.err.split('\n').pop() ?? r.err}`, 'git_failed');
 }
 
-export function removeWorktree(repo: string, path: string, force: boolean): { ok: boolean; message: string } {
-  if (!existsSync(path)) return { ok: true, message: 'already gone' };
+/**
+ * Remove one worktree agentctl created, and its git metadata. A folder already gone whose
+ * metadata git still lists is forgotten by `git worktree remove` too (`pruned`): this is the
+ * only pruning agentctl does. It never runs `git worktree prune`, which would also drop the
+ * metadata of every missing worktree someone made by hand (on a drive not mounted now, say).
+ * `unlock` first lifts a lock with exactly that reason (git's `initializing`, see worktreeProblems).
+ */
+export function removeWorktree(repo: string, path: string, force: boolean, opts: { unlock?: string } = {}): { ok: boolean; message: string; pruned: boolean } {
+  const wt = listWorktrees(repo).find((w) => resolve(w.path) === resolve(path));
+  const present = existsSync(path);
+  if (!wt && !present) return { ok: true, message: 'already gone', pruned: false };
+  if (wt?.locked && opts.unlock !== undefined && wt.locked === opts.unlock) git(['worktree', 'unlock', path], repo);
   const r = git(['worktree', 'remove', ...(force ? ['--force', '--force'] : []), path], repo);
-  return r.code === 0 ? { ok: true, message: 'removed' } : { ok: false, message: r.err.split('\n').pop() ?? r.err };
+  if (r.code !== 0) return { ok: false, message: r.err.split('\n').pop() ?? r.err, pruned: false };
+  return { ok: true, message: present ? 'removed' : 'metadata of a missing folder removed', pruned: !present };
 }
 
-export function pruneWorktrees(repo: string): void {
-  git(['worktree', 'prune'], repo);
+/** Who works in an environment: why its worktree (and ports) must stay, whatever --force says. */
+export interface EnvUser {
+  readonly pid: number;
+  readonly why: string;
+}
+
+/**
+ * Live processes that use this environment: any process we can read whose working folder is
+ * inside its worktree (readlink /proc/PID/cwd), and live registered runs that run inside it
+ * or were given it (`spawn --env`, seen as AGENTCTL_ENV in the run's environment). Other
+ * users' processes are invisible to a non-root caller.
+ */
+export function envUsers(state: State, e: EnvRow, self: ReadonlySet<number> = new Set([process.pid])): EnvUser[] {
+  const users = new Map<number, string>();
+  const tree = e.worktree !== null && isAbsolute(e.worktree) ? normalize(e.worktree) : undefined;
+  if (tree !== undefined) {
+    for (const p of processesInside(tree, { exclude: self })) users.set(p.pid, `its working folder ${p.cwd} is inside the worktree`);
+  }
+  const trees = tree === undefined ? [] : [...new Set([tree, realPath(tree) ?? tree])];
+  for (const r of liveRuns(state)) {
+    if (r.pid === null || self.has(r.pid) || !runAlive(r, getIdentity)) continue;
+    const cwd = typeof r.cwd === 'string' && isAbsolute(r.cwd) ? normalize(r.cwd) : undefined;
+    if (cwd !== undefined && trees.some((t) => isInside(cwd, t))) users.set(r.pid, `registered run ${r.name} (${r.id}) runs inside the worktree`);
+    else if ((readProcFile(`/proc/${r.pid}/environ`) ?? '').split('\0').includes(`AGENTCTL_ENV=${e.name}`)) users.set(r.pid, `registered run ${r.name} (${r.id}) uses the environment`);
+  }
+  return [...users].map(([pid, why]) => ({ pid, why })).sort((a, b) => a.pid - b.pid);
+}
+
+/**
+ * A worktree path read back from the state is checked like user input before git is asked
+ * to delete it: absolute and normalised. Undefined when fine, else why not.
+ */
+export function badWorktreePath(path: string): string | undefined {
+  if (!isAbsolute(path) || normalize(path) !== path || path.includes('\0')) return `the worktree path on record (${JSON.stringify(path)}) is not an absolute, normalised path`;
+  return undefined;
 }
 
 /**

@@ -144,6 +144,13 @@ export const MIGRATIONS: readonly string[] = [
      leased_at INTEGER NOT NULL
    );
    CREATE INDEX port_leases_owner ON port_leases(owner_kind, owner);`,
+  // 4: env create records its intent first: a row stays 'creating' until the worktree and
+  // ports are in place, with the creating process's identity, so a create killed half-way
+  // is found (doctor envs.half_created) and collected (env-gc) instead of leaking a worktree
+  `ALTER TABLE envs ADD COLUMN status TEXT NOT NULL DEFAULT 'ready';
+   ALTER TABLE envs ADD COLUMN creator_pid INTEGER;
+   ALTER TABLE envs ADD COLUMN creator_start_time TEXT;
+   ALTER TABLE envs ADD COLUMN creator_boot_id TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

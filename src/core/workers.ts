@@ -1,10 +1,13 @@
 /**
- * Worker identity, for dedupe-workers: what a command line runs, without interpreter, folder,
- * version suffix or daemon flags. `python3 /opt/w/auto_confirm_worker_v2.py --daemon` and
- * `sh -c './auto_confirm_worker.py --daemon; echo'` are the same worker (incident 2).
- * Pure functions: inputs in, identity out.
+ * Worker identity, for dedupe-workers and doctor: what a command line runs, without
+ * interpreter, version suffix or daemon flags, in the script's real folder.
+ * `python3 /opt/w/auto_confirm_worker_v2.py --daemon` and `sh -c './auto_confirm_worker.py
+ * --daemon; echo'` run from /opt/w are the same worker (incident 2); `projA/server.py` and
+ * `projB/server.py` are two, and so are `app.py` and `app2.py`.
+ * Pure functions: inputs in, identity out. The caller gathers each process's cwd and passes a
+ * realpath function; nothing here touches the file system.
  */
-import { basename } from 'node:path';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 
 const INTERPRETER = /^(node|nodejs|bun|deno|python[\d.]*|pypy[\d.]*|ruby|perl|php|bash|sh|dash|zsh|env|uv|uvx|npx|tsx|ts-node)$/;
 const SHELL = /^(bash|sh|dash|zsh)$/;
@@ -13,8 +16,15 @@ const SCRIPT_EXT = /\.(py|js|mjs|cjs|ts|sh|bash|rb|pl|php)$/;
 const DAEMON_FLAGS = new Set(['--daemon', '-d', '--daemonize', '--detach', '--background', '--foreground', '--no-daemon', '-D', '--fork', '--nodaemon']);
 
 export interface WorkerId {
-  /** the identity key: base name + extension + the arguments that matter */
+  /** the key without its folder: base name + extension + the arguments that matter */
   readonly key: string;
+  /**
+   * The folder the script really lives in: absolute, symlinks resolved where the caller's
+   * realpath could. `''` for a program found on PATH (no folder in its name). Undefined when
+   * it cannot be known (a relative path and no cwd): such a process is never grouped with
+   * another unless folders are ignored.
+   */
+  readonly folder: string | undefined;
   /** the script or program, version suffix removed, e.g. auto_confirm_worker.py */
   readonly base: string;
   /** the version the suffix gave (`_v2` -> 2), 1 when there is none */
@@ -58,20 +68,49 @@ export function firstCommandWords(text: string): string[] {
   return words;
 }
 
-/** Strip a version suffix: worker_v2.py -> (worker.py, 2); worker-v3 -> (worker, 3); worker2.py -> (worker.py, 2). */
+/**
+ * Strip a version suffix: a separator (`_`, `-`, `.`), `v` and 1-4 digits, before the
+ * extension. worker_v2.py -> (worker.py, 2); worker-v3 -> (worker, 3); worker.v2.js ->
+ * (worker.js, 2). Never bare digits (app2.py, p10.sh and shard_1.py are names of their own)
+ * and never `v2` glued to a letter (dev2.py, worker2v.py): those are different programs.
+ */
 export function splitVersion(name: string): { base: string; version: number } {
   const dot = name.lastIndexOf('.');
   const ext = dot > 0 && /^\.[A-Za-z]{1,5}$/.test(name.slice(dot)) ? name.slice(dot) : '';
   const stem = ext ? name.slice(0, -ext.length) : name;
-  // _v2 -v2 .v2 v2, or digits right after a letter (worker2); shard_1 is a different worker, not v1
-  const m = /^(.*?[A-Za-z])(?:[_.-]v(\d{1,4})|v(\d{1,4})|(\d{1,4}))$/.exec(stem);
+  const m = /^(.+?)[_.-]v(\d{1,4})$/.exec(stem);
   if (!m) return { base: name, version: 1 };
-  const v = Number(m[2] ?? m[3] ?? m[4]);
-  return { base: `${m[1]}${ext}`, version: v };
+  return { base: `${m[1]}${ext}`, version: Number(m[2]) };
 }
 
-/** The identity of what `argv` runs. */
-export function workerId(argv: readonly string[]): WorkerId | undefined {
+/** Where a process runs from: what workerId needs to find a script's real folder. */
+export interface Place {
+  /** the process's working folder (readlink /proc/PID/cwd); relative script paths resolve against it */
+  readonly cwd?: string | undefined;
+  /** resolves the symlinks of an absolute path; undefined when it cannot (unreadable, gone). @default none resolved */
+  readonly realpath?: ((abs: string) => string | undefined) | undefined;
+}
+
+/** The real folder of a script named `written` (as on the command line); see WorkerId.folder. */
+export function scriptFolder(written: string, place: Place = {}): string | undefined {
+  const cwd = place.cwd !== undefined && isAbsolute(place.cwd) ? place.cwd : undefined;
+  const abs = isAbsolute(written) ? resolve(written) : cwd !== undefined ? resolve(cwd, written) : undefined;
+  if (abs === undefined) return undefined;
+  const real = place.realpath?.(abs);
+  if (real !== undefined) return dirname(real);
+  const dir = dirname(abs);
+  return place.realpath?.(dir) ?? dir;
+}
+
+/** The real folder of the cwd itself (for `python3 -m NAME`, which imports from there). */
+function cwdFolder(place: Place): string | undefined {
+  if (place.cwd === undefined || !isAbsolute(place.cwd)) return undefined;
+  const dir = resolve(place.cwd);
+  return place.realpath?.(dir) ?? dir;
+}
+
+/** The identity of what `argv` runs, from the folder `place` gives (see Place). */
+export function workerId(argv: readonly string[], place: Place = {}): WorkerId | undefined {
   if (argv.length === 0) return undefined;
   let words = [...argv];
   // unwrap interpreters and `sh -c '...'` until we reach the script or program
@@ -81,7 +120,7 @@ export function workerId(argv: readonly string[]): WorkerId | undefined {
     let i = 1;
     while (i < words.length && words[i]!.startsWith('-') && words[i] !== '-c' && words[i] !== '-m') i++;
     if (words[i] === '-c') {
-      if (!SHELL.test(first)) return { key: `${first} -c`, base: first, version: 1, program: first, script: false };
+      if (!SHELL.test(first)) return { key: `${first} -c`, folder: cwdFolder(place), base: first, version: 1, program: first, script: false };
       words = firstCommandWords(words[i + 1] ?? '');
       continue;
     }
@@ -89,11 +128,11 @@ export function workerId(argv: readonly string[]): WorkerId | undefined {
       words = [words[i + 1] ?? first, ...words.slice(i + 2)];
       const mod = words[0]!;
       const { base, version } = splitVersion(mod);
-      return { key: [`-m ${base}`, ...args(words.slice(1))].join(' '), base, version, program: mod, script: true };
+      return { key: [`-m ${base}`, ...args(words.slice(1))].join(' '), folder: cwdFolder(place), base, version, program: mod, script: true };
     }
-    if (i >= words.length) return { key: first, base: first, version: 1, program: first, script: false };
+    if (i >= words.length) return { key: first, folder: cwdFolder(place), base: first, version: 1, program: first, script: false };
     // a script fed through a file descriptor (bash /dev/fd/3, process substitution) has no name to compare
-    if (/^\/(dev|proc)\//.test(words[i]!)) return { key: `${first} ${words[i]}`, base: first, version: 1, program: first, script: false };
+    if (/^\/(dev|proc)\//.test(words[i]!)) return { key: `${first} ${words[i]}`, folder: cwdFolder(place), base: first, version: 1, program: first, script: false };
     words = words.slice(i);
     // env python3 x.py, uv run x.py: keep unwrapping while the next word is another runner
     if (INTERPRETER.test(basename(words[0]!))) continue;
@@ -101,15 +140,17 @@ export function workerId(argv: readonly string[]): WorkerId | undefined {
       words = words.slice(1);
       continue;
     }
+    // an interpreter's script argument is a path: relative to the cwd even without a slash
     const program = basename(words[0]!);
     const { base, version } = splitVersion(program);
-    return { key: [base, ...args(words.slice(1))].join(' '), base, version, program, script: true };
+    return { key: [base, ...args(words.slice(1))].join(' '), folder: scriptFolder(words[0]!, place), base, version, program, script: true };
   }
   if (words.length === 0) return undefined;
   const program = basename(words[0]!);
   const { base, version } = splitVersion(program);
-  // a script run directly through its shebang is still a script
-  return { key: [base, ...args(words.slice(1))].join(' '), base, version, program, script: SCRIPT_EXT.test(program) };
+  // a name without a slash was found on PATH; a script run directly through its shebang is still a script
+  const folder = words[0]!.includes('/') ? scriptFolder(words[0]!, place) : '';
+  return { key: [base, ...args(words.slice(1))].join(' '), folder, base, version, program, script: SCRIPT_EXT.test(program) };
 }
 
 function args(rest: readonly string[]): string[] {
@@ -122,6 +163,8 @@ export interface ProcLite {
   /** start time, comparable between processes of one boot (clock ticks since boot) */
   readonly start: number;
   readonly argv: readonly string[];
+  /** its working folder (readlink /proc/PID/cwd), when known; see GroupOptions.cwdOf */
+  readonly cwd?: string | undefined;
 }
 
 export interface Instance {
@@ -135,23 +178,49 @@ export interface Instance {
 
 export type KeepPolicy = 'highest-version' | 'newest' | 'oldest';
 
+export interface GroupOptions {
+  /** compare names only, not folders: projA/server.py and projB/server.py become one worker. @default false */
+  readonly acrossFolders?: boolean | undefined;
+  /** the cwd of a process whose ProcLite has none; asked only for processes `include` keeps */
+  readonly cwdOf?: ((pid: number) => string | undefined) | undefined;
+  /** see Place.realpath */
+  readonly realpath?: ((abs: string) => string | undefined) | undefined;
+}
+
 /**
- * Group processes into instances by identity key, ignoring versions: a process whose parent
- * has the same key belongs to the parent's instance (a wrapper and its child are one). The
- * group key is the base identity, so worker.py and worker_v2.py compete.
+ * The group an identity belongs to: its folder and key (`/srv/w: worker.py --queue a`), or the
+ * key alone across folders and for programs found on PATH. Undefined when the folder cannot
+ * be known: such a process is compared with nothing.
  */
-export function groupInstances(procs: readonly ProcLite[], include: (p: ProcLite, id: WorkerId) => boolean): Map<string, Instance[]> {
+export function identityOf(id: WorkerId, acrossFolders = false): string | undefined {
+  if (acrossFolders || id.folder === '') return id.key;
+  return id.folder === undefined ? undefined : `${id.folder}: ${id.key}`;
+}
+
+/**
+ * Group processes into instances by identity (folder and key), ignoring versions: a process
+ * whose parent has the same identity belongs to the parent's instance (a wrapper and its child
+ * are one). worker.py and worker_v2.py in one folder compete; the same name in two folders
+ * does not, unless `acrossFolders`. `include` sees the identity before its folder is resolved.
+ */
+export function groupInstances(procs: readonly ProcLite[], include: (p: ProcLite, id: WorkerId) => boolean, opts: GroupOptions = {}): Map<string, Instance[]> {
+  const across = opts.acrossFolders ?? false;
   const ids = new Map<number, WorkerId>();
+  const keys = new Map<number, string>();
   for (const p of procs) {
-    const id = workerId(p.argv);
-    if (id && include(p, id)) ids.set(p.pid, id);
+    const bare = workerId(p.argv);
+    if (!bare || !include(p, bare)) continue;
+    // the folder costs a readlink and a realpath: only for processes in scope, and not across folders
+    const id = across ? bare : workerId(p.argv, { cwd: p.cwd ?? opts.cwdOf?.(p.pid), realpath: opts.realpath })!;
+    ids.set(p.pid, id);
+    keys.set(p.pid, identityOf(id, across) ?? `${id.key} (folder unknown, PID ${p.pid})`);
   }
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   const rootOf = (pid: number): number => {
     let cur = pid;
     for (let i = 0; i < 16; i++) {
       const parent = byPid.get(cur)?.ppid;
-      if (parent === undefined || !ids.has(parent) || ids.get(parent)!.key !== ids.get(pid)!.key) return cur;
+      if (parent === undefined || !keys.has(parent) || keys.get(parent) !== keys.get(pid)) return cur;
       cur = parent;
     }
     return cur;
@@ -163,9 +232,8 @@ export function groupInstances(procs: readonly ProcLite[], include: (p: ProcLite
   }
   const groups = new Map<string, Instance[]>();
   for (const [root, { pids }] of instances) {
-    const id = ids.get(root)!;
-    const groupKey = id.key;
-    const inst: Instance = { pid: root, id, start: byPid.get(root)!.start, pids: pids.sort((a, b) => a - b) };
+    const groupKey = keys.get(root)!;
+    const inst: Instance = { pid: root, id: ids.get(root)!, start: byPid.get(root)!.start, pids: pids.sort((a, b) => a - b) };
     (groups.get(groupKey) ?? groups.set(groupKey, []).get(groupKey)!).push(inst);
   }
   return groups;

@@ -1,16 +1,19 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, parseJson, Procs, runCli, tempDir } from '../helpers.js';
+import { getIdentity } from '../../src/core/identity.js';
+import { State } from '../../src/core/state.js';
+import { cleanEnv, parseJson, Procs, runCli, tempDir, waitFor } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;
 let sd: string;
 let cfgFlags: string[];
 const procs = new Procs();
 const servers: Server[] = [];
+const extraChildren: ReturnType<typeof spawn>[] = [];
 
 /** A pool of its own per test, away from other tests' and the default range. */
 function pool(from: number, to: number): void {
@@ -26,6 +29,14 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  await Promise.all(
+    extraChildren.splice(0).map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = once(c, 'exit');
+      c.kill('SIGKILL'); // by its PID
+      await exited;
+    }),
+  );
   await procs.endAll();
   t.cleanup();
 });
@@ -200,7 +211,7 @@ describe('env-gc with real git worktrees', () => {
     expect(existsSync(clean)).toBe(false);
     expect(existsSync(dirty) && existsSync(locked) && existsSync(unpushed)).toBe(true);
     expect(gc.doc.orphan_worktrees).toEqual([join(trees, 'gh-0')]);
-    expect(gc.doc.pruned_repos.length).toBe(1);
+    expect(gc.doc.pruned_repos).toEqual([]); // no worktree of ours was missing: nothing to forget
 
     // a second collection an instant later refuses again but does not log the refusals again
     await cli(['env-gc']);
@@ -230,5 +241,186 @@ describe('env-gc with real git worktrees', () => {
     expect(refused.stderr).toMatch(/refusing to remove worktree .*: 1 uncommitted change\(s\); commit and push it, or pass --force/);
     expect((await cli(['env', 'rm', 'w', '--force'])).code).toBe(0);
     expect(existsSync(wt)).toBe(false);
+  });
+});
+
+interface GcDoc {
+  actions: Array<{ name: string; action: string; reason: string; problems: string[]; in_use: Array<{ pid: number; why: string }>; ports: number[] }>;
+  pruned_repos: string[];
+  pruned_worktrees: string[];
+}
+
+describe('env-gc never takes what someone still uses', () => {
+  const mkEnv = async (r: string, name: string, ttl = '10ms', extra: string[] = []) => {
+    const wt = join(t.dir, 'trees', name);
+    const res = await cli(['env', 'create', name, '--ttl', ttl, '--worktree', wt, '--repo', r, ...extra]);
+    expect(res.code, res.stderr).toBe(0);
+    return wt;
+  };
+  const expire = async (name: string) => {
+    // wait on the condition itself: env ls says it is past its TTL
+    const until = Date.now() + 10_000;
+    const expired = async () => (await json<{ envs: Array<{ name: string; expired: boolean }> }>(['env', 'ls'])).doc.envs.find((e) => e.name === name)?.expired === true;
+    while (!(await expired())) {
+      if (Date.now() > until) throw new Error(`${name} did not expire`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  };
+  /** a real `sleep` whose working folder is `cwd`, ended by its PID in afterEach */
+  const sleeper = async (cwd: string) => {
+    const c = spawn('sleep', ['60'], { cwd, stdio: 'ignore' });
+    extraChildren.push(c);
+    await waitFor(() => {
+      try {
+        return execFileSync('readlink', [`/proc/${c.pid}/cwd`], { encoding: 'utf8' }).trim() === cwd;
+      } catch {
+        return false;
+      }
+    }, 5000);
+    return c;
+  };
+
+  it('a worktree a live process works in is refused, even with --force, and removed once it ends', async () => {
+    const r = repo();
+    const wt = await mkEnv(r, 'busy');
+    mkdirSync(join(wt, 'sub'));
+    const c = await sleeper(join(wt, 'sub'));
+    await expire('busy');
+    for (const args of [['env-gc'], ['env-gc', '--force'], ['env-gc', '--dry-run', '--force']]) {
+      const gc = await json<GcDoc>(args);
+      expect(gc.doc.actions[0], args.join(' ')).toMatchObject({ name: 'busy', action: 'refused', in_use: [{ pid: c.pid }] });
+      expect(gc.doc.actions[0]!.problems[0]).toMatch(new RegExp(`^in use by PID ${c.pid}: its working folder .*/trees/busy/sub is inside the worktree$`));
+      expect(existsSync(wt)).toBe(true);
+    }
+    const human = await cli(['env-gc', '--force']);
+    expect(human.stdout).toMatch(/refused busy: .*in use: --force does not override this/);
+    const fix = await json<{ fix: { actions: string[] } }>(['doctor', '--fix', '--check', 'envs.expired']);
+    expect(fix.doc.fix.actions.join('\n')).toMatch(/env-gc: 0 environment\(s\) removed, 1 refused/);
+    expect(existsSync(wt)).toBe(true);
+    const rm = await cli(['env', 'rm', 'busy', '--force']);
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toMatch(new RegExp(`refusing to remove environment busy: in use by PID ${c.pid} .*--force does not override this`));
+    const exited = once(c, 'exit');
+    c.kill('SIGKILL');
+    await exited;
+    const gc = await json<GcDoc>(['env-gc']);
+    expect(gc.doc.actions[0]).toMatchObject({ name: 'busy', action: 'removed' });
+    expect(existsSync(wt)).toBe(false);
+  });
+
+  it('an environment a live registered run was given (spawn --env) is refused', async () => {
+    expect((await cli(['env', 'create', 'given', '--ttl', '1s'])).code).toBe(0);
+    const started = await cli(['spawn', '--json', '-d', '--name', 'user', '--env', 'given', '--', 'sleep', '60']);
+    expect(started.code, started.stderr).toBe(0);
+    const run = { doc: parseJson<{ pid: number }>(started.stdout) };
+    procs.adopt(run.doc.pid);
+    await expire('given');
+    const gc = await json<GcDoc>(['env-gc', '--force']);
+    expect(gc.doc.actions[0]).toMatchObject({ name: 'given', action: 'refused', in_use: [{ pid: run.doc.pid, why: expect.stringMatching(/^registered run user \(r\w+\) uses the environment$/) }] });
+    expect(gc.doc.actions[0]!.ports.length).toBe(1); // its ports stay leased
+  });
+
+  it('ignored files (.env, a local database) keep an expired worktree unless --force', async () => {
+    const r = repo();
+    writeFileSync(join(r, '.gitignore'), '.env\n*.sqlite\n');
+    git(r, 'add', '.gitignore');
+    git(r, 'commit', '-q', '-m', 'ignore secrets');
+    const wt = await mkEnv(r, 'secrets');
+    writeFileSync(join(wt, '.env'), 'API_KEY=not-in-git\n');
+    await expire('secrets');
+    const gc = await json<GcDoc>(['env-gc']);
+    expect(gc.doc.actions[0]).toMatchObject({ name: 'secrets', action: 'refused', problems: ['1 ignored file(s) git would delete (.env)'] });
+    expect(existsSync(join(wt, '.env'))).toBe(true);
+    const rm = await cli(['env', 'rm', 'secrets']);
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toMatch(/1 ignored file\(s\) git would delete \(\.env\)/);
+    const forced = await json<GcDoc>(['env-gc', '--force']);
+    expect(forced.doc.actions[0]).toMatchObject({ name: 'secrets', action: 'removed' });
+    expect(existsSync(wt)).toBe(false);
+  });
+
+  it("drops the git metadata of its own missing worktree only: a hand-made worktree's survives", async () => {
+    const r = repo();
+    const hand = join(t.dir, 'by-hand');
+    git(r, 'worktree', 'add', '-q', '--detach', hand);
+    rmSync(hand, { recursive: true, force: true }); // e.g. on a drive that is not mounted now
+    const ours = await mkEnv(r, 'ours');
+    rmSync(ours, { recursive: true, force: true });
+    await expire('ours');
+    const gc = await json<GcDoc>(['env-gc']);
+    expect(gc.doc.actions[0]).toMatchObject({ name: 'ours', action: 'removed' });
+    expect(gc.doc.pruned_worktrees).toEqual([ours]);
+    expect(gc.doc.pruned_repos).toEqual([r]);
+    const list = git(r, 'worktree', 'list', '--porcelain');
+    expect(list).toContain(`worktree ${hand}\n`);
+    expect(list).not.toContain(`worktree ${ours}\n`);
+  });
+});
+
+describe('half-created environments (env create killed half-way)', () => {
+  /** The identity of a process that has ended: what a killed env create leaves in its row. */
+  async function deadCreator() {
+    const c = await procs.node('setInterval(() => {}, 60_000)');
+    const id = getIdentity(c.pid!)!;
+    await procs.end(c);
+    return id;
+  }
+
+  it('are reported by doctor and collected by env-gc; one still being created is left alone', async () => {
+    const r = repo();
+    expect((await cli(['env', 'ls'])).code).toBe(0); // the state file, migrated
+    const dead = await deadCreator();
+    const alive = getIdentity(process.pid)!;
+    const killedAfterGit = join(t.dir, 'trees', 'half-a');
+    const killedBeforeGit = join(t.dir, 'trees', 'half-b');
+    const inProgress = join(t.dir, 'trees', 'busy');
+    // a killed create leaves its 'creating' row, and the worktree as far as git got: made,
+    // and still carrying git's own "initializing" lock (git worktree add was interrupted)
+    git(r, 'worktree', 'add', '-q', '-b', 'half-a', killedAfterGit);
+    git(r, 'worktree', 'lock', '--reason', 'initializing', killedAfterGit);
+    git(r, 'worktree', 'add', '-q', '--detach', inProgress);
+    const s = State.open(sd);
+    const now = Date.now();
+    const insert = s.db.prepare(
+      "INSERT INTO envs (name, created_at, expires_at, worktree, repo, branch, status, creator_pid, creator_start_time, creator_boot_id) VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
+    );
+    insert.run('half-a', now, now + 86_400_000, killedAfterGit, r, 'half-a', dead.pid, dead.startTime, dead.bootId);
+    insert.run('half-b', now, now + 86_400_000, killedBeforeGit, r, null, dead.pid, dead.startTime, dead.bootId);
+    insert.run('busy', now, now + 86_400_000, inProgress, r, null, alive.pid, alive.startTime, alive.bootId);
+    s.db.prepare("INSERT INTO port_leases (port, owner_kind, owner, leased_at) VALUES (23050, 'env', 'half-b', ?)").run(now);
+    s.close();
+
+    const doctor = await json<{ checks: Array<{ id: string; status: string; value: string; remedy: string }> }>(['doctor', '--check', 'envs.half_created']);
+    const check = doctor.doc.checks.find((c) => c.id === 'envs.half_created')!;
+    expect(check).toMatchObject({ status: 'warn', remedy: 'agentctl env-gc' });
+    expect(check.value).toMatch(new RegExp(`^2: half-a \\(env create PID ${dead.pid} ended; worktree .* exists\\), half-b \\(.*was not made\\)$`));
+    const ls = await json<{ envs: Array<{ name: string; status: string }> }>(['env', 'ls']);
+    expect(Object.fromEntries(ls.doc.envs.map((e) => [e.name, e.status]))).toEqual({ 'half-a': 'half-created', 'half-b': 'half-created', busy: 'creating' });
+    const again = await cli(['env', 'create', 'half-a']);
+    expect(again.stderr).toMatch(/was left half-created .*; run: agentctl env-gc/);
+
+    const gc = await json<GcDoc>(['env-gc']);
+    expect(gc.doc.actions.map((a) => [a.name, a.action])).toEqual([
+      ['half-a', 'removed'],
+      ['half-b', 'removed'],
+    ]);
+    expect(gc.doc.actions[0]!.reason).toBe(`half-created: env create (PID ${dead.pid}) ended before it finished`);
+    expect(gc.doc.actions[1]!.ports).toEqual([23050]);
+    expect(existsSync(killedAfterGit)).toBe(false);
+    expect(existsSync(inProgress)).toBe(true);
+    expect(git(r, 'worktree', 'list', '--porcelain')).not.toContain(killedAfterGit);
+    expect((await json<{ envs: Array<{ name: string }> }>(['env', 'ls'])).doc.envs.map((e) => e.name)).toEqual(['busy']);
+    const after = await json<{ checks: Array<{ id: string; status: string }> }>(['doctor', '--check', 'envs.half_created']);
+    expect(after.doc.checks[0]!.status).toBe('ok');
+  });
+
+  it('env create records its intent first and marks the environment ready when done', async () => {
+    const r = repo();
+    const res = await json<{ env: { status: string } }>(['env', 'create', 'fine', '--worktree', join(t.dir, 'trees', 'fine'), '--repo', r]);
+    expect(res.doc.env.status).toBe('ready');
+    const s = State.open(sd);
+    const row = s.db.prepare("SELECT status, creator_pid FROM envs WHERE name = 'fine'").get();
+    s.close();
+    expect(row).toEqual({ status: 'ready', creator_pid: null });
   });
 });

@@ -6,7 +6,8 @@
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
-import { allEnvs, orphanWorktrees, ownerAlive, worktreeParent } from '../envs.js';
+import { cachedRealPath, procCwd } from '../cwd.js';
+import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
 import { getIdentity, sameIdentity } from '../identity.js';
 import { protectedPids } from '../kill.js';
 import type { ThrottleReport } from '../measure.js';
@@ -16,7 +17,7 @@ import type { ProcDetail } from '../proc.js';
 import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
 import type { State } from '../state.js';
-import { groupInstances } from '../workers.js';
+import { groupInstances, type WorkerId } from '../workers.js';
 import { formatBytes, formatPct } from '../units.js';
 import { httpStatus, tcpAccepts } from './probes.js';
 
@@ -165,13 +166,17 @@ export function checks(t: Thresholds): Check[] {
         const me = process.getuid?.();
         const guard = protectedPids();
         const uid = new Map(f.procs.map((p) => [p.pid, p.uid]));
+        const ignore = (f.config?.config.dedupe.ignore ?? []).map((r) => new RegExp(r));
+        // the same rule as dedupe-workers: a script's identity keeps its real folder
         const groups = groupInstances(
           f.procs.filter((p) => p.state !== 'Z' && p.argv.length > 0).map((p) => ({ pid: p.pid, ppid: p.ppid, start: p.startTicks, argv: p.argv })),
-          (p, id) => id.script && !guard.has(p.pid) && uid.get(p.pid) === me,
+          (p, id) => id.script && !guard.has(p.pid) && uid.get(p.pid) === me && !ignore.some((re) => re.test(p.argv.join(' '))),
+          { cwdOf: (pid) => procCwd(pid), realpath: cachedRealPath() },
         );
-        const dups = [...groups.entries()].filter(([, inst]) => inst.length > 1);
+        const dups = [...groups.values()].filter((inst) => inst.length > 1);
         const s: Status = dups.length ? 'warn' : 'ok';
-        return { status: s, value: dups.length ? dups.map(([k, inst]) => `${k} x${inst.length}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
+        const where = (id: WorkerId) => (id.folder ? ` in ${id.folder}` : '');
+        return { status: s, value: dups.length ? dups.map((inst) => `${inst[0]!.id.key} x${inst.length}${where(inst[0]!.id)}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
       },
     },
     {
@@ -256,7 +261,8 @@ export function checks(t: Thresholds): Check[] {
       title: 'environments past TTL or orphaned',
       run: (f) => {
         if (!f.state) return skip(f.stateError ?? 'no state');
-        const bad = allEnvs(f.state).filter((e) => f.now >= e.expires_at || !ownerAlive(e));
+        // half-created ones have their own check
+        const bad = allEnvs(f.state).filter((e) => e.status !== 'creating' && gcReason(e, f.now) !== undefined);
         const s: Status = bad.length ? 'warn' : 'ok';
         return { status: s, value: bad.length ? `${bad.length}: ${bad.slice(0, 5).map((e) => e.name).join(', ')}` : 'none', threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl env-gc --dry-run', metric: bad.length };
       },
@@ -270,8 +276,25 @@ export function checks(t: Thresholds): Check[] {
         const byRepo = new Map<string, Set<string>>();
         for (const e of allEnvs(f.state)) if (e.repo && e.worktree) (byRepo.get(e.repo) ?? byRepo.set(e.repo, new Set()).get(e.repo)!).add(worktreeParent(e.worktree));
         const orphans = [...byRepo].flatMap(([repo, parents]) => orphanWorktrees(repo, parents));
-        const s: Status = orphans.length ? 'warn' : 'ok';
-        return { status: s, value: orphans.length ? orphans.join(', ') : 'none', threshold: 'no worktree folder git does not know', remedy: s === 'ok' ? '' : 'agentctl env-gc (then remove the folders listed)', metric: orphans.length };
+        // a finished environment whose worktree folder is gone (removed by hand): its row and ports linger
+        const missing = allEnvs(f.state).filter((e) => e.status !== 'creating' && e.worktree !== null && !existsSync(e.worktree));
+        const found = [...orphans, ...missing.map((e) => `env ${e.name}: worktree ${e.worktree} is missing`)];
+        const s: Status = found.length ? 'warn' : 'ok';
+        const remedy = s === 'ok' ? '' : orphans.length ? 'agentctl env-gc (then remove the folders listed)' : `agentctl env rm ${missing[0]!.name}`;
+        return { status: s, value: found.length ? found.join(', ') : 'none', threshold: 'no worktree folder git does not know, no environment without its worktree', remedy, metric: found.length };
+      },
+    },
+    {
+      id: 'envs.half_created',
+      group: 'ports',
+      title: 'half-created environments',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        // env create records its intent first; a 'creating' row whose creator is gone was killed half-way
+        const half = allEnvs(f.state).filter(halfCreated);
+        const s: Status = half.length ? 'warn' : 'ok';
+        const what = (e: (typeof half)[number]) => `${e.name} (env create PID ${e.creator_pid} ended${e.worktree ? `; worktree ${e.worktree} ${existsSync(e.worktree) ? 'exists' : 'was not made'}` : ''})`;
+        return { status: s, value: half.length ? `${half.length}: ${half.slice(0, 5).map(what).join(', ')}` : 'none', threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl env-gc', metric: half.length };
       },
     },
     {
