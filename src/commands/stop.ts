@@ -13,6 +13,7 @@ import type { Ui } from '../core/output.js';
 import { processUid } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { liveRuns } from '../core/spawn/runs.js';
+import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 
 export interface StopResult {
@@ -71,16 +72,19 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   };
 }
 
+/** Names read back from the state, for people. */
+const list = (names: readonly string[]) => names.map((n) => printable(n)).join(', ');
+
 export function render(r: StopResult, ui: Ui): string {
   const lines: string[] = [];
-  if (r.dry_run) lines.push(r.selected.length ? `would stop: ${r.selected.map((s) => `${s.name} (PID ${s.pid})`).join(', ')}` : 'nothing to stop');
+  if (r.dry_run) lines.push(r.selected.length ? `would stop: ${r.selected.map((s) => `${printable(s.name)} (PID ${s.pid})`).join(', ')}` : 'nothing to stop');
   else {
     if (r.selected.length === 0) lines.push('nothing to stop');
-    if (r.graceful.length) lines.push(`ended gracefully: ${r.graceful.join(', ')}`);
-    if (r.forced.length) lines.push(ui.c.yellow(`forced (KILL after the grace): ${r.forced.join(', ')}`));
-    if (r.failed.length) lines.push(ui.c.red(`could not end: ${r.failed.join(', ')}`));
+    if (r.graceful.length) lines.push(`ended gracefully: ${list(r.graceful)}`);
+    if (r.forced.length) lines.push(ui.c.yellow(`forced (KILL after the grace): ${list(r.forced)}`));
+    if (r.failed.length) lines.push(ui.c.red(`could not end: ${list(r.failed)}`));
     if (r.selected.length) lines.push(`shutdown took ${formatDuration(r.duration_ms)}`);
   }
-  if (r.not_running.length) lines.push(`not running: ${r.not_running.join(', ')}`);
+  if (r.not_running.length) lines.push(`not running: ${list(r.not_running)}`);
   return lines.join('\n');
 }

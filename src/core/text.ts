@@ -150,3 +150,12 @@ export function showArgv(argv: readonly string[], max?: number): string {
 export function showCommand(cmdline: string, max?: number): string {
   return printable(redactText(cmdline), max);
 }
+
+/**
+ * A word a person can paste into a shell as one argument: kept as it is when it holds only
+ * safe characters, otherwise single-quoted. For remedies that name paths and names
+ * (`mv '/tmp/my state/state.db' …`); printable() still escapes it when shown.
+ */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

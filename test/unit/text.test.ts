@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRedacted, printable, REDACTED, redactArgv, redactText, showArgv, showCommand } from '../../src/core/text.js';
+import { isRedacted, printable, REDACTED, redactArgv, redactText, shellWord, showArgv, showCommand } from '../../src/core/text.js';
 
 describe('printable', () => {
   it('shows control characters escaped, in one line', () => {
@@ -71,5 +71,14 @@ describe('redaction', () => {
     expect(showArgv(['claude\u001b[2J', '--api-key', 'sk-secret123'])).toBe(`claude\\x1b[2J --api-key ${REDACTED}`);
     expect(showCommand('claude --api-key sk-secret123\nFORGED')).toBe(`claude --api-key ${REDACTED}\\nFORGED`);
     expect(showCommand('claude --password=hunter2 and more', 20)).toBe('claude --password=<…');
+  });
+});
+
+describe('shellWord', () => {
+  it('keeps plain words, single-quotes the rest so a remedy pastes as one argument', () => {
+    expect(shellWord('/var/lib/agentctl/state.db')).toBe('/var/lib/agentctl/state.db');
+    expect(shellWord('/tmp/my state/x;rm -rf ~')).toBe("'/tmp/my state/x;rm -rf ~'");
+    expect(shellWord("it's")).toBe("'it'\\''s'");
+    expect(shellWord('')).toBe("''");
   });
 });
