@@ -98,7 +98,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       const ended = await endProcess(id, grace);
       dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: ended.survivors.length ? 'failed' : 'ended', ended });
     }
-    out.push({ identity, keep: { pid: keeper.pid, command: redactText(byPid.get(keeper.pid)?.cmdline ?? ''), version: keeper.id.version }, duplicates: dups });
+    out.push({ identity: redactText(identity), keep: { pid: keeper.pid, command: redactText(byPid.get(keeper.pid)?.cmdline ?? ''), version: keeper.id.version }, duplicates: dups });
   }
   if (!dry && (out.length || runGroups.length)) {
     state.write(() => {

@@ -17,7 +17,7 @@ import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
 import type { State } from '../state.js';
 import { groupInstances } from '../workers.js';
-import { shellWord } from '../text.js';
+import { redactText, shellWord } from '../text.js';
 import { formatBytes, formatPct } from '../units.js';
 import { httpStatus, tcpAccepts } from './probes.js';
 
@@ -172,7 +172,7 @@ export function checks(t: Thresholds): Check[] {
         );
         const dups = [...groups.entries()].filter(([, inst]) => inst.length > 1);
         const s: Status = dups.length ? 'warn' : 'ok';
-        return { status: s, value: dups.length ? dups.map(([k, inst]) => `${k} x${inst.length}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
+        return { status: s, value: dups.length ? dups.map(([k, inst]) => `${redactText(k)} x${inst.length}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
       },
     },
     {
