@@ -3,6 +3,7 @@
  * that sets process.exitCode. Heavy modules load only inside the command that needs them.
  */
 import { readFileSync } from 'node:fs';
+import { printable } from './core/text.js';
 
 const VERSION_FLAGS = new Set(['--version', '-V']);
 
@@ -32,7 +33,7 @@ function writeError(e: ErrorShape, json: boolean, colorErr: boolean, hint?: stri
     process.stdout.write(`${JSON.stringify({ error: { code: e.exitCode, reason: e.reason, message: e.message, ...(e.details ? { details: e.details } : {}) } })}\n`);
   }
   const prefix = colorErr ? '\u001b[31magentctl:\u001b[39m' : 'agentctl:';
-  process.stderr.write(`${prefix} ${e.message}${hint ? ` (${hint})` : ''}\n`);
+  process.stderr.write(`${prefix} ${printable(e.message)}${hint ? ` (${hint})` : ''}\n`);
 }
 
 /** Run agentctl with these arguments; returns the exit code. */
@@ -76,7 +77,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       emit(ctx, outcome.data, mod.render, outcome.alwaysPrint);
     }
     exitCode = outcome.exitCode ?? 0;
-    if (exitCode !== 0 && outcome.message) process.stderr.write(`agentctl: ${outcome.message}\n`);
+    if (exitCode !== 0 && outcome.message) process.stderr.write(`agentctl: ${printable(outcome.message)}\n`);
   });
 
   program.exitOverride();

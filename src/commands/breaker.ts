@@ -7,6 +7,7 @@ import type { Ui } from '../core/output.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { HEALTHY, modeAt, type NameHealth } from '../core/spawn/policy.js';
 import { getHealth, setHealth } from '../core/spawn/runs.js';
+import { printable } from '../core/text.js';
 import { formatDuration } from '../core/units.js';
 
 export interface BreakerEntry {
@@ -57,7 +58,7 @@ export async function run(_opts: Record<string, unknown>, args: readonly string[
 }
 
 export function render(r: BreakerResult, ui: Ui): string {
-  if (r.reset) return `breaker for ${r.reset.name} reset (was ${r.reset.was}); the next spawn is admitted normally`;
+  if (r.reset) return `breaker for ${printable(r.reset.name)} reset (was ${r.reset.was}); the next spawn is admitted normally`;
   if (r.breakers.length === 0) return 'every name is healthy: no backoff, no open breaker';
   const now = Date.now();
   return ui.table(

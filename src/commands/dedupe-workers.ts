@@ -15,6 +15,7 @@ import type { Ui } from '../core/output.js';
 import { listDetailed, processUid, programName } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { liveRuns } from '../core/spawn/runs.js';
+import { printable, redactText, showCommand } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
 import { groupInstances, mayRunScript, pickKeeper, type KeepPolicy } from '../core/workers.js';
 
@@ -96,7 +97,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     const dups: Array<DedupeGroup['duplicates'][number]> = [];
     for (const inst of instances) {
       if (inst.pid === keeper.pid) continue;
-      const command = byPid.get(inst.pid)?.cmdline ?? '';
+      const command = redactText(byPid.get(inst.pid)?.cmdline ?? '');
       if (dry) {
         dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: 'would_end' });
         continue;
@@ -106,7 +107,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       const ended = await endProcess(id, grace);
       dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: ended.survivors.length ? 'failed' : 'ended', ended });
     }
-    out.push({ identity, folder: acrossFolders || !keeper.id.folder ? null : keeper.id.folder, keep: { pid: keeper.pid, command: byPid.get(keeper.pid)?.cmdline ?? '', version: keeper.id.version }, duplicates: dups });
+    out.push({ identity: redactText(identity), folder: acrossFolders || !keeper.id.folder ? null : keeper.id.folder, keep: { pid: keeper.pid, command: redactText(byPid.get(keeper.pid)?.cmdline ?? ''), version: keeper.id.version }, duplicates: dups });
   }
   if (!dry && (out.length || runGroups.length)) {
     state.write(() => {
@@ -124,9 +125,9 @@ export function render(r: DedupeResult, ui: Ui): string {
   if (!r.groups.length && !r.runs.length) return 'no duplicate workers';
   const lines: string[] = [];
   for (const g of r.groups) {
-    lines.push(`${ui.c.bold(g.identity)}: keep PID ${g.keep.pid} (${g.keep.command.slice(0, 70)})`);
-    for (const d of g.duplicates) lines.push(`  ${d.action === 'failed' ? ui.c.red('FAILED') : d.action.replace('_', ' ')} PID ${d.pid}${d.pids.length > 1 ? ` (+${d.pids.length - 1} in its tree)` : ''}: ${d.command.slice(0, 70)}`);
+    lines.push(`${ui.c.bold(g.identity)}: keep PID ${g.keep.pid} (${showCommand(g.keep.command, 70)})`);
+    for (const d of g.duplicates) lines.push(`  ${d.action === 'failed' ? ui.c.red('FAILED') : d.action.replace('_', ' ')} PID ${d.pid}${d.pids.length > 1 ? ` (+${d.pids.length - 1} in its tree)` : ''}: ${showCommand(d.command, 70)}`);
   }
-  for (const x of r.runs) lines.push(`run ${x.name}: kept ${x.kept}, ${r.dry_run ? 'would end' : 'ended'} ${x.ended.join(', ')}`);
+  for (const x of r.runs) lines.push(`run ${printable(x.name)}: kept ${x.kept}, ${r.dry_run ? 'would end' : 'ended'} ${x.ended.join(', ')}`);
   return lines.join('\n');
 }

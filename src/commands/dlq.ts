@@ -6,6 +6,7 @@ import type { Ui } from '../core/output.js';
 import { HEALTHY } from '../core/spawn/policy.js';
 import { setHealth } from '../core/spawn/runs.js';
 import { reconcileAll, spawnRun } from '../core/spawn/spawn.js';
+import { isRedacted, printable, REDACTED, redactArgv, shellWord, showArgv } from '../core/text.js';
 import { spawnDeps, spawnJson, type SpawnOutput } from './spawn.js';
 
 export interface DlqEntry {
@@ -35,7 +36,13 @@ interface Row {
   created_at: number;
 }
 
-const toEntry = (r: Row): DlqEntry => ({ id: r.id, time: new Date(r.created_at).toISOString(), name: r.name, run_id: r.run_id, failure: r.failure, error: r.error, restarts: r.restarts, context: JSON.parse(r.context) as DlqEntry['context'] });
+const context = (r: Row) => JSON.parse(r.context) as DlqEntry['context'];
+
+/** An entry as shown; its command redacted (entries stored before redaction may hold secrets). */
+const toEntry = (r: Row): DlqEntry => {
+  const c = context(r);
+  return { id: r.id, time: new Date(r.created_at).toISOString(), name: r.name, run_id: r.run_id, failure: r.failure, error: r.error, restarts: r.restarts, context: { ...c, command: redactArgv(c.command) } };
+};
 
 export async function run(_opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<DlqResult>> {
   const state = ctx.state();
@@ -46,6 +53,12 @@ export async function run(_opts: Record<string, unknown>, args: readonly string[
     const row = state.guard(() => state.db.prepare('SELECT * FROM dlq WHERE id = ?').get(Number(raw)) as Row | undefined);
     if (!row) throw new ExitError(EXIT.failed, `dlq retry: no entry ${raw}; see agentctl dlq`, 'not_found');
     const e = toEntry(row);
+    // the stored command, not the shown one: an entry from before redaction replays as it was
+    const command = context(row).command;
+    if (isRedacted(command)) {
+      const again = `agentctl spawn --name ${shellWord(e.name)} -- ${command.map(shellWord).join(' ')}`;
+      throw new ExitError(EXIT.usage, `dlq retry: entry ${e.id} cannot be replayed: its command held a secret, which agentctl never stores; run it again with the secret in place of ${REDACTED}: ${again}`, 'redacted', { id: e.id, name: e.name });
+    }
     const loaded = ctx.config();
     // a human asked for this retry: give the name a clean slate first
     state.write(() => {
@@ -63,7 +76,7 @@ export async function run(_opts: Record<string, unknown>, args: readonly string[
         detach: true,
         killGraceMs: loaded.config.spawn.killGraceMs,
         limits: {},
-        command: e.context.command,
+        command,
         cwd: e.context.cwd,
       },
     );
@@ -82,12 +95,12 @@ export function render(r: DlqResult, ui: Ui): string {
   const lines: string[] = [];
   if (r.retried) {
     const x = r.retried.result;
-    lines.push(x.outcome === 'started' ? `retried entry ${r.retried.id}: started ${x.name}, run ${x.run_id}, PID ${x.pid}` : `retry of entry ${r.retried.id}: ${x.outcome}`);
+    lines.push(x.outcome === 'started' ? `retried entry ${r.retried.id}: started ${printable(x.name)}, run ${x.run_id}, PID ${x.pid}` : `retry of entry ${r.retried.id}: ${x.outcome}`);
     return lines.join('\n');
   }
   if (r.entries.length === 0) return 'dead-letter queue is empty';
   return ui.table(
     ['id', 'time', 'name', 'failure', 'restarts', 'error', 'command'],
-    r.entries.map((e) => [e.id, e.time.replace('T', ' ').slice(0, 19), e.name, e.failure ?? '-', e.restarts, e.error, e.context.command.join(' ').slice(0, 50)]),
+    r.entries.map((e) => [e.id, e.time.replace('T', ' ').slice(0, 19), e.name, e.failure ?? '-', e.restarts, e.error, showArgv(e.context.command, 50)]),
   );
 }

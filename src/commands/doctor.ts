@@ -15,6 +15,7 @@ import type { Ui } from '../core/output.js';
 import { listDetailed } from '../core/proc.js';
 import { writeMetricsFile, type Metric } from '../core/prometheus.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
+import { printable } from '../core/text.js';
 import type { State } from '../core/state.js';
 import { rmSync } from 'node:fs';
 
@@ -176,14 +177,14 @@ function table(checks: readonly CheckOut[], ui: Ui): string {
   const paint = (s: Status, text: string) => (s === 'ok' ? ui.c.green(text) : s === 'warn' ? ui.c.yellow(text) : ui.c.red(text));
   return ui.table(
     ['', 'check', 'value', 'threshold', 'remedy'],
-    checks.map((c) => [paint(c.status, MARK[c.status]), `${c.group}: ${c.title}`, c.value.length > 70 ? `${c.value.slice(0, 67)}...` : c.value, c.threshold, c.remedy]),
+    checks.map((c) => [paint(c.status, MARK[c.status]), `${c.group}: ${c.title}`, printable(c.value, 70), c.threshold, c.remedy]),
   );
 }
 
 export function render(r: DoctorResult, ui: Ui): string {
   const lines: string[] = [];
   if (r.fix) {
-    lines.push(`before --fix: score ${r.fix.before.score}/10`, ...r.fix.actions.map((a) => `  fixed: ${a}`), '');
+    lines.push(`before --fix: score ${r.fix.before.score}/10`, ...r.fix.actions.map((a) => `  fixed: ${printable(a)}`), '');
   }
   lines.push(table(r.checks, ui));
   const fails = r.checks.filter((c) => c.status === 'fail').length;

@@ -10,6 +10,7 @@ import type { Ui } from '../core/output.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../core/ports.js';
 import { exhaustedMessage } from '../core/pool.js';
 import type { State } from '../core/state.js';
+import { printable } from '../core/text.js';
 import { formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
 
 export interface EnvView {
@@ -184,10 +185,10 @@ function line(e: EnvView, ui: Ui): string[] {
 export function render(r: EnvResult, ui: Ui): string {
   switch (r.action) {
     case 'create':
-      return `created ${ui.c.bold(r.env.name)}: ports ${r.env.ports.join(', ') || 'none'}, expires ${r.env.expires_at}${r.env.worktree ? `\nworktree: ${r.env.worktree}` : ''}`;
+      return `created ${ui.c.bold(r.env.name)}: ports ${r.env.ports.join(', ') || 'none'}, expires ${r.env.expires_at}${r.env.worktree ? `\nworktree: ${printable(r.env.worktree)}` : ''}`;
     case 'rm':
-      if (r.dry_run) return `would remove ${r.removed}: ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${r.worktree}` : ''}`;
-      return `removed ${r.removed}: released ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${r.worktree}` : ''}`;
+      if (r.dry_run) return `would remove ${printable(r.removed)}: ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${printable(r.worktree)}` : ''}`;
+      return `removed ${printable(r.removed)}: released ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${printable(r.worktree)}` : ''}`;
     case 'ls':
       return r.envs.length ? ui.table(['name', 'ports', 'expires in', 'owner', 'worktree'], r.envs.map((e) => line(e, ui))) : 'no environments';
   }

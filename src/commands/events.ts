@@ -4,6 +4,7 @@ import type { Ctx } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
 import type { Ui } from '../core/output.js';
 import type { EventRow } from '../core/state.js';
+import { redactText } from '../core/text.js';
 import { DURATION_HINT, parseIntInRange, tryParseDuration } from '../core/units.js';
 
 export interface EventsResult {
@@ -39,7 +40,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     data: {
       since: since === undefined ? null : new Date(since).toISOString(),
       count: rows.length,
-      events: rows.map(({ ts, ...rest }) => ({ time: new Date(ts).toISOString(), ...rest })),
+      // reasons quote command lines; rows written before redaction may hold secrets
+      events: rows.map(({ ts, ...rest }) => ({ time: new Date(ts).toISOString(), ...rest, reason: redactText(rest.reason) })),
     },
     alwaysPrint: true, // a listing is data: --quiet does not hide it
   };

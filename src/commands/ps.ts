@@ -7,6 +7,7 @@ import { countAgents, programName, readProcFile } from '../core/proc.js';
 import { modeAt } from '../core/spawn/policy.js';
 import { getHealth, liveRuns, logFile, runAlive, type RunRow } from '../core/spawn/runs.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
+import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
 
 export interface PsRun {
@@ -72,7 +73,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
       ...usage,
       ports: r.ports ? JSON.parse(r.ports) : [],
       breaker: modeAt(h, now),
-      command: JSON.parse(r.command) as string[],
+      command: redactArgv(JSON.parse(r.command) as string[]), // runs stored before redaction may hold secrets
       log_path: r.mode === 'detached' ? logFile(state, r) : null,
     };
   });
@@ -91,7 +92,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
     unmanaged.push({
       pid,
       program: programName(p.argv),
-      command: p.cmdline.slice(0, 200),
+      command: redactText(p.cmdline).slice(0, 200),
       uptime_ms: st ? Math.max(0, now - (bootMs + Number(st.startTicks) * TICK_MS)) : null,
       ...procUsage(pid),
     });
@@ -117,14 +118,14 @@ export function render(r: PsResult, ui: Ui): string {
           x.cpu_ms === null ? '-' : formatDuration(x.cpu_ms),
           x.rss_bytes === null ? '-' : formatBytes(x.rss_bytes),
           x.breaker === 'closed' ? x.breaker : ui.c.red(x.breaker),
-          x.command.join(' ').slice(0, 60),
+          showArgv(x.command, 60),
         ]),
       ),
     );
   }
   if (r.unmanaged.length) {
     out.push('', `agents not started by agentctl: ${r.unmanaged.length}`);
-    out.push(ui.table(['pid', 'program', 'uptime', 'cpu', 'rss', 'command'], r.unmanaged.map((a) => [a.pid, a.program, a.uptime_ms === null ? '-' : formatDuration(a.uptime_ms), a.cpu_ms === null ? '-' : formatDuration(a.cpu_ms), a.rss_bytes === null ? '-' : formatBytes(a.rss_bytes), a.command.slice(0, 60)])));
+    out.push(ui.table(['pid', 'program', 'uptime', 'cpu', 'rss', 'command'], r.unmanaged.map((a) => [a.pid, a.program, a.uptime_ms === null ? '-' : formatDuration(a.uptime_ms), a.cpu_ms === null ? '-' : formatDuration(a.cpu_ms), a.rss_bytes === null ? '-' : formatBytes(a.rss_bytes), printable(a.command, 60)])));
   }
   return out.join('\n');
 }

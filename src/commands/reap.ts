@@ -18,6 +18,7 @@ import type { Ui } from '../core/output.js';
 import { countAgents, listDetailed, programName, readProcFile, type ProcDetail } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { liveRuns, logFile, runAlive, runDir, runFate, type RunRow } from '../core/spawn/runs.js';
+import { printable, redactText } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 
 export type FindingKind = 'gone' | 'pid_reused' | 'timeout' | 'hung' | 'orphan' | 'zombie' | 'shed';
@@ -183,7 +184,7 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
       if (p.state !== 'Z' || !mine(p)) continue;
       const parent = byPid.get(p.ppid);
       const parentCmd = (readProcFile(`/proc/${p.ppid}/cmdline`) ?? '').split('\0').join(' ').trim();
-      findings.push({ kind: 'zombie', pid: p.pid, run_id: null, name: null, reason: `zombie ${p.comm} (PID ${p.pid}); its parent PID ${p.ppid} (${parentCmd.slice(0, 80) || parent?.comm || 'unknown'}) has not waited for it`, action: 'reported' });
+      findings.push({ kind: 'zombie', pid: p.pid, run_id: null, name: null, reason: `zombie ${p.comm} (PID ${p.pid}); its parent PID ${p.ppid} (${redactText(parentCmd).slice(0, 80) || parent?.comm || 'unknown'}) has not waited for it`, action: 'reported' });
     }
 
     if (!dry) {
@@ -233,9 +234,9 @@ export function render(r: ReapResult, ui: Ui): string {
   return r.findings
     .map((f) => {
       const what = f.action === 'failed' ? ui.c.red('FAILED') : f.action.replace('_', ' ');
-      const who = f.run_id ? `${f.name} (${f.run_id}, PID ${f.pid})` : `PID ${f.pid}`;
+      const who = f.run_id ? `${printable(f.name ?? '')} (${f.run_id}, PID ${f.pid})` : `PID ${f.pid}`;
       const how = f.ended ? ` [${f.ended.graceful ? 'ended by TERM' : 'KILLed after the grace'}${f.ended.swept.length ? `, ${f.ended.swept.length} escaped swept` : ''}]` : '';
-      return `${f.kind.padEnd(10)} ${what} ${who}: ${f.reason}${how}`;
+      return `${f.kind.padEnd(10)} ${what} ${who}: ${printable(f.reason)}${how}`;
     })
     .join('\n');
 }

@@ -15,6 +15,7 @@ import { processUid } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { liveRuns, readPidFiles, runFate, type RunRow } from '../core/spawn/runs.js';
 import { statePaths } from '../core/state.js';
+import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 
 export interface StopResult {
@@ -136,24 +137,27 @@ async function stopFromPidFiles(
   return finish({ dry_run: false, selected: view, closed: [], not_running: notRunning, ...sorted(ended), ended, duration_ms: ctx.now() - sel.started, record_error: error });
 }
 
+/** Names read back from the state, for people. */
+const list = (names: readonly string[]) => names.map((n) => printable(n)).join(', ');
+
 export function render(r: StopResult, ui: Ui): string {
   const lines: string[] = [];
-  const closedLine = (verb: string) => `${verb}: ${r.closed.map((c) => `${c.name} (${c.why})`).join(', ')}`;
+  const closedLine = (verb: string) => `${verb}: ${r.closed.map((c) => `${printable(c.name)} (${c.why})`).join(', ')}`;
   if (r.dry_run) {
-    lines.push(r.selected.length ? `would stop: ${r.selected.map((s) => `${s.name} (PID ${s.pid})`).join(', ')}` : 'nothing to stop');
+    lines.push(r.selected.length ? `would stop: ${r.selected.map((s) => `${printable(s.name)} (PID ${s.pid})`).join(', ')}` : 'nothing to stop');
     if (r.closed.length) lines.push(closedLine('would record as ended, no signal'));
   } else {
     if (r.selected.length === 0) lines.push('nothing to stop');
     if (r.closed.length) lines.push(closedLine('already ended, recorded'));
-    if (r.graceful.length) lines.push(`ended gracefully: ${r.graceful.join(', ')}`);
-    if (r.forced.length) lines.push(ui.c.yellow(`forced (KILL after the grace): ${r.forced.join(', ')}`));
-    if (r.failed.length) lines.push(ui.c.red(`could not end: ${r.failed.join(', ')}`));
+    if (r.graceful.length) lines.push(`ended gracefully: ${list(r.graceful)}`);
+    if (r.forced.length) lines.push(ui.c.yellow(`forced (KILL after the grace): ${list(r.forced)}`));
+    if (r.failed.length) lines.push(ui.c.red(`could not end: ${list(r.failed)}`));
     const escaped = r.ended.filter((e) => e.swept.length > 0);
-    for (const e of escaped) lines.push(`${e.name}: ended ${e.swept.length} descendant(s) that had left its process group (PID ${e.swept.join(', ')})`);
-    for (const e of r.ended) if (e.survivors.length) lines.push(ui.c.red(`${e.name}: still alive: PID ${e.survivors.join(', ')}`));
+    for (const e of escaped) lines.push(`${printable(e.name ?? '')}: ended ${e.swept.length} descendant(s) that had left its process group (PID ${e.swept.join(', ')})`);
+    for (const e of r.ended) if (e.survivors.length) lines.push(ui.c.red(`${printable(e.name ?? '')}: still alive: PID ${e.survivors.join(', ')}`));
     if (r.selected.length) lines.push(`shutdown took ${formatDuration(r.duration_ms)}`);
     if (r.record_error !== undefined) lines.push(ui.c.red(`not recorded: ${r.record_error}`));
   }
-  if (r.not_running.length) lines.push(`not running: ${r.not_running.join(', ')}`);
+  if (r.not_running.length) lines.push(`not running: ${list(r.not_running)}`);
   return lines.join('\n');
 }

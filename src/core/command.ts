@@ -26,6 +26,6 @@ export function emit<T>(ctx: Ctx, data: T, render: (data: T, ui: Ui) => string, 
     return;
   }
   if (ctx.globals.quiet && !alwaysPrint) return;
-  const text = render(data, ctx.ui);
+  const text = ctx.ui.safe(render(data, ctx.ui)); // no control character reaches a terminal but the view's own newlines
   if (text !== '') ctx.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }

@@ -4,6 +4,7 @@
  */
 import { ignoredWarning, loadConfig, type FlagValues, type LoadedConfig } from './config.js';
 import { makeUi, type Ui } from './output.js';
+import { printable } from './text.js';
 import { listProcesses, type ProcInfo } from './proc.js';
 import { systemSampler, type Sampler } from './resources.js';
 import { resolveStateDir, State } from './state.js';
@@ -99,7 +100,7 @@ export function createCtx(init: CtxInit): Ctx {
       return state;
     },
     note(line) {
-      if (!init.globals.quiet) stderr.write(`${line}\n`);
+      if (!init.globals.quiet) stderr.write(`${printable(line)}\n`);
     },
     close() {
       state?.close();

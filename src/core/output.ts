@@ -6,6 +6,7 @@
 import type { ChalkInstance } from 'chalk';
 import { createRequire } from 'node:module';
 import { importEsm } from './esm.js';
+import { printable } from './text.js';
 
 export interface ColorInputs {
   /** true for --color, false for --no-color, undefined when neither was given */
@@ -23,13 +24,24 @@ export function decideColor({ flag, env, isTTY }: ColorInputs): boolean {
   return isTTY;
 }
 
+/**
+ * Text reaches people only through a Ui, and the Ui escapes it (core/text.ts `printable`):
+ * styles escape what they paint, every table cell and pair is escaped, and `safe` escapes a
+ * whole rendered view but its newlines. What the Ui painted itself (styles, tables) is kept as
+ * painted: its escape codes are ours and its text was escaped when painted. Anything else
+ * that carries an escape code is shown escaped, even text a render built from painted pieces
+ * (a visible `\x1b[31m` is a cosmetic bug; a raw one from another process is not).
+ */
 export interface Ui {
   readonly color: boolean;
+  /** chalk, or the plain stand-in: every style escapes its text before painting it */
   readonly c: ChalkInstance;
-  /** Render rows as a table; plain borders and no escape codes when colour is off. */
+  /** Render rows as a table, each cell escaped; plain borders and no escape codes when colour is off. */
   table(head: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string;
-  /** Two-column key/value block. */
+  /** Two-column key/value block, each side escaped. */
   pairs(rows: ReadonlyArray<readonly [string, string]>): string;
+  /** A rendered view, safe for a terminal: control characters escaped except its newlines and what this Ui painted. */
+  safe(text: string): string;
 }
 
 type TableCtor = new (opts: Record<string, unknown>) => { push(...rows: unknown[]): void; toString(): string };
@@ -41,8 +53,52 @@ let TableClass: TableCtor | undefined;
  */
 const plain: ChalkInstance = new Proxy((() => {}) as unknown as ChalkInstance, {
   get: (_t, prop) => (prop === 'level' ? 0 : plain),
-  apply: (_t, _this, args: unknown[]) => args.map(String).join(' '),
+  apply: (_t, _this, args: unknown[]) => args.map((a) => printable(String(a))).join(' '),
 });
+
+/** Painted strings a Ui remembers before it forgets them all (a long --watch must not grow). */
+const PAINTED_MAX = 10_000;
+
+/**
+ * `text` with control characters escaped, except whole strings from `painted` (kept as they
+ * are) and, with `keepNewlines`, line breaks. Only an ESC can start a painted string worth
+ * keeping: text without one is escaped in one pass.
+ */
+function escapeExcept(text: string, painted: ReadonlySet<string>, keepNewlines: boolean): string {
+  const esc = (seg: string) => (keepNewlines ? seg.split('\n').map((l) => printable(l)).join('\n') : printable(seg));
+  let out = '';
+  let from = 0;
+  for (let i = text.indexOf('\u001b'); i >= 0; ) {
+    let best = '';
+    for (const p of painted) if (p.length > best.length && text.startsWith(p, i)) best = p;
+    if (!best) {
+      i = text.indexOf('\u001b', i + 1);
+      continue;
+    }
+    out += esc(text.slice(from, i)) + best;
+    from = i + best.length;
+    i = text.indexOf('\u001b', from);
+  }
+  return out + esc(text.slice(from));
+}
+
+/** chalk whose every style escapes its text first and remembers what it painted. */
+function escapingChalk(chalk: ChalkInstance, remember: (s: string) => string, escape: (s: string) => string): ChalkInstance {
+  // the proxy stands in front of an empty target: chalk memoizes styles as non-configurable
+  // properties, which a proxy of chalk itself would have to return unwrapped
+  const wrap = (real: object): unknown =>
+    new Proxy(() => {}, {
+      get(_t, prop) {
+        const v: unknown = Reflect.get(real, prop, real);
+        return typeof v === 'function' && typeof prop === 'string' ? wrap(v) : v;
+      },
+      set: (_t, prop, value) => Reflect.set(real, prop, value, real),
+      apply(_t, thisArg, args: unknown[]) {
+        return remember(Reflect.apply(real as (...a: unknown[]) => string, thisArg, args.map((a) => escape(String(a)))));
+      },
+    });
+  return wrap(chalk) as ChalkInstance;
+}
 
 /** Load chalk, only when some stream gets colour. */
 export async function loadChalk(): Promise<ChalkInstance> {
@@ -52,7 +108,16 @@ export async function loadChalk(): Promise<ChalkInstance> {
 
 /** A Ui for one stream; pass chalk (from loadChalk) when colour is on. */
 export function makeUi(color: boolean, chalk?: ChalkInstance): Ui {
-  const c = color && chalk ? chalk : plain;
+  // what this Ui painted with escape codes: kept as it is wherever it turns up again
+  const painted = new Set<string>();
+  const remember = (s: string) => {
+    if (!s.includes('\u001b')) return s;
+    if (painted.size >= PAINTED_MAX) painted.clear();
+    painted.add(s);
+    return s;
+  };
+  const cell = (s: string) => (painted.has(s) ? s : escapeExcept(s, painted, false));
+  const c = color && chalk ? escapingChalk(chalk, remember, cell) : plain;
   return {
     color: c !== plain,
     c,
@@ -65,12 +130,16 @@ export function makeUi(color: boolean, chalk?: ChalkInstance): Ui {
         // no rule between rows: compact, and greps as one line per row
         chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
       });
-      t.push(...rows.map((r) => r.map(String)));
-      return t.toString();
+      t.push(...rows.map((r) => r.map((x) => (typeof x === 'number' ? String(x) : cell(x)))));
+      return remember(t.toString());
     },
     pairs(rows) {
-      const w = Math.max(0, ...rows.map(([k]) => k.length));
-      return rows.map(([k, v]) => `${c.dim(k.padEnd(w))}  ${v}`).join('\n');
+      const keys = rows.map(([k]) => cell(k));
+      const w = Math.max(0, ...keys.map((k) => stripAnsi(k).length));
+      return remember(rows.map(([, v], i) => `${c.dim(keys[i]!.padEnd(w + keys[i]!.length - stripAnsi(keys[i]!).length))}  ${cell(v)}`).join('\n'));
+    },
+    safe(text) {
+      return escapeExcept(text, painted, true);
     },
   };
 }

@@ -18,6 +18,7 @@ import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
 import type { State } from '../state.js';
 import { groupInstances, type WorkerId } from '../workers.js';
+import { redactText, shellWord } from '../text.js';
 import { formatBytes, formatPct } from '../units.js';
 import { httpStatus, tcpAccepts } from './probes.js';
 
@@ -176,7 +177,7 @@ export function checks(t: Thresholds): Check[] {
         const dups = [...groups.values()].filter((inst) => inst.length > 1);
         const s: Status = dups.length ? 'warn' : 'ok';
         const where = (id: WorkerId) => (id.folder ? ` in ${id.folder}` : '');
-        return { status: s, value: dups.length ? dups.map((inst) => `${inst[0]!.id.key} x${inst.length}${where(inst[0]!.id)}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
+        return { status: s, value: dups.length ? dups.map((inst) => `${redactText(inst[0]!.id.key)} x${inst.length}${where(inst[0]!.id)}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
       },
     },
     {
@@ -201,7 +202,7 @@ export function checks(t: Thresholds): Check[] {
           .prepare("SELECT name, COUNT(*) AS n FROM runs WHERE failure = 'startup_error' AND started_at >= ? GROUP BY name HAVING n >= ? ORDER BY n DESC")
           .all(f.now - 600_000, t.spawnLoopErrors) as Array<{ name: string; n: number }>;
         const s: Status = rows.length ? 'fail' : 'ok';
-        return { status: s, value: rows.length ? rows.map((r) => `${r.name}: ${r.n} startup errors in 10 min`).join(', ') : 'none', threshold: `fail at >= ${t.spawnLoopErrors} startup errors of one name in 10 min`, remedy: s === 'ok' ? '' : `agentctl stats --name ${rows[0]!.name}; agentctl events --kind run.failed`, metric: rows.length };
+        return { status: s, value: rows.length ? rows.map((r) => `${r.name}: ${r.n} startup errors in 10 min`).join(', ') : 'none', threshold: `fail at >= ${t.spawnLoopErrors} startup errors of one name in 10 min`, remedy: s === 'ok' ? '' : `agentctl stats --name ${shellWord(rows[0]!.name)}; agentctl events --kind run.failed`, metric: rows.length };
       },
     },
     {
@@ -314,7 +315,7 @@ export function checks(t: Thresholds): Check[] {
         if (!f.state || !f.config) return skip(f.stateError ?? f.configError ?? 'no state');
         const old = live(f).filter((r) => r.config_hash !== null && r.config_hash !== f.config!.hash);
         const s: Status = old.length ? 'warn' : 'ok';
-        return { status: s, value: old.length ? `${old.length}: ${old.map((r) => r.name).join(', ')}` : 'none', threshold: 'every live run on the current config', remedy: s === 'ok' ? '' : `agentctl stop ${old[0]!.name} (and start it again)`, metric: old.length };
+        return { status: s, value: old.length ? `${old.length}: ${old.map((r) => r.name).join(', ')}` : 'none', threshold: 'every live run on the current config', remedy: s === 'ok' ? '' : `agentctl stop ${shellWord(old[0]!.name)} (and start it again)`, metric: old.length };
       },
     },
     {
@@ -325,7 +326,7 @@ export function checks(t: Thresholds): Check[] {
         if (!f.state) return { status: 'fail', value: f.stateError ?? 'cannot open', threshold: 'quick_check ok', remedy: 'move the state file aside (see the message) and run again', metric: 0 };
         const res = f.state.quickCheck();
         const good = res.length === 1 && res[0] === 'ok';
-        return good ? ok('quick_check ok', 'quick_check ok', 1) : { status: 'fail', value: res.slice(0, 3).join('; '), threshold: 'quick_check ok', remedy: `mv ${f.state.paths.db} ${f.state.paths.db}.bad`, metric: 0 };
+        return good ? ok('quick_check ok', 'quick_check ok', 1) : { status: 'fail', value: res.slice(0, 3).join('; '), threshold: 'quick_check ok', remedy: `mv ${shellWord(f.state.paths.db)} ${shellWord(`${f.state.paths.db}.bad`)}`, metric: 0 };
       },
     },
     {
@@ -337,7 +338,7 @@ export function checks(t: Thresholds): Check[] {
           const st = statfsSync(existsSync(f.stateDir) ? f.stateDir : '/');
           const free = st.bavail * st.bsize;
           const s: Status = free < t.diskFailBytes ? 'fail' : free < t.diskWarnBytes ? 'warn' : 'ok';
-          return { status: s, value: formatBytes(free), threshold: `warn < ${formatBytes(t.diskWarnBytes)}, fail < ${formatBytes(t.diskFailBytes)}`, remedy: s === 'ok' ? '' : `du -sh ${f.stateDir}/logs`, metric: free };
+          return { status: s, value: formatBytes(free), threshold: `warn < ${formatBytes(t.diskWarnBytes)}, fail < ${formatBytes(t.diskFailBytes)}`, remedy: s === 'ok' ? '' : `du -sh ${shellWord(`${f.stateDir}/logs`)}`, metric: free };
         } catch (err) {
           return { status: 'warn', value: (err as Error).message, threshold: '-', remedy: '', metric: null };
         }

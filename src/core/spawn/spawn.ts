@@ -12,6 +12,7 @@ import { getIdentity, isSameProcess, readProcStat, type ProcessIdentity } from '
 import { endTree, signalProcess } from '../kill.js';
 import { countAgents, programName, type ProcInfo } from '../proc.js';
 import type { State } from '../state.js';
+import { redactArgv } from '../text.js';
 import { decide, type Decision } from './admission.js';
 import { gcReason, getEnv } from '../envs.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
@@ -245,7 +246,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
           `INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, config_hash, timeout_ms, started_at, sup_pid, sup_start_time, limits, limit_mechanism)
            VALUES (?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(runId, req.name, req.group, req.priority, req.detach ? 'detached' : 'foreground', JSON.stringify(req.command), req.cwd, deps.config.hash, req.timeoutMs ?? null, now, self.pid, self.startTime, JSON.stringify(req.limits), mechanism);
+        .run(runId, req.name, req.group, req.priority, req.detach ? 'detached' : 'foreground', JSON.stringify(redactArgv(req.command)), req.cwd, deps.config.hash, req.timeoutMs ?? null, now, self.pid, self.startTime, JSON.stringify(req.limits), mechanism);
       if (envPorts.length || runPorts.length) state.db.prepare('UPDATE runs SET ports = ? WHERE id = ?').run(JSON.stringify([...envPorts, ...runPorts]), runId);
       if (queueId !== undefined) state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId);
       state.event({
