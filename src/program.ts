@@ -174,9 +174,9 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
 
   program
     .command('env-gc')
-    .description('remove environments past their TTL or whose owner died: ports, worktrees, git worktree prune')
+    .description('remove environments past their TTL or whose owner died: ports, and worktrees no live process uses')
     .option('--dry-run', 'say what would be removed, change nothing')
-    .option('--force', 'also remove worktrees with uncommitted, unpushed or locked work')
+    .option('--force', 'also remove worktrees with uncommitted, unpushed, ignored or locked work (never one in use)')
     .addHelpText('after', examples(['agentctl env-gc --dry-run', '*/5 * * * * agentctl env-gc --quiet', 'agentctl env-gc --json']))
     .action(async (opts: Record<string, unknown>, cmd: Command) => dispatch('env-gc', opts, cmd.args, cmd));
 
@@ -213,7 +213,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
 
   program
     .command('dedupe-workers')
-    .description('one instance per worker identity (script without interpreter, folder, version suffix, daemon flags): end the rest')
+    .description('one instance per worker identity (the script in its real folder, without interpreter, _vN suffix or daemon flags): end the rest')
     .option('--match <regex>', 'only command lines matching this (default: processes running a script)')
     .addOption(new Option('--keep <policy>', 'which instance to keep (default: highest-version, then newest)').choices(['highest-version', 'newest', 'oldest']))
     .option('--grace <duration>', 'TERM, then this long, then KILL (default reap.grace, 10s)')

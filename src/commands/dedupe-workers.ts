@@ -10,7 +10,7 @@ import type { Ctx } from '../core/context.js';
 import { cachedRealPath, procCwd } from '../core/cwd.js';
 import { endProcess, endRun, userFilter, type Ended } from '../core/control.js';
 import { EXIT, UsageError } from '../core/errors.js';
-import { getIdentity } from '../core/identity.js';
+import { bootId, isSameProcess } from '../core/identity.js';
 import type { Ui } from '../core/output.js';
 import { listDetailed, processUid, programName } from '../core/proc.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
@@ -102,8 +102,8 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
         dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: 'would_end' });
         continue;
       }
-      const id = getIdentity(inst.pid);
-      if (!id || id.startTime !== String(inst.start)) continue; // gone, or the PID was reused
+      const id = { pid: inst.pid, startTime: String(inst.start), bootId: bootId() };
+      if (!isSameProcess(id)) continue; // gone, or the PID was reused
       const ended = await endProcess(id, grace);
       dups.push({ pid: inst.pid, command, version: inst.id.version, pids: inst.pids, action: ended.survivors.length ? 'failed' : 'ended', ended });
     }

@@ -1,7 +1,9 @@
 /** agentctl dlq [retry ID]: runs that exhausted their retries, and replaying one. */
+import { isAbsolute } from 'node:path';
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
-import { ExitError, EXIT, UsageError } from '../core/errors.js';
+import { ExitError, EXIT, StateError, UsageError } from '../core/errors.js';
+import { NAME_RE } from '../core/names.js';
 import type { Ui } from '../core/output.js';
 import { HEALTHY } from '../core/spawn/policy.js';
 import { setHealth } from '../core/spawn/runs.js';
@@ -52,7 +54,14 @@ export async function run(_opts: Record<string, unknown>, args: readonly string[
     if (!/^\d{1,12}$/.test(raw)) throw new UsageError(`dlq retry: invalid ID ${JSON.stringify(raw)}; expected an entry id from agentctl dlq`);
     const row = state.guard(() => state.db.prepare('SELECT * FROM dlq WHERE id = ?').get(Number(raw)) as Row | undefined);
     if (!row) throw new ExitError(EXIT.failed, `dlq retry: no entry ${raw}; see agentctl dlq`, 'not_found');
+    // the entry names files (PID file, log) and a folder to run in: check it like input first
+    if (!NAME_RE.test(row.name) || row.name.includes('..')) {
+      throw new StateError(`dlq retry: entry ${row.id} has a name agentctl never accepts (${JSON.stringify(row.name.slice(0, 40))}); the state file is damaged or was written by someone else`, state.paths.db, EXIT.failed, 'state_corrupt');
+    }
     const e = toEntry(row);
+    if (!NAME_RE.test(e.context.group) || !isAbsolute(e.context.cwd)) {
+      throw new StateError(`dlq retry: entry ${row.id} has a group or folder agentctl never records; the state file is damaged or was written by someone else`, state.paths.db, EXIT.failed, 'state_corrupt');
+    }
     // the stored command, not the shown one: an entry from before redaction replays as it was
     const command = context(row).command;
     if (isRedacted(command)) {

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { isInside, processesInside, realPath } from './cwd.js';
 import { ExitError, EXIT } from './errors.js';
-import { getIdentity, sameIdentity } from './identity.js';
+import { getIdentity, isSameProcess } from './identity.js';
 import { leasesOf, releasePorts } from './ports.js';
 import { readProcFile } from './proc.js';
 import { liveRuns, runAlive } from './spawn/runs.js';
@@ -44,8 +44,7 @@ export function allEnvs(state: State): EnvRow[] {
 /** Does the env's owner process still run? True when it has no owner. */
 export function ownerAlive(e: EnvRow): boolean {
   if (e.owner_pid === null || e.owner_start_time === null || e.owner_boot_id === null) return true;
-  const now = getIdentity(e.owner_pid);
-  return now !== undefined && sameIdentity({ pid: e.owner_pid, startTime: e.owner_start_time, bootId: e.owner_boot_id }, now);
+  return isSameProcess({ pid: e.owner_pid, startTime: e.owner_start_time, bootId: e.owner_boot_id });
 }
 
 /**
@@ -55,8 +54,7 @@ export function ownerAlive(e: EnvRow): boolean {
 export function halfCreated(e: EnvRow): boolean {
   if (e.status !== 'creating') return false;
   if (e.creator_pid === null || e.creator_start_time === null || e.creator_boot_id === null) return true;
-  const now = getIdentity(e.creator_pid);
-  return now === undefined || !sameIdentity({ pid: e.creator_pid, startTime: e.creator_start_time, bootId: e.creator_boot_id }, now);
+  return !isSameProcess({ pid: e.creator_pid, startTime: e.creator_start_time, bootId: e.creator_boot_id });
 }
 
 /** Why an env should go: half-created, past its TTL, or its owner died. Undefined when it should stay. */

@@ -1,5 +1,5 @@
 /**
- * Other processes' text is data, never terminal commands (docs/_text-rules.md).
+ * Other processes' text is data, never terminal commands (docs/security.md).
  *
  * `printable` is the one escaper: everything agentctl shows a person that it did not write
  * itself (command lines, run names read back from the state, event reasons, paths, error

@@ -8,6 +8,7 @@
  * realpath function; nothing here touches the file system.
  */
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { supervisorRunId } from './proc.js';
 
 const INTERPRETER = /^(node|nodejs|bun|deno|python[\d.]*|pypy[\d.]*|ruby|perl|php|bash|sh|dash|zsh|env|uv|uvx|npx|tsx|ts-node)$/;
 const SHELL = /^(bash|sh|dash|zsh)$/;
@@ -111,7 +112,8 @@ function cwdFolder(place: Place): string | undefined {
 
 /** The identity of what `argv` runs, from the folder `place` gives (see Place). */
 export function workerId(argv: readonly string[], place: Place = {}): WorkerId | undefined {
-  if (argv.length === 0) return undefined;
+  // a detached run's supervisor is never a worker, so never anyone's duplicate
+  if (argv.length === 0 || supervisorRunId(argv) !== undefined) return undefined;
   let words = [...argv];
   // unwrap interpreters and `sh -c '...'` until we reach the script or program
   for (let depth = 0; depth < 6; depth++) {

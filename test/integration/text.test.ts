@@ -1,10 +1,10 @@
 /**
- * Other processes' text is data (docs/_text-rules.md): a real process whose command line holds
+ * Other processes' text is data (docs/security.md): a real process whose command line holds
  * escape sequences, BEL and a newline, and real runs whose command holds a secret, seen
  * through the real binary.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -90,7 +90,7 @@ describe('control characters in other processes command lines are escaped', () =
     expect(dedupe.stdout).toContain(`idle_worker.mjs ${SHOWN} --api-key ${REDACTED}`);
     expect(dedupe.stdout).not.toContain('sk-dup-secret1');
     const plan = parseJson<{ groups: Array<{ identity: string; keep: { pid: number; command: string } }> }>((await cli(['dedupe-workers', '--dry-run', '--json', '--match', t.dir])).stdout);
-    expect(plan.groups.map((g) => g.identity)).toEqual([`idle_worker.mjs ${HOSTILE} --api-key ${REDACTED}`]);
+    expect(plan.groups.map((g) => g.identity)).toEqual([`${realpathSync(t.dir)}: idle_worker.mjs ${HOSTILE} --api-key ${REDACTED}`]);
     expect(dups).toContain(plan.groups[0]!.keep.pid);
 
     const doctor = await cli(['doctor']);

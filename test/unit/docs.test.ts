@@ -17,6 +17,12 @@ describe('docs', () => {
     for (const o of cmd.options) expect(text, `${name}.md should mention ${o.long}`).toContain(o.long);
   });
 
+  it.each(spec.subcommands.map((c) => c.name))('docs/%s.md says what it signals, deletes and trusts, and links the threat model', (name) => {
+    const text = readFileSync(join(ROOT, 'docs', `${name}.md`), 'utf8');
+    expect(text).toMatch(/\n## What it signals, deletes and trusts\n\n- \*\*Acts:\*\* .+\n- \*\*Trusts:\*\* .+/);
+    expect(text).toContain('](security.md)');
+  });
+
   it('docs/configuration.md lists every key', () => {
     const text = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
     for (const k of KEYS) expect(text, `${k.section}.${k.key}`).toContain(`\`${k.section}.${k.key}\``);

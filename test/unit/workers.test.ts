@@ -2,6 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { firstCommandWords, groupInstances, identityOf, mayRunScript, pickKeeper, scriptFolder, splitVersion, workerId, type ProcLite } from '../../src/core/workers.js';
 
 describe('workerId', () => {
+  it('a detached run\'s supervisor is no worker', () => {
+    expect(workerId(['agentctl-supervise', '-s', 'r0mwuv7mm4fo101'])).toBeUndefined();
+    expect(workerId(['agentctl-supervise', '-s', 'not-a-run'])).toBeDefined();
+  });
+
   it.each([
     [['python3', '/opt/w/auto_confirm_worker_v2.py', '--daemon'], 'auto_confirm_worker.py', 2, true],
     [['/usr/bin/python3', '-u', 'auto_confirm_worker.py', '--daemon'], 'auto_confirm_worker.py', 1, true],

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
 import { cachedRealPath, procCwd } from '../cwd.js';
 import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
-import { getIdentity, sameIdentity } from '../identity.js';
+import { getIdentity, isSameProcess } from '../identity.js';
+import { readOwn } from '../safefs.js';
 import { protectedPids } from '../kill.js';
 import type { ThrottleReport } from '../measure.js';
 import { listenerCounts } from '../ports.js';
@@ -406,10 +407,10 @@ export function stalePidFiles(state: State): string[] {
   for (const n of names) {
     if (!n.endsWith('.pid')) continue;
     try {
-      const meta = JSON.parse(readFileSync(join(dir, n), 'utf8').split('\n')[1] ?? '{}') as { pid?: number; start_time?: string; boot_id?: string };
+      // never through a link: a planted PID file is stale, whatever it points at
+      const meta = JSON.parse((readOwn(join(dir, n))?.toString('utf8') ?? '').split('\n')[1] ?? '{}') as { pid?: number; start_time?: string; boot_id?: string };
       const id = meta.pid && meta.start_time && meta.boot_id ? { pid: meta.pid, startTime: meta.start_time, bootId: meta.boot_id } : undefined;
-      const now = id ? getIdentity(id.pid) : undefined;
-      if (!id || !now || !sameIdentity(id, now)) out.push(join(dir, n));
+      if (!id || !isSameProcess(id)) out.push(join(dir, n));
     } catch {
       out.push(join(dir, n));
     }
