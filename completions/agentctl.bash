@@ -24,7 +24,7 @@ _agentctl() {
     ps) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     stats) COMPREPLY=($(compgen -W "$global_opts --since --name" -- "$cur")) ;;
     dlq) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
-    breaker) COMPREPLY=($(compgen -W "$global_opts ls reset" -- "$cur")) ;;
+    breaker) COMPREPLY=($(compgen -W "$global_opts --host ls reset" -- "$cur")) ;;
     env) COMPREPLY=($(compgen -W "$global_opts --ports --ttl --worktree --repo --branch --owner-pid --unique --force --dry-run create ls rm" -- "$cur")) ;;
     env-gc) COMPREPLY=($(compgen -W "$global_opts --dry-run --force" -- "$cur")) ;;
     ports) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;

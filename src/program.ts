@@ -136,10 +136,11 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
 
   program
     .command('breaker')
-    .description('per-name backoff and circuit state ("ls", the default); "reset NAME" after fixing the cause')
+    .description('per-name backoff and circuit state, and the host-wide startup-failure breaker ("ls", the default); "reset NAME" or "reset --host" after fixing the cause')
     .addArgument(new Argument('[action]', 'ls or reset').choices(['ls', 'reset']))
     .argument('[name]', 'name to reset')
-    .addHelpText('after', examples(['agentctl breaker', 'agentctl breaker reset assigner']))
+    .option('--host', 'with reset: reset the host-wide startup-failure breaker')
+    .addHelpText('after', examples(['agentctl breaker', 'agentctl breaker reset assigner', 'agentctl breaker reset --host']))
     .action(async (action: string | undefined, name: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
       dispatch('breaker', opts, [action ?? 'ls', name].filter((x): x is string => x !== undefined), cmd),
     );

@@ -6,7 +6,8 @@ import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { HEALTHY, modeAt, type NameHealth } from '../core/spawn/policy.js';
-import { getHealth, setHealth } from '../core/spawn/runs.js';
+import type { HostBreaker } from '../core/spawn/admission.js';
+import { getHealth, HOST_BREAKER_KEY, HOST_BREAKER_RESET_KEY, setHealth } from '../core/spawn/runs.js';
 import { printable } from '../core/text.js';
 import { formatDuration } from '../core/units.js';
 
@@ -19,10 +20,34 @@ export interface BreakerEntry {
   readonly reason: string | null;
 }
 
+/** The host-wide startup-failure breaker, as shown. */
+export interface HostBreakerEntry {
+  readonly mode: 'open' | 'closed';
+  readonly opened_at: string | null;
+  readonly not_before: string | null;
+  readonly reason: string | null;
+  /** the startup errors that opened it, newest last */
+  readonly failures: ReadonlyArray<{ name: string; run_id: string; at: string; exit_code: number | null }>;
+}
+
 export interface BreakerResult {
   readonly action: 'ls' | 'reset';
   readonly breakers: readonly BreakerEntry[];
+  readonly host: HostBreakerEntry;
   readonly reset?: { readonly name: string; readonly was: string };
+  /** `breaker reset --host`: what the host breaker was */
+  readonly reset_host?: { readonly was: 'open' | 'closed' };
+}
+
+function hostEntry(hb: HostBreaker | undefined, now: number): HostBreakerEntry {
+  const open = hb !== undefined && hb.notBefore > now;
+  return {
+    mode: open ? 'open' : 'closed',
+    opened_at: hb && open ? new Date(hb.openedAt).toISOString() : null,
+    not_before: hb && open ? new Date(hb.notBefore).toISOString() : null,
+    reason: hb && open ? hb.reason : null,
+    failures: hb && open ? hb.failures.map((f) => ({ ...f, at: new Date(f.at).toISOString() })) : [],
+  };
 }
 
 function entry(name: string, h: NameHealth, now: number): BreakerEntry {
@@ -36,13 +61,27 @@ function entry(name: string, h: NameHealth, now: number): BreakerEntry {
   };
 }
 
-export async function run(_opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<BreakerResult>> {
+export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<BreakerResult>> {
   const [action = 'ls', target] = args;
+  const host = Boolean(opts.host);
+  if (host && (action !== 'reset' || target !== undefined)) throw new UsageError('--host: only with "breaker reset", without a NAME: agentctl breaker reset --host');
   const state = ctx.state();
   reconcileAll(state, ctx.config(), ctx.now(), 'breaker'); // record runs that ended since anyone looked
   const now = ctx.now();
+  const hostNow = () => hostEntry(state.getKv<HostBreaker>(HOST_BREAKER_KEY)?.value, now);
+  if (action === 'reset' && host) {
+    const was = state.write(() => {
+      const before = hostNow();
+      state.db.prepare('DELETE FROM kv WHERE key = ?').run(HOST_BREAKER_KEY);
+      // the startup errors that opened it no longer count toward opening it again
+      state.setKv(HOST_BREAKER_RESET_KEY, now, now);
+      state.event({ command: 'breaker', kind: 'breaker.reset', subject: 'host', reason: `host breaker reset by hand (was ${before.mode}${before.reason ? `: ${before.reason}` : ''})` }, now);
+      return before.mode;
+    });
+    return { data: { action: 'reset', breakers: [], host: hostNow(), reset_host: { was } } };
+  }
   if (action === 'reset') {
-    if (!target) throw new UsageError('breaker reset: missing NAME; see agentctl breaker ls');
+    if (!target) throw new UsageError('breaker reset: missing NAME (or --host for the host-wide breaker); see agentctl breaker ls');
     const name = checkName(target, 'breaker reset');
     const was = state.write(() => {
       const h = getHealth(state, name);
@@ -51,17 +90,22 @@ export async function run(_opts: Record<string, unknown>, args: readonly string[
       const mode = modeAt(h, now);
       return mode === 'closed' && h.notBefore > now ? 'backing off' : mode;
     });
-    return { data: { action: 'reset', breakers: [], reset: { name, was } } };
+    return { data: { action: 'reset', breakers: [], host: hostNow(), reset: { name, was } } };
   }
   const rows = state.guard(() => state.db.prepare('SELECT name, value FROM health ORDER BY name').all() as Array<{ name: string; value: string }>);
-  return { data: { action: 'ls', breakers: rows.map((r) => entry(r.name, JSON.parse(r.value) as NameHealth, now)) }, alwaysPrint: true };
+  return { data: { action: 'ls', breakers: rows.map((r) => entry(r.name, JSON.parse(r.value) as NameHealth, now)), host: hostNow() }, alwaysPrint: true };
 }
 
 export function render(r: BreakerResult, ui: Ui): string {
+  if (r.reset_host) return `host breaker reset (was ${r.reset_host.was}); startup errors before now no longer count toward it`;
   if (r.reset) return `breaker for ${printable(r.reset.name)} reset (was ${r.reset.was}); the next spawn is admitted normally`;
-  if (r.breakers.length === 0) return 'every name is healthy: no backoff, no open breaker';
   const now = Date.now();
-  return ui.table(
+  const hostLine =
+    r.host.mode === 'open'
+      ? ui.c.red(`host breaker OPEN: ${r.host.reason}; every spawn paused for ${formatDuration(Date.parse(r.host.not_before!) - now)} (recent: ${r.host.failures.map((f) => `${printable(f.name)} ${f.exit_code === null ? 'lost' : `exit ${f.exit_code}`}`).join(', ')}); agentctl breaker reset --host`)
+      : '';
+  if (r.breakers.length === 0) return [hostLine, 'every name is healthy: no backoff, no open breaker'].filter(Boolean).join('\n');
+  return (hostLine ? `${hostLine}\n` : '') + ui.table(
     ['name', 'state', 'failures', 'last', 'blocked for', 'reason'],
     r.breakers.map((b) => [b.name, b.mode === 'closed' ? (b.not_before ? 'backoff' : 'closed') : ui.c.red(b.mode), b.consecutive_failures, b.last_failure ?? '-', b.not_before ? formatDuration(Date.parse(b.not_before) - now) : '-', b.reason ?? '']),
   );

@@ -9,6 +9,8 @@ import { getHealth, liveRuns, logFile, runAlive, type RunRow } from '../core/spa
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
+import { hostAgents, lastLevel, type HostAgents } from '../core/hostcap.js';
+import { throttleDisabled } from '../core/measure.js';
 
 export interface PsRun {
   readonly run_id: string;
@@ -40,6 +42,8 @@ export interface PsAgent {
 export interface PsResult {
   readonly runs: readonly PsRun[];
   readonly unmanaged: readonly PsAgent[];
+  /** agents on the host against the host's cap (the last recorded level's max agents) */
+  readonly host: HostAgents;
 }
 
 const TICK_MS = 10; // USER_HZ is 100 on every Linux agentctl supports
@@ -97,11 +101,16 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
       ...procUsage(pid),
     });
   }
-  return { data: { runs, unmanaged }, alwaysPrint: true };
+  const host = hostAgents(loaded.config, { managed: live.length, unmanaged: unmanaged.length, level: state.guard(() => lastLevel(state)), disabled: throttleDisabled(ctx.env) });
+  return { data: { runs, unmanaged, host }, alwaysPrint: true };
 }
 
 export function render(r: PsResult, ui: Ui): string {
   const out: string[] = [];
+  const h = r.host;
+  const cap = h.max_agents === null ? 'no host cap (throttling disabled)' : `${h.agents} of ${h.max_agents} at level ${h.level}`;
+  const line = `host agents: ${cap} (${h.managed} started by agentctl, ${h.unmanaged} other${h.unmanaged === 1 ? '' : 's'})`;
+  out.push(h.max_agents !== null && h.agents >= h.max_agents ? ui.c.yellow(line) : line);
   if (r.runs.length === 0) out.push('no runs');
   else {
     out.push(

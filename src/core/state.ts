@@ -151,6 +151,10 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE envs ADD COLUMN creator_pid INTEGER;
    ALTER TABLE envs ADD COLUMN creator_start_time TEXT;
    ALTER TABLE envs ADD COLUMN creator_boot_id TEXT;`,
+  // 5: the queue is the host's: waiters of every group share it by priority then age, and a
+  // waiter's --max says whether its group has room for it to take a host slot
+  `ALTER TABLE queue ADD COLUMN max INTEGER;
+   CREATE INDEX queue_order ON queue(priority, id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

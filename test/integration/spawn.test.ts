@@ -78,7 +78,7 @@ describe('admission under concurrency', () => {
     const runs = s.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE grp = 'g' AND state = 'exited'").get() as { n: number };
     s.close();
     expect(runs.n).toBe(admitted);
-    for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/no slot for job[\d-]+: \d of 3 slots in use in group g/);
+    for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/no slot for job[\d-]+: group g: (\d of 3 \(--max 3\)|\d free of 3, \d+ waiting ahead)/);
   }, 240_000);
 
   it('detached spawners: exactly the cap is admitted', async () => {
@@ -90,15 +90,16 @@ describe('admission under concurrency', () => {
     for (const r of results.filter((x) => x.code === 75)) expect(parseJson<{ reason: string }>(r.stdout).reason).toBe('no_slot');
   });
 
-  it('counts an agent started by hand against the cap', async () => {
+  it('counts an agent started by hand against the host cap, not against a group\'s --max', async () => {
     const token = `agentctl-test-agent-${process.pid}-${Date.now()}`;
-    const e = env({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '1', AGENTCTL_AGENTS_PATTERNS: token });
+    // the host cap is 2 at every level; throttling on
+    const e = env({ AGENTCTL_DISABLE_THROTTLE: '', AGENTCTL_SPAWN_COUNT_UNMANAGED: '1', AGENTCTL_AGENTS_PATTERNS: token, AGENTCTL_THROTTLE_MAX_AGENTS: '2,2,2,2' });
     await procs.node('setInterval(() => {}, 60_000)', { args: [token] });
-    const a = await spawnCli(['--json', '-d', '--name', 'a1', '--max', '2', ...worker('a1')], e);
+    const a = await spawnCli(['--json', '-d', '--name', 'a1', '--max', '1', ...worker('a1')], e);
     procs.adopt(parseJson<{ pid: number }>(a.stdout).pid);
-    const b = await spawnCli(['--json', '-d', '--name', 'a2', '--max', '2', ...worker('a2')], e);
+    const b = await spawnCli(['--json', '-d', '--name', 'a2', '--group', 'other', '--max', '2', ...worker('a2')], e);
     expect(b.code).toBe(75);
-    expect(parseJson<{ message: string }>(b.stdout).message).toMatch(/2 of 2 slots in use .*1 started by agentctl, 1 other agent;/);
+    expect(parseJson<{ message: string }>(b.stdout).message).toMatch(/host: 2 of 2 agents at level \d \(1 started by agentctl, 1 other agent\);/);
   });
 });
 
@@ -381,7 +382,7 @@ describe('throttle and the cap', () => {
     procs.adopt(parseJson<{ pid: number }>(one.stdout).pid);
     const two = await runCli(['spawn', '--json', '-d', '--state-dir', sd, ...cfg, '--name', 'h2', ...worker('h2')], { env: cleanEnv({ AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' }), cwd: t.dir });
     expect(two.code).toBe(75);
-    expect(parseJson<{ message: string }>(two.stdout).message).toMatch(/1 of 1 slots in use .*throttle level 3 allows 1/);
+    expect(parseJson<{ message: string }>(two.stdout).message).toMatch(/host: 1 of 1 agents at level 3/);
     const samples = () => {
       const s = State.open(sd);
       try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide, type AdmissionFacts } from '../../src/core/spawn/admission.js';
-import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
+import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, hostBreakerAfter, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
 import { decodeShellStatus, newRunId } from '../../src/core/spawn/runs.js';
 import { BELL_POLL_MS, couldTakeNextSlot, FAST_POLLERS, pollDelay } from '../../src/core/spawn/spawn.js';
 import { percentile } from '../../src/commands/stats.js';
@@ -82,13 +82,20 @@ describe('decide: checks run in order and name their reason', () => {
     lastStartAny: undefined,
     minIntervalMs: 0,
     requires: [],
-    cap: { max: 3, levelMax: 5, level: 0, managed: 0, unmanaged: 0 },
+    cap: { max: 3, levelMax: 5, level: 0, managed: 0, hostManaged: 0, unmanaged: 0 },
     ahead: 0,
+    hostAhead: 0,
   };
   const open: NameHealth = { mode: 'open', consecutiveFailures: 3, lastFailure: 'crash', notBefore: 2_000_000, openedAt: 0, reason: '3 consecutive failures' };
 
-  it('admits when nothing objects', () => {
-    expect(decide(base)).toEqual({ admit: true, trial: false, slot: { used: 1, limit: 3 } });
+  it('admits when nothing objects, keyed to the tighter of the two caps', () => {
+    expect(decide(base)).toEqual({ admit: true, trial: false, slot: { used: 1, limit: 3, kind: 'group' }, host: { used: 1, limit: 5 } });
+    expect(decide({ ...base, cap: { ...base.cap, max: undefined, hostManaged: 2 } })).toEqual({ admit: true, trial: false, slot: { used: 3, limit: 5, kind: 'host' }, host: { used: 3, limit: 5 } });
+  });
+  it('the host breaker refuses every name while open (69), naming the failures and the reset', () => {
+    const hostBreaker = { openedAt: 900_000, notBefore: 1_600_000, reason: '6 startup errors in 40s across 6 names', failures: [{ name: 'crashy-5', run_id: 'r1', at: 899_000, exit_code: 1 }] };
+    expect(decide({ ...base, hostBreaker })).toMatchObject({ admit: false, reason: 'breaker_open', exitCode: 69, retryAt: 1_600_000, message: expect.stringMatching(/^host breaker open: 6 startup errors .*\(crashy-5 exit 1\).*agentctl breaker reset --host$/) });
+    expect(decide({ ...base, now: 1_600_001, hostBreaker }).admit).toBe(true);
   });
   it('breaker before everything (69)', () => {
     expect(decide({ ...base, health: open, alive: { runId: 'r', pid: 1 } })).toMatchObject({ admit: false, reason: 'breaker_open', exitCode: 69 });
@@ -110,15 +117,38 @@ describe('decide: checks run in order and name their reason', () => {
   it('dependencies (69)', () => {
     expect(decide({ ...base, requires: [{ name: 'orchestrator', problem: 'not running' }] })).toMatchObject({ reason: 'dependency', exitCode: 69, message: 'w requires orchestrator (not running)' });
   });
-  it('the cap is min(--max, level max) and counts unmanaged agents', () => {
-    expect(decide({ ...base, cap: { ...base.cap, managed: 2, unmanaged: 1 } })).toMatchObject({ reason: 'no_slot' });
-    expect(decide({ ...base, cap: { max: undefined, levelMax: 1, level: 3, managed: 1, unmanaged: 0 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/throttle level 3 allows 1/) });
-    expect(decide({ ...base, cap: { ...base.cap, managed: 2 } })).toMatchObject({ admit: true, slot: { used: 3, limit: 3 } });
+  it('the level caps every agent on the host: all groups plus agents agentctl did not start', () => {
+    const host = { ...base.cap, max: undefined, managed: 1, hostManaged: 3, unmanaged: 2 };
+    expect(decide({ ...base, cap: host })).toMatchObject({ reason: 'no_slot', slot: { used: 5, limit: 5, kind: 'host' }, message: 'no slot for w: host: 5 of 5 agents at level 0 (3 started by agentctl, 2 other agents); wait with --wait, or see agentctl ps' });
+    expect(decide({ ...base, cap: { ...host, levelMax: 1, level: 3, hostManaged: 1, unmanaged: 0 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/host: 1 of 1 agents at level 3/) });
+    expect(decide({ ...base, cap: { ...host, unmanaged: 1 } })).toMatchObject({ admit: true, slot: { used: 5, limit: 5, kind: 'host' } });
   });
-  it('waiters ahead keep a newcomer out', () => {
-    expect(decide({ ...base, ahead: 3 })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/3 free slots in group g, 3 waiting ahead/) });
+  it('--max caps the group within the host, and is named first when both are full', () => {
+    expect(decide({ ...base, cap: { ...base.cap, managed: 3, hostManaged: 5 } })).toMatchObject({ reason: 'no_slot', slot: { used: 3, limit: 3, kind: 'group' }, message: expect.stringMatching(/group g: 3 of 3 \(--max 3\)/) });
+    expect(decide({ ...base, cap: { ...base.cap, managed: 2, hostManaged: 2 } })).toMatchObject({ admit: true, slot: { used: 3, limit: 3, kind: 'group' } });
+  });
+  it('throttling off (levelMax Infinity): only --max holds', () => {
+    expect(decide({ ...base, cap: { ...base.cap, max: undefined, levelMax: Number.POSITIVE_INFINITY, hostManaged: 500 } }).admit).toBe(true);
+  });
+  it('waiters ahead keep a newcomer out: the group\'s for the group cap, every group\'s for the host cap', () => {
+    expect(decide({ ...base, ahead: 3 })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/group g: 3 free of 3, 3 waiting ahead/) });
     expect(decide({ ...base, ahead: 2 }).admit).toBe(true); // two ahead take two of the three slots
-    expect(decide({ ...base, ahead: 1, cap: { ...base.cap, managed: 2 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/1 free slot in group g, 1 waiting ahead/) });
+    expect(decide({ ...base, hostAhead: 5 })).toMatchObject({ reason: 'no_slot', slot: { kind: 'host' }, message: expect.stringMatching(/host: 5 free of 5 agents at level 0, 5 waiting ahead/) });
+    expect(decide({ ...base, hostAhead: 4 }).admit).toBe(true);
+  });
+});
+
+describe('hostBreakerAfter: startup errors across all names', () => {
+  const fail = (i: number, at: number) => ({ name: `crashy-${i}`, run_id: `r${i}`, at, exit_code: 1 });
+  const six = Array.from({ length: 6 }, (_, i) => fail(i, 1_000_000 + i * 1000));
+  it('opens on more than 5 in 10 minutes, for the pause, naming the span and the names', () => {
+    expect(hostBreakerAfter(undefined, six.slice(0, 5), 1_010_000)).toBeUndefined();
+    expect(hostBreakerAfter(undefined, six, 1_010_000)).toEqual({ openedAt: 1_010_000, notBefore: 1_610_000, reason: '6 startup errors in 10s across 6 names (more than 5 in 10m)', failures: six });
+  });
+  it('counts only the window, stays shut while already open, and 0 turns it off', () => {
+    expect(hostBreakerAfter(undefined, six, 1_000_000 + 600_500)).toBeUndefined(); // the oldest left the window
+    expect(hostBreakerAfter({ notBefore: 2_000_000 }, six, 1_010_000)).toBeUndefined();
+    expect(hostBreakerAfter(undefined, six, 1_010_000, { ...DEFAULT_POLICY, hostBreakerFailures: 0 })).toBeUndefined();
   });
 });
 
@@ -153,10 +183,11 @@ describe('pollDelay: how long a waiter sleeps before asking again', () => {
   it('the no_slot refusal carries the limit it is keyed to', () => {
     const facts: AdmissionFacts = {
       now: 0, name: 'w', group: 'g', health: HEALTHY, alive: undefined, lastStartOfName: undefined, cooldownMs: 0, lastStartAny: undefined, minIntervalMs: 0, requires: [],
-      cap: { max: 3, levelMax: 5, level: 0, managed: 3, unmanaged: 0 },
+      cap: { max: 3, levelMax: 5, level: 0, managed: 3, hostManaged: 3, unmanaged: 0 },
       ahead: 1,
+      hostAhead: 1,
     };
-    expect(decide(facts)).toMatchObject({ reason: 'no_slot', slot: { used: 3, limit: 3 } });
+    expect(decide(facts)).toMatchObject({ reason: 'no_slot', slot: { used: 3, limit: 3, kind: 'group' } });
   });
 });
 

@@ -21,23 +21,44 @@ export interface AdmissionFacts {
   readonly minIntervalMs: number;
   /** each required name and what is wrong with it (null when running and healthy) */
   readonly requires: ReadonlyArray<{ readonly name: string; readonly problem: string | null }>;
+  /**
+   * Two caps. The throttle level's max agents caps all agents on the host: registered runs of
+   * every group plus agents agentctl did not start. `--max` caps the caller's group within it.
+   */
   readonly cap: {
-    /** --max, when given */
+    /** --max, when given: the group's cap */
     readonly max: number | undefined;
-    /** the throttle level's max agents */
+    /** the throttle level's max agents: the host's cap (Infinity when throttling is off) */
     readonly levelMax: number;
     readonly level: number;
-    /** live registered runs in the group */
+    /** live registered runs in the caller's group */
     readonly managed: number;
+    /** live registered runs in all groups */
+    readonly hostManaged: number;
     /** agent-pattern processes agentctl did not start */
     readonly unmanaged: number;
   };
-  /** live waiters ahead of this caller in the group's queue */
+  /** live waiters of the caller's group ahead of it */
   readonly ahead: number;
+  /** live waiters of any group ahead of it (priority, then age) that could take a host slot */
+  readonly hostAhead: number;
+  /** the host-wide startup-failure breaker, while open */
+  readonly hostBreaker?: HostBreaker | undefined;
 }
 
+/** The host-wide startup-failure breaker (kv `breaker.host`): open until notBefore. */
+export interface HostBreaker {
+  readonly openedAt: number;
+  readonly notBefore: number;
+  readonly reason: string;
+  readonly failures: ReadonlyArray<{ readonly name: string; readonly run_id: string; readonly at: number; readonly exit_code: number | null }>;
+}
+
+/** Which cap a no_slot refusal or an admission is keyed to. */
+export type CapKind = 'host' | 'group';
+
 export type Decision =
-  | { readonly admit: true; readonly trial: boolean; readonly slot: { used: number; limit: number } }
+  | { readonly admit: true; readonly trial: boolean; readonly slot: { used: number; limit: number; kind: CapKind }; readonly host: { used: number; limit: number } }
   | {
       readonly admit: false;
       readonly reason: RefusalReason;
@@ -48,8 +69,8 @@ export type Decision =
       readonly retryAt?: number;
       readonly runId?: string;
       readonly pid?: number | null;
-      /** for no_slot: the slots in use and the group's limit */
-      readonly slot?: { used: number; limit: number };
+      /** for no_slot: the slots in use and the limit that bit, and which one it is */
+      readonly slot?: { used: number; limit: number; kind: CapKind };
     };
 
 const at = (t: number) => new Date(t).toISOString().slice(11, 19);
@@ -57,6 +78,17 @@ const at = (t: number) => new Date(t).toISOString().slice(11, 19);
 export function decide(f: AdmissionFacts): Decision {
   const { now, name } = f;
   const mode = modeAt(f.health, now);
+  const hb = f.hostBreaker;
+  if (hb && hb.notBefore > now) {
+    const recent = hb.failures.slice(-5).map((x) => `${x.name} ${x.exit_code === null ? 'lost' : `exit ${x.exit_code}`}`).join(', ');
+    return {
+      admit: false,
+      reason: 'breaker_open',
+      exitCode: 69,
+      message: `host breaker open: ${hb.reason} (${recent}); new spawns on this host paused until ${at(hb.notBefore)} UTC (in ${formatDuration(hb.notBefore - now)}), or run: agentctl breaker reset --host`,
+      retryAt: hb.notBefore,
+    };
+  }
   if (mode === 'open') {
     return {
       admit: false,
@@ -98,15 +130,27 @@ export function decide(f: AdmissionFacts): Decision {
     return { admit: false, reason: 'dependency', exitCode: 69, message: `${name} requires ${bad.map((r) => `${r.name} (${r.problem})`).join(', ')}` };
   }
   const c = f.cap;
-  const limit = Math.min(c.max ?? Number.POSITIVE_INFINITY, c.levelMax);
-  const used = c.managed + c.unmanaged;
-  // waiters ahead of us take the free slots first
-  if (used >= limit || used + f.ahead >= limit) {
-    const why =
-      used >= limit
-        ? `${used} of ${limit} slots in use in group ${f.group} (${c.managed} started by agentctl, ${c.unmanaged} other agent${c.unmanaged === 1 ? '' : 's'}; limit ${c.max !== undefined && c.max <= c.levelMax ? `--max ${c.max}` : `throttle level ${c.level} allows ${c.levelMax}`})`
-        : `${limit - used} free slot${limit - used === 1 ? '' : 's'} in group ${f.group}, ${f.ahead} waiting ahead`;
-    return { admit: false, reason: 'no_slot', exitCode: 75, message: `no slot for ${name}: ${why}; wait with --wait, or see agentctl ps`, slot: { used, limit } };
+  // the group's cap first: while the group is full, free host slots cannot help
+  if (c.max !== undefined) {
+    const used = c.managed;
+    if (used >= c.max || used + f.ahead >= c.max) {
+      const why = used >= c.max ? `group ${f.group}: ${used} of ${c.max} (--max ${c.max})` : `group ${f.group}: ${c.max - used} free of ${c.max}, ${f.ahead} waiting ahead`;
+      return noSlot(name, why, { used, limit: c.max, kind: 'group' });
+    }
   }
-  return { admit: true, trial: mode === 'half_open', slot: { used: used + 1, limit } };
+  const hostUsed = c.hostManaged + c.unmanaged;
+  if (hostUsed >= c.levelMax || hostUsed + f.hostAhead >= c.levelMax) {
+    const who = `${c.hostManaged} started by agentctl, ${c.unmanaged} other agent${c.unmanaged === 1 ? '' : 's'}`;
+    const why =
+      hostUsed >= c.levelMax
+        ? `host: ${hostUsed} of ${c.levelMax} agents at level ${c.level} (${who})`
+        : `host: ${c.levelMax - hostUsed} free of ${c.levelMax} agents at level ${c.level}, ${f.hostAhead} waiting ahead`;
+    return noSlot(name, why, { used: hostUsed, limit: c.levelMax, kind: 'host' });
+  }
+  const slot = c.max !== undefined && c.max - c.managed <= c.levelMax - hostUsed ? { used: c.managed + 1, limit: c.max, kind: 'group' as const } : { used: hostUsed + 1, limit: c.levelMax, kind: 'host' as const };
+  return { admit: true, trial: mode === 'half_open', slot, host: { used: hostUsed + 1, limit: c.levelMax } };
+}
+
+function noSlot(name: string, why: string, slot: { used: number; limit: number; kind: CapKind }): Decision {
+  return { admit: false, reason: 'no_slot', exitCode: 75, message: `no slot for ${name}: ${why}; wait with --wait, or see agentctl ps`, slot };
 }

@@ -50,6 +50,12 @@ export interface PolicySettings {
   readonly breakerPauseMs: number;
   /** a run up this long proves the worker healthy: failures are forgotten. @default 10 min */
   readonly resetAfterMs: number;
+  /** startup errors across all names within the window above which the host breaker opens. @default 5 */
+  readonly hostBreakerFailures: number;
+  /** the host breaker's window. @default 10 min */
+  readonly hostBreakerWindowMs: number;
+  /** how long an open host breaker refuses every spawn. @default 10 min */
+  readonly hostBreakerPauseMs: number;
 }
 
 export const DEFAULT_POLICY: PolicySettings = {
@@ -60,7 +66,45 @@ export const DEFAULT_POLICY: PolicySettings = {
   maxRestartsPerHour: 50,
   breakerPauseMs: 3_600_000,
   resetAfterMs: 600_000,
+  hostBreakerFailures: 5,
+  hostBreakerWindowMs: 600_000,
+  hostBreakerPauseMs: 600_000,
 };
+
+/** A startup error on record, for the host breaker. */
+export interface StartupFailure {
+  readonly name: string;
+  readonly run_id: string;
+  readonly at: number;
+  readonly exit_code: number | null;
+}
+
+/**
+ * The host-wide startup-failure breaker (incident 004 under new names): a loop that gives each
+ * attempt a new name never meets a name's backoff, so more than `hostBreakerFailures` startup
+ * errors across all names within the window open it, pausing every spawn on the host.
+ * `failures` are those since the window began and since the last reset, oldest first.
+ * Returns the breaker to store when it opens now, undefined otherwise. Once its pause ends,
+ * the failures still in the window make the next startup error open it again: a trial.
+ */
+export function hostBreakerAfter(
+  current: { readonly notBefore: number } | undefined,
+  failures: readonly StartupFailure[],
+  now: number,
+  s: Pick<PolicySettings, 'hostBreakerFailures' | 'hostBreakerWindowMs' | 'hostBreakerPauseMs'> = DEFAULT_POLICY,
+): { openedAt: number; notBefore: number; reason: string; failures: StartupFailure[] } | undefined {
+  if (s.hostBreakerFailures <= 0 || (current && current.notBefore > now)) return undefined;
+  const recent = failures.filter((f) => f.at > now - s.hostBreakerWindowMs);
+  if (recent.length <= s.hostBreakerFailures) return undefined;
+  const names = new Set(recent.map((f) => f.name)).size;
+  const span = Math.max(0, now - recent[0]!.at);
+  return {
+    openedAt: now,
+    notBefore: now + s.hostBreakerPauseMs,
+    reason: `${recent.length} startup errors in ${Math.round(span / 1000)}s across ${names} name${names === 1 ? '' : 's'} (more than ${s.hostBreakerFailures} in ${Math.round(s.hostBreakerWindowMs / 60_000)}m)`,
+    failures: recent.slice(-10),
+  };
+}
 
 /** Delay before the next start after `consecutive` failures, the last of type `last`. */
 export function backoffMs(consecutive: number, last: FailureType, s: PolicySettings = DEFAULT_POLICY): number {

@@ -13,7 +13,7 @@ import { NAME_RE } from '../names.js';
 import { readProcFile, supervisorRunId } from '../proc.js';
 import { lexists, readOwn, statOwn, truncateOwn } from '../safefs.js';
 import type { State } from '../state.js';
-import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, modeAt, type FailureType, type NameHealth, type PolicySettings } from './policy.js';
+import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, hostBreakerAfter, modeAt, type FailureType, type NameHealth, type PolicySettings, type StartupFailure } from './policy.js';
 import { ringAfterCommit } from './bell.js';
 
 export type RunState = 'starting' | 'running' | 'exited' | 'failed' | 'lost' | 'stopped';
@@ -231,6 +231,7 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
   const health = f.stoppedByUs || (f.lost && failure === null) ? before : afterRun(before, { failure, runtimeMs, endedAt: f.endedAt, startsLastHour }, deps.policy);
   setHealth(state, run.name, health, deps.now);
 
+  if (failure === 'startup_error') openHostBreakerIfLooping(state, f.endedAt, deps);
   removePidFileIfOurs(state, run);
   state.db.prepare("DELETE FROM port_leases WHERE owner_kind = 'run' AND owner = ?").run(run.id);
   // its slot and ports are free once this commits: wake the waiters that could take them
@@ -279,6 +280,30 @@ function removePidFileIfOurs(state: State, run: RunRow): void {
   } catch {
     /* no PID file, or not ours */
   }
+}
+
+/** kv key of the host-wide startup-failure breaker (a HostBreaker while open or after). */
+export const HOST_BREAKER_KEY = 'breaker.host';
+/** kv key of the last `breaker reset --host`: failures before it no longer count. */
+export const HOST_BREAKER_RESET_KEY = 'breaker.host.reset_at';
+
+/** After a startup error: open the host breaker when startup errors across all names say a loop runs. */
+function openHostBreakerIfLooping(state: State, now: number, deps: RegistryDeps): void {
+  const p = deps.policy;
+  if (p.hostBreakerFailures <= 0) return;
+  const resetAt = state.getKv<number>(HOST_BREAKER_RESET_KEY)?.value ?? 0;
+  const since = Math.max(resetAt, now - p.hostBreakerWindowMs);
+  // a startup error ends within min_uptime of its start: the started_at index finds them
+  const rows = state.db
+    .prepare("SELECT name, id AS run_id, ended_at AS at, exit_code FROM runs WHERE started_at > ? AND failure = 'startup_error' AND ended_at > ? ORDER BY ended_at")
+    .all(since - deps.minUptimeMs, since) as StartupFailure[];
+  const opened = hostBreakerAfter(state.getKv<{ notBefore: number }>(HOST_BREAKER_KEY)?.value, rows, now, p);
+  if (!opened) return;
+  state.setKv(HOST_BREAKER_KEY, opened, now);
+  state.event(
+    { command: deps.command, kind: 'breaker.open', subject: 'host', reason: `${opened.reason}; every spawn on this host paused until ${new Date(opened.notBefore).toISOString()}; agentctl breaker reset --host after fixing the cause`, data: { until: opened.notBefore, failures: opened.failures } },
+    deps.now,
+  );
 }
 
 /** What a PID file's second line holds. */

@@ -13,14 +13,14 @@ import { endTree, signalProcess } from '../kill.js';
 import { countAgents, programName, type ProcInfo } from '../proc.js';
 import type { State } from '../state.js';
 import { redactArgv } from '../text.js';
-import { decide, type Decision } from './admission.js';
+import { decide, type Decision, type HostBreaker } from './admission.js';
 import { gcReason, getEnv } from '../envs.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
 import { exhaustedMessage } from '../pool.js';
 import { BellListener, bellPath, ringAfterCommit } from './bell.js';
 import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
 import { modeAt } from './policy.js';
-import { childFile, exitFile, finishRun, getHealth, getRun, liveRuns, logFile, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
+import { childFile, exitFile, finishRun, HOST_BREAKER_KEY, getHealth, getRun, liveRuns, logFile, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
 import { openLogForAppend } from '../safefs.js';
 
 export interface SpawnRequest {
@@ -180,19 +180,22 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
     const livePids = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
     const unmanaged = cfg.spawn.countUnmanaged ? agents.filter((a) => !livePids.has(a.pid) && (a.pgid === undefined || !livePgids.has(a.pgid))).length : 0;
 
-    // the queue: drop waiters that died, then count the live ones ahead of us (higher
-    // priority, or the same priority and queued earlier; everyone, for a caller not queued)
-    const rows = state.db.prepare('SELECT id, priority, pid, start_time, boot_id FROM queue WHERE grp = ? ORDER BY priority, id').all(req.group) as Array<{ id: number; priority: number; pid: number; start_time: string; boot_id: string }>;
+    // the host's queue: drop waiters that died, then count the live ones ahead of us (higher
+    // priority, or the same priority and queued earlier; everyone, for a caller not queued):
+    // those of our group for the group's cap, and those of any group whose group has room
+    // for the host's cap (a waiter held by its own --max cannot take a host slot)
+    const rows = state.db.prepare('SELECT id, grp, priority, max, pid, start_time, boot_id FROM queue ORDER BY priority, id').all() as Array<{ id: number; grp: string; priority: number; max: number | null; pid: number; start_time: string; boot_id: string }>;
     const queued = rows.filter((q) => {
       if (q.id === queueId) return true;
       if (isSameProcess({ pid: q.pid, startTime: q.start_time, bootId: q.boot_id })) return true;
       state.db.prepare('DELETE FROM queue WHERE id = ?').run(q.id);
       return false;
     });
-    const ahead =
-      queueId === undefined
-        ? queued.length
-        : queued.filter((q) => q.id !== queueId && (q.priority < req.priority || (q.priority === req.priority && q.id < queueId))).length;
+    const inGroup = new Map<string, number>();
+    for (const r of live) inGroup.set(r.grp, (inGroup.get(r.grp) ?? 0) + 1);
+    const before = queueId === undefined ? queued : queued.filter((q) => q.id !== queueId && (q.priority < req.priority || (q.priority === req.priority && q.id < queueId)));
+    const ahead = before.filter((q) => q.grp === req.group).length;
+    const hostAhead = before.filter((q) => q.max === null || (inGroup.get(q.grp) ?? 0) < q.max).length;
 
     const decision = decide({
       now,
@@ -206,16 +209,19 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       minIntervalMs: cfg.spawn.minIntervalMs,
       requires,
       // AGENTCTL_DISABLE_THROTTLE turns the resource-based cap off (maxAgents Infinity); --max still holds
-      cap: { max: req.max, levelMax: throttle.maxAgents, level: throttle.level, managed: live.filter((r) => r.grp === req.group).length, unmanaged },
+      cap: { max: req.max, levelMax: throttle.maxAgents, level: throttle.level, managed: inGroup.get(req.group) ?? 0, hostManaged: live.length, unmanaged },
       ahead,
+      hostAhead,
+      hostBreaker: state.getKv<HostBreaker>(HOST_BREAKER_KEY)?.value,
     });
 
     // a refusal that ends the call is an event; a waiter's repeated polls are not
     const refuse = (d: Extract<Decision, { admit: false }>, qid: number | undefined): Attempt => {
       if (!waiting || d.exitCode === 69 || d.reason === 'already_running') {
-        state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: d.message, data: { reason: d.reason, exit_code: d.exitCode } }, now);
+        state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: d.message, data: { reason: d.reason, exit_code: d.exitCode, ...(d.slot ? { limit_kind: d.slot.kind, used: d.slot.used, limit: d.slot.limit } : {}) } }, now);
       }
-      return { decision: d, ahead, ...(qid !== undefined ? { queueId: qid } : {}) };
+      // a waiter's place is counted in the queue of the cap that holds it
+      return { decision: d, ahead: d.slot?.kind === 'host' ? hostAhead : ahead, ...(qid !== undefined ? { queueId: qid } : {}) };
     };
 
     let envPorts: number[] = [];
@@ -253,8 +259,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
         command: 'spawn',
         kind: decision.trial ? 'spawn.trial' : 'spawn.admitted',
         subject: req.name,
-        reason: `${runId} admitted in group ${req.group}: slot ${decision.slot.used} ${Number.isFinite(decision.slot.limit) ? `of ${decision.slot.limit}` : '(no cap)'}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
-        data: { run_id: runId, group: req.group, priority: req.priority, used: decision.slot.used, limit: decision.slot.limit },
+        reason: `${runId} admitted in group ${req.group}: host ${decision.host.used} ${Number.isFinite(decision.host.limit) ? `of ${decision.host.limit}` : '(no cap)'} agents${req.max !== undefined ? `, group ${decision.slot.kind === 'group' ? decision.slot.used : (inGroup.get(req.group) ?? 0) + 1} of ${req.max}` : ''}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
+        data: { run_id: runId, group: req.group, priority: req.priority, used: decision.slot.used, limit: decision.slot.limit, limit_kind: decision.slot.kind, host_used: decision.host.used, host_limit: decision.host.limit },
       }, now);
       return { decision, runId, ahead, ports: [...envPorts, ...runPorts] };
     }
@@ -262,8 +268,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
     if (waiting && decision.exitCode === 75 && decision.reason !== 'already_running' && qid === undefined) {
       qid = Number(
         state.db
-          .prepare('INSERT INTO queue (name, grp, priority, pid, start_time, boot_id, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(req.name, req.group, req.priority, self.pid, self.startTime, self.bootId, now).lastInsertRowid,
+          .prepare('INSERT INTO queue (name, grp, priority, max, pid, start_time, boot_id, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(req.name, req.group, req.priority, req.max ?? null, self.pid, self.startTime, self.bootId, now).lastInsertRowid,
       );
       state.event({ command: 'spawn', kind: 'spawn.queued', subject: req.name, reason: `waiting: ${decision.message}`, data: { reason: decision.reason, priority: req.priority } }, now);
     }

@@ -1,0 +1,38 @@
+/**
+ * The host's agent cap, as `ps`, `throttle-status` and `doctor` show it: the agents on the host
+ * (live registered runs of every group, plus agents agentctl did not start when
+ * `spawn.count_unmanaged` is on) against the throttle level's max agents. Admission counts the
+ * same way inside its transaction (spawn.ts); this is the read-only view.
+ */
+import type { Config } from './config.js';
+import type { State } from './state.js';
+import type { LevelState } from './throttle.js';
+
+export interface HostAgents {
+  /** live registered runs, all groups */
+  readonly managed: number;
+  /** agent-pattern processes agentctl did not start (counted only with spawn.count_unmanaged) */
+  readonly unmanaged: number;
+  /** what the cap counts: managed + unmanaged (when counted) */
+  readonly agents: number;
+  /** the last recorded throttle level (0 before any reading) */
+  readonly level: number;
+  /** the level's max agents; null when throttling is off (AGENTCTL_DISABLE_THROTTLE) */
+  readonly max_agents: number | null;
+}
+
+/** The level the last throttle reading left (no new reading: that costs a CPU window). */
+export function lastLevel(state: State): number {
+  return state.getKv<LevelState>('throttle.state')?.value.level ?? 0;
+}
+
+export function hostAgents(config: Config, facts: { managed: number; unmanaged: number; level: number; disabled: boolean }): HostAgents {
+  const unmanaged = config.spawn.countUnmanaged ? facts.unmanaged : 0;
+  return {
+    managed: facts.managed,
+    unmanaged,
+    agents: facts.managed + unmanaged,
+    level: facts.level,
+    max_agents: facts.disabled ? null : (config.throttle.maxAgents[facts.level] ?? null),
+  };
+}

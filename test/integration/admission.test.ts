@@ -1,0 +1,146 @@
+/**
+ * Admission that matches the host: the level's max agents caps every agent on the host (all
+ * groups plus agents agentctl did not start), `--max` caps a group within it, waiters of all
+ * groups share one queue by priority then age, and a loop that renames every attempt meets
+ * the host-wide startup-failure breaker. Real spawns of the real binary, run at once.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { State } from '../../src/core/state.js';
+import { BIN, cleanEnv, parseJson, Procs, runCli, tempDir, waitFor, type RunResult } from '../helpers.js';
+
+let t: ReturnType<typeof tempDir>;
+let sd: string;
+let cfg: string;
+const procs = new Procs();
+
+beforeEach(() => {
+  t = tempDir();
+  sd = join(t.dir, 'state');
+  cfg = join(t.dir, 'agentctl.toml');
+  // the host cap under test is 5 at every level: concurrent start-ups can spike the CPU reading
+  // on a 2-core host, and the level they reach must not change the figures tested here
+  writeFileSync(cfg, '[throttle]\nmax_agents = [5, 5, 5, 5]\n');
+});
+afterEach(async () => {
+  await runCli(['--state-dir', sd, 'stop', '--all', '--grace', '1s'], { env: env() });
+  await procs.endAll();
+  t.cleanup();
+});
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Only this test's fake claude processes count as agents, whatever else runs on the host. */
+const env = (more: Record<string, string> = {}) => cleanEnv({ AGENTCTL_CONFIG: cfg, AGENTCTL_AGENTS_PATTERNS: `^${escapeRe(t.dir)}/claude `, ...more });
+const cli = (args: string[], e = env()) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
+const openRuns = () => {
+  const s = State.open(sd);
+  try {
+    return s.db.prepare('SELECT name, grp, pid FROM runs WHERE ended_at IS NULL').all() as Array<{ name: string; grp: string; pid: number | null }>;
+  } finally {
+    s.close();
+  }
+};
+async function spawnAll(specs: string[][], e = env()): Promise<RunResult[]> {
+  const rs = await Promise.all(specs.map((s) => cli(['spawn', '--json', '-d', ...s], e)));
+  for (const r of rs) if (r.code === 0) procs.adopt(parseJson<{ pid: number }>(r.stdout).pid);
+  return rs;
+}
+
+describe('the level caps all agents on the host (1)', () => {
+  it('3 groups x 6 concurrent spawns against a host cap of 5: 5 run, the rest are refused naming the host cap', async () => {
+    const specs = ['a', 'b', 'c'].flatMap((g) => Array.from({ length: 6 }, (_, i) => ['--group', g, '--name', `${g}${i}`, '--', 'sleep', '60']));
+    const rs = await spawnAll(specs);
+    expect(rs.filter((r) => r.code === 0)).toHaveLength(5);
+    const refused = rs.filter((r) => r.code !== 0);
+    expect(refused.map((r) => r.code)).toEqual(Array(13).fill(75));
+    for (const r of refused) expect(parseJson<{ message: string }>(r.stdout).message).toMatch(/no slot for \w+: host: 5 of 5 agents at level \d/);
+    expect(openRuns()).toHaveLength(5);
+    // ps shows the host's agents against the host's cap
+    expect(parseJson<{ host: unknown }>((await cli(['ps', '--json'])).stdout).host).toMatchObject({ managed: 5, unmanaged: 0, agents: 5, max_agents: 5 });
+    // every refusal is an event naming the limit that bit
+    const ev = parseJson<{ events: Array<{ data: { limit_kind?: string } }> }>((await cli(['events', '--json', '--kind', 'spawn.refused'])).stdout).events;
+    expect(ev.map((e) => e.data.limit_kind)).toEqual(Array(13).fill('host'));
+  });
+
+  it('--max caps a group within the host cap, and says it was the group', async () => {
+    const rs = await spawnAll(Array.from({ length: 4 }, (_, i) => ['--group', 'build', '--max', '2', '--name', `b${i}`, '--', 'sleep', '60']));
+    expect(rs.filter((r) => r.code === 0)).toHaveLength(2);
+    for (const r of rs.filter((x) => x.code !== 0)) expect(parseJson<{ message: string }>(r.stdout).message).toMatch(/group build: 2 of 2 \(--max 2\)/);
+    // the host still has 3 slots for other groups
+    const other = await spawnAll(Array.from({ length: 4 }, (_, i) => ['--group', 'other', '--name', `o${i}`, '--', 'sleep', '60']));
+    expect(other.filter((r) => r.code === 0)).toHaveLength(3);
+  });
+
+  it('two unmanaged claude processes take two of the five: never more than 3 started', async () => {
+    await procs.fakeClaude(t.dir);
+    await procs.fakeClaude(t.dir);
+    const rs = await spawnAll(Array.from({ length: 6 }, (_, i) => ['--group', `g${i % 3}`, '--name', `w${i}`, '--', 'sleep', '60']));
+    expect(rs.filter((r) => r.code === 0)).toHaveLength(3);
+    expect(parseJson<{ message: string }>(rs.find((r) => r.code !== 0)!.stdout).message).toMatch(/host: 5 of 5 agents at level \d \(3 started by agentctl, 2 other agents\)/);
+  });
+
+  it('waiters of all groups share the host queue: the higher priority of another group goes first', async () => {
+    writeFileSync(cfg, '[throttle]\nmax_agents = [1, 1, 1, 1]\n');
+    const go = join(t.dir, 'go');
+    const first = await spawnAll([['--name', 'holder', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done`]]);
+    expect(first[0]!.code).toBe(0);
+    const waiter = (name: string, group: string, priority: string) => {
+      const c = spawn(process.execPath, [BIN, '--state-dir', sd, 'spawn', '--json', '-d', '--wait', '60s', '--group', group, '--priority', priority, '--name', name, '--', 'sleep', '60'], { env: env(), cwd: t.dir, stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      c.stdout!.on('data', (d) => (out += d));
+      return { c, exited: once(c, 'exit'), out: () => out };
+    };
+    const queued = () => {
+      const s = State.open(sd);
+      try {
+        return (s.db.prepare('SELECT COUNT(*) AS n FROM queue').get() as { n: number }).n;
+      } finally {
+        s.close();
+      }
+    };
+    const low = waiter('low', 'batch', '3');
+    await waitFor(() => queued() === 1, 10_000);
+    const high = waiter('high', 'interactive', '1');
+    await waitFor(() => queued() === 2, 10_000);
+    writeFileSync(go, '');
+    await high.exited;
+    procs.adopt(parseJson<{ pid: number }>(high.out()).pid);
+    expect(openRuns().map((r) => r.name)).toEqual(['high']);
+    expect(low.c.exitCode).toBeNull(); // still waiting for the one host slot
+    low.c.kill('SIGTERM');
+    await low.exited;
+  });
+});
+
+describe('a spawn loop under new names meets the host breaker (3)', () => {
+  it('more than 5 startup errors across names in 10 minutes pause every spawn (69) until breaker reset --host', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await cli(['spawn', '--name', `crashy-${i}`, '--', 'sh', '-c', 'exit 1'])).code!);
+    expect(codes).toEqual(Array(6).fill(1));
+    const seventh = await cli(['spawn', '--json', '--name', 'crashy-6', '--', 'sh', '-c', 'exit 1']);
+    expect(seventh.code).toBe(69);
+    const msg = parseJson<{ message: string }>(seventh.stdout).message;
+    expect(msg).toMatch(/^host breaker open: 6 startup errors in \d+s across 6 names/);
+    expect(msg).toMatch(/crashy-5 exit 1/);
+    expect(msg).toMatch(/agentctl breaker reset --host$/);
+    // a healthy worker of another name is paused too: the breaker is the host's
+    expect((await cli(['spawn', '--name', 'healthy', '--', 'true'])).code).toBe(69);
+    const ls = parseJson<{ host: { mode: string; failures: Array<{ name: string }> } }>((await cli(['breaker', '--json'])).stdout);
+    expect(ls.host.mode).toBe('open');
+    expect(ls.host.failures.map((f) => f.name)).toEqual(['crashy-0', 'crashy-1', 'crashy-2', 'crashy-3', 'crashy-4', 'crashy-5']);
+    const reset = await cli(['breaker', 'reset', '--host', '--json']);
+    expect(parseJson<{ reset_host: { was: string } }>(reset.stdout).reset_host.was).toBe('open');
+    expect((await cli(['spawn', '--name', 'healthy', '--', 'true'])).code).toBe(0);
+    // the failures before the reset no longer count: one more startup error does not reopen it
+    expect((await cli(['spawn', '--name', 'crashy-7', '--', 'sh', '-c', 'exit 1'])).code).toBe(1);
+    expect((await cli(['spawn', '--name', 'healthy2', '--', 'true'])).code).toBe(0);
+  });
+
+  it('host_breaker_failures = 0 turns it off', async () => {
+    writeFileSync(cfg, '[spawn]\nhost_breaker_failures = 0\n');
+    for (let i = 0; i < 8; i++) expect((await cli(['spawn', '--name', `crashy-${i}`, '--', 'sh', '-c', 'exit 1'])).code).toBe(1);
+  });
+});
