@@ -8,6 +8,7 @@ import { measure, type MeasureDeps, type ThrottleReport } from './measure.js';
 import { listProcesses } from './proc.js';
 import { systemSampler } from './resources.js';
 import { resolveStateDir, State } from './state.js';
+import { MAX_TIMER_MS } from './units.js';
 
 export interface ThrottleOptions {
   /** State folder. @default $AGENTCTL_STATE_DIR, $XDG_STATE_HOME/agentctl, ~/.local/state/agentctl */
@@ -82,7 +83,8 @@ export async function waitForLevel(opts: ThrottleOptions & { level?: number; tim
   try {
     let report = await measure(deps, config.config, state, 'library');
     while (report.throttle_level > level && Date.now() - started < timeoutMs) {
-      await deps.sleep(Math.min(pollMs, Math.max(0, timeoutMs - (Date.now() - started))));
+      // a timer cannot wait longer than MAX_TIMER_MS: Node fires a longer one at once
+      await deps.sleep(Math.min(Math.max(10, pollMs), MAX_TIMER_MS, Math.max(0, timeoutMs - (Date.now() - started))));
       report = await measure(deps, config.config, state, 'library');
     }
     return { ok: report.throttle_level <= level, waitedMs: Date.now() - started, report };
