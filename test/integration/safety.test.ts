@@ -14,6 +14,7 @@ import { bootId, getIdentity } from '../../src/core/identity.js';
 import { findByRunId } from '../../src/core/kill.js';
 import { State } from '../../src/core/state.js';
 import { BIN, cleanEnv, parseJson, Procs, rng, runCli, tempDir, waitFor } from '../helpers.js';
+import { testUser } from '../users.js';
 
 let t: ReturnType<typeof tempDir>;
 let sd: string;
@@ -206,6 +207,28 @@ describe('a spawner killed right after launch leaks nothing (6)', () => {
     expect((await cli(['stop', '--all', '--grace', '1s'])).code).toBe(0);
     for (const r of runs) expect(findByRunId(r.id)).toEqual([]);
   }, 120_000);
+});
+
+describe('adoption takes only our own processes (6)', () => {
+  it.runIf(process.getuid?.() === 0)('another user\'s process carrying the run id of a dead spawner is not adopted', async () => {
+    const user = testUser();
+    await cli(['ps']);
+    const runId = `r${Date.now().toString(36)}zz2`;
+    // a starting run whose spawner is long gone, and a stranger's setsid process claiming it
+    const s = db();
+    s.db
+      .prepare("INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, sup_pid, sup_start_time) VALUES (?, 'claimed', 'default', 3, 'detached', 'starting', '[\"sleep\"]', '/', ?, 999999, '1')")
+      .run(runId, Date.now() - 60_000);
+    s.close();
+    const c = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', 'setsid', 'sleep', '300'], { stdio: 'ignore', env: { PATH: process.env.PATH, AGENTCTL_RUN_ID: runId } });
+    await waitFor(() => alive(c.pid!) && readFileSync(`/proc/${c.pid}/cmdline`, 'latin1').startsWith('sleep'), 3000);
+    const stranger = c.pid!;
+    procs.adopt(stranger);
+    expect(findByRunId(runId)).toEqual([stranger]);
+    expect((await cli(['ps'])).code).toBe(0);
+    expect(row('claimed')).toMatchObject({ state: 'lost', pid: null });
+    expect(alive(stranger)).toBe(true);
+  });
 });
 
 describe('no link is followed inside the state folder (7)', () => {

@@ -10,7 +10,7 @@ import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
 import { bootId, isSameProcess, readProcStat, type ProcessIdentity } from '../identity.js';
 import { findByRunId } from '../kill.js';
 import { NAME_RE } from '../names.js';
-import { readProcFile, supervisorRunId } from '../proc.js';
+import { processUid, readProcFile, supervisorRunId } from '../proc.js';
 import { lexists, readOwn, statOwn, truncateOwn } from '../safefs.js';
 import type { State } from '../state.js';
 import { afterHealthyUptime, afterRun, classifyExit, HEALTHY, hostBreakerAfter, modeAt, type FailureType, type NameHealth, type PolicySettings, type StartupFailure } from './policy.js';
@@ -382,7 +382,7 @@ function carriesRunId(pid: number, runId: string): boolean {
  * The child of a run whose spawner died while starting it: the PID its supervisor wrote to
  * runs/<id>.child, or else a process found carrying the run id that leads its own group. It
  * counts only when its environment carries the run id; its supervisor only when the command
- * line says `agentctl-supervise -s <id>`.
+ * line says `agentctl-supervise -s <id>`. Either must be the invoking user's.
  */
 function findChild(state: State, run: RunRow, lookup: RegistryDeps['lookup'], scan: boolean): { child: ProcessIdentity; sup: ProcessIdentity | undefined } | undefined {
   const named = Number.parseInt(readOwn(childFile(state, run.id), 32)?.toString('latin1').trim() ?? '', 10);
@@ -390,7 +390,8 @@ function findChild(state: State, run: RunRow, lookup: RegistryDeps['lookup'], sc
   for (const pid of candidates) {
     const st = readProcStat(pid);
     const child = lookup(pid);
-    if (!st || !child || st.pgid !== pid || !carriesRunId(pid, run.id)) continue;
+    // another user can put our run id in an environment of theirs: only our own processes count
+    if (!st || !child || st.pgid !== pid || processUid(pid) !== process.geteuid?.() || !carriesRunId(pid, run.id)) continue;
     const supArgv = (readProcFile(`/proc/${st.ppid}/cmdline`) ?? '').replace(/\0$/, '').split('\0');
     const sup = supervisorRunId(supArgv) === run.id ? lookup(st.ppid) : undefined;
     return { child, sup };
