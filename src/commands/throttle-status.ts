@@ -231,7 +231,7 @@ export function render(r: ThrottleStatusResult, ui: Ui): string {
   lines.push(
     ui.pairs([
       ['memory', `${formatPct(r.memory_used_pct)} used, ${formatBytes(r.memory_available_bytes)} of ${formatBytes(r.memory_total_bytes)} available`],
-      ['cpu', `${formatPct(r.cpu_used_pct)} used over ${formatDuration(r.cpu_window_ms)}`],
+      ['cpu', `${formatPct(r.cpu_used_pct)} used over ${formatDuration(r.cpu_window_ms)}${r.cpu_short_window ? ' (a short window: counts only when saturated)' : ''}`],
       ['load', `${r.load_1m.toFixed(2)} ${r.load_5m.toFixed(2)} ${r.load_15m.toFixed(2)} (${r.load_per_core.toFixed(2)} per core, ${r.cpus} cores)`],
       ['swap', `${formatPct(r.swap_used_pct)} used, ${rate(r.swap_in_per_s)} in, ${rate(r.swap_out_per_s)} out`],
       ['pressure', psi],

@@ -39,9 +39,12 @@ export interface ServiceSpec {
 
 export interface Config {
   readonly throttle: ThrottleSettings & {
-    /** A stored sample older than this is not used to compute CPU. @default 30 s */
+    /** A stored sample older than this (or than twice cpuWindowMs) is not used to compute CPU. @default 2 min */
     readonly sampleMaxAgeMs: number;
-    /** Shortest span CPU is measured over; with no usable stored sample we wait this long. @default 250 ms */
+    /**
+     * The span CPU use is judged over: measured against a stored sample at least this old. A reading
+     * over less (no such sample) raises the level only when the host is saturated. @default 10 s
+     */
     readonly cpuWindowMs: number;
   };
   readonly spawn: {
@@ -211,6 +214,18 @@ function sizePair(raw: unknown): unknown {
   return [w, f];
 }
 
+/** A number (decimals allowed) from `min` to `max`. */
+function number(min: number, max: number): Validator {
+  return (raw) => {
+    if (!isNum(raw)) fail(`expected a number from ${min} to ${max}`);
+    if ((raw as number) < min || (raw as number) > max) fail(`${raw as number} is out of range (${min} to ${max})`);
+    return raw;
+  };
+}
+
+/** A percentage where 0 is allowed: a threshold of 0 is always reached. */
+const pct0 = number(0, 100);
+
 function bool(raw: unknown): unknown {
   if (typeof raw !== 'boolean') fail('expected true or false');
   return raw;
@@ -238,6 +253,7 @@ const fmtMs = (ms: number) => (ms === 0 ? '0s' : ms % 86_400_000 === 0 ? `${ms /
 
 const envList = (t: string) => t.split(',').map((s) => s.trim()).filter((s) => s !== '');
 const envNums = (t: string) => envList(t).map((s) => (/^-?\d+(\.\d+)?$/.test(s) ? Number(s) : s));
+const envNum = (t: string) => (/^\d+(\.\d+)?$/.test(t.trim()) ? Number(t.trim()) : t);
 const envInt = (t: string) => (/^-?\d+$/.test(t.trim()) ? Number(t.trim()) : t);
 const envStr = (t: string) => t;
 const envBool = (t: string) => (/^(1|true|yes|on)$/i.test(t) ? true : /^(0|false|no|off)$/i.test(t) ? false : t);
@@ -254,8 +270,12 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'throttle', key: 'max_concurrent', default: [3, 2, 1, 1], validate: intList4(1, 1000, 'desc'), fromEnv: envNums, doc: 'concurrent requests per agent at levels 0..3' },
   { section: 'throttle', key: 'reasoning_effort', default: ['high', 'high', 'medium', 'low'], validate: stringList(4, LEVEL_EFFORTS), fromEnv: envList, doc: 'reasoning effort at levels 0..3 (low, medium, high)' },
   { section: 'throttle', key: 'recovery_interval', default: '30s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'calm time needed to drop one level' },
-  { section: 'throttle', key: 'sample_max_age', default: '30s', validate: duration(1000, 3_600_000), fromEnv: envStr, doc: 'oldest stored sample CPU is measured against' },
-  { section: 'throttle', key: 'cpu_window', default: '250ms', validate: duration(50, 10_000), fromEnv: envStr, doc: 'shortest CPU measuring window' },
+  { section: 'throttle', key: 'sample_max_age', default: '2m', validate: duration(1000, 3_600_000), fromEnv: envStr, doc: 'oldest stored sample CPU is measured against (at least twice cpu_window)' },
+  { section: 'throttle', key: 'cpu_window', default: '10s', validate: duration(50, 600_000), fromEnv: envStr, doc: 'span CPU use is judged over; a shorter one counts only when the host is saturated' },
+  { section: 'throttle', key: 'psi_memory_full', default: 5, validate: pct0, fromEnv: envNum, doc: 'memory PSI full avg10 % at which the level is at least 2' },
+  { section: 'throttle', key: 'psi_memory_some', default: 20, validate: pct0, fromEnv: envNum, doc: 'memory PSI some avg10 % at which the level is at least 1' },
+  { section: 'throttle', key: 'swap_in_rate', default: 100, validate: number(0, 1_000_000_000), fromEnv: envNum, doc: 'pages swapped in per second at which the level is at least 2' },
+  { section: 'throttle', key: 'load_per_core', default: 0, validate: number(0, 1000), fromEnv: envNum, doc: 'one-minute load per core at which the level is at least 1 (0 = off)' },
   { section: 'spawn', key: 'min_uptime', default: '10s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'an exit sooner is a startup error' },
   { section: 'spawn', key: 'cooldown', default: '0s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'per name, between two spawns (0s = off)' },
   { section: 'spawn', key: 'min_interval', default: '0s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'host-wide, between any two spawns (0s = off)' },
@@ -610,6 +630,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       recoveryMs: get('throttle.recovery_interval'),
       sampleMaxAgeMs: get('throttle.sample_max_age'),
       cpuWindowMs: get('throttle.cpu_window'),
+      psiMemoryFullPct: get('throttle.psi_memory_full'),
+      psiMemorySomePct: get('throttle.psi_memory_some'),
+      swapInRate: get('throttle.swap_in_rate'),
+      loadPerCore: get('throttle.load_per_core'),
     },
     spawn: {
       minUptimeMs: get('spawn.min_uptime'),

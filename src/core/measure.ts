@@ -44,6 +44,8 @@ export interface ThrottleReport {
   /** the span CPU use was measured over, and whether a stored sample provided its start */
   readonly cpu_window_ms: number;
   readonly cpu_from_stored_sample: boolean;
+  /** the span was shorter than throttle.cpu_window: CPU raised the level only if the host was saturated */
+  readonly cpu_short_window: boolean;
 }
 
 export interface MeasureDeps {
@@ -53,6 +55,12 @@ export interface MeasureDeps {
   readonly sampler: Sampler;
   readonly listProcesses: () => Promise<ProcInfo[]>;
 }
+
+/**
+ * With no stored sample to measure CPU against, read the counters this far apart: long enough
+ * for a few clock ticks per CPU (10 ms each), short enough not to slow a command down noticeably.
+ */
+export const CPU_PROBE_MS = 250;
 
 interface StoredSample {
   ts: number;
@@ -72,34 +80,55 @@ export async function measure(deps: MeasureDeps, config: Config, state: State, c
   let snap: Snapshot = await deps.sampler.snapshot(deps.now());
   const boot = bootId();
 
-  // The start of the CPU window: the newest stored sample old enough to measure against.
-  const prev = state.guard(
-    () =>
-      state.db
-        .prepare('SELECT ts, cpu_total, cpu_idle, swap_in, swap_out FROM samples WHERE boot_id = ? AND ts <= ? AND ts >= ? ORDER BY ts DESC LIMIT 1')
-        .get(boot, snap.ts - t.cpuWindowMs, snap.ts - t.sampleMaxAgeMs) as StoredSample | undefined,
-  );
+  // The start of the CPU window. CPU is judged over at least throttle.cpu_window (10 s): our own
+  // start-up, and that of a spawn loop's other agentctl runs, are spikes of ~100 ms that only a
+  // window much longer than they are averages away. So: the newest stored sample at least that old.
+  const maxAgeMs = Math.max(t.sampleMaxAgeMs, 2 * t.cpuWindowMs);
+  const probeMs = Math.min(CPU_PROBE_MS, t.cpuWindowMs);
+  const stored = (sql: string, newest: number) =>
+    state.guard(() => state.db.prepare(sql).get(boot, snap.ts - newest, snap.ts - maxAgeMs) as StoredSample | undefined);
+  const SELECT = 'SELECT ts, cpu_total, cpu_idle, swap_in, swap_out FROM samples WHERE boot_id = ? AND ts <= ? AND ts >= ?';
+  let prev = stored(`${SELECT} ORDER BY ts DESC LIMIT 1`, t.cpuWindowMs);
+  let short = false;
+  // None that old (a fresh state, or the first seconds of a burst of calls): the oldest one there
+  // is, without waiting. Such a short window counts only when it shows a saturated host.
+  if (!prev) {
+    prev = stored(`${SELECT} ORDER BY ts ASC LIMIT 1`, probeMs);
+    short = true;
+  }
+  const own0 = deps.sampler.ownCpu?.();
   let start: { ts: number; cpu: { total: number; idle: number }; swapIn: number | undefined; swapOut: number | undefined };
   let fromStored = false;
+  // our own CPU time inside the window is left out of the reading: at its start, or undefined when unknown
+  let ownAtStart: number | undefined;
   if (prev && prev.cpu_total <= snap.cpu.total) {
     start = { ts: prev.ts, cpu: { total: prev.cpu_total, idle: prev.cpu_idle }, swapIn: prev.swap_in ?? undefined, swapOut: prev.swap_out ?? undefined };
     fromStored = true;
+    // a process started inside the window spent all its CPU time in it; a longer-lived one
+    // (--watch, a library user) cannot tell how much of its time falls inside
+    ownAtStart = own0 && own0.startedAt >= prev.ts ? 0 : undefined;
   } else {
+    // nothing stored to compare with: read the counters twice, a short probe apart (no 10 s wait)
     start = { ts: snap.ts, cpu: snap.cpu, swapIn: snap.swapIn, swapOut: snap.swapOut };
-    await deps.sleep(t.cpuWindowMs);
+    ownAtStart = own0?.used;
+    short = probeMs < t.cpuWindowMs;
+    await deps.sleep(probeMs);
     const c = deps.sampler.counters();
     snap = { ...snap, ts: deps.now(), cpu: c.cpu, swapIn: c.swapIn, swapOut: c.swapOut };
   }
+  const ownAtEnd = fromStored ? own0 : deps.sampler.ownCpu?.();
+  const own = ownAtStart !== undefined && ownAtEnd ? ownAtEnd.used - ownAtStart : 0;
   const windowMs = Math.max(1, snap.ts - start.ts);
-  const cpu = cpuUsedPct(start.cpu, snap.cpu) ?? 0;
+  const cpu = cpuUsedPct(start.cpu, snap.cpu, own) ?? 0;
   const rate = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined || b < a ? null : round(((b - a) * 1000) / windowMs, 2);
+  const swapInPerS = rate(start.swapIn, snap.swapIn);
 
   const procs = await deps.listProcesses();
   const counts = countAgents(procs, config.agents);
 
   const disabled = throttleDisabled(deps.env);
-  const raw = rawLevel({ memoryUsedPct: snap.memory.usedPct, cpuUsedPct: cpu }, t);
+  const raw = rawLevel({ memoryUsedPct: snap.memory.usedPct, cpuUsedPct: cpu, cpuShortWindow: short, psiMemorySome: snap.psi?.memory_some_avg10, psiMemoryFull: snap.psi?.memory_full_avg10, swapInPerS, loadPerCore: snap.load[0] / snap.cpus }, t);
   const now = snap.ts;
 
   const decided = state.write(() => {
@@ -167,11 +196,12 @@ export async function measure(deps: MeasureDeps, config: Config, state: State, c
     memory_total_bytes: snap.memory.totalBytes,
     memory_available_bytes: snap.memory.availableBytes,
     swap_used_pct: round(swapUsed),
-    swap_in_per_s: rate(start.swapIn, snap.swapIn),
+    swap_in_per_s: swapInPerS,
     swap_out_per_s: rate(start.swapOut, snap.swapOut),
     psi: snap.psi,
     cpu_window_ms: windowMs,
     cpu_from_stored_sample: fromStored,
+    cpu_short_window: short,
   };
 }
 

@@ -98,13 +98,36 @@ export function parsePressure(text: string): { some: number | null; full: number
   return { some: get('some'), full: get('full') };
 }
 
-/** CPU used percent between two counter readings, or undefined when no time passed. */
-export function cpuUsedPct(prev: CpuCounters, cur: CpuCounters): number | undefined {
+/**
+ * CPU used percent between two counter readings, or undefined when no time passed. `own` is CPU
+ * time the measuring process itself used in between (same unit): it is taken out of both the
+ * busy and the total time, so the result is how busy the host was with everything else. (Taking
+ * it out of busy alone would read a saturated host as less busy: our time displaced others'.)
+ */
+export function cpuUsedPct(prev: CpuCounters, cur: CpuCounters, own = 0): number | undefined {
   const total = cur.total - prev.total;
   const idle = cur.idle - prev.idle;
   if (total <= 0 || idle < 0) return undefined;
-  return Math.min(100, Math.max(0, ((total - idle) / total) * 100));
+  const busy = total - idle;
+  const mine = Math.min(Math.max(0, own), busy);
+  if (total - mine <= 0) return undefined;
+  return Math.min(100, Math.max(0, ((busy - mine) / (total - mine)) * 100));
 }
+
+/**
+ * CPU time (utime + stime, in clock ticks: the unit of /proc/stat) from a /proc/PID/stat line.
+ * The command name in parentheses may hold spaces and parentheses: count fields after the last ')'.
+ */
+export function parseProcStatTicks(text: string): number | undefined {
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) && rest.length > 12 ? utime + stime : undefined;
+}
+
+/** When this process started, ms epoch. */
+const processStartedAt = () => Date.now() - process.uptime() * 1000;
 
 const readText = (path: string): string | undefined => {
   try {
@@ -194,13 +217,33 @@ export async function snapshotOther(now = Date.now()): Promise<Snapshot> {
   };
 }
 
+/** This process's own CPU time, in the unit of CpuCounters, and when it started (ms epoch). */
+export interface OwnCpu {
+  readonly used: number;
+  readonly startedAt: number;
+}
+
 /** A platform's resource readers, behind one small interface so logic can be tested with fakes. */
 export interface Sampler {
   snapshot(now: number): Promise<Snapshot>;
   counters(): { cpu: CpuCounters; swapIn: number | undefined; swapOut: number | undefined };
+  /** The measuring process's own CPU use, so a reading can leave it out; undefined when unknown. */
+  ownCpu?(): OwnCpu | undefined;
+}
+
+function ownCpuLinux(): OwnCpu | undefined {
+  const text = readText('/proc/self/stat');
+  const used = text === undefined ? undefined : parseProcStatTicks(text);
+  return used === undefined ? undefined : { used, startedAt: processStartedAt() };
+}
+
+/** os.cpus() counts milliseconds; process.cpuUsage() microseconds. */
+function ownCpuOther(): OwnCpu {
+  const u = process.cpuUsage();
+  return { used: (u.user + u.system) / 1000, startedAt: processStartedAt() };
 }
 
 export const systemSampler: Sampler =
   process.platform === 'linux'
-    ? { snapshot: async (now) => snapshotLinux(now), counters: readCountersLinux }
-    : { snapshot: snapshotOther, counters: () => ({ cpu: countersFromOs(), swapIn: undefined, swapOut: undefined }) };
+    ? { snapshot: async (now) => snapshotLinux(now), counters: readCountersLinux, ownCpu: ownCpuLinux }
+    : { snapshot: snapshotOther, counters: () => ({ cpu: countersFromOs(), swapIn: undefined, swapOut: undefined }), ownCpu: ownCpuOther };

@@ -68,7 +68,7 @@ describe('broken config: exit 78 naming file and line', () => {
     const r = await runCli(['throttle-status', ...sd], { cwd: t.dir });
     expect(r.code).toBe(78);
     expect(r.stderr).toBe(
-      `agentctl: config file ${join(t.dir, 'agentctl.toml')} line 3: throttle.max_concurrent_workers: unknown key; accepted in [throttle]: memory_pct, cpu_pct, max_agents, batch_size, delay_ms, max_concurrent, reasoning_effort, recovery_interval, sample_max_age, cpu_window\n`,
+      `agentctl: config file ${join(t.dir, 'agentctl.toml')} line 3: throttle.max_concurrent_workers: unknown key; accepted in [throttle]: memory_pct, cpu_pct, max_agents, batch_size, delay_ms, max_concurrent, reasoning_effort, recovery_interval, sample_max_age, cpu_window, psi_memory_full, psi_memory_some, swap_in_rate, load_per_core\n`,
     );
     const j = await runCli(['config', '--json', ...sd], { cwd: t.dir });
     expect(j.code).toBe(78);

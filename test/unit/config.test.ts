@@ -101,6 +101,17 @@ describe('precedence: flag > env > ./agentctl.toml > user config > defaults', ()
     }
   });
 
+  it('[throttle] pressure keys: defaults, a file, the environment', () => {
+    const d = load().config.throttle;
+    expect([d.cpuWindowMs, d.psiMemoryFullPct, d.psiMemorySomePct, d.swapInRate, d.loadPerCore]).toEqual([10_000, 5, 20, 100, 0]);
+    writeFileSync(projectFile(), '[throttle]\ncpu_window = "30s"\npsi_memory_full = 2.5\npsi_memory_some = 0\nswap_in_rate = 250\nload_per_core = 1.5\n');
+    const f = load().config.throttle;
+    expect([f.cpuWindowMs, f.psiMemoryFullPct, f.psiMemorySomePct, f.swapInRate, f.loadPerCore]).toEqual([30_000, 2.5, 0, 250, 1.5]);
+    const e = load({ AGENTCTL_THROTTLE_SWAP_IN_RATE: '40', AGENTCTL_THROTTLE_LOAD_PER_CORE: '0.75' }).config.throttle;
+    expect([e.swapInRate, e.loadPerCore]).toEqual([40, 0.75]);
+    expect(() => load({ AGENTCTL_THROTTLE_PSI_MEMORY_FULL: 'lots' })).toThrow(/AGENTCTL_THROTTLE_PSI_MEMORY_FULL: throttle\.psi_memory_full: expected a number/);
+  });
+
   it('every key has an env name and a default that validates', () => {
     for (const k of KEYS) {
       expect(envName(k.section, k.key)).toMatch(/^AGENTCTL_[A-Z_]+$/);
@@ -187,6 +198,13 @@ describe('validation names file, key and line', () => {
     ['[throttle]\nreasoning_effort = ["high", "high", "medium", "tiny"]\n', 'throttle.reasoning_effort', 2, /"tiny" is not one of low, medium, high/],
     ['[throttle]\nrecovery_interval = "soon"\n', 'throttle.recovery_interval', 2, /expected a duration like/],
     ['[throttle]\nrecovery_interval = 30\n', 'throttle.recovery_interval', 2, /as a string/],
+    ['[throttle]\ncpu_window = "11m"\n', 'throttle.cpu_window', 2, /out of range \(50ms to 600s\)/],
+    ['[throttle]\nmemory_pct = [70, 80, 90]\npsi_memory_full = 101\n', 'throttle.psi_memory_full', 3, /out of range \(0 to 100\)/],
+    ['[throttle]\npsi_memory_some = "20%"\n', 'throttle.psi_memory_some', 2, /expected a number from 0 to 100/],
+    ['[throttle]\npsi_memory_some = -1\n', 'throttle.psi_memory_some', 2, /out of range/],
+    ['[throttle]\nswap_in_rate = -5\n', 'throttle.swap_in_rate', 2, /out of range/],
+    ['[throttle]\nload_per_core = true\n', 'throttle.load_per_core', 2, /expected a number/],
+    ['[throttle]\npsi_memory = 5\n', 'throttle.psi_memory', 2, /unknown key; accepted in \[throttle\]: .*psi_memory_full, psi_memory_some, swap_in_rate, load_per_core/],
     ['\n[spawn]\nmin_uptime = "400d"\n', 'spawn.min_uptime', 3, /expected a duration/],
     ['[spawn]\ncooldown = "2d"\n', 'spawn.cooldown', 2, /out of range/],
     ['[ports]\nrange = "80-90"\n', 'ports.range', 2, /1024 <= first/],

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countCpusFromStat, cpuUsedPct, parseLoadavg, parseMeminfo, parsePressure, parseProcStatCpu, parseVmstatSwap } from '../../src/core/resources.js';
+import { readFileSync } from 'node:fs';
+import { countCpusFromStat, cpuUsedPct, parseLoadavg, parseMeminfo, parsePressure, parseProcStatCpu, parseProcStatTicks, parseVmstatSwap, systemSampler } from '../../src/core/resources.js';
 
 // Figures from the Feb 2026 incident host: 23.1 G total, 163 MB free-ish, 8 cores, load 8.13.
 const MEMINFO = `MemTotal:       24222105 kB
@@ -46,6 +47,30 @@ describe('/proc parsers', () => {
     expect(cpuUsedPct({ total: 1000, idle: 800 }, { total: 2000, idle: 1300 })).toBe(50);
     expect(cpuUsedPct({ total: 1000, idle: 800 }, { total: 1000, idle: 800 })).toBeUndefined();
     expect(cpuUsedPct({ total: 2000, idle: 800 }, { total: 1000, idle: 800 })).toBeUndefined();
+  });
+
+  it('cpu percent leaves the measuring process out of busy and total', () => {
+    // 1000 ticks, 500 busy of which 200 ours: others kept 300 of the remaining 800 busy
+    expect(cpuUsedPct({ total: 1000, idle: 800 }, { total: 2000, idle: 1300 }, 200)).toBe(37.5);
+    // saturated: stays 100 whatever we used
+    expect(cpuUsedPct({ total: 0, idle: 0 }, { total: 1000, idle: 0 }, 300)).toBe(100);
+    // more than the busy time (clock-tick rounding) is capped at it
+    expect(cpuUsedPct({ total: 0, idle: 0 }, { total: 1000, idle: 990 }, 30)).toBe(0);
+    expect(cpuUsedPct({ total: 0, idle: 0 }, { total: 1000, idle: 900 }, -5)).toBe(10);
+  });
+
+  it('own CPU ticks from /proc/PID/stat, whatever the command name holds', () => {
+    const line = '4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 37 5 0 0 20 0 1 0 12345 1000 100\n';
+    expect(parseProcStatTicks(line)).toBe(42);
+    expect(parseProcStatTicks('4242 (x) S 1 2')).toBeUndefined();
+  });
+
+  it.runIf(process.platform === 'linux')('the system sampler reads this process in /proc/stat units', () => {
+    const own = systemSampler.ownCpu!()!;
+    const fromProc = parseProcStatTicks(readFileSync(`/proc/${process.pid}/stat`, 'utf8'))!;
+    expect(own.used).toBeGreaterThan(0);
+    expect(Math.abs(own.used - fromProc)).toBeLessThanOrEqual(5);
+    expect(Math.abs(own.startedAt - (Date.now() - process.uptime() * 1000))).toBeLessThan(1000);
   });
 
   it('loadavg and vmstat', () => {

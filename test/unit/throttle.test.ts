@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_THROTTLE, LEVEL_NAMES, nextLevel, paramsFor, rawLevel, STALE_STATE_INTERVALS, type LevelState } from '../../src/core/throttle.js';
+import { DEFAULT_THROTTLE, LEVEL_NAMES, nextLevel, paramsFor, rawLevel, SHORT_WINDOW_CPU_PCT, STALE_STATE_INTERVALS, type LevelState, type Readings } from '../../src/core/throttle.js';
 
 const lvl = (memoryUsedPct: number | undefined, cpuUsedPct: number | undefined) => rawLevel({ memoryUsedPct, cpuUsedPct }).level;
 
@@ -46,6 +46,88 @@ describe('rawLevel: the level table at and around every threshold', () => {
     expect(rawLevel({ memoryUsedPct: 15, cpuUsedPct: 0 }, s).level).toBe(1);
     expect(rawLevel({ memoryUsedPct: 5, cpuUsedPct: 97.5 }, s).level).toBe(1);
     expect(rawLevel({ memoryUsedPct: 35, cpuUsedPct: 0 }, s).level).toBe(3);
+  });
+});
+
+describe('rawLevel: CPU over a short window counts only when the host is saturated', () => {
+  const short = (cpuUsedPct: number, cpuPct: readonly [number, number, number] = DEFAULT_THROTTLE.cpuPct) =>
+    rawLevel({ memoryUsedPct: 10, cpuUsedPct, cpuShortWindow: true }, { memoryPct: DEFAULT_THROTTLE.memoryPct, cpuPct });
+
+  it('ignores a moderately busy short reading that a full window would count', () => {
+    // the readings a spawn loop of agentctl start-ups produced on an idle 2-core host: 62-71 %, even 89 %
+    for (const pct of [62, 71, 75, 89.9, 94.9]) {
+      expect(short(pct).level, `${pct}%`).toBe(0);
+      expect(rawLevel({ memoryUsedPct: 10, cpuUsedPct: pct }).level, `${pct}% over the full window`).toBeGreaterThan(0);
+    }
+  });
+
+  it(`counts a saturated host (>= ${SHORT_WINDOW_CPU_PCT}%) at once, as level 3`, () => {
+    expect(short(SHORT_WINDOW_CPU_PCT)).toEqual({ level: 3, reasons: [`cpu ${SHORT_WINDOW_CPU_PCT}% >= ${SHORT_WINDOW_CPU_PCT}% over a short window`] });
+    expect(short(100).level).toBe(3);
+  });
+
+  it('never counts below the configured level-3 threshold', () => {
+    expect(short(98, [97, 98, 99]).level).toBe(0);
+    expect(short(99, [97, 98, 99])).toEqual({ level: 3, reasons: ['cpu 99% >= 99% over a short window'] });
+    // low thresholds do not lower the saturation floor
+    expect(short(80, [10, 20, 30]).level).toBe(0);
+  });
+
+  it('leaves memory to raise the level at once', () => {
+    expect(rawLevel({ memoryUsedPct: 91, cpuUsedPct: 70, cpuShortWindow: true }).level).toBe(3);
+  });
+});
+
+describe('rawLevel: memory PSI, swap-in and load per core', () => {
+  const idle: Readings = { memoryUsedPct: 10, cpuUsedPct: 5 };
+  const at = (r: Partial<Readings>, s: Partial<typeof DEFAULT_THROTTLE> = {}) => rawLevel({ ...idle, ...r }, { ...DEFAULT_THROTTLE, ...s });
+
+  it.each([
+    // [what, reading, level, reason]
+    ['PSI full below', { psiMemoryFull: 4.99 }, 0, undefined],
+    ['PSI full at', { psiMemoryFull: 5 }, 2, 'memory pressure full 5% >= 5%'],
+    ['PSI full above', { psiMemoryFull: 37.25 }, 2, 'memory pressure full 37.25% >= 5%'],
+    ['PSI some below', { psiMemorySome: 19.99 }, 0, undefined],
+    ['PSI some at', { psiMemorySome: 20 }, 1, 'memory pressure some 20% >= 20%'],
+    ['PSI some above', { psiMemorySome: 64.1 }, 1, 'memory pressure some 64.1% >= 20%'],
+    ['swap-in below', { swapInPerS: 99.9 }, 0, undefined],
+    ['swap-in at', { swapInPerS: 100 }, 2, 'swap-in 100 pages/s >= 100 pages/s'],
+    ['swap-in above', { swapInPerS: 2500 }, 2, 'swap-in 2500 pages/s >= 100 pages/s'],
+  ] as const)('%s', (_what, r, level, reason) => {
+    const got = at(r);
+    expect(got.level).toBe(level);
+    expect(got.reasons).toEqual(reason === undefined ? [] : [reason]);
+  });
+
+  it('ignores PSI and swap the kernel does not report', () => {
+    expect(at({ psiMemoryFull: null, psiMemorySome: null, swapInPerS: null }).level).toBe(0);
+    expect(at({ psiMemoryFull: undefined, psiMemorySome: undefined, swapInPerS: undefined }).level).toBe(0);
+  });
+
+  it('load per core is off by default, and raises to 1 when configured', () => {
+    expect(at({ loadPerCore: 50 }).level).toBe(0);
+    expect(at({ loadPerCore: 1.49 }, { loadPerCore: 1.5 }).level).toBe(0);
+    expect(at({ loadPerCore: 1.5 }, { loadPerCore: 1.5 })).toEqual({ level: 1, reasons: ['load 1.5 per core >= 1.5'] });
+    expect(at({ loadPerCore: 4.123 }, { loadPerCore: 1.5 }).reasons).toEqual(['load 4.12 per core >= 1.5']);
+  });
+
+  it('uses configured thresholds; 0 is always reached', () => {
+    expect(at({ psiMemorySome: 0 }, { psiMemorySomePct: 0 })).toEqual({ level: 1, reasons: ['memory pressure some 0% >= 0%'] });
+    expect(at({ psiMemoryFull: 3 }, { psiMemoryFullPct: 2.5 }).level).toBe(2);
+    expect(at({ swapInPerS: 30 }, { swapInRate: 20 }).level).toBe(2);
+    expect(at({ swapInPerS: 30 }, { swapInRate: 500 }).level).toBe(0);
+  });
+
+  it('each rule raises to at least its level, never lowers, and every rule calling for the level is named', () => {
+    // CPU says 3; PSI full says 2: 3 wins, CPU named
+    expect(at({ cpuUsedPct: 95, psiMemoryFull: 50 }).reasons).toEqual(['cpu 95% >= 90%']);
+    // memory says 1 (70 %), PSI full and swap say 2: both named
+    expect(at({ memoryUsedPct: 72, psiMemoryFull: 6, swapInPerS: 400, psiMemorySome: 30 })).toEqual({
+      level: 2,
+      reasons: ['memory pressure full 6% >= 5%', 'swap-in 400 pages/s >= 100 pages/s'],
+    });
+    // PSI some and CPU both say 1
+    expect(at({ cpuUsedPct: 61, psiMemorySome: 21 }).reasons).toEqual(['cpu 61% >= 60%', 'memory pressure some 21% >= 20%']);
   });
 });
 
