@@ -3,13 +3,13 @@ import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
 import { getIdentity, readProcStat } from '../core/identity.js';
 import type { Ui } from '../core/output.js';
-import { countAgents, programName, readProcFile } from '../core/proc.js';
+import { programName, readProcFile } from '../core/proc.js';
 import { modeAt } from '../core/spawn/policy.js';
 import { getHealth, liveRuns, logFile, runAlive, type RunRow } from '../core/spawn/runs.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
-import { hostAgents, lastLevel, type HostAgents } from '../core/hostcap.js';
+import { hostAgents, lastLevel, unmanagedAgents, type HostAgents } from '../core/hostcap.js';
 import { throttleDisabled } from '../core/measure.js';
 
 export interface PsRun {
@@ -82,17 +82,12 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
     };
   });
   const procs = await ctx.listProcesses();
-  const counted = countAgents(procs, loaded.config.agents);
-  const pgids = new Set(live.flatMap((r) => (r.pgid !== null ? [r.pgid] : [])));
-  const mine = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
-  const byPid = new Map(procs.map((p) => [p.pid, p]));
   const bootMs = now - Number(readProcFile('/proc/uptime')?.split(' ')[0] ?? 0) * 1000;
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
   const unmanaged: PsAgent[] = [];
-  for (const pid of counted.agentPids) {
+  for (const pid of unmanagedAgents(procs, live, loaded.config.agents)) {
     const p = byPid.get(pid)!;
-    if (programName(p.argv) === 'agentctl' || mine.has(pid)) continue;
     const st = readProcStat(pid);
-    if (st && pgids.has(st.pgid)) continue;
     unmanaged.push({
       pid,
       program: programName(p.argv),

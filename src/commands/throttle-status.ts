@@ -9,6 +9,12 @@ import type { Ui } from '../core/output.js';
 import { writeMetricsFile, type Metric } from '../core/prometheus.js';
 import type { ThrottleLevel } from '../core/throttle.js';
 import { formatBytes, formatDuration, formatPct, MAX_TIMER_MS, parseDuration, parseIntInRange } from '../core/units.js';
+import type { Config } from '../core/config.js';
+import { hostAgents, unmanagedAgents, type HostAgents } from '../core/hostcap.js';
+import { getIdentity } from '../core/identity.js';
+import type { ProcInfo } from '../core/proc.js';
+import { liveRuns, runAlive } from '../core/spawn/runs.js';
+import type { State } from '../core/state.js';
 
 /** Default --watch interval: often enough to see a spike, rare enough to cost nothing. */
 const WATCH_DEFAULT_MS = 2_000;
@@ -16,6 +22,8 @@ const WATCH_DEFAULT_MS = 2_000;
 const WAIT_POLL_MS = 1_000;
 
 export interface ThrottleStatusResult extends ThrottleReport {
+  /** agents on the host (live runs of every group + agents agentctl did not start) against this level's cap */
+  readonly host_agents: HostAgents;
   /** present with --max-level */
   readonly max_level?: { readonly limit: number; readonly ok: boolean };
   /** present with --wait-level */
@@ -53,11 +61,20 @@ function parseOptions(opts: Record<string, unknown>): Parsed {
   return p;
 }
 
-function deps(ctx: Ctx): MeasureDeps {
-  return { now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: ctx.listProcesses };
+/**
+ * One reading, and the host's agents against the cap it sets: from the same walk of the
+ * process table, and the runs as recorded (a run whose process is gone is not counted).
+ */
+async function reading(ctx: Ctx, config: Config, state: State): Promise<ThrottleStatusResult> {
+  let procs: ProcInfo[] = [];
+  const deps: MeasureDeps = { now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: async () => (procs = await ctx.listProcesses()) };
+  const r = await measure(deps, config, state);
+  const live = state.guard(() => liveRuns(state)).filter((x) => x.pid === null || runAlive(x, getIdentity));
+  const host_agents = hostAgents(config, { managed: live.length, unmanaged: unmanagedAgents(procs, live, config.agents).length, level: r.throttle_level, disabled: r.disabled });
+  return { ...r, host_agents };
 }
 
-export function prometheusMetrics(r: ThrottleReport, nowMs: number): Metric[] {
+export function prometheusMetrics(r: ThrottleReport | ThrottleStatusResult, nowMs: number): Metric[] {
   const g = (name: string, help: string, value: number | null, labels?: Record<string, string>): Metric => ({
     name,
     help,
@@ -69,6 +86,7 @@ export function prometheusMetrics(r: ThrottleReport, nowMs: number): Metric[] {
     g('agentctl_throttle_level', 'Throttle level after gradual recovery: 0 normal, 1 light, 2 medium, 3 heavy.', r.throttle_level),
     g('agentctl_throttle_raw_level', 'Throttle level the current readings call for.', r.raw_level),
     g('agentctl_throttle_max_agents', 'Agents the current level allows.', r.throttle_params.max_agents),
+    ...('host_agents' in r ? [g('agentctl_host_agents', 'Agents on the host the cap counts: live runs of every group plus agents agentctl did not start.', r.host_agents.agents)] : []),
     g('agentctl_throttle_disabled', '1 when AGENTCTL_DISABLE_THROTTLE forces level 0.', r.disabled ? 1 : 0),
     g('agentctl_memory_used_percent', 'Memory used, percent of total (MemTotal - MemAvailable).', r.memory_used_pct),
     g('agentctl_cpu_used_percent', 'CPU used, percent, over the measuring window.', r.cpu_used_pct),
@@ -135,7 +153,7 @@ async function watch(ctx: Ctx, p: Parsed, intervalMs: number): Promise<Outcome<T
   try {
     while (!stop) {
       const config = ctx.config().config;
-      const r = await measure(deps(ctx), config, ctx.state());
+      const r = await reading(ctx, config, ctx.state());
       writeOutputs(p, r, ctx.now());
       emit(ctx, r, (d, ui) => renderLine(d, ui));
       if (stop) break;
@@ -161,11 +179,11 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
   if (p.watchMs !== undefined) return watch(ctx, p, p.watchMs);
 
   const started = ctx.now();
-  let r = await measure(deps(ctx), config, state);
+  let r = await reading(ctx, config, state);
   if (p.waitLevel !== undefined) {
     while (r.throttle_level > p.waitLevel && ctx.now() - started < p.timeoutMs) {
       await ctx.sleep(Math.max(0, Math.min(WAIT_POLL_MS, p.timeoutMs - (ctx.now() - started))));
-      r = await measure(deps(ctx), config, state);
+      r = await reading(ctx, config, state);
     }
   }
   writeOutputs(p, r, ctx.now());
@@ -203,7 +221,7 @@ function levelLabel(level: ThrottleLevel, name: string, ui: Ui): string {
 
 
 /** One line per reading, for --watch and logs. */
-export function renderLine(r: ThrottleReport, ui: Ui): string {
+export function renderLine(r: ThrottleReport | ThrottleStatusResult, ui: Ui): string {
   const time = r.timestamp.slice(11, 19);
   return [
     time,
@@ -212,6 +230,7 @@ export function renderLine(r: ThrottleReport, ui: Ui): string {
     `cpu ${formatPct(r.cpu_used_pct)}`,
     `load/core ${r.load_per_core.toFixed(2)}`,
     `agents ${r.agent_processes} (claude ${r.claude_processes}, node ${r.node_processes})`,
+    'host_agents' in r ? `host ${hostCap(r.host_agents)}` : '',
     r.disabled ? ui.c.yellow('throttling disabled') : '',
   ]
     .filter(Boolean)
@@ -236,6 +255,7 @@ export function render(r: ThrottleStatusResult, ui: Ui): string {
       ['swap', `${formatPct(r.swap_used_pct)} used, ${rate(r.swap_in_per_s)} in, ${rate(r.swap_out_per_s)} out`],
       ['pressure', psi],
       ['agents', `${r.agent_processes} (claude ${r.claude_processes}, node processes ${r.node_processes})`],
+      ['host cap', `${hostCap(r.host_agents)} (${r.host_agents.managed} started by agentctl, ${r.host_agents.unmanaged} other${r.host_agents.unmanaged === 1 ? '' : 's'})`],
     ]),
   );
   if (r.max_level) lines.push('', r.max_level.ok ? `at or below --max-level ${r.max_level.limit}` : ui.c.red(`above --max-level ${r.max_level.limit}`));
@@ -245,5 +265,6 @@ export function render(r: ThrottleStatusResult, ui: Ui): string {
   return lines.join('\n');
 }
 
+const hostCap = (h: HostAgents) => (h.max_agents === null ? `${h.agents} agents, no cap` : `${h.agents} of ${h.max_agents} agents`);
 const fmt = (n: number | null) => (n === null ? '-' : n.toFixed(2));
 const rate = (n: number | null) => (n === null ? 'unknown' : `${n} pages/s`);

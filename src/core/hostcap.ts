@@ -5,8 +5,27 @@
  * same way inside its transaction (spawn.ts); this is the read-only view.
  */
 import type { Config } from './config.js';
+import { readProcStat } from './identity.js';
+import { countAgents, programName, type ProcInfo } from './proc.js';
+import type { RunRow } from './spawn/runs.js';
 import type { State } from './state.js';
 import type { LevelState } from './throttle.js';
+
+/**
+ * Agents agentctl did not start: processes matching `agents.patterns` that are not agentctl,
+ * not a detached run's supervisor, not a live run's process or supervisor, and not in a live
+ * run's process group.
+ */
+export function unmanagedAgents(procs: readonly ProcInfo[], live: readonly RunRow[], agents: Config['agents']): number[] {
+  const pgids = new Set(live.flatMap((r) => (r.pgid !== null ? [r.pgid] : [])));
+  const ours = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  return countAgents(procs, agents).agentPids.filter((pid) => {
+    if (ours.has(pid) || programName(byPid.get(pid)?.argv ?? []) === 'agentctl') return false;
+    const pgid = readProcStat(pid)?.pgid;
+    return pgid === undefined || !pgids.has(pgid);
+  });
+}
 
 export interface HostAgents {
   /** live registered runs, all groups */

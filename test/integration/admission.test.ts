@@ -60,6 +60,7 @@ describe('the level caps all agents on the host (1)', () => {
     expect(openRuns()).toHaveLength(5);
     // ps shows the host's agents against the host's cap
     expect(parseJson<{ host: unknown }>((await cli(['ps', '--json'])).stdout).host).toMatchObject({ managed: 5, unmanaged: 0, agents: 5, max_agents: 5 });
+    expect(parseJson<{ host_agents: unknown }>((await cli(['throttle-status', '--json'])).stdout).host_agents).toMatchObject({ managed: 5, unmanaged: 0, agents: 5, max_agents: 5 });
     // every refusal is an event naming the limit that bit
     const ev = parseJson<{ events: Array<{ data: { limit_kind?: string } }> }>((await cli(['events', '--json', '--kind', 'spawn.refused'])).stdout).events;
     expect(ev.map((e) => e.data.limit_kind)).toEqual(Array(13).fill('host'));
