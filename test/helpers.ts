@@ -148,6 +148,15 @@ function procStartTime(pid: number): string | undefined {
   }
 }
 
+/** Is a process running under this PID (a zombie is not)? */
+export function alive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export async function waitFor(pred: () => boolean, timeoutMs: number, stepMs = 20): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!pred()) {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, parseJson, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+import { alive, cleanEnv, parseJson, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
 
 // Real python workers in two temp folders: the same script name in two projects is two workers.
 let t: ReturnType<typeof tempDir>;
@@ -30,13 +30,6 @@ afterEach(async () => {
 });
 
 const cli = (args: string[]) => runCli(['--state-dir', sd, ...args], { env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' }), cwd: t.dir });
-const alive = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 function project(name: string, ...scripts: string[]): string {
   const dir = join(t.dir, name);

@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootId, getIdentity } from '../../src/core/identity.js';
 import { findByRunId } from '../../src/core/kill.js';
 import { State } from '../../src/core/state.js';
-import { BIN, cleanEnv, parseJson, Procs, rng, runCli, tempDir, waitFor } from '../helpers.js';
+import { alive, BIN, cleanEnv, parseJson, Procs, rng, runCli, tempDir, waitFor } from '../helpers.js';
 import { testUser } from '../users.js';
 
 let t: ReturnType<typeof tempDir>;
@@ -31,13 +31,6 @@ afterEach(async () => {
 
 const env = (more: Record<string, string> = {}) => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', ...more });
 const cli = (args: string[], e = env()) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
-const alive = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 const stat = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
 const ppidOf = (pid: number) => Number(stat(pid)[1]);
 const sidOf = (pid: number) => Number(stat(pid)[3]);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
-import { BIN, cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+import { alive, BIN, cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
 
 const WORKER = join(ROOT, 'test', 'fixtures', 'worker.mjs');
 let t: ReturnType<typeof tempDir>;
@@ -39,14 +39,6 @@ const config = (toml: string) => {
 const spawnCli = (args: string[], e = env()) => runCli(['spawn', '--state-dir', sd, ...args], { env: e, cwd: t.dir });
 const worker = (label: string, ...flags: string[]) => ['--', process.execPath, WORKER, log, label, ...flags];
 const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 /** The most concurrent `start`..`end` intervals in the worker log. */
 function maxOverlap(): number {
