@@ -17,7 +17,7 @@ import { poolUsage } from '../pool.js';
 import type { ProcDetail } from '../proc.js';
 import { modeAt, type NameHealth } from '../spawn/policy.js';
 import { HOST_BREAKER_KEY, liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
-import { parseCommand } from '../sightings.js';
+import { parseCommand, readSightings, restartLoops } from '../sightings.js';
 import type { State } from '../state.js';
 import { groupInstances, type WorkerId } from '../workers.js';
 import { printable, redactText, shellWord, showArgv } from '../text.js';
@@ -86,6 +86,12 @@ export interface Thresholds {
   readonly failRateFail: number;
   readonly poolWarn: number;
   readonly spawnLoopErrors: number;
+  /** distinct short-lived processes of one command line that make a restart loop. @default 5 */
+  readonly restartLoopCount: number;
+  /** the window they are counted in. @default 10 min */
+  readonly restartLoopWindowMs: number;
+  /** a process last seen younger than this, then gone, lived short. @default 60 s */
+  readonly restartLoopLifetimeMs: number;
   readonly diskWarnBytes: number;
   readonly diskFailBytes: number;
 }
@@ -180,6 +186,36 @@ export function checks(t: Thresholds): Check[] {
         const s: Status = dups.length ? 'warn' : 'ok';
         const where = (id: WorkerId) => (id.folder ? ` in ${id.folder}` : '');
         return { status: s, value: dups.length ? dups.map((inst) => `${redactText(inst[0]!.id.key)} x${inst.length}${where(inst[0]!.id)}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
+      },
+    },
+    {
+      id: 'agents.restart_loops',
+      group: 'agents',
+      title: 'restart loops agentctl did not start',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const rows = readSightings(f.state, f.now - t.restartLoopWindowMs);
+        const loops = restartLoops(rows, { now: f.now, windowMs: t.restartLoopWindowMs, lifetimeMs: t.restartLoopLifetimeMs, minCount: t.restartLoopCount });
+        const life = formatDuration(t.restartLoopLifetimeMs);
+        const threshold = `fail at >= ${t.restartLoopCount} processes of one command line that started within ${formatDuration(t.restartLoopWindowMs)} and were gone after < ${life}, as readings saw them`;
+        if (!loops.length) {
+          const pids = new Set(rows.map((r) => `${r.pid}:${r.start_time}`)).size;
+          return ok(`none (${pids} agent and service process${pids === 1 ? '' : 'es'} seen in ${formatDuration(t.restartLoopWindowMs)})`, threshold, 0);
+        }
+        const parentOf = (l: (typeof loops)[number]) => {
+          if (!l.parent) return undefined;
+          const p = f.procs.find((x) => x.pid === l.parent!.pid && x.startTicks <= Number(l.parent!.childStartTime));
+          return p && p.argv.length ? { pid: p.pid, argv: p.argv } : undefined;
+        };
+        const value = loops
+          .map((l) => {
+            const parent = parentOf(l);
+            const by = parent ? `started by PID ${parent.pid}: ${showArgv(parent.argv, 60)}` : l.parent ? `parent PID ${l.parent.pid} gone` : 'parent unknown';
+            return `${l.matched}: ${showArgv(l.argv, 120)}: ${l.count} processes gone after < ${life} in ${formatDuration(l.lastStart - l.firstStart)} (longest seen ${formatDuration(l.longestSeenMs)}; PIDs ${l.pids.join(', ')}${l.count > l.pids.length ? ' newest' : ''}; ${l.alive} alive; ${by})`;
+          })
+          .join('; ');
+        const parent = parentOf(loops[0]!);
+        return { status: 'fail', value, threshold, remedy: parent ? `ps -o pid,lstart,args -p ${parent.pid} (what restarts it); agentctl ps` : 'agentctl ps; agentctl doctor --check agents.restart_loops (again, while it runs)', metric: loops.length };
       },
     },
     {
