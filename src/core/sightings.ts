@@ -174,7 +174,8 @@ function statOf(pid: number): { startTicks: string; ppid: number } | undefined {
 export function recordSightings(state: State, procs: readonly ProcInfo[], config: Pick<Config, 'agents' | 'services'>, now: number): void {
   if (process.platform !== 'linux') return;
   const matches = matchProcesses(procs, sightingRules(config));
-  const tracked = state.guard(() => state.db.prepare('SELECT pid, start_time, boot_id FROM sightings WHERE gone_at IS NULL').all() as Tracked[]);
+  // a row another reading refreshed at or after this one's time is not this (older) list's to judge
+  const tracked = state.guard(() => state.db.prepare('SELECT pid, start_time, boot_id FROM sightings WHERE gone_at IS NULL AND last_seen < ?').all(now) as Tracked[]);
   if (!matches.length && !tracked.length) return;
   const up = uptimeMs();
   if (up === undefined) return;
@@ -188,13 +189,13 @@ export function recordSightings(state: State, procs: readonly ProcInfo[], config
       state.db
         .prepare(
           `INSERT INTO sightings (ident, pid, ppid, start_time, boot_id, started_at, matched, command, first_seen, last_seen) VALUES ${values}
-           ON CONFLICT(pid, start_time, boot_id) DO UPDATE SET last_seen = excluded.last_seen, gone_at = NULL`,
+           ON CONFLICT(pid, start_time, boot_id) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen), gone_at = NULL`,
         )
         .run(...seen.flatMap((s) => [s.ident, s.pid, s.ppid, s.startTime, boot, s.startedAt, s.matched, s.command, now, now]));
     }
     if (gone.length) {
-      const close = state.db.prepare('UPDATE sightings SET gone_at = ? WHERE pid = ? AND start_time = ? AND boot_id = ? AND gone_at IS NULL');
-      for (const g of gone) close.run(now, g.pid, g.start_time, g.boot_id);
+      const close = state.db.prepare('UPDATE sightings SET gone_at = ? WHERE pid = ? AND start_time = ? AND boot_id = ? AND gone_at IS NULL AND last_seen < ?');
+      for (const g of gone) close.run(now, g.pid, g.start_time, g.boot_id, now);
     }
   });
 }

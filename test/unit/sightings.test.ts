@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import type { ProcDetail, ProcInfo } from '../../src/core/proc.js';
-import { goneAmong, identKey, matchProcesses, MAX_PER_READING, planSightings, restartLoops, sightingRules, storedCommand, type Seen, type SightingRow } from '../../src/core/sightings.js';
+import { listProcesses } from '../../src/core/proc.js';
+import { goneAmong, identKey, matchProcesses, MAX_PER_READING, planSightings, recordSightings, restartLoops, sightingRules, storedCommand, type Seen, type SightingRow } from '../../src/core/sightings.js';
 import { State } from '../../src/core/state.js';
-import { tempDir } from '../helpers.js';
+import { Procs, tempDir } from '../helpers.js';
 
 const proc = (pid: number, argv: string[]): ProcInfo => ({ pid, argv, cmdline: argv.join(' ') });
 const config = { agents: { patterns: ['(^|/)claude(\\s|$)'], claude: 'claude' }, services: [{ name: 'orchestrator', match: 'orchestrator\\.py', expect_status: 200, timeoutMs: 2000 }, { name: 'site', port: 7085, expect_status: 200, timeoutMs: 2000 }] };
@@ -130,6 +131,38 @@ describe('restart loops', () => {
 });
 
 describe('sightings in the state db', () => {
+  it('a reading records a real matching process once, moves last_seen on, and the next reading after it ends closes it', async () => {
+    const t = tempDir();
+    const s = State.open(t.dir);
+    const procs = new Procs();
+    try {
+      const marker = `sightings_probe_${process.pid}`;
+      const child = await procs.node(`setInterval(() => {}, 60_000) // ${marker}`);
+      const cfg = { agents: { patterns: [marker], claude: 'x' }, services: [] };
+      const rows = () => s.db.prepare('SELECT pid, ppid, started_at, first_seen, last_seen, gone_at, matched FROM sightings').all() as Array<Record<string, number | string | null>>;
+      recordSightings(s, await listProcesses(), cfg, 1_000);
+      recordSightings(s, await listProcesses(), cfg, 2_000);
+      expect(rows()).toEqual([{ pid: child.pid, ppid: process.pid, started_at: expect.any(Number), first_seen: 1_000, last_seen: 2_000, gone_at: null, matched: 'agents' }]);
+      expect(1_000 - (rows()[0]!.started_at as number)).toBeGreaterThanOrEqual(-20); // started just before the reading (10 ms ticks)
+      expect(1_000 - (rows()[0]!.started_at as number)).toBeLessThan(10_000);
+      // an older reading than the last one does not judge it, and does not move last_seen back
+      await procs.end(child);
+      recordSightings(s, await listProcesses(), cfg, 1_500);
+      expect(rows()[0]).toMatchObject({ last_seen: 2_000, gone_at: null });
+      recordSightings(s, await listProcesses(), cfg, 3_000);
+      expect(rows()[0]).toMatchObject({ last_seen: 2_000, gone_at: 3_000 });
+      // nothing matched, nothing tracked: no write at all
+      const changes = s.db.prepare('SELECT total_changes() AS n').get() as { n: number };
+      recordSightings(s, await listProcesses(), cfg, 4_000);
+      expect(s.db.prepare('SELECT total_changes() AS n').get()).toEqual(changes);
+    } finally {
+      await procs.endAll();
+      s.close();
+      t.cleanup();
+    }
+  });
+
+
   it('are pruned with the samples limits, by when each was last seen', () => {
     const t = tempDir();
     const s = State.open(t.dir);
