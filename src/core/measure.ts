@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { bootId } from './identity.js';
 import { countAgents, type ProcInfo } from './proc.js';
 import { cpuUsedPct, type PsiReading, type Sampler, type Snapshot } from './resources.js';
+import { recordSightings } from './sightings.js';
 import type { State } from './state.js';
 import { round } from './units.js';
 import { nextLevel, paramsFor, rawLevel, type LevelState, type ThrottleLevel, type ThrottleParams } from './throttle.js';
@@ -125,6 +126,7 @@ export async function measure(deps: MeasureDeps, config: Config, state: State, c
   const swapInPerS = rate(start.swapIn, snap.swapIn);
 
   const procs = await deps.listProcesses();
+  recordSightings(state, procs, config, deps.now());
   const counts = countAgents(procs, config.agents);
 
   const disabled = throttleDisabled(deps.env);

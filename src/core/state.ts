@@ -155,6 +155,26 @@ export const MIGRATIONS: readonly string[] = [
   // waiter's --max says whether its group has room for it to take a host slot
   `ALTER TABLE queue ADD COLUMN max INTEGER;
    CREATE INDEX queue_order ON queue(priority, id);`,
+  // 6: agent and service processes each throttle reading saw (src/core/sightings.ts), so
+  // doctor agents.restart_loops can count short-lived restarts of a command line agentctl did
+  // not start: one row per process identity, refreshed while seen, closed when found gone
+  `CREATE TABLE sightings (
+     id INTEGER PRIMARY KEY,
+     ident TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     ppid INTEGER,
+     start_time TEXT NOT NULL,
+     boot_id TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     matched TEXT NOT NULL,
+     command TEXT NOT NULL,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL,
+     gone_at INTEGER
+   );
+   CREATE UNIQUE INDEX sightings_process ON sightings(pid, start_time, boot_id);
+   CREATE INDEX sightings_last_seen ON sightings(last_seen);
+   CREATE INDEX sightings_alive ON sightings(boot_id) WHERE gone_at IS NULL;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -458,7 +478,7 @@ export class State {
    * Prune history tables by age and row count, at most once per PRUNE_EVERY_MS (or always
    * with `force`). Returns how many rows went, or undefined when it was not yet time.
    */
-  prune(limits: PruneLimits, now = Date.now(), force = false): { events: number; samples: number } | undefined {
+  prune(limits: PruneLimits, now = Date.now(), force = false): { events: number; samples: number; sightings: number } | undefined {
     // most calls are not due: find that out without taking the write lock
     const seen = this.getKv<number>('prune.last_at');
     if (!force && seen && now - seen.value < PRUNE_EVERY_MS) return undefined;
@@ -471,16 +491,20 @@ export class State {
         this.db.prepare(`DELETE FROM ${table} WHERE id <= (SELECT MAX(id) FROM ${table}) - ?`).run(maxRows).changes;
       const events = byAge('events', limits.eventsMaxAgeMs) + byCount('events', limits.eventsMaxRows);
       const samples = byAge('samples', limits.samplesMaxAgeMs) + byCount('samples', limits.samplesMaxRows);
+      // process sightings follow the samples limits, by when each was last seen
+      const sightings =
+        this.db.prepare('DELETE FROM sightings WHERE last_seen < ?').run(now - limits.samplesMaxAgeMs).changes +
+        this.db.prepare('DELETE FROM sightings WHERE last_seen <= (SELECT last_seen FROM sightings ORDER BY last_seen DESC LIMIT 1 OFFSET ?)').run(limits.samplesMaxRows).changes;
       // ended runs follow the events limits; live runs are never pruned
       this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?').run(now - limits.eventsMaxAgeMs);
       this.db
         .prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)')
         .run(limits.eventsMaxRows);
       this.setKv('prune.last_at', now, now);
-      return { events, samples };
+      return { events, samples, sightings };
     });
     // hand freed pages back to the file system (files created with auto_vacuum=INCREMENTAL)
-    if (result && result.events + result.samples > 0) this.guard(() => this.db.pragma('incremental_vacuum'));
+    if (result && result.events + result.samples + result.sightings > 0) this.guard(() => this.db.pragma('incremental_vacuum'));
     return result;
   }
 

@@ -122,9 +122,56 @@ time.sleep(60)`], { stdio: 'ignore' });
     for (let i = 0; i < 6; i++) ins.run(`rloop00000${i}`, now - 60_000 + i * 1000, now - 59_000 + i * 1000);
     s.close();
     const r = await doctor(['--check', 'runs.spawn_loops', 'runs.failure_rate']);
-    expect(check(r.doc, 'runs.spawn_loops')).toMatchObject({ status: 'fail', value: 'coordinator-worker: 6 startup errors in 10 min' });
+    expect(check(r.doc, 'runs.spawn_loops')).toMatchObject({ status: 'fail', value: 'coordinator-worker: 6 startup errors in 6s, last exits 1, 1, 1, 1, 1; last command: w' });
     expect(check(r.doc, 'runs.failure_rate')).toMatchObject({ status: 'fail', value: '100.0% (6 of 6)' });
     expect(r.code).toBe(1);
+  });
+
+  it('a name whose breaker opened for startup errors is a spawn loop, with the default limits, its exits and its command redacted and escaped', async () => {
+    // the default backoff (300 s) would refuse the second start; the breaker (3 failures) is the default
+    const cfg = config('[spawn]\nbackoff_startup = "0s"\n');
+    const codes: Array<number | null> = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await runCli(['--state-dir', sd, ...cfg, 'spawn', '--name', 'coordinator-worker', '--', 'sh', '-c', 'exit 3', 'x', '--token', 'hunter2', '\x1b[2J'], { env: env(), cwd: t.dir });
+      codes.push(r.code);
+    }
+    expect(codes).toEqual([3, 3, 3, 69]); // the fourth is refused: the breaker is open
+    const r = await doctor(['--check', 'runs.spawn_loops', 'runs.breakers'], cfg);
+    expect(r.code).toBe(1);
+    const c = check(r.doc, 'runs.spawn_loops');
+    expect(c.status).toBe('fail');
+    expect(c.value).toMatch(/^coordinator-worker: 3 startup errors in \d+m?s, last exits 3, 3, 3; breaker open since \S+Z \(3 consecutive failures, last startup_error\); last command: sh -c exit 3 x --token <redacted> \\x1b\[2J$/);
+    expect(c.value).not.toContain('hunter2');
+    expect(c.value).not.toContain('\x1b');
+    expect(c.remedy).toBe('agentctl events --kind run.failed --since 1h; agentctl stats --name coordinator-worker; once fixed: agentctl breaker reset coordinator-worker');
+    // reset by hand: no longer a loop (3 startup errors are under doctor.spawn_loop_errors)
+    expect((await runCli(['--state-dir', sd, ...cfg, 'breaker', 'reset', 'coordinator-worker'], { env: env(), cwd: t.dir })).code).toBe(0);
+    expect(check((await doctor(['--check', 'runs.spawn_loops'], cfg)).doc, 'runs.spawn_loops')).toMatchObject({ status: 'ok', value: 'none' });
+  });
+
+  it('reports the host-wide breaker open from its kv row, closed once its pause has passed, and an unreadable row', async () => {
+    await doctor(['--check', 'state.integrity']);
+    const now = Date.now();
+    const write = (value: unknown) => {
+      const s = State.open(sd);
+      s.setKv('breaker.host', value, now);
+      s.close();
+    };
+    const failures = Array.from({ length: 6 }, (_, i) => ({ name: i === 5 ? 'crashy-\x1b]0;PWNED\x07' : `crashy-${i}`, run_id: `r0mwuwoc${i}sj801`, at: now - 40_000 + i * 1000, exit_code: i === 4 ? null : 1 }));
+    write({ openedAt: now - 35_000, notBefore: now + 565_000, reason: '6 startup errors in 41s across 6 names (more than 5 in 10m)', failures });
+    const open = await doctor(['--check', 'runs.host_breaker']);
+    expect(open.code).toBe(1);
+    const c = check(open.doc, 'runs.host_breaker');
+    expect(c).toMatchObject({ status: 'fail', remedy: 'agentctl events --kind run.failed --since 1h; once fixed: agentctl breaker reset --host' });
+    expect(c.value).toMatch(/^open since \S+Z, every spawn refused for 9m \d+s more: 6 startup errors in 41s across 6 names \(more than 5 in 10m\); last failures: crashy-1 exit 1 \(run r0mwuwoc1sj801\), crashy-2 exit 1 .*crashy-4 no exit code .*crashy-\\x1b\]0;PWNED\\x07 exit 1 \(run r0mwuwoc5sj801\)$/);
+    // the real command closes it
+    expect((await runCli(['--state-dir', sd, 'breaker', 'reset', '--host'], { env: env(), cwd: t.dir })).code).toBe(0);
+    expect(check((await doctor(['--check', 'runs.host_breaker'])).doc, 'runs.host_breaker')).toMatchObject({ status: 'ok', value: 'closed' });
+    write({ openedAt: now - 700_000, notBefore: now - 100_000, reason: 'old', failures: [] });
+    expect(check((await doctor(['--check', 'runs.host_breaker'])).doc, 'runs.host_breaker')).toMatchObject({ status: 'ok' });
+    expect(check((await doctor(['--check', 'runs.host_breaker'])).doc, 'runs.host_breaker').value).toMatch(/^closed \(last opened \S+: old\)$/);
+    write({ openedAt: 'yesterday', failures: 3 });
+    expect(check((await doctor(['--check', 'runs.host_breaker'])).doc, 'runs.host_breaker')).toMatchObject({ status: 'warn', remedy: 'agentctl breaker reset --host' });
   });
 
   it('a corrupt state db fails its check but doctor still runs the others', async () => {

@@ -16,11 +16,12 @@ import { listenerCounts } from '../ports.js';
 import { poolUsage } from '../pool.js';
 import type { ProcDetail } from '../proc.js';
 import { modeAt, type NameHealth } from '../spawn/policy.js';
-import { liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
+import { HOST_BREAKER_KEY, liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
+import { parseCommand, readSightings, restartLoops } from '../sightings.js';
 import type { State } from '../state.js';
 import { groupInstances, type WorkerId } from '../workers.js';
-import { redactText, shellWord } from '../text.js';
-import { formatBytes, formatPct } from '../units.js';
+import { printable, redactText, shellWord, showArgv } from '../text.js';
+import { formatBytes, formatDuration, formatPct } from '../units.js';
 import { httpStatus, tcpAccepts } from './probes.js';
 
 export type Status = 'ok' | 'warn' | 'fail';
@@ -85,6 +86,12 @@ export interface Thresholds {
   readonly failRateFail: number;
   readonly poolWarn: number;
   readonly spawnLoopErrors: number;
+  /** distinct short-lived processes of one command line that make a restart loop. @default 5 */
+  readonly restartLoopCount: number;
+  /** the window they are counted in. @default 10 min */
+  readonly restartLoopWindowMs: number;
+  /** a process last seen younger than this, then gone, lived short. @default 60 s */
+  readonly restartLoopLifetimeMs: number;
   readonly diskWarnBytes: number;
   readonly diskFailBytes: number;
 }
@@ -182,6 +189,36 @@ export function checks(t: Thresholds): Check[] {
       },
     },
     {
+      id: 'agents.restart_loops',
+      group: 'agents',
+      title: 'restart loops agentctl did not start',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const rows = readSightings(f.state, f.now - t.restartLoopWindowMs);
+        const loops = restartLoops(rows, { now: f.now, windowMs: t.restartLoopWindowMs, lifetimeMs: t.restartLoopLifetimeMs, minCount: t.restartLoopCount });
+        const life = formatDuration(t.restartLoopLifetimeMs);
+        const threshold = `fail at >= ${t.restartLoopCount} processes of one command line that started within ${formatDuration(t.restartLoopWindowMs)} and were gone after < ${life}, as readings saw them`;
+        if (!loops.length) {
+          const pids = new Set(rows.map((r) => `${r.pid}:${r.start_time}`)).size;
+          return ok(`none (${pids} agent and service process${pids === 1 ? '' : 'es'} seen in ${formatDuration(t.restartLoopWindowMs)})`, threshold, 0);
+        }
+        const parentOf = (l: (typeof loops)[number]) => {
+          if (!l.parent) return undefined;
+          const p = f.procs.find((x) => x.pid === l.parent!.pid && x.startTicks <= Number(l.parent!.childStartTime));
+          return p && p.argv.length ? { pid: p.pid, argv: p.argv } : undefined;
+        };
+        const value = loops
+          .map((l) => {
+            const parent = parentOf(l);
+            const by = parent ? `started by PID ${parent.pid}: ${showArgv(parent.argv, 60)}` : l.parent ? `parent PID ${l.parent.pid} gone` : 'parent unknown';
+            return `${l.matched}: ${showArgv(l.argv, 120)}: ${l.count} processes gone after < ${life} in ${formatDuration(l.lastStart - l.firstStart)} (longest seen ${formatDuration(l.longestSeenMs)}; PIDs ${l.pids.join(', ')}${l.count > l.pids.length ? ' newest' : ''}; ${l.alive} alive; ${by})`;
+          })
+          .join('; ');
+        const parent = parentOf(loops[0]!);
+        return { status: 'fail', value, threshold, remedy: parent ? `ps -o pid,lstart,args -p ${parent.pid} (what restarts it); agentctl ps` : 'agentctl ps; agentctl doctor --check agents.restart_loops (again, while it runs)', metric: loops.length };
+      },
+    },
+    {
       id: 'runs.stale',
       group: 'runs',
       title: 'stale PID files and dead runs',
@@ -199,11 +236,33 @@ export function checks(t: Thresholds): Check[] {
       title: 'spawn loops',
       run: (f) => {
         if (!f.state) return skip(f.stateError ?? 'no state');
-        const rows = f.state.db
-          .prepare("SELECT name, COUNT(*) AS n FROM runs WHERE failure = 'startup_error' AND started_at >= ? GROUP BY name HAVING n >= ? ORDER BY n DESC")
-          .all(f.now - 600_000, t.spawnLoopErrors) as Array<{ name: string; n: number }>;
-        const s: Status = rows.length ? 'fail' : 'ok';
-        return { status: s, value: rows.length ? rows.map((r) => `${r.name}: ${r.n} startup errors in 10 min`).join(', ') : 'none', threshold: `fail at >= ${t.spawnLoopErrors} startup errors of one name in 10 min`, remedy: s === 'ok' ? '' : `agentctl stats --name ${shellWord(rows[0]!.name)}; agentctl events --kind run.failed`, metric: rows.length };
+        const loops = spawnLoops(f, t);
+        const threshold = `fail when a name's breaker opened for startup errors, or at >= ${t.spawnLoopErrors} startup errors of one name in 10 min`;
+        if (!loops.length) return ok('none', threshold, 0);
+        const first = shellWord(loops[0]!.name);
+        return { status: 'fail', value: loops.map(describeSpawnLoop).join('; '), threshold, remedy: `agentctl events --kind run.failed --since 1h; agentctl stats --name ${first}; once fixed: agentctl breaker reset ${first}`, metric: loops.length };
+      },
+    },
+    {
+      id: 'runs.host_breaker',
+      group: 'runs',
+      title: 'host-wide startup-failure breaker',
+      run: (f) => {
+        if (!f.state) return skip(f.stateError ?? 'no state');
+        const threshold = 'closed (it opens when startup errors across all names pass spawn.host_breaker_failures in spawn.host_breaker_window)';
+        const row = f.state.db.prepare('SELECT value FROM kv WHERE key = ?').get(HOST_BREAKER_KEY) as { value: string } | undefined;
+        if (!row) return ok('closed', threshold, 0);
+        const hb = hostBreakerRecord(row.value);
+        if (!hb) return { status: 'warn', value: `unreadable record in the state (kv ${HOST_BREAKER_KEY}): ${printable(row.value, 60)}`, threshold, remedy: 'agentctl breaker reset --host', metric: null };
+        if (hb.notBefore <= f.now) return ok(`closed (last opened ${new Date(hb.openedAt).toISOString()}: ${printable(hb.reason)})`, threshold, 0);
+        const failures = hb.failures.slice(-5).map((x) => `${printable(x.name)} ${x.exit_code === null ? 'no exit code' : `exit ${x.exit_code}`} (run ${printable(x.run_id)})`);
+        return {
+          status: 'fail',
+          value: `open since ${new Date(hb.openedAt).toISOString()}, every spawn refused for ${formatDuration(hb.notBefore - f.now)} more: ${printable(hb.reason)}${failures.length ? `; last failures: ${failures.join(', ')}` : ''}`,
+          threshold,
+          remedy: 'agentctl events --kind run.failed --since 1h; once fixed: agentctl breaker reset --host',
+          metric: 1,
+        };
       },
     },
     {
@@ -346,6 +405,72 @@ export function checks(t: Thresholds): Check[] {
       },
     },
   ];
+}
+
+/** A name in a spawn loop: why, and its recent startup errors (newest first). */
+interface SpawnLoop {
+  readonly name: string;
+  readonly why: string;
+  readonly failures: ReadonlyArray<{ command: string; exit_code: number | null; signal: string | null; started_at: number; ended_at: number | null }>;
+  readonly count: number;
+}
+
+/** Startup errors of one name in the runs table at most this far before its breaker opened. */
+const SPAWN_LOOP_LOOKBACK_MS = 3_600_000; // the breaker's own horizon: restarts per rolling hour
+
+/**
+ * Names in a spawn loop: the breaker opened (or half-opened) after a startup error, or one name
+ * had spawn_loop_errors startup errors in 10 min (a breaker reset by hand does not hide that).
+ */
+function spawnLoops(f: Facts, t: Thresholds): SpawnLoop[] {
+  const state = f.state!;
+  const why = new Map<string, { why: string; since: number }>();
+  for (const { name, h } of health(f)) {
+    const mode = modeAt(h, f.now);
+    if (mode === 'closed' || h.lastFailure !== 'startup_error') continue;
+    const opened = typeof h.openedAt === 'number' ? h.openedAt : f.now;
+    why.set(name, { why: `breaker ${mode === 'open' ? 'open' : 'half-open'} since ${new Date(opened).toISOString()}${h.reason ? ` (${printable(h.reason)})` : ''}`, since: opened - SPAWN_LOOP_LOOKBACK_MS });
+  }
+  const counted = state.db
+    .prepare("SELECT name, COUNT(*) AS n FROM runs WHERE failure = 'startup_error' AND started_at >= ? GROUP BY name HAVING n >= ? ORDER BY n DESC")
+    .all(f.now - 600_000, t.spawnLoopErrors) as Array<{ name: string; n: number }>;
+  for (const r of counted) if (!why.has(r.name)) why.set(r.name, { why: '', since: f.now - 600_000 });
+  const recent = state.db.prepare("SELECT command, exit_code, signal, started_at, ended_at FROM runs WHERE name = ? AND failure = 'startup_error' AND started_at >= ? ORDER BY started_at DESC LIMIT 100");
+  return [...why].map(([name, w]) => {
+    const failures = recent.all(name, w.since) as SpawnLoop['failures'];
+    return { name, why: w.why, failures, count: failures.length };
+  });
+}
+
+function describeSpawnLoop(l: SpawnLoop): string {
+  if (!l.failures.length) return `${printable(l.name)}: ${l.why || 'no startup errors on record'}`;
+  const newest = l.failures[0]!;
+  const oldest = l.failures[l.failures.length - 1]!;
+  const span = formatDuration((newest.ended_at ?? newest.started_at) - oldest.started_at);
+  const exits = l.failures.slice(0, 5).map((x) => (x.exit_code !== null ? String(x.exit_code) : x.signal !== null ? printable(x.signal) : '?'));
+  // the counts first: the table cuts values at 70 characters
+  return `${printable(l.name)}: ${l.count}${l.count === 100 ? '+' : ''} startup error${l.count === 1 ? '' : 's'} in ${span}, last exits ${exits.join(', ')}; ${l.why ? `${l.why}; ` : ''}last command: ${showArgv(parseCommand(newest.command), 120)}`;
+}
+
+/** The host breaker's kv record, checked like user input; undefined when it is not one. */
+function hostBreakerRecord(text: string): { openedAt: number; notBefore: number; reason: string; failures: Array<{ name: string; run_id: string; exit_code: number | null }> } | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const o = v as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object' || !Number.isFinite(o.openedAt) || !Number.isFinite(o.notBefore) || typeof o.reason !== 'string') return undefined;
+  const failures = Array.isArray(o.failures)
+    ? (o.failures as unknown[]).flatMap((x) => {
+        const r = x as Record<string, unknown> | null;
+        return r && typeof r === 'object' && typeof r.name === 'string' && typeof r.run_id === 'string'
+          ? [{ name: r.name, run_id: r.run_id, exit_code: typeof r.exit_code === 'number' ? r.exit_code : null }]
+          : [];
+      })
+    : [];
+  return { openedAt: o.openedAt as number, notBefore: o.notBefore as number, reason: o.reason, failures };
 }
 
 /** One check per configured service: PID file alive, process match, TCP port, HTTP status. */
