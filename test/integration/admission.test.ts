@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
@@ -143,5 +143,53 @@ describe('a spawn loop under new names meets the host breaker (3)', () => {
   it('host_breaker_failures = 0 turns it off', async () => {
     writeFileSync(cfg, '[spawn]\nhost_breaker_failures = 0\n');
     for (let i = 0; i < 8; i++) expect((await cli(['spawn', '--name', `crashy-${i}`, '--', 'sh', '-c', 'exit 1'])).code).toBe(1);
+  });
+});
+
+describe('protections on by default (4)', () => {
+  /** A `claude` on PATH, as a naive orchestrator would call it: a shell script that lives, or one that dies at once. */
+  function fakeClaude(body: string): NodeJS.ProcessEnv {
+    const dir = join(t.dir, 'bin');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'claude'), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(dir, 'claude'), 0o755);
+    // the default configuration: no config file, no agentctl variables
+    return cleanEnv({ PATH: `${dir}:${process.env.PATH}` });
+  }
+  const defaults = (e: NodeJS.ProcessEnv) => (args: string[]) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
+  type Check = { id: string; status: string; value: string };
+  const check = async (run: (a: string[]) => Promise<RunResult>, id: string) => parseJson<{ checks: Check[] }>((await run(['doctor', '--json', '--check', id])).stdout).checks.find((c) => c.id === id)!;
+
+  it('15 x spawn -d -- claude: one per name, and under new names no more than the level allows; doctor shows the cap biting', async () => {
+    const run = defaults(fakeClaude('while :; do sleep 1; done'));
+    const naive = [];
+    for (let i = 0; i < 15; i++) naive.push(await run(['spawn', '-d', '--json', '--', 'claude', '--print', `task ${i}`]));
+    for (const r of naive) if (r.code === 0) procs.adopt(parseJson<{ pid: number }>(r.stdout).pid);
+    expect(naive.filter((r) => r.code === 0)).toHaveLength(1); // the name defaults to the program: one instance
+    expect(naive.slice(1).every((r) => r.code === 75 && parseJson<{ reason: string }>(r.stdout).reason === 'already_running')).toBe(true);
+    const named = [];
+    for (let i = 0; i < 15; i++) named.push(await run(['spawn', '-d', '--json', '--name', `claude-${i}`, '--', 'claude', '--print', `task ${i}`]));
+    for (const r of named) if (r.code === 0) procs.adopt(parseJson<{ pid: number }>(r.stdout).pid);
+    // level 0's cap (5) is the most any level allows: the naive run and at most 4 of these
+    expect(openRuns().length).toBeLessThanOrEqual(5);
+    expect(named.filter((r) => r.code === 75).length).toBeGreaterThanOrEqual(10);
+    const c = await check(run, 'agents.count');
+    expect(c.status).not.toBe('ok');
+    expect(c.value).toMatch(/\d+ spawns? refused by the host cap in the last hour/);
+  });
+
+  it('15 x spawn -d of a claude that dies at once under new names: the host breaker opens and doctor fails on it', async () => {
+    const run = defaults(fakeClaude('exit 1'));
+    const codes: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const r = await run(['spawn', '-d', '--json', '--name', `claude-${i}`, '--', 'claude', '--print', `task ${i}`]);
+      codes.push(r.code!);
+      // a detached run's exit is recorded by the next command that reconciles: let this one end first
+      if (r.code === 0) await waitFor(() => existsSync(join(sd, 'runs', `${parseJson<{ run_id: string }>(r.stdout).run_id}.exit`)), 5000);
+    }
+    expect(codes.filter((c) => c === 0).length).toBeLessThanOrEqual(7); // six startup errors open it; the seventh spawn may be the one recording the sixth
+    expect(codes.filter((c) => c === 69).length).toBeGreaterThanOrEqual(8);
+    const c = await check(run, 'runs.host_breaker');
+    expect(c.status).toBe('fail');
   });
 });

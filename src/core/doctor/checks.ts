@@ -11,6 +11,7 @@ import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from 
 import { getIdentity, isSameProcess } from '../identity.js';
 import { readOwn } from '../safefs.js';
 import { protectedPids } from '../kill.js';
+import { hostAgents, unmanagedAgents } from '../hostcap.js';
 import type { ThrottleReport } from '../measure.js';
 import { listenerCounts } from '../ports.js';
 import { poolUsage } from '../pool.js';
@@ -96,6 +97,11 @@ export interface Thresholds {
   readonly diskFailBytes: number;
 }
 
+/** spawn.refused events since `since` whose limit was the host cap. */
+function refusedByHostCap(state: State, since: number): number {
+  return (state.guard(() => state.db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'spawn.refused' AND ts >= ? AND json_extract(data, '$.limit_kind') = 'host'").get(since)) as { n: number }).n;
+}
+
 export function checks(t: Thresholds): Check[] {
   return [
     {
@@ -146,14 +152,25 @@ export function checks(t: Thresholds): Check[] {
     {
       id: 'agents.count',
       group: 'agents',
-      title: 'agents vs the throttle level',
+      title: 'agents on the host vs the host cap',
       run: (f) => {
         if (!f.report) return skip('no reading');
-        const n = f.report.agent_processes;
-        const allowed = f.report.throttle_params.max_agents;
-        const ceiling = f.config?.config.throttle.maxAgents[0] ?? 5;
-        const s: Status = n > ceiling ? 'fail' : n > allowed ? 'warn' : 'ok';
-        return { status: s, value: `${n} agents (claude ${f.report.claude_processes}); level ${f.report.throttle_level} allows ${allowed}`, threshold: `warn > level's max, fail > ${ceiling}`, remedy: s === 'ok' ? '' : 'agentctl ps; agentctl reap --shed', metric: n };
+        const cfg = f.config?.config;
+        if (!cfg) return skip('no configuration');
+        // what spawn admits against: live runs of every group plus agents it did not start
+        const live = f.state ? f.state.guard(() => liveRuns(f.state!)).filter((r) => r.pid === null || runAlive(r, getIdentity)) : [];
+        const h = hostAgents(cfg, { managed: live.length, unmanaged: unmanagedAgents(f.procs, live, cfg.agents).length, level: f.report.throttle_level, disabled: f.report.disabled });
+        const refused = f.state ? refusedByHostCap(f.state, f.now - 3_600_000) : 0;
+        const cap = h.max_agents ?? Number.POSITIVE_INFINITY;
+        const s: Status = h.agents > cap ? 'fail' : h.agents >= cap || refused > 0 ? 'warn' : 'ok';
+        const capText = h.max_agents === null ? 'no host cap (throttling disabled)' : `level ${h.level} allows ${h.max_agents}`;
+        return {
+          status: s,
+          value: `${h.agents} agents on the host (${h.managed} started by agentctl, ${h.unmanaged} other${h.unmanaged === 1 ? '' : 's'}); ${capText}${refused ? `; ${refused} spawn${refused === 1 ? '' : 's'} refused by the host cap in the last hour` : ''}`,
+          threshold: 'warn at the cap or when it refused spawns in the last hour, fail above it',
+          remedy: s === 'ok' ? '' : 'agentctl ps; agentctl events --kind spawn.refused; agentctl reap --shed',
+          metric: h.agents,
+        };
       },
     },
     {
