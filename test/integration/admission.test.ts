@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
-import { BIN, cleanEnv, parseJson, Procs, runCli, tempDir, waitFor, type RunResult } from '../helpers.js';
+import { alive, BIN, cleanEnv, parseJson, Procs, runCli, tempDir, waitFor, type RunResult } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;
 let sd: string;
@@ -138,6 +138,24 @@ describe('a spawn loop under new names meets the host breaker (3)', () => {
     // the failures before the reset no longer count: one more startup error does not reopen it
     expect((await cli(['spawn', '--name', 'crashy-7', '--', 'sh', '-c', 'exit 1'])).code).toBe(1);
     expect((await cli(['spawn', '--name', 'healthy2', '--', 'true'])).code).toBe(0);
+  });
+
+  it('runs lost within min_uptime (process and supervisor killed) do not open it: no exit seen, no loop shown', async () => {
+    for (let i = 0; i < 7; i++) {
+      const [r] = await spawnAll([['--name', `killed-${i}`, '--', 'sleep', '60']]);
+      const run = parseJson<{ pid: number; run_id: string }>(r!.stdout);
+      const s = State.open(sd);
+      const sup = (s.db.prepare('SELECT sup_pid FROM runs WHERE id = ?').get(run.run_id) as { sup_pid: number }).sup_pid;
+      s.close();
+      process.kill(sup, 'SIGKILL');
+      process.kill(run.pid, 'SIGKILL');
+      await waitFor(() => !alive(sup) && !alive(run.pid), 3000);
+    }
+    expect((await cli(['ps'])).code).toBe(0);
+    const s = State.open(sd);
+    expect((s.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE state = 'lost' AND failure = 'startup_error'").get() as { n: number }).n).toBe(7);
+    s.close();
+    expect((await cli(['spawn', '--name', 'healthy', '--', 'true'])).code).toBe(0);
   });
 
   it('host_breaker_failures = 0 turns it off', async () => {
