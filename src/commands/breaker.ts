@@ -6,7 +6,7 @@ import { checkName } from '../core/names.js';
 import type { Ui } from '../core/output.js';
 import { reconcileAll } from '../core/spawn/spawn.js';
 import { HEALTHY, modeAt, type NameHealth } from '../core/spawn/policy.js';
-import type { HostBreaker } from '../core/spawn/admission.js';
+import { howEnded, type HostBreaker } from '../core/spawn/admission.js';
 import { getHealth, HOST_BREAKER_KEY, HOST_BREAKER_RESET_KEY, setHealth } from '../core/spawn/runs.js';
 import { printable } from '../core/text.js';
 import { formatDuration } from '../core/units.js';
@@ -27,7 +27,7 @@ export interface HostBreakerEntry {
   readonly not_before: string | null;
   readonly reason: string | null;
   /** the startup errors that opened it, newest last */
-  readonly failures: ReadonlyArray<{ name: string; run_id: string; at: string; exit_code: number | null }>;
+  readonly failures: ReadonlyArray<{ name: string; run_id: string; at: string; exit_code: number | null; signal?: string | null }>;
 }
 
 export interface BreakerResult {
@@ -102,7 +102,7 @@ export function render(r: BreakerResult, ui: Ui): string {
   const now = Date.now();
   const hostLine =
     r.host.mode === 'open'
-      ? ui.c.red(`host breaker OPEN: ${r.host.reason}; every spawn paused for ${formatDuration(Date.parse(r.host.not_before!) - now)} (recent: ${r.host.failures.map((f) => `${printable(f.name)} ${f.exit_code === null ? 'lost' : `exit ${f.exit_code}`}`).join(', ')}); agentctl breaker reset --host`)
+      ? ui.c.red(`host breaker OPEN: ${r.host.reason}; every spawn paused for ${formatDuration(Date.parse(r.host.not_before!) - now)} (recent: ${r.host.failures.map((f) => `${printable(f.name)} ${howEnded(f)}`).join(', ')}); agentctl breaker reset --host`)
       : '';
   if (r.breakers.length === 0) return [hostLine, 'every name is healthy: no backoff, no open breaker'].filter(Boolean).join('\n');
   return (hostLine ? `${hostLine}\n` : '') + ui.table(

@@ -140,22 +140,30 @@ describe('a spawn loop under new names meets the host breaker (3)', () => {
     expect((await cli(['spawn', '--name', 'healthy2', '--', 'true'])).code).toBe(0);
   });
 
-  it('runs lost within min_uptime (process and supervisor killed) do not open it: no exit seen, no loop shown', async () => {
-    for (let i = 0; i < 7; i++) {
+  it('runs killed from outside within min_uptime (KILL, or lost with their supervisor) do not open it: they fail on no one\'s loop', async () => {
+    for (let i = 0; i < 8; i++) {
       const [r] = await spawnAll([['--name', `killed-${i}`, '--', 'sleep', '60']]);
       const run = parseJson<{ pid: number; run_id: string }>(r!.stdout);
       const s = State.open(sd);
       const sup = (s.db.prepare('SELECT sup_pid FROM runs WHERE id = ?').get(run.run_id) as { sup_pid: number }).sup_pid;
       s.close();
-      process.kill(sup, 'SIGKILL');
+      // half lose their supervisor too (recorded lost), half are KILLed alone (recorded SIGKILL)
+      if (i % 2) process.kill(sup, 'SIGKILL');
       process.kill(run.pid, 'SIGKILL');
       await waitFor(() => !alive(sup) && !alive(run.pid), 3000);
     }
     expect((await cli(['ps'])).code).toBe(0);
     const s = State.open(sd);
-    expect((s.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE state = 'lost' AND failure = 'startup_error'").get() as { n: number }).n).toBe(7);
+    const rows = s.db.prepare("SELECT state, signal FROM runs WHERE failure = 'startup_error' ORDER BY started_at").all() as Array<{ state: string; signal: string | null }>;
     s.close();
+    expect(rows.filter((x) => x.state === 'lost')).toHaveLength(4);
+    expect(rows.filter((x) => x.state === 'failed' && x.signal === 'SIGKILL')).toHaveLength(4);
     expect((await cli(['spawn', '--name', 'healthy', '--', 'true'])).code).toBe(0);
+    // a crash on its own does count: six segfaults open it
+    for (let i = 0; i < 6; i++) await cli(['spawn', '--name', `segv-${i}`, '--', 'sh', '-c', 'kill -SEGV $$']);
+    const refused = await cli(['spawn', '--json', '--name', 'after', '--', 'true']);
+    expect(refused.code).toBe(69);
+    expect(parseJson<{ message: string }>(refused.stdout).message).toMatch(/segv-5 SIGSEGV/);
   });
 
   it('host_breaker_failures = 0 turns it off', async () => {

@@ -51,7 +51,7 @@ export interface HostBreaker {
   readonly openedAt: number;
   readonly notBefore: number;
   readonly reason: string;
-  readonly failures: ReadonlyArray<{ readonly name: string; readonly run_id: string; readonly at: number; readonly exit_code: number | null }>;
+  readonly failures: ReadonlyArray<{ readonly name: string; readonly run_id: string; readonly at: number; readonly exit_code: number | null; readonly signal?: string | null }>;
 }
 
 /** Which cap a no_slot refusal or an admission is keyed to. */
@@ -73,6 +73,9 @@ export type Decision =
       readonly slot?: { used: number; limit: number; kind: CapKind };
     };
 
+/** `exit 1`, or the signal a crash ended with. */
+export const howEnded = (x: { exit_code: number | null; signal?: string | null }) => (x.exit_code !== null ? `exit ${x.exit_code}` : (x.signal ?? 'unknown'));
+
 const at = (t: number) => new Date(t).toISOString().slice(11, 19);
 
 export function decide(f: AdmissionFacts): Decision {
@@ -80,7 +83,7 @@ export function decide(f: AdmissionFacts): Decision {
   const mode = modeAt(f.health, now);
   const hb = f.hostBreaker;
   if (hb && hb.notBefore > now) {
-    const recent = hb.failures.slice(-5).map((x) => `${x.name} ${x.exit_code === null ? 'lost' : `exit ${x.exit_code}`}`).join(', ');
+    const recent = hb.failures.slice(-5).map((x) => `${x.name} ${howEnded(x)}`).join(', ');
     return {
       admit: false,
       reason: 'breaker_open',

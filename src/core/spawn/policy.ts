@@ -77,6 +77,8 @@ export interface StartupFailure {
   readonly run_id: string;
   readonly at: number;
   readonly exit_code: number | null;
+  /** the signal that ended it (a crash: SIGSEGV, SIGABRT, ...) when it did not exit */
+  readonly signal?: string | null;
 }
 
 /**

@@ -231,8 +231,8 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
   const health = f.stoppedByUs || (f.lost && failure === null) ? before : afterRun(before, { failure, runtimeMs, endedAt: f.endedAt, startsLastHour }, deps.policy);
   setHealth(state, run.name, health, deps.now);
 
-  // a run lost within min_uptime (process and supervisor both gone, say kill -9 of both) is a
-  // startup error for its name, but says nothing of a loop: only exits seen count for the host
+  // a run lost, or killed from outside (KILL, TERM, INT, HUP), within min_uptime is a startup
+  // error for its name but says nothing of a loop: only runs that failed on their own count
   if (failure === 'startup_error' && !f.lost) openHostBreakerIfLooping(state, f.endedAt, deps);
   removePidFileIfOurs(state, run);
   state.db.prepare("DELETE FROM port_leases WHERE owner_kind = 'run' AND owner = ?").run(run.id);
@@ -297,7 +297,10 @@ function openHostBreakerIfLooping(state: State, now: number, deps: RegistryDeps)
   const since = Math.max(resetAt, now - p.hostBreakerWindowMs);
   // a startup error ends within min_uptime of its start: the started_at index finds them
   const rows = state.db
-    .prepare("SELECT name, id AS run_id, ended_at AS at, exit_code FROM runs WHERE started_at > ? AND failure = 'startup_error' AND state = 'failed' AND ended_at > ? ORDER BY ended_at")
+    .prepare(
+      `SELECT name, id AS run_id, ended_at AS at, exit_code, signal FROM runs WHERE started_at > ? AND failure = 'startup_error' AND state = 'failed' AND ended_at > ?
+       AND (exit_code IS NOT NULL OR signal IN ('SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE')) ORDER BY ended_at`,
+    )
     .all(since - deps.minUptimeMs, since) as StartupFailure[];
   const opened = hostBreakerAfter(state.getKv<{ notBefore: number }>(HOST_BREAKER_KEY)?.value, rows, now, p);
   if (!opened) return;
