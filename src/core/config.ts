@@ -37,6 +37,28 @@ export interface ServiceSpec {
   readonly timeoutMs: number;
 }
 
+/** doctor's thresholds, from [doctor] (and [throttle] for the level's cap). */
+export interface DoctorThresholds {
+  readonly loadWarn: number;
+  readonly loadFail: number;
+  readonly cpuIdleWarn: number;
+  readonly memWarn: number;
+  readonly memFail: number;
+  readonly psiWarn: number;
+  readonly failRateWarn: number;
+  readonly failRateFail: number;
+  readonly poolWarn: number;
+  readonly spawnLoopErrors: number;
+  /** distinct short-lived processes of one command line that make a restart loop. @default 5 */
+  readonly restartLoopCount: number;
+  /** the window they are counted in. @default 10 min */
+  readonly restartLoopWindowMs: number;
+  /** a process last seen younger than this, then gone, lived short. @default 60 s */
+  readonly restartLoopLifetimeMs: number;
+  readonly diskWarnBytes: number;
+  readonly diskFailBytes: number;
+}
+
 export interface Config {
   readonly throttle: ThrottleSettings & {
     /** A stored sample older than this (or than twice cpuWindowMs) is not used to compute CPU. @default 2 min */
@@ -79,7 +101,7 @@ export interface Config {
     readonly graceMs: number;
   };
   readonly dedupe: { readonly ignore: readonly string[] };
-  readonly doctor: import('./doctor/checks.js').Thresholds;
+  readonly doctor: DoctorThresholds;
   readonly agents: {
     /** Regular expressions matched against a process's command line; a match counts as an agent. */
     readonly patterns: readonly string[];

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LoadedConfig } from '../config.js';
+import type { DoctorThresholds, LoadedConfig } from '../config.js';
 import { cachedRealPath, procCwd } from '../cwd.js';
 import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
 import { getIdentity, isSameProcess } from '../identity.js';
@@ -76,33 +76,13 @@ function health(f: Facts): Array<{ name: string; h: NameHealth }> {
   return (f.state.db.prepare('SELECT name, value FROM health').all() as Array<{ name: string; value: string }>).map((r) => ({ name: r.name, h: JSON.parse(r.value) as NameHealth }));
 }
 
-export interface Thresholds {
-  readonly loadWarn: number;
-  readonly loadFail: number;
-  readonly cpuIdleWarn: number;
-  readonly memWarn: number;
-  readonly memFail: number;
-  readonly psiWarn: number;
-  readonly failRateWarn: number;
-  readonly failRateFail: number;
-  readonly poolWarn: number;
-  readonly spawnLoopErrors: number;
-  /** distinct short-lived processes of one command line that make a restart loop. @default 5 */
-  readonly restartLoopCount: number;
-  /** the window they are counted in. @default 10 min */
-  readonly restartLoopWindowMs: number;
-  /** a process last seen younger than this, then gone, lived short. @default 60 s */
-  readonly restartLoopLifetimeMs: number;
-  readonly diskWarnBytes: number;
-  readonly diskFailBytes: number;
-}
 
 /** spawn.refused events since `since` whose limit was the host cap. */
 function refusedByHostCap(state: State, since: number): number {
   return (state.guard(() => state.db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'spawn.refused' AND ts >= ? AND json_extract(data, '$.limit_kind') = 'host'").get(since)) as { n: number }).n;
 }
 
-export function checks(t: Thresholds): Check[] {
+export function checks(t: DoctorThresholds): Check[] {
   return [
     {
       id: 'host.load',
@@ -439,7 +419,7 @@ const SPAWN_LOOP_LOOKBACK_MS = 3_600_000; // the breaker's own horizon: restarts
  * Names in a spawn loop: the breaker opened (or half-opened) after a startup error, or one name
  * had spawn_loop_errors startup errors in 10 min (a breaker reset by hand does not hide that).
  */
-function spawnLoops(f: Facts, t: Thresholds): SpawnLoop[] {
+function spawnLoops(f: Facts, t: DoctorThresholds): SpawnLoop[] {
   const state = f.state!;
   const why = new Map<string, { why: string; since: number }>();
   for (const { name, h } of health(f)) {
