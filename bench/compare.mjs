@@ -5,7 +5,8 @@
 // Cases: `node -e 0`, `throttle-status --json` (with a recent stored sample) and `spawn -d`
 // of `true` (throttling off, so the admission path alone), each with its own state folder.
 // Usage: node bench/compare.mjs OTHER_CHECKOUT [--runs 40]
-//   e.g. git worktree add /tmp/base HEAD~5 && (cd /tmp/base && ln -s "$PWD/../..."/node_modules . && npm run build)
+//   e.g. git worktree add /tmp/base 807fa0d && ln -s "$PWD/node_modules" /tmp/base/node_modules \
+//        && (cd /tmp/base && npm run build) && node bench/compare.mjs /tmp/base
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
