@@ -3,13 +3,12 @@
  * gathered facts to a status, a measured value, a threshold and a remedy command. Adding a
  * check is adding one entry.
  */
-import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DoctorThresholds, LoadedConfig } from '../config.js';
 import { cachedRealPath, procCwd } from '../cwd.js';
 import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
 import { getIdentity, isSameProcess } from '../identity.js';
-import { readOwn } from '../safefs.js';
 import { protectedPids } from '../kill.js';
 import { hostAgents, unmanagedAgents } from '../hostcap.js';
 import type { ThrottleReport } from '../measure.js';
@@ -17,7 +16,7 @@ import { listenerCounts } from '../ports.js';
 import { poolUsage } from '../pool.js';
 import type { ProcDetail } from '../proc.js';
 import { modeAt, type NameHealth } from '../spawn/policy.js';
-import { HOST_BREAKER_KEY, liveRuns, runAlive, type RunRow } from '../spawn/runs.js';
+import { HOST_BREAKER_KEY, liveRuns, pidFiles, runAlive, type RunRow } from '../spawn/runs.js';
 import { parseCommand, readSightings, restartLoops } from '../sightings.js';
 import type { State } from '../state.js';
 import { groupInstances, type WorkerId } from '../workers.js';
@@ -518,25 +517,9 @@ function readPid(path: string): number | undefined {
 
 /** PID files under pids/ whose recorded identity no longer runs. */
 export function stalePidFiles(state: State): string[] {
-  const dir = state.paths.pids;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const n of names) {
-    if (!n.endsWith('.pid')) continue;
-    try {
-      // never through a link: a planted PID file is stale, whatever it points at
-      const meta = JSON.parse((readOwn(join(dir, n))?.toString('utf8') ?? '').split('\n')[1] ?? '{}') as { pid?: number; start_time?: string; boot_id?: string };
-      const id = meta.pid && meta.start_time && meta.boot_id ? { pid: meta.pid, startTime: meta.start_time, bootId: meta.boot_id } : undefined;
-      if (!id || !isSameProcess(id)) out.push(join(dir, n));
-    } catch {
-      out.push(join(dir, n));
-    }
-  }
-  return out;
+  // unreadable, planted (a link), or naming a process that no longer runs
+  return pidFiles(state.paths.pids)
+    .filter((f) => !f.identity || !isSameProcess(f.identity))
+    .map((f) => f.path);
 }
 

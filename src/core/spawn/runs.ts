@@ -332,30 +332,46 @@ export function writePidFile(state: State, run: { id: string; name: string; grp?
   writeFileAtomic(pidFile(state, run.name), `${id.pid}\n${JSON.stringify(entry)}\n`, 0o600);
 }
 
+/** One PID file as read: its identity when line 2 holds one, and the full entry when it is valid. */
+export interface PidFileRead {
+  readonly path: string;
+  readonly identity: ProcessIdentity | undefined;
+  /** name, run id and group too, each as agentctl makes them, the name matching the file */
+  readonly entry: PidFileEntry | undefined;
+}
+
 /**
- * Every PID file's entry, read like user input: plain files of ours only, names and run ids
- * that agentctl makes, the name matching the file. Others are skipped.
+ * Every `*.pid` file in the folder, read like user input: only plain files of ours (never
+ * through a link), line 2 parsed as JSON. Files written before PID files held name and group
+ * still give their identity.
  */
-export function readPidFiles(pidsDir: string): PidFileEntry[] {
+export function pidFiles(pidsDir: string): PidFileRead[] {
   let files: string[];
   try {
     files = readdirSync(pidsDir);
   } catch {
     return [];
   }
-  const out: PidFileEntry[] = [];
-  for (const f of files) {
-    if (!f.endsWith('.pid')) continue;
-    try {
-      const e = JSON.parse((readOwn(join(pidsDir, f))?.toString('utf8') ?? '').split('\n')[1] ?? '') as Partial<PidFileEntry>;
-      if (typeof e.name !== 'string' || `${e.name}.pid` !== f || !NAME_RE.test(e.name) || typeof e.run_id !== 'string' || !RUN_ID_RE.test(e.run_id)) continue;
-      if (!Number.isInteger(e.pid) || (e.pid as number) <= 1 || typeof e.start_time !== 'string' || typeof e.boot_id !== 'string') continue;
-      out.push({ run_id: e.run_id, name: e.name, group: typeof e.group === 'string' && NAME_RE.test(e.group) ? e.group : 'default', pid: e.pid!, start_time: e.start_time, boot_id: e.boot_id });
-    } catch {
-      /* not a PID file of ours */
-    }
-  }
-  return out;
+  return files
+    .filter((f) => f.endsWith('.pid'))
+    .map((f) => {
+      const path = join(pidsDir, f);
+      let e: Partial<PidFileEntry>;
+      try {
+        e = JSON.parse((readOwn(path)?.toString('utf8') ?? '').split('\n')[1] ?? '') as Partial<PidFileEntry>;
+      } catch {
+        return { path, identity: undefined, entry: undefined };
+      }
+      const identity = e && Number.isInteger(e.pid) && (e.pid as number) > 1 && typeof e.start_time === 'string' && typeof e.boot_id === 'string' ? { pid: e.pid!, startTime: e.start_time, bootId: e.boot_id } : undefined;
+      const named = typeof e.name === 'string' && `${e.name}.pid` === f && NAME_RE.test(e.name) && typeof e.run_id === 'string' && RUN_ID_RE.test(e.run_id);
+      const entry = identity && named ? { run_id: e.run_id!, name: e.name!, group: typeof e.group === 'string' && NAME_RE.test(e.group) ? e.group : 'default', pid: identity.pid, start_time: identity.startTime, boot_id: identity.bootId } : undefined;
+      return { path, identity, entry };
+    });
+}
+
+/** The valid entries of the PID files (see pidFiles): what `stop` can act on without the database. */
+export function readPidFiles(pidsDir: string): PidFileEntry[] {
+  return pidFiles(pidsDir).flatMap((f) => (f.entry ? [f.entry] : []));
 }
 
 /** What reconcile makes of a live run row right now (pure but for reading files and /proc). */
