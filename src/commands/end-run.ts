@@ -5,7 +5,9 @@
  */
 import type { Outcome } from '../core/command.js';
 import type { Ctx } from '../core/context.js';
-import { EXIT, UsageError } from '../core/errors.js';
+import { EXIT, ExitError, UsageError } from '../core/errors.js';
+import { loadConfig, type LoadedConfig } from '../core/config.js';
+import { reconcileAll } from '../core/spawn/spawn.js';
 import { endTree, type EndResult } from '../core/kill.js';
 import type { Ui } from '../core/output.js';
 import { getRun, runIdentity } from '../core/spawn/runs.js';
@@ -27,6 +29,16 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   if (!/^r[0-9a-z]{6,20}$/.test(runId)) throw new UsageError(`_end-run: invalid run id ${JSON.stringify(runId)}`);
   const graceMs = parseDuration(String(opts.grace ?? '10s'), '--grace');
   const state = ctx.state();
+  // a run whose spawner died before recording its PID is adopted first, so its timeout holds;
+  // a broken config must not keep a timeout from ending the run (the built-in defaults then)
+  let loaded: LoadedConfig;
+  try {
+    loaded = ctx.config();
+  } catch (err) {
+    if (!(err instanceof ExitError) || err.exitCode !== EXIT.config) throw err;
+    loaded = loadConfig({ defaultsOnly: true });
+  }
+  reconcileAll(state, loaded, ctx.now(), '_end-run');
   const r = state.guard(() => getRun(state, runId));
   const id = r ? runIdentity(r) : undefined;
   if (!r || !id || r.ended_at !== null) return { data: { run_id: runId }, exitCode: EXIT.ok };

@@ -161,11 +161,15 @@ export async function run(opts: Record<string, unknown>, _args: readonly string[
     // (core/orphans.ts decides; a service or a daemon with PID 1 for a parent is left alone)
     if (opts.orphans) {
       const pgids = new Set(live.map((r) => r.pgid));
-      const liveRunIds = new Set(state.guard(() => liveRuns(state)).map((r) => r.id));
+      const ended = state.db.prepare('SELECT ended_at FROM runs WHERE id = ?');
+      const runState = (id: string) => {
+        const row = state.guard(() => ended.get(id)) as { ended_at: number | null } | undefined;
+        return row === undefined ? 'unknown' : row.ended_at === null ? 'live' : 'ended';
+      };
       const ownCgroup = readProcFile(`/proc/${process.pid}/cgroup`);
       for (const p of procs) {
         if (!agentPids().has(p.pid) || p.ppid !== 1 || pgids.has(p.pgid) || programName(p.argv) === 'agentctl' || !mine(p)) continue;
-        const verdict = orphanVerdict({ pid: p.pid, ppid: p.ppid, sid: readProcStat(p.pid)?.sid, runId: runIdOf(p.pid), cgroup: readProcFile(`/proc/${p.pid}/cgroup`) }, { liveRunIds, ownCgroup });
+        const verdict = orphanVerdict({ pid: p.pid, ppid: p.ppid, sid: readProcStat(p.pid)?.sid, runId: runIdOf(p.pid), cgroup: readProcFile(`/proc/${p.pid}/cgroup`) }, { runState, ownCgroup });
         if (!verdict.orphan) continue;
         const reason = `agent ${programName(p.argv)} (PID ${p.pid}) ${verdict.why}`;
         if (dry) {

@@ -14,7 +14,7 @@
  * wrap meanwhile.
  */
 import { bootId, getIdentity, isSameProcess, readProcStat, type ProcessIdentity } from './identity.js';
-import { listDetailed, procPids, readProcFile, type ProcDetail } from './proc.js';
+import { listDetailed, processUid, procPids, readProcFile, type ProcDetail } from './proc.js';
 
 export interface EndResult {
   /** ended by TERM within the grace period */
@@ -44,7 +44,8 @@ export interface ProcessOs {
 export const realOs: ProcessOs = {
   identity: getIdentity,
   table: () => listDetailed('/proc', { argv: false }),
-  carriers: (runId) => findByRunId(runId),
+  // another user can put our run id in an environment of theirs: only our own processes count
+  carriers: (runId) => findByRunId(runId).filter((pid) => processUid(pid) === process.geteuid?.()),
   kill: (pid, sig) => process.kill(pid, sig),
 };
 
@@ -145,11 +146,17 @@ export async function endTree(
   const send = (e: ProcessIdentity, sig: NodeJS.Signals, group = false) => signalProcess(e, sig, { group, guard, os });
   if (guard.has(id.pid)) return { graceful: false, forced: false, swept: [], survivors: still(id) ? [id.pid] : [], durationMs: 0 };
 
-  // Our process and its group count only while the PID is still the process we mean.
+  // Our process and its group count only while the PID is still the process we mean. A group
+  // that holds agentctl itself or an ancestor (a run that called `agentctl stop` on itself) is
+  // never signalled as a group: its members are, one by one, past the guard.
   const ours = still(id);
-  const leads = ours && os.table().some((p) => p.pid === id.pid && p.pgid === id.pid);
-  const snapshot = (roots: number[]) => treeOf(os, ours ? roots : [], leads ? id.pid : undefined, opts.runId).filter((e) => e.pid !== id.pid && !guard.has(e.pid));
-  const tree = new Map(snapshot([id.pid]).map((e) => [e.pid, e]));
+  const table0 = os.table();
+  const leads = ours && table0.some((p) => p.pid === id.pid && p.pgid === id.pid) && !table0.some((p) => p.pgid === id.pid && guard.has(p.pid));
+  // the leader's PID and group are starting points only while the leader is still ours: once
+  // it has exited, its PID may name an unrelated process and its children
+  const snapshot = (roots: number[], leaderLives: boolean) =>
+    treeOf(os, leaderLives ? [id.pid, ...roots] : roots, leads && leaderLives ? id.pid : undefined, opts.runId).filter((e) => e.pid !== id.pid && !guard.has(e.pid));
+  const tree = new Map(snapshot([], ours).map((e) => [e.pid, e]));
   // members of the group the leader leads get the group's signal; the rest one by one
   const inGroup = (e: { pgid?: number }) => leads && e.pgid === id.pid;
 
@@ -165,7 +172,7 @@ export async function endTree(
   if (!graceful) {
     forced = true;
     // what was forked during the grace, under processes of the tree that still live
-    for (const e of snapshot([id.pid, ...[...tree.values()].filter(still).map((e) => e.pid)])) if (!tree.has(e.pid)) tree.set(e.pid, e);
+    for (const e of snapshot([...tree.values()].filter(still).map((e) => e.pid), still(id))) if (!tree.has(e.pid)) tree.set(e.pid, e);
     // the group only through a leader that is still ours; its members by their own identity
     if (still(id)) send(id, 'SIGKILL', leads);
     for (const e of tree.values()) if (still(e)) send(e, 'SIGKILL');

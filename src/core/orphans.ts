@@ -4,9 +4,10 @@
  * server run as a system service. An agent is an orphan only when we can show it lost a parent
  * that was an agent's or orchestrator's:
  *
- * 1. it carries AGENTCTL_RUN_ID of a run that has ended (or that the state does not know):
- *    agentctl started its tree. One that carries a live run's id belongs to that run, and
- *    `stop` ends it with the run;
+ * 1. it carries AGENTCTL_RUN_ID of a run this state recorded and that has ended: agentctl
+ *    started its tree. One that carries a live run's id belongs to that run, and `stop` ends
+ *    it with the run; one whose id this state does not know (another state folder's run) is
+ *    judged by rule 2 like any other;
  * 2. otherwise it must still look like something a session left behind: not in a systemd
  *    service unit of its own (a unit belongs to its manager), and not the leader of its own
  *    session (daemons and services call setsid; a process whose starter died keeps the
@@ -41,13 +42,11 @@ export function serviceUnit(cgroup: string | undefined): string | undefined {
   return undefined;
 }
 
-export function orphanVerdict(f: OrphanFacts, ctx: { readonly liveRunIds: ReadonlySet<string>; readonly ownCgroup: string | undefined }): OrphanVerdict {
+export function orphanVerdict(f: OrphanFacts, ctx: { readonly runState: (runId: string) => 'live' | 'ended' | 'unknown'; readonly ownCgroup: string | undefined }): OrphanVerdict {
   if (f.ppid !== 1) return { orphan: false, why: 'its parent lives' };
-  if (f.runId !== undefined) {
-    return ctx.liveRunIds.has(f.runId)
-      ? { orphan: false, why: `belongs to live run ${f.runId}; stop that run to end it` }
-      : { orphan: true, why: `left behind by run ${f.runId}, which has ended` };
-  }
+  const run = f.runId !== undefined ? ctx.runState(f.runId) : 'unknown';
+  if (run === 'live') return { orphan: false, why: `belongs to live run ${f.runId}; stop that run to end it` };
+  if (run === 'ended') return { orphan: true, why: `left behind by run ${f.runId}, which has ended` };
   const unit = serviceUnit(f.cgroup);
   if (unit !== undefined && unit !== serviceUnit(ctx.ownCgroup)) return { orphan: false, why: `runs in service unit ${unit}` };
   if (f.sid === f.pid) return { orphan: false, why: 'leads its own session, as daemons and services do' };

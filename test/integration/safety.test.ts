@@ -149,12 +149,36 @@ describe('orphans need a provenance (3)', () => {
     expect(alive(service)).toBe(true);
   });
 
-  it('a daemon carrying the id of a run that ended is ours to reap; one of a live run is left to its run', async () => {
+  it('a daemon carrying the id of a run this state recorded as ended is ours to reap; one with an unknown run id is not', async () => {
     const token = `${process.pid}${Date.now() % 100000}`;
     const e = env({ AGENTCTL_AGENTS_PATTERNS: `^sleep 9\\.${token}$` });
+    await cli(['ps']);
+    const s = db();
+    s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at) VALUES ('r0000000gone', 'gone', 'default', 3, 'detached', 'exited', '[\"true\"]', '/', ?, ?)").run(Date.now() - 60_000, Date.now() - 50_000);
+    s.close();
     const left = await reparented(`sleep 9.${token}`, { setsid: true, extraEnv: { AGENTCTL_RUN_ID: 'r0000000gone' } });
+    // the same, carrying a run id this state never recorded (another state folder's): left alone
+    const stranger = await reparented(`sleep 9.${token}`, { setsid: true, extraEnv: { AGENTCTL_RUN_ID: 'r00000other' } });
     const real = parseJson<{ findings: Array<{ kind: string; pid: number; reason: string; action: string }> }>((await cli(['reap', '--orphans', '--json', '--grace', '300ms'], e)).stdout);
-    expect(real.findings.find((f) => f.kind === 'orphan')).toMatchObject({ pid: left, action: 'ended', reason: expect.stringMatching(/left behind by run r0000000gone/) });
+    expect(real.findings.filter((f) => f.kind === 'orphan')).toEqual([expect.objectContaining({ pid: left, action: 'ended', reason: expect.stringMatching(/left behind by run r0000000gone/) })]);
+    expect(alive(stranger)).toBe(true);
+  });
+});
+
+describe('a run started from inside another run is not part of it (2)', () => {
+  it('stop of the outer run leaves the inner detached run and its supervisor alone', async () => {
+    const inner = join(t.dir, 'inner.json');
+    const outer = await spawnD('outer', ['sh', '-c', `"${process.execPath}" "${BIN}" --state-dir "${sd}" spawn -d --json --name inner -- sleep 60 > "${inner}"; sleep 60`]);
+    await waitFor(() => existsSync(inner) && readFileSync(inner, 'utf8').includes('"pid"'), 10_000);
+    const run = parseJson<{ pid: number; run_id: string }>(readFileSync(inner, 'utf8'));
+    procs.adopt(run.pid);
+    const sup = Number(row('inner').sup_pid);
+    procs.adopt(sup);
+    expect(readFileSync(`/proc/${sup}/environ`, 'latin1')).not.toContain(`AGENTCTL_RUN_ID=${outer.run_id}`);
+    expect((await cli(['stop', 'outer', '--grace', '1s'])).code).toBe(0);
+    expect(alive(outer.pid)).toBe(false);
+    expect(alive(run.pid) && alive(sup)).toBe(true);
+    expect(row('inner')).toMatchObject({ state: 'running', ended_at: null });
   });
 });
 

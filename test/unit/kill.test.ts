@@ -18,8 +18,8 @@ interface FakeProc {
   runId?: string;
 }
 
-/** A process table that obeys signals the way the kernel would, and records every kill(2). */
-function fakeOs(procs: FakeProc[]): ProcessOs & { sent: Array<[number, string]> } {
+/** A process table that obeys signals the way the kernel would, and records every kill(2). `after` runs after each kill. */
+function fakeOs(procs: FakeProc[], after?: (live: Map<number, FakeProc>, target: number, sig: string) => void): ProcessOs & { sent: Array<[number, string]> } {
   const live = new Map(procs.map((p) => [p.pid, p]));
   const deliver = (p: FakeProc, sig: string) => {
     if (sig === 'SIGKILL' ? !p.unkillable : p.onTerm === 'die') live.delete(p.pid);
@@ -39,12 +39,14 @@ function fakeOs(procs: FakeProc[]): ProcessOs & { sent: Array<[number, string]> 
         const members = [...live.values()].filter((p) => p.pgid === -target);
         if (!members.length) throw Object.assign(new Error('ESRCH'), { code: 'ESRCH' });
         for (const p of members) deliver(p, sig);
+        after?.(live, target, sig);
         return;
       }
       const p = live.get(target);
       if (!p) throw Object.assign(new Error('ESRCH'), { code: 'ESRCH' });
       if (p.unkillable) throw Object.assign(new Error('EPERM'), { code: 'EPERM' });
       deliver(p, sig);
+      after?.(live, target, sig);
     },
   };
 }
@@ -103,6 +105,42 @@ describe('endTree', () => {
     expect(r).toMatchObject({ swept: [710], survivors: [] });
   });
 
+  it('a leader that exits during the grace and whose PID is reused: the new process and its children get nothing', async () => {
+    // the escaped descendant ignores TERM, so the grace runs out; meanwhile PID 5000 is reused
+    const os = fakeOs(
+      [
+        { pid: 5000, ppid: 1, pgid: 5000, start: 1, onTerm: 'die' },
+        { pid: 5010, ppid: 5000, pgid: 5010, start: 2, onTerm: 'ignore' },
+      ],
+      (live, target, sig) => {
+        if (target === -5000 && sig === 'SIGTERM') {
+          live.set(5000, { pid: 5000, ppid: 1, pgid: 5000, start: 900, onTerm: 'ignore' });
+          live.set(6000, { pid: 6000, ppid: 5000, pgid: 5000, start: 901, onTerm: 'ignore' });
+        }
+      },
+    );
+    const r = await endTree(id(5000, 1), opts(os));
+    expect(os.sent).toEqual([
+      [-5000, 'SIGTERM'],
+      [5010, 'SIGTERM'],
+      [5010, 'SIGKILL'],
+    ]);
+    expect(r.survivors).toEqual([]);
+  });
+
+  it('a group that holds agentctl itself is signalled member by member, never as a group', async () => {
+    const os = fakeOs([
+      { pid: 7000, ppid: 1, pgid: 7000, start: 1, onTerm: 'die' },
+      { pid: 7001, ppid: 7000, pgid: 7000, start: 2, onTerm: 'die' },
+      { pid: 7002, ppid: 1, pgid: 7000, start: 3, onTerm: 'die' }, // this agentctl, re-parented
+    ]);
+    await endTree(id(7000, 1), { ...opts(os), self: 7002 });
+    expect(os.sent.some(([p]) => p < 0)).toBe(false);
+    expect(os.sent).toContainEqual([7000, 'SIGTERM']);
+    expect(os.sent).toContainEqual([7001, 'SIGTERM']);
+    expect(os.sent.some(([p]) => p === 7002)).toBe(false);
+  });
+
   it('lists what it could not end as survivors', async () => {
     const os = fakeOs([
       { pid: 800, ppid: 1, pgid: 800, start: 1, onTerm: 'die' },
@@ -125,7 +163,8 @@ describe('endTree', () => {
 });
 
 describe('orphanVerdict', () => {
-  const ctx = { liveRunIds: new Set(['r00000live1']), ownCgroup: '0::/user.slice/session-2.scope\n' };
+  const runs: Record<string, 'live' | 'ended'> = { r00000live1: 'live', r00000gone1: 'ended' };
+  const ctx = { runState: (id: string) => runs[id] ?? ('unknown' as const), ownCgroup: '0::/user.slice/session-2.scope\n' };
   const base = { pid: 4000, ppid: 1, sid: 3000, runId: undefined, cgroup: '0::/user.slice/session-2.scope\n' };
 
   it('an agent whose starter died in a session is an orphan', () => {
@@ -140,6 +179,10 @@ describe('orphanVerdict', () => {
   it('one carrying an ended run id is, even leading its own session; a live run id keeps it with its run', () => {
     expect(orphanVerdict({ ...base, sid: 4000, runId: 'r00000gone1' }, ctx).orphan).toBe(true);
     expect(orphanVerdict({ ...base, runId: 'r00000live1' }, ctx).orphan).toBe(false);
+  });
+  it('a run id this state does not know (another state folder\'s) proves nothing: rule 2 decides', () => {
+    expect(orphanVerdict({ ...base, sid: 4000, runId: 'r00000else1' }, ctx)).toMatchObject({ orphan: false, why: expect.stringMatching(/own session/) });
+    expect(orphanVerdict({ ...base, runId: 'r00000else1' }, ctx).orphan).toBe(true);
   });
   it('a parent that lives means no orphan', () => {
     expect(orphanVerdict({ ...base, ppid: 1234 }, ctx).orphan).toBe(false);

@@ -71,9 +71,11 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  * orphan. Its parameters come in AGENTCTL_SUP_* variables, the child's argv as
  * AGENTCTL_SUP_ARGC and AGENTCTL_SUP_ARG_<i>; it unsets them all before starting the child.
  *
- * - `set -C`: every file it writes in the state folder is created new (O_EXCL), 0600 (a
- *   subshell's umask, so the child keeps the caller's): a planted symlink or file there makes
- *   the write fail instead of writing through it.
+ * - `put` writes a file in the state folder only where nothing is (no file, link, FIFO or
+ *   device: dash's `set -C` alone would still open a non-regular target), new under `set -C`,
+ *   0600 (a subshell's umask, so the child keeps the caller's). Something planted there makes
+ *   the write skipped, never written through; reconcile then records what else it knows.
+ * - `setsid --`: a command whose argv[0] starts with `-` is the command, not an option.
  * - `setsid` gives the child its own session and process group (its PID is the group id), so
  *   ending the group never reaches this supervisor, which then records the exit status. Only
  *   the child carries AGENTCTL_RUN_ID: a sweep by run id never takes the supervisor with it.
@@ -98,9 +100,10 @@ while [ "$i" -lt "$n" ]; do
   i=$((i + 1))
 done
 unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC
-AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid "$@" </dev/null 3>&- &
+AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid -- "$@" </dev/null 3>&- &
 pid=$!
-( umask 077; printf '%s\\n' "$pid" > "$childfile" )
+put() { [ -e "$1" ] || [ -L "$1" ] || ( umask 077; printf '%s\\n' "$2" > "$1" ); }
+put "$childfile" "$pid"
 ( printf '%s\\n' "$pid" >&3 ) 2>/dev/null
 exec 3>&-
 dog=
@@ -111,7 +114,7 @@ if [ "$timeout" != 0 ]; then
     s=$!
     wait "$s"
     if kill -0 "$pid" 2>/dev/null; then
-      ( umask 077; : > "$marker" )
+      put "$marker" ""
       "$node" "$bin" --state-dir "$statedir" --quiet _end-run "$runid" --grace "$grace"
     fi
     exit 0
@@ -123,7 +126,7 @@ rc=$?
 if [ -n "$dog" ]; then
   if [ -e "$marker" ]; then wait "$dog"; else kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null; fi
 fi
-( umask 077; printf '%s\\n' "$rc" > "$exitfile" )
+put "$exitfile" "$rc"
 touch -h -c "$statedir/${BELL_FILE}" 2>/dev/null
 `;
 

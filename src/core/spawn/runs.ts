@@ -440,6 +440,9 @@ export function runFate(state: State, run: RunRow, deps: Pick<RegistryDeps, 'now
   // write the exit status: leave the run for the next reconcile. The same holds for a
   // foreground run: its agentctl is waiting on the child and records it.
   if (supervisorAlive(run, deps.lookup)) return { kind: 'wait', why: 'its supervisor is recording the exit' };
+  // the supervisor may have written the exit and ended between the first look and now
+  const late = readExit(state, run);
+  if (late) return { kind: 'exited', ...late, timedOut: statOwn(timeoutMarker(state, run.id)) !== undefined };
   const nowId = run.pid !== null ? deps.lookup(run.pid) : undefined;
   const reused = nowId !== undefined && nowId.startTime !== run.start_time;
   return { kind: 'lost', why: reused ? `PID ${run.pid} now belongs to another process (never signalled)` : 'process and supervisor are gone', reused };

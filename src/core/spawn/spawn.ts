@@ -265,7 +265,9 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       return { decision, runId, ahead, ports: [...envPorts, ...runPorts] };
     }
     let qid = queueId;
-    if (waiting && decision.exitCode === 75 && decision.reason !== 'already_running' && qid === undefined) {
+    // only a caller waiting for a slot takes a place in the host's queue: one held back by its
+    // name's backoff or cooldown would otherwise hold a slot it cannot use for minutes
+    if (waiting && decision.reason === 'no_slot' && qid === undefined) {
       qid = Number(
         state.db
           .prepare('INSERT INTO queue (name, grp, priority, max, pid, start_time, boot_id, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
@@ -397,7 +399,9 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
         if (sup) state.write(() => state.db.prepare('UPDATE runs SET sup_pid = ?, sup_start_time = ? WHERE id = ? AND ended_at IS NULL').run(sup.pid, sup.startTime, runId));
       };
       // the supervisor's own environment has no run id: it hands that to the child only
-      started = await startDetached({ argv, cwd: req.cwd, env: { ...deps.env, ...portEnv }, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), childFile: childFile(state, runId), timeoutSec, runId, name: req.name, watchdog, onSupervisor: recordSupervisor });
+      // nor the run id of a run this spawn was called from: stopping that run must not take this one
+      const { AGENTCTL_RUN_ID: _outer, AGENTCTL_NAME: _outerName, ...supEnv } = deps.env;
+      started = await startDetached({ argv, cwd: req.cwd, env: { ...supEnv, ...portEnv }, logFd, exitFile: exitFile(state, runId), timeoutMarker: timeoutMarker(state, runId), childFile: childFile(state, runId), timeoutSec, runId, name: req.name, watchdog, onSupervisor: recordSupervisor });
     } catch (err) {
       state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, regDeps()));
       throw err;
