@@ -11,20 +11,30 @@ import type { RunRow } from './spawn/runs.js';
 import type { State } from './state.js';
 import type { LevelState } from './throttle.js';
 
-/**
- * Agents agentctl did not start: processes matching `agents.patterns` that are not agentctl,
- * not a detached run's supervisor, not a live run's process or supervisor, and not in a live
- * run's process group.
- */
-export function unmanagedAgents(procs: readonly ProcInfo[], live: readonly RunRow[], agents: Config['agents']): number[] {
+/** An agent-pattern process that is not agentctl (nor a supervisor), with its process group. */
+export interface AgentCandidate {
+  readonly pid: number;
+  readonly pgid: number | undefined;
+}
+
+/** Agent-pattern processes that are not agentctl or a detached run's supervisor; read once, outside any transaction. */
+export function agentCandidates(procs: readonly ProcInfo[], agents: Config['agents']): AgentCandidate[] {
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  return countAgents(procs, agents)
+    .agentPids.filter((pid) => programName(byPid.get(pid)?.argv ?? []) !== 'agentctl')
+    .map((pid) => ({ pid, pgid: readProcStat(pid)?.pgid }));
+}
+
+/** Those candidates no live run owns: not a run's process or supervisor, not in a run's process group. */
+export function notRuns(candidates: readonly AgentCandidate[], live: readonly RunRow[]): AgentCandidate[] {
   const pgids = new Set(live.flatMap((r) => (r.pgid !== null ? [r.pgid] : [])));
   const ours = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
-  const byPid = new Map(procs.map((p) => [p.pid, p]));
-  return countAgents(procs, agents).agentPids.filter((pid) => {
-    if (ours.has(pid) || programName(byPid.get(pid)?.argv ?? []) === 'agentctl') return false;
-    const pgid = readProcStat(pid)?.pgid;
-    return pgid === undefined || !pgids.has(pgid);
-  });
+  return candidates.filter((a) => !ours.has(a.pid) && (a.pgid === undefined || !pgids.has(a.pgid)));
+}
+
+/** Agents agentctl did not start (admission counts the same two steps, inside its transaction). */
+export function unmanagedAgents(procs: readonly ProcInfo[], live: readonly RunRow[], agents: Config['agents']): number[] {
+  return notRuns(agentCandidates(procs, agents), live).map((a) => a.pid);
 }
 
 export interface HostAgents {

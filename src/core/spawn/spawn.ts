@@ -8,9 +8,10 @@ import { ensurePrivateDir } from '../fsutil.js';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config.js';
-import { getIdentity, isSameProcess, readProcStat, type ProcessIdentity } from '../identity.js';
+import { getIdentity, isSameProcess, type ProcessIdentity } from '../identity.js';
 import { endTree, signalProcess } from '../kill.js';
-import { countAgents, programName, type ProcInfo } from '../proc.js';
+import type { ProcInfo } from '../proc.js';
+import { agentCandidates, notRuns, type AgentCandidate } from '../hostcap.js';
 import type { State } from '../state.js';
 import { redactArgv } from '../text.js';
 import { decide, type Decision, type HostBreaker } from './admission.js';
@@ -139,15 +140,6 @@ function registryDeps(deps: SpawnDeps, now: number): RegistryDeps {
   return registryFor(deps.config, now, 'spawn');
 }
 
-/** Agents agentctl did not start: pattern matches that are not agentctl itself, with their group ids. */
-function agentCandidates(procs: readonly ProcInfo[], config: LoadedConfig): Array<{ pid: number; pgid: number | undefined }> {
-  const counted = countAgents(procs, config.config.agents);
-  const byPid = new Map(procs.map((p) => [p.pid, p]));
-  return counted.agentPids
-    .filter((pid) => programName(byPid.get(pid)?.argv ?? []) !== 'agentctl')
-    .map((pid) => ({ pid, pgid: readProcStat(pid)?.pgid }));
-}
-
 interface Attempt {
   decision: Decision;
   runId?: string;
@@ -156,7 +148,7 @@ interface Attempt {
   ahead: number;
 }
 
-function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agents: Array<{ pid: number; pgid: number | undefined }>, self: ProcessIdentity, queueId: number | undefined, waiting: boolean, listening: Set<number>, mechanism: LimitMechanism): Attempt {
+function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agents: readonly AgentCandidate[], self: ProcessIdentity, queueId: number | undefined, waiting: boolean, listening: Set<number>, mechanism: LimitMechanism): Attempt {
   const { state } = deps;
   const cfg = deps.config.config;
   return state.write(() => {
@@ -176,9 +168,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       if (h.consecutiveFailures > 0) return { name: n, problem: `failing: ${h.reason ?? h.lastFailure}` };
       return { name: n, problem: null };
     });
-    const livePgids = new Set(live.flatMap((r) => (r.pgid !== null ? [r.pgid] : [])));
-    const livePids = new Set(live.flatMap((r) => [r.pid, r.sup_pid].filter((p): p is number => p !== null)));
-    const unmanaged = cfg.spawn.countUnmanaged ? agents.filter((a) => !livePids.has(a.pid) && (a.pgid === undefined || !livePgids.has(a.pgid))).length : 0;
+    const unmanaged = cfg.spawn.countUnmanaged ? notRuns(agents, live).length : 0;
 
     // the host's queue: drop waiters that died, then count the live ones ahead of us (higher
     // priority, or the same priority and queued earlier; everyone, for a caller not queued):
@@ -313,7 +303,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   const waiting = req.waitMs !== undefined;
   let throttle = await deps.throttle();
   let procsAt = deps.now();
-  let agents = agentCandidates(await deps.listProcesses(), deps.config);
+  let agents = agentCandidates(await deps.listProcesses(), deps.config.config.agents);
   let queueId: number | undefined;
   let a: Attempt;
   // how limits are enforced is known before admission, so the run row records it from the start
@@ -344,7 +334,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
       // the host changes while we wait: sample again now and then
       if (deps.now() - procsAt > 1000) {
         throttle = await deps.throttle();
-        agents = agentCandidates(await deps.listProcesses(), deps.config);
+        agents = agentCandidates(await deps.listProcesses(), deps.config.config.agents);
         procsAt = deps.now();
       }
     }
