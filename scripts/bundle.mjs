@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The command line runs from one CommonJS file, dist/agentctl.cjs, made here from tsc's output
-// (dist/cli.js and everything it imports, commander and better-sqlite3's JavaScript included),
+// (dist/cli/main.js and everything it imports, commander and better-sqlite3's JavaScript included),
 // then compiled by bin/agentctl with a V8 code cache that scripts/code-cache.cjs writes.
 // Why: Node's ES module loader resolves, reads and links some forty files on every start, and
 // V8 compiles each function as it first runs; together that cost more than the work
@@ -31,7 +31,7 @@ const out = join(root, 'dist', 'agentctl.cjs');
 
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ['dist/cli.js'],
+  entryPoints: ['dist/cli/main.js'],
   outfile: out,
   write: false,
   bundle: true,
@@ -39,10 +39,11 @@ const result = await build({
   format: 'cjs',
   target: 'node20',
   external,
-  // createRequire(import.meta.url) and new URL('../package.json', import.meta.url) need the
-  // file's own URL; dist/agentctl.cjs sits where dist/cli.js does, so relative paths still hold.
+  // createRequire(import.meta.url) and new URL('../../package.json', import.meta.url) need a
+  // file's own URL: the bundle answers with the entry's (dist/cli/main.js, one folder below it),
+  // so relative paths hold as they do in the ES modules.
   // "use strict" leads: ES modules are strict, and a directive after a statement is ignored
-  banner: { js: "'use strict';\nconst __agentctlUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: "'use strict';\nconst __agentctlUrl = require('node:url').pathToFileURL(require('node:path').join(__dirname, 'cli', 'main.js')).href;" },
   define: { 'import.meta.url': '__agentctlUrl' },
   // not minified: a stack trace under AGENTCTL_DEBUG should name readable code
   legalComments: 'none',

@@ -4,8 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMPLETION_FILES, SHELLS, completionScript } from '../dist/core/completion.js';
-import { programSpec } from '../dist/completion-spec.js';
+import { COMPLETION_FILES, SHELLS, completionScript } from '../dist/cli/completion.js';
+import { programSpec } from '../dist/cli/completion-spec.js';
 
 const dir = join(fileURLToPath(new URL('..', import.meta.url)), 'completions');
 const check = process.argv.includes('--check');

@@ -22,7 +22,8 @@ export {
   type ThrottleParams,
   type ThrottleSettings,
 } from './core/throttle.js';
-export { loadConfig, type Config, type LoadedConfig, type LoadOptions, type ServiceSpec, type Source } from './core/config.js';
+export { loadConfig } from './core/config/load.js';
+export { type Config, type LoadedConfig, type LoadOptions, type ServiceSpec, type Source } from './core/config/types.js';
 export { resolveStateDir, State, type EventInput, type EventRow } from './core/state.js';
 export { bootId, getIdentity, isSameProcess, sameIdentity, type ProcessIdentity } from './core/identity.js';
 export { countAgents, listProcesses, programName, type AgentCounts, type ProcInfo } from './core/proc.js';

@@ -1,13 +1,11 @@
 /** agentctl breaker ls | reset NAME: per-name backoff and circuit state, and the human override. */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { UsageError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
-import type { Ui } from '../core/output.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
-import { HEALTHY, modeAt, type NameHealth } from '../core/spawn/policy.js';
-import { howEnded, type HostBreaker } from '../core/spawn/admission.js';
-import { getHealth, HOST_BREAKER_KEY, HOST_BREAKER_RESET_KEY, setHealth } from '../core/spawn/runs.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
+import { HEALTHY, modeAt, type NameHealth } from '../core/policy.js';
+import { type HostBreaker, howEnded } from '../core/spawn/admission.js';
+import { getHealth, HOST_BREAKER_KEY, HOST_BREAKER_RESET_KEY, setHealth } from '../core/runs/health.js';
 import { printable } from '../core/text.js';
 import { formatDuration } from '../core/units.js';
 

@@ -1,8 +1,6 @@
 /** agentctl config: every effective value and where it came from. */
-import type { Outcome } from '../core/command.js';
-import type { IgnoredConfig, Source } from '../core/config.js';
-import type { Ctx } from '../core/context.js';
-import type { Ui } from '../core/output.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
+import type { IgnoredConfig, Source } from '../core/config/types.js';
 
 export interface ConfigResult {
   readonly valid: true;

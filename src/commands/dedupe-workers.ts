@@ -5,19 +5,17 @@
  * the script's real folder (from each process's cwd), so the same name in two projects is
  * two workers unless --across-folders.
  */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { cachedRealPath, procCwd } from '../core/cwd.js';
-import { endProcess, endRun, userFilter, type Ended } from '../core/control.js';
+import { type Ended, endProcess, endRun, userFilter } from '../core/control.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { bootId, isSameProcess } from '../core/identity.js';
-import type { Ui } from '../core/output.js';
 import { listDetailed, processUid, programName } from '../core/proc.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
-import { liveRuns } from '../core/spawn/runs.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
+import { liveRuns } from '../core/runs/registry.js';
 import { printable, redactText, showCommand } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
-import { groupInstances, mayRunScript, pickKeeper, type KeepPolicy } from '../core/workers.js';
+import { groupInstances, type KeepPolicy, mayRunScript, pickKeeper } from '../core/workers.js';
 
 export interface DedupeGroup {
   /** `FOLDER: KEY` (e.g. `/srv/w: auto_confirm_worker.py`); the key alone with --across-folders or for programs on PATH */

@@ -1,14 +1,13 @@
 /** agentctl dlq [retry ID]: runs that exhausted their retries, and replaying one. */
 import { isAbsolute } from 'node:path';
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
-import { ExitError, EXIT, StateError, UsageError } from '../core/errors.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
+import { EXIT, ExitError, StateError, UsageError } from '../core/errors.js';
 import { NAME_RE } from '../core/names.js';
-import type { Ui } from '../core/output.js';
-import { HEALTHY } from '../core/spawn/policy.js';
-import { setHealth } from '../core/spawn/runs.js';
-import { reconcileAll, spawnRun } from '../core/spawn/spawn.js';
-import { isRedacted, printable, REDACTED, redactArgv, shellWord, showArgv } from '../core/text.js';
+import { HEALTHY } from '../core/policy.js';
+import { setHealth } from '../core/runs/health.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
+import { spawnRun } from '../core/spawn/spawn.js';
+import { isRedacted, printable, redactArgv, REDACTED, shellWord, showArgv } from '../core/text.js';
 import { spawnDeps, spawnJson, type SpawnOutput } from './spawn.js';
 
 export interface DlqEntry {

@@ -4,17 +4,16 @@
  *
  * Score: 10, minus 2 per failing check, minus 0.5 per warning, never below 0 (one decimal).
  */
-import type { Outcome } from '../core/command.js';
-import { loadConfig, type LoadedConfig } from '../core/config.js';
-import type { Ctx } from '../core/context.js';
-import { checks as checkTable, serviceChecks, stalePidFiles, type Check, type CheckResult, type Facts, type Status } from '../core/doctor/checks.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
+import { loadConfig } from '../core/config/load.js';
+import type { LoadedConfig } from '../core/config/types.js';
+import { type Check, type CheckResult, checks as checkTable, type Facts, serviceChecks, stalePidFiles, type Status } from '../core/doctor/checks.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
 import { checkOutputPath } from '../core/fsutil.js';
 import { measure, type ThrottleReport } from '../core/measure.js';
-import type { Ui } from '../core/output.js';
 import { listDetailed } from '../core/proc.js';
-import { writeMetricsFile, type Metric } from '../core/prometheus.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
+import { type Metric, writeMetricsFile } from '../core/prometheus.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
 import { printable } from '../core/text.js';
 import type { State } from '../core/state.js';
 import { rmSync } from 'node:fs';

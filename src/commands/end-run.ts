@@ -3,14 +3,13 @@
  * detached supervisor's timeout watchdog calls it, so a detached --timeout ends escaped
  * descendants too. Hidden from help.
  */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
-import { loadConfig, type LoadedConfig } from '../core/config.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
-import { endTree, type EndResult } from '../core/kill.js';
-import type { Ui } from '../core/output.js';
-import { getRun, runIdentity } from '../core/spawn/runs.js';
+import { loadConfig } from '../core/config/load.js';
+import type { LoadedConfig } from '../core/config/types.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
+import { type EndResult, endTree } from '../core/kill.js';
+import { getRun, runIdentity } from '../core/runs/registry.js';
 import { parseDuration } from '../core/units.js';
 
 interface EndOutput {

@@ -5,11 +5,9 @@
  * git metadata of their own missing worktrees only, and report worktree folders git no
  * longer knows. One env-gc at a time: a second one exits 0.
  */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
-import { allEnvs, badWorktreePath, dropEnv, envUsers, gcReason, halfCreated, orphanWorktrees, removeWorktree, worktreeParent, worktreeProblems, type EnvUser } from '../core/envs.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
+import { allEnvs, badWorktreePath, dropEnv, type EnvUser, envUsers, gcReason, halfCreated, orphanWorktrees, removeWorktree, worktreeParent, worktreeProblems } from '../core/envs.js';
 import { releaseLock, takeLock } from '../core/control.js';
-import type { Ui } from '../core/output.js';
 import { leasesOf } from '../core/ports.js';
 
 export interface GcAction {

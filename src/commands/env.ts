@@ -1,12 +1,10 @@
 /** agentctl env create|ls|rm: named environments with leased ports and optional git worktrees. */
 import { resolve } from 'node:path';
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
-import { addWorktree, allEnvs, badWorktreePath, dropEnv, envUsers, getEnv, halfCreated, ownerAlive, removeWorktree, repoTop, uniqueName, worktreeProblems, type EnvRow } from '../core/envs.js';
+import { addWorktree, allEnvs, badWorktreePath, dropEnv, type EnvRow, envUsers, getEnv, halfCreated, ownerAlive, removeWorktree, repoTop, uniqueName, worktreeProblems } from '../core/envs.js';
 import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
-import type { Ui } from '../core/output.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../core/ports.js';
 import { exhaustedMessage } from '../core/pool.js';
 import type { State } from '../core/state.js';

@@ -1,8 +1,6 @@
 /** agentctl events: the audit log of decisions and actions. */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { UsageError } from '../core/errors.js';
-import type { Ui } from '../core/output.js';
 import type { EventRow } from '../core/state.js';
 import { redactText } from '../core/text.js';
 import { DURATION_HINT, parseIntInRange, tryParseDuration } from '../core/units.js';

@@ -1,9 +1,7 @@
 /** agentctl ports: the pool, what is leased, to whom, and what is held by expired owners. */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
-import type { Ui } from '../core/output.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { poolUsage } from '../core/pool.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
 
 export interface PortsResult {
   readonly range: string;

@@ -1,15 +1,15 @@
 /** agentctl ps: registered runs and the agents agentctl did not start. */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { getIdentity, readProcStat } from '../core/identity.js';
-import type { Ui } from '../core/output.js';
 import { programName, readProcFile } from '../core/proc.js';
-import { modeAt } from '../core/spawn/policy.js';
-import { getHealth, liveRuns, logFile, runAlive, type RunRow } from '../core/spawn/runs.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
+import { modeAt } from '../core/policy.js';
+import { getHealth } from '../core/runs/health.js';
+import { liveRuns, runAlive, type RunRow } from '../core/runs/registry.js';
+import { logFile } from '../core/runs/files.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
 import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
-import { hostAgents, lastLevel, unmanagedAgents, type HostAgents } from '../core/hostcap.js';
+import { hostAgents, type HostAgents, lastLevel, unmanagedAgents } from '../core/hostcap.js';
 import { throttleDisabled } from '../core/measure.js';
 
 export interface PsRun {

@@ -5,19 +5,18 @@
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
-import { endProcess, endRun, releaseLock, takeLock, userFilter, type Ended } from '../core/control.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
+import { type Ended, endProcess, endRun, releaseLock, takeLock, userFilter } from '../core/control.js';
 import { EXIT } from '../core/errors.js';
 import { bootId, getIdentity, isSameProcess, readProcStat } from '../core/identity.js';
 import { orphanVerdict } from '../core/orphans.js';
 import { statOwn } from '../core/safefs.js';
 import type { State } from '../core/state.js';
 import { measure } from '../core/measure.js';
-import type { Ui } from '../core/output.js';
-import { countAgents, listDetailed, programName, readProcFile, type ProcDetail } from '../core/proc.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
-import { liveRuns, logFile, runAlive, runDir, runFate, type RunRow } from '../core/spawn/runs.js';
+import { countAgents, listDetailed, type ProcDetail, programName, readProcFile } from '../core/proc.js';
+import { reconcileAll, runFate } from '../core/runs/reconcile.js';
+import { liveRuns, runAlive, type RunRow } from '../core/runs/registry.js';
+import { logFile, runDir } from '../core/runs/files.js';
 import { printable, redactText } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 

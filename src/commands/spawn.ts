@@ -1,14 +1,12 @@
 /** agentctl spawn: start a worker only when it is safe. */
 import { basename } from 'node:path';
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { measure, throttleDisabled } from '../core/measure.js';
 import { checkName } from '../core/names.js';
-import { programName, type ProcInfo } from '../core/proc.js';
-import type { Ui } from '../core/output.js';
-import type { LoadedConfig } from '../core/config.js';
-import { spawnRun, type SpawnDeps, type SpawnResult } from '../core/spawn/spawn.js';
+import { type ProcInfo, programName } from '../core/proc.js';
+import type { LoadedConfig } from '../core/config/types.js';
+import { type SpawnDeps, type SpawnResult, spawnRun } from '../core/spawn/spawn.js';
 import { formatDuration, MAX_TIMER_MS, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
 
 /** A process table this fresh is good for both the throttle reading and the cap count. */

@@ -1,9 +1,7 @@
 /** agentctl stats: per name, how runs went: success rate, duration percentiles, failures by type. */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { checkName } from '../core/names.js';
-import type { Ui } from '../core/output.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
+import { reconcileAll } from '../core/runs/reconcile.js';
 import { formatDuration } from '../core/units.js';
 import { parseSince } from './events.js';
 

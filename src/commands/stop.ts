@@ -3,17 +3,17 @@
  * TERM every one at once, wait up to --grace (default 30s), KILL the rest, and report which
  * ended gracefully, which were forced, and how long it took.
  */
-import type { Outcome } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
-import { endFromPidFile, endRun, userFilter, type Ended } from '../core/control.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
+import { type Ended, endFromPidFile, endRun, userFilter } from '../core/control.js';
 import { EXIT, ExitError, StateError, UsageError } from '../core/errors.js';
-import { loadConfig, type LoadedConfig } from '../core/config.js';
+import { loadConfig } from '../core/config/load.js';
+import type { LoadedConfig } from '../core/config/types.js';
 import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
-import type { Ui } from '../core/output.js';
 import { processUid } from '../core/proc.js';
-import { reconcileAll } from '../core/spawn/spawn.js';
-import { liveRuns, readPidFiles, runFate, type RunRow } from '../core/spawn/runs.js';
+import { reconcileAll, runFate } from '../core/runs/reconcile.js';
+import { liveRuns, type RunRow } from '../core/runs/registry.js';
+import { readPidFiles } from '../core/runs/files.js';
 import { statePaths } from '../core/state.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';

@@ -1,19 +1,16 @@
 /** agentctl throttle-status: the host's pressure as a throttle level, for people and scripts. */
-import type { Outcome } from '../core/command.js';
-import { emit } from '../core/command.js';
-import type { Ctx } from '../core/context.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
 import { checkOutputPath, writeFileAtomic } from '../core/fsutil.js';
-import { measure, seedMetrics, type MeasureDeps, type ThrottleReport } from '../core/measure.js';
-import type { Ui } from '../core/output.js';
-import { writeMetricsFile, type Metric } from '../core/prometheus.js';
+import { measure, type MeasureDeps, seedMetrics, type ThrottleReport } from '../core/measure.js';
+import { type Metric, writeMetricsFile } from '../core/prometheus.js';
 import type { ThrottleLevel } from '../core/throttle.js';
 import { formatBytes, formatDuration, formatPct, MAX_TIMER_MS, parseDuration, parseIntInRange } from '../core/units.js';
-import type { Config } from '../core/config.js';
-import { hostAgents, unmanagedAgents, type HostAgents } from '../core/hostcap.js';
+import type { Config } from '../core/config/types.js';
+import { hostAgents, type HostAgents, unmanagedAgents } from '../core/hostcap.js';
 import { getIdentity } from '../core/identity.js';
 import type { ProcInfo } from '../core/proc.js';
-import { liveRuns, runAlive } from '../core/spawn/runs.js';
+import { liveRuns, runAlive } from '../core/runs/registry.js';
 import type { State } from '../core/state.js';
 
 /** Default --watch interval: often enough to see a spike, rare enough to cost nothing. */
@@ -155,7 +152,7 @@ async function watch(ctx: Ctx, p: Parsed, intervalMs: number): Promise<Outcome<T
       const config = ctx.config().config;
       const r = await reading(ctx, config, ctx.state());
       writeOutputs(p, r, ctx.now());
-      emit(ctx, r, (d, ui) => renderLine(d, ui));
+      ctx.print(r, (d, ui) => renderLine(d, ui));
       if (stop) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, intervalMs);

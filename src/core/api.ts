@@ -3,7 +3,8 @@
  * pressure?, recommended agent count, apply the level's delay, wait for resources), over the
  * same state file the CLI uses, so a library caller and `agentctl` agree on the level.
  */
-import { loadConfig, type LoadedConfig } from './config.js';
+import { loadConfig } from './config/load.js';
+import type { LoadedConfig } from './config/types.js';
 import { measure, type MeasureDeps, type ThrottleReport } from './measure.js';
 import { listProcesses } from './proc.js';
 import { systemSampler } from './resources.js';

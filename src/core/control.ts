@@ -2,13 +2,15 @@
  * Ending registered runs on purpose (reap, stop, dedupe): identity check, the one escalation
  * routine, and the record of how each ended. Also the guard against other users' processes.
  */
-import type { LoadedConfig } from './config.js';
-import { ExitError, EXIT, StateError, UsageError } from './errors.js';
+import type { LoadedConfig } from './config/types.js';
+import { EXIT, ExitError, StateError, UsageError } from './errors.js';
 import { getIdentity, isSameProcess, type ProcessIdentity } from './identity.js';
-import { endTree, protectedPids, type EndResult } from './kill.js';
+import { type EndResult, endTree, protectedPids } from './kill.js';
 import type { ProcDetail } from './proc.js';
-import { registryFor } from './spawn/spawn.js';
-import { finishRun, getRun, runIdentity, stopMarker, type PidFileEntry, type RunRow, type StopMarker } from './spawn/runs.js';
+import { registryFor } from './runs/reconcile.js';
+import { finishRun, stopMarker, type StopMarker } from './runs/end.js';
+import { getRun, runIdentity, type RunRow } from './runs/registry.js';
+import type { PidFileEntry } from './runs/files.js';
 import type { State } from './state.js';
 
 export interface Ended {

@@ -8,11 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { isInside, processesInside, realPath } from './cwd.js';
-import { ExitError, EXIT } from './errors.js';
+import { EXIT, ExitError } from './errors.js';
 import { getIdentity, isSameProcess } from './identity.js';
 import { leasesOf, releasePorts } from './ports.js';
 import { readProcFile } from './proc.js';
-import { liveRuns, runAlive } from './spawn/runs.js';
+import { liveRuns, runAlive } from './runs/registry.js';
 import type { State } from './state.js';
 
 export interface EnvRow {

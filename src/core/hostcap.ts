@@ -4,10 +4,10 @@
  * `spawn.count_unmanaged` is on) against the throttle level's max agents. Admission counts the
  * same way inside its transaction (spawn.ts); this is the read-only view.
  */
-import type { Config } from './config.js';
+import type { Config } from './config/types.js';
 import { readProcStat } from './identity.js';
-import { countAgents, programName, type ProcInfo } from './proc.js';
-import type { RunRow } from './spawn/runs.js';
+import { countAgents, type ProcInfo, programName } from './proc.js';
+import type { RunRow } from './runs/registry.js';
 import type { State } from './state.js';
 import type { LevelState } from './throttle.js';
 

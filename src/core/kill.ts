@@ -13,8 +13,8 @@
  * window between them is microseconds, against a PID reuse that needs the whole PID space to
  * wrap meanwhile.
  */
-import { bootId, getIdentity, isSameProcess, readProcStat, type ProcessIdentity } from './identity.js';
-import { listDetailed, processUid, procPids, readProcFile, type ProcDetail } from './proc.js';
+import { bootId, getIdentity, isSameProcess, type ProcessIdentity, readProcStat } from './identity.js';
+import { listDetailed, type ProcDetail, processUid, procPids, readProcFile } from './proc.js';
 
 export interface EndResult {
   /** ended by TERM within the grace period */

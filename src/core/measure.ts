@@ -3,14 +3,14 @@
  * state db (for CPU and swap rates) + hysteresis state, all in one short IMMEDIATE
  * transaction so concurrent callers agree on the level.
  */
-import type { Config } from './config.js';
+import type { Config } from './config/types.js';
 import { bootId } from './identity.js';
 import { countAgents, type ProcInfo } from './proc.js';
 import { cpuUsedPct, type PsiReading, type Sampler, type Snapshot } from './resources.js';
 import { recordSightings } from './sightings.js';
 import type { State } from './state.js';
 import { round } from './units.js';
-import { nextLevel, paramsFor, rawLevel, type LevelState, type ThrottleLevel, type ThrottleParams } from './throttle.js';
+import { type LevelState, nextLevel, paramsFor, rawLevel, type ThrottleLevel, type ThrottleParams } from './throttle.js';
 
 /** What throttle-status reports; field names up to throttle_params are the resource_metrics.json seed's. */
 export interface ThrottleReport {

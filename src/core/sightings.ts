@@ -18,9 +18,10 @@
  * Planning is pure (`matchProcesses`, `planSightings`, `goneAmong`, `restartLoops`); the
  * I/O is `recordSightings` and `readSightings`.
  */
-import { fnv1a64, type Config } from './config.js';
+import { fnv1a64 } from './config/load.js';
+import type { Config } from './config/types.js';
 import { bootId, parseProcStat } from './identity.js';
-import { readProcFile, supervisorRunId, type ProcDetail, type ProcInfo } from './proc.js';
+import { type ProcDetail, type ProcInfo, readProcFile, supervisorRunId } from './proc.js';
 import type { State } from './state.js';
 import { redactArgv } from './text.js';
 

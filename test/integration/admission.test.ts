@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
-import { alive, BIN, cleanEnv, parseJson, Procs, runCli, tempDir, waitFor, type RunResult } from '../helpers.js';
+import { alive, BIN, cleanEnv, parseJson, Procs, runCli, type RunResult, tempDir, waitFor } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;
 let sd: string;

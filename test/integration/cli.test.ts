@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { COMPLETION_FILES, SHELLS } from '../../src/core/completion.js';
+import { COMPLETION_FILES, SHELLS } from '../../src/cli/completion.js';
 import { cleanEnv, parseJson, ROOT, runCli, tempDir } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { programSpec } from '../../src/completion-spec.js';
+import { programSpec } from '../../src/cli/completion-spec.js';
 import { cleanEnv, rng, runCli } from '../helpers.js';
 
 const SEED = Number(process.env.AGENTCTL_FUZZ_SEED ?? 20261122);

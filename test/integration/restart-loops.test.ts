@@ -3,7 +3,7 @@
  * script 40 times, sampled by a real `throttle-status --watch` (what a host with a watcher or
  * frequent cron readings looks like, compressed), then one real `doctor --json`.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, parseJson, Procs, runCli, tempDir, waitFor, type RunResult } from '../helpers.js';
+import { cleanEnv, parseJson, Procs, runCli, type RunResult, tempDir, waitFor } from '../helpers.js';
 
 const HOSTILE = 'claude \u001b]0;PWNED\u0007\u001b[2J\nFORGED';
 /** HOSTILE as people see it */

@@ -1,10 +1,10 @@
 /**
- * The slot bell (src/core/spawn/bell.ts) and the after-commit hook it rings from: real SQLite
+ * The slot bell (src/core/bell.ts) and the after-commit hook it rings from: real SQLite
  * files and real file watching in a temp folder.
  */
 import { existsSync, statSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BellListener, bellPath, ringAfterCommit } from '../../src/core/spawn/bell.js';
+import { BellListener, bellPath, ringAfterCommit } from '../../src/core/bell.js';
 import { State } from '../../src/core/state.js';
 import { tempDir } from '../helpers.js';
 

@@ -1,7 +1,9 @@
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { envName, ignoredWarning, KEYS, loadConfig, locateKey } from '../../src/core/config.js';
+import { envName, KEYS } from '../../src/core/config/keys.js';
+import { ignoredWarning, locateKey } from '../../src/core/config/files.js';
+import { loadConfig } from '../../src/core/config/load.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { tempDir, thrown } from '../helpers.js';
 

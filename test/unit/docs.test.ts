@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KEYS } from '../../src/core/config.js';
-import { programSpec } from '../../src/completion-spec.js';
+import { KEYS } from '../../src/core/config/keys.js';
+import { programSpec } from '../../src/cli/completion-spec.js';
 import { ROOT } from '../helpers.js';
 
 // docs/ is kept in step with the code in the same commit that changes a command or a key

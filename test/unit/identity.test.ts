@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { bootId, getIdentity, isSameProcess, parseProcStat, sameIdentity, type ProcessIdentity } from '../../src/core/identity.js';
+import { bootId, getIdentity, isSameProcess, parseProcStat, type ProcessIdentity, sameIdentity } from '../../src/core/identity.js';
 import { Procs } from '../helpers.js';
 
 const procs = new Procs();

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootId, type ProcessIdentity } from '../../src/core/identity.js';
-import { endTree, signalProcess, type ProcessOs } from '../../src/core/kill.js';
+import { endTree, type ProcessOs, signalProcess } from '../../src/core/kill.js';
 import { orphanVerdict, serviceUnit } from '../../src/core/orphans.js';
 
 interface FakeProc {

@@ -1,8 +1,9 @@
 // measure(): which window CPU is judged over, our own CPU left out, PSI and swap fed to the
 // level, the seed document's exact shape. A fake sampler and clock; a real state db in a temp dir.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '../../src/core/config.js';
-import { CPU_PROBE_MS, measure, seedMetrics, type MeasureDeps } from '../../src/core/measure.js';
+import { loadConfig } from '../../src/core/config/load.js';
+import type { Config } from '../../src/core/config/types.js';
+import { CPU_PROBE_MS, measure, type MeasureDeps, seedMetrics } from '../../src/core/measure.js';
 import type { CpuCounters, OwnCpu, PsiReading, Sampler, Snapshot } from '../../src/core/resources.js';
 import { State } from '../../src/core/state.js';
 import { tempDir } from '../helpers.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideColor, loadChalk, makeUi, stripAnsi } from '../../src/core/output.js';
+import { decideColor, loadChalk, makeUi, stripAnsi } from '../../src/cli/output.js';
 import { printable } from '../../src/core/text.js';
 
 describe('colour is decided per stream', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_AGENT_PATTERNS } from '../fixtures/patterns.js';
-import { countAgents, programName, type ProcInfo } from '../../src/core/proc.js';
+import { countAgents, type ProcInfo, programName } from '../../src/core/proc.js';
 
 const p = (pid: number, ...argv: string[]): ProcInfo => ({ pid, argv, cmdline: argv.join(' ') });
 

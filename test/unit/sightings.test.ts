@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/core/config.js';
-import type { ProcDetail, ProcInfo } from '../../src/core/proc.js';
-import { listProcesses } from '../../src/core/proc.js';
-import { goneAmong, identKey, matchProcesses, MAX_PER_READING, planSightings, recordSightings, restartLoops, sightingRules, storedCommand, type Seen, type SightingRow } from '../../src/core/sightings.js';
+import { loadConfig } from '../../src/core/config/load.js';
+import { listProcesses, type ProcDetail, type ProcInfo } from '../../src/core/proc.js';
+import { goneAmong, identKey, matchProcesses, MAX_PER_READING, planSightings, recordSightings, restartLoops, type Seen, type SightingRow, sightingRules, storedCommand } from '../../src/core/sightings.js';
 import { State } from '../../src/core/state.js';
 import { Procs, tempDir } from '../helpers.js';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type AdmissionFacts } from '../../src/core/spawn/admission.js';
-import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, hostBreakerAfter, modeAt, type NameHealth } from '../../src/core/spawn/policy.js';
-import { decodeShellStatus, newRunId } from '../../src/core/spawn/runs.js';
+import { type AdmissionFacts, decide } from '../../src/core/spawn/admission.js';
+import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, hostBreakerAfter, modeAt, type NameHealth } from '../../src/core/policy.js';
+import { decodeShellStatus } from '../../src/core/runs/end.js';
+import { newRunId } from '../../src/core/runs/registry.js';
 import { BELL_POLL_MS, couldTakeNextSlot, FAST_POLLERS, pollDelay } from '../../src/core/spawn/spawn.js';
 import { percentile } from '../../src/commands/stats.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRedacted, printable, REDACTED, redactArgv, redactText, shellWord, showArgv, showCommand } from '../../src/core/text.js';
+import { isRedacted, printable, redactArgv, REDACTED, redactText, shellWord, showArgv, showCommand } from '../../src/core/text.js';
 
 describe('printable', () => {
   it('shows control characters escaped, in one line', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_THROTTLE, LEVEL_NAMES, nextLevel, paramsFor, rawLevel, SHORT_WINDOW_CPU_PCT, STALE_STATE_INTERVALS, type LevelState, type Readings } from '../../src/core/throttle.js';
+import { DEFAULT_THROTTLE, LEVEL_NAMES, type LevelState, nextLevel, paramsFor, rawLevel, type Readings, SHORT_WINDOW_CPU_PCT, STALE_STATE_INTERVALS } from '../../src/core/throttle.js';
 
 const lvl = (memoryUsedPct: number | undefined, cpuUsedPct: number | undefined) => rawLevel({ memoryUsedPct, cpuUsedPct }).level;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { firstCommandWords, groupInstances, identityOf, mayRunScript, pickKeeper, scriptFolder, splitVersion, workerId, type ProcLite } from '../../src/core/workers.js';
+import { firstCommandWords, groupInstances, identityOf, mayRunScript, pickKeeper, type ProcLite, scriptFolder, splitVersion, workerId } from '../../src/core/workers.js';
 
 describe('workerId', () => {
   it('a detached run\'s supervisor is no worker', () => {

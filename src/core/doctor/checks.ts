@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DoctorThresholds, LoadedConfig } from '../config.js';
+import type { DoctorThresholds, LoadedConfig } from '../config/types.js';
 import { cachedRealPath, procCwd } from '../cwd.js';
 import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
 import { getIdentity, isSameProcess } from '../identity.js';
@@ -15,8 +15,10 @@ import type { ThrottleReport } from '../measure.js';
 import { listenerCounts } from '../ports.js';
 import { poolUsage } from '../pool.js';
 import type { ProcDetail } from '../proc.js';
-import { modeAt, type NameHealth } from '../spawn/policy.js';
-import { HOST_BREAKER_KEY, liveRuns, pidFiles, runAlive, type RunRow } from '../spawn/runs.js';
+import { modeAt, type NameHealth } from '../policy.js';
+import { HOST_BREAKER_KEY } from '../runs/health.js';
+import { liveRuns, runAlive, type RunRow } from '../runs/registry.js';
+import { pidFiles } from '../runs/files.js';
 import { parseCommand, readSightings, restartLoops } from '../sightings.js';
 import type { State } from '../state.js';
 import { groupInstances, type WorkerId } from '../workers.js';

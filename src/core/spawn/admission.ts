@@ -4,7 +4,7 @@
  * the first that refuses names its reason and when to retry.
  */
 import { formatDuration } from '../units.js';
-import { modeAt, type NameHealth } from './policy.js';
+import { modeAt, type NameHealth } from '../policy.js';
 
 export type RefusalReason = 'breaker_open' | 'backoff' | 'already_running' | 'cooldown' | 'rate_limit' | 'dependency' | 'no_slot' | 'no_ports';
 

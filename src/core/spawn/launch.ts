@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { BELL_FILE } from './bell.js';
+import { BELL_FILE } from '../bell.js';
 import { SUPERVISOR_ARGV0 } from '../proc.js';
 
 export interface Limits {

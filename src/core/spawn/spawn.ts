@@ -7,21 +7,25 @@ import { closeSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { ensurePrivateDir } from '../fsutil.js';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { LoadedConfig } from '../config.js';
+import type { LoadedConfig } from '../config/types.js';
 import { getIdentity, isSameProcess, type ProcessIdentity } from '../identity.js';
 import { endTree, signalProcess } from '../kill.js';
 import type { ProcInfo } from '../proc.js';
-import { agentCandidates, notRuns, type AgentCandidate } from '../hostcap.js';
+import { type AgentCandidate, agentCandidates, notRuns } from '../hostcap.js';
 import type { State } from '../state.js';
 import { redactArgv } from '../text.js';
 import { decide, type Decision, type HostBreaker } from './admission.js';
 import { gcReason, getEnv } from '../envs.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
 import { exhaustedMessage } from '../pool.js';
-import { BellListener, bellPath, ringAfterCommit } from './bell.js';
-import { limitPrefix, startDetached, type LimitMechanism, type Limits } from './launch.js';
-import { modeAt } from './policy.js';
-import { childFile, exitFile, finishRun, HOST_BREAKER_KEY, getHealth, getRun, liveRuns, logFile, newRunId, reconcile, runDir, timeoutMarker, writePidFile, type RegistryDeps, type RunRow } from './runs.js';
+import { BellListener, bellPath, ringAfterCommit } from '../bell.js';
+import { type LimitMechanism, limitPrefix, type Limits, startDetached } from './launch.js';
+import { modeAt } from '../policy.js';
+import { childFile, exitFile, logFile, runDir, timeoutMarker, writePidFile } from '../runs/files.js';
+import { finishRun } from '../runs/end.js';
+import { getHealth, HOST_BREAKER_KEY } from '../runs/health.js';
+import { getRun, liveRuns, newRunId, type RegistryDeps, type RunRow } from '../runs/registry.js';
+import { reconcile, registryFor } from '../runs/reconcile.js';
 import { openLogForAppend } from '../safefs.js';
 
 export interface SpawnRequest {
@@ -123,17 +127,6 @@ export function pollDelay(ahead: number, limit: number | undefined, random = Mat
   // one that hears the bell is woken when a slot frees: its own asking is only the fallback
   if (behind === 0 && hearsBell) return BELL_POLL_MS + Math.floor(random() * 10);
   return Math.min(500, 20 + 30 * behind) + Math.floor(random() * 10);
-}
-
-/** Registry settings from the config: how reconcile classifies and caps. */
-export function registryFor(config: LoadedConfig, now: number, command: string): RegistryDeps {
-  const s = config.config.spawn;
-  return { now, lookup: getIdentity, minUptimeMs: s.minUptimeMs, policy: s.policy, command, logMaxBytes: s.logMaxBytes };
-}
-
-/** Record every run that ended since anyone last looked (one IMMEDIATE transaction). */
-export function reconcileAll(state: State, config: LoadedConfig, now: number, command: string): Array<{ run: RunRow; why: string }> {
-  return state.write(() => reconcile(state, registryFor(config, now, command)));
 }
 
 function registryDeps(deps: SpawnDeps, now: number): RegistryDeps {
@@ -472,4 +465,3 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   };
 }
 
-export type { RunRow };

@@ -3,13 +3,13 @@
  * that sets process.exitCode. Heavy modules load only inside the command that needs them.
  */
 import { readFileSync } from 'node:fs';
-import { printable } from './core/text.js';
+import { printable } from '../core/text.js';
 
 const VERSION_FLAGS = new Set(['--version', '-V']);
 
 function readVersion(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   } catch {
     return '0.0.0';
   }
@@ -51,10 +51,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   const own = ownArgs(argv);
   const json = own.includes('--json');
   const colorFlag = own.includes('--no-color') ? false : own.includes('--color') ? true : undefined;
-  const { decideColor } = await import('./core/output.js');
+  const { decideColor } = await import('./output.js');
   const colorErr = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stderr.isTTY) });
 
-  const { ExitError, EXIT, UsageError } = await import('./core/errors.js');
+  const { ExitError, EXIT, UsageError } = await import('../core/errors.js');
   const { buildProgram, CommanderError } = await import('./program.js');
 
   let exitCode = 0;
@@ -65,15 +65,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     // an empty path would fall back to the default one without a word
     if (g.stateDir === '') throw new UsageError('--state-dir: empty path; expected a folder, e.g. --state-dir ~/.local/state/agentctl');
     if (g.config === '') throw new UsageError('--config: empty path; expected a config file, e.g. --config ./agentctl.toml');
-    const { createCtx } = await import('./core/context.js');
+    const { createCtx } = await import('./context.js');
     const colorOut = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }) && !globals.json;
-    const chalk = colorOut || colorErr ? await (await import('./core/output.js')).loadChalk() : undefined;
+    const chalk = colorOut || colorErr ? await (await import('./output.js')).loadChalk() : undefined;
     const ctx = createCtx({ globals, colorOut, colorErr, ...(chalk ? { chalk } : {}) });
     ctxToClose = ctx;
-    const mod = (await import(`./commands/${moduleName}.js`)) as import('./core/command.js').CommandModule;
+    // the completion command prints the command tree itself, so it lives in the face
+    const mod = (moduleName === 'completion' ? await import('./completion-spec.js') : await import(`../commands/${moduleName}.js`)) as import('./command.js').CommandModule;
     const outcome = await mod.run(opts, args, ctx);
     if (outcome.data !== undefined) {
-      const { emit } = await import('./core/command.js');
+      const { emit } = await import('./command.js');
       emit(ctx, outcome.data, mod.render, outcome.alwaysPrint);
     }
     exitCode = outcome.exitCode ?? 0;

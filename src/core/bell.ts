@@ -6,9 +6,9 @@
  * noticed by the next reconcile) and for file systems where watching does not work.
  * Detached runs ring it from their /bin/sh supervisor (`touch`), see launch.ts.
  */
-import { closeSync, constants, lutimesSync, openSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, type FSWatcher, lutimesSync, openSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import type { State } from '../state.js';
+import type { State } from './state.js';
 
 export const BELL_FILE = 'slots.bell';
 

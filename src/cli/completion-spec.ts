@@ -1,6 +1,11 @@
-/** Turn the commander tree into the plain CmdSpec the completion generators take. */
+/**
+ * Turn the commander tree into the plain CmdSpec the completion generators take, and the
+ * `agentctl completion bash|zsh|fish` command that prints a script from it. The command lives
+ * here, in the face, because its data is the command tree itself.
+ */
 import type { Command, Option } from 'commander';
-import type { CmdSpec, OptSpec } from './core/completion.js';
+import type { Ctx, Outcome } from '../core/ctx.js';
+import { type CmdSpec, completionScript, type OptSpec, type Shell } from './completion.js';
 import { buildProgram, PATH_OPTIONS } from './program.js';
 
 function optSpec(o: Option): OptSpec | undefined {
@@ -32,4 +37,18 @@ export function commandSpec(c: Command): CmdSpec {
 /** The whole tree, with the help and version flags every shell offers anyway. */
 export function programSpec(version = '0.0.0'): CmdSpec {
   return commandSpec(buildProgram(version, async () => {}));
+}
+
+export interface CompletionResult {
+  readonly shell: Shell;
+  readonly script: string;
+}
+
+export async function run(_opts: Record<string, unknown>, args: readonly string[], _ctx: Ctx): Promise<Outcome<CompletionResult>> {
+  const shell = args[0] as Shell; // commander already checked the choice
+  return { data: { shell, script: completionScript(shell, programSpec()) }, alwaysPrint: true };
+}
+
+export function render(r: CompletionResult): string {
+  return r.script;
 }

@@ -1,54 +1,14 @@
-/**
- * The context a command runs in: everything that touches the world. The CLI builds the real
- * one; tests build fakes. Commands never reach for process.* or globals directly.
- */
-import { ignoredWarning, loadConfig, type FlagValues, type LoadedConfig } from './config.js';
-import { makeUi, type Ui } from './output.js';
-import { printable } from './text.js';
-import { listProcesses, type ProcInfo } from './proc.js';
-import { systemSampler, type Sampler } from './resources.js';
-import { resolveStateDir, State } from './state.js';
-
-export interface Stream {
-  write(s: string): unknown;
-  readonly isTTY?: boolean;
-}
-
-export interface GlobalOptions {
-  readonly json: boolean;
-  readonly quiet: boolean;
-  readonly stateDir?: string | undefined;
-  readonly config?: string | undefined;
-  readonly color?: boolean | undefined;
-}
-
-export interface Ctx {
-  readonly globals: GlobalOptions;
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-  readonly now: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly stdout: Stream;
-  readonly stderr: Stream;
-  /** formatting for stdout */
-  readonly ui: Ui;
-  /** formatting for stderr */
-  readonly uiErr: Ui;
-  readonly sampler: Sampler;
-  readonly listProcesses: () => Promise<ProcInfo[]>;
-  /**
-   * The effective configuration, loaded once (flag values from the command join the precedence).
-   * Default config files that were ignored as untrusted are warned about on stderr then.
-   */
-  config(flags?: FlagValues): LoadedConfig;
-  /** The state database, opened once and closed when the command ends. */
-  state(): State;
-  stateDir(): { dir: string; source: string };
-  /** A diagnostic line on stderr (suppressed by --quiet). */
-  note(line: string): void;
-  /** Release what the context holds (the db). */
-  close(): void;
-}
+/** The real context a command runs in (core/ctx.ts says what it holds). */
+import { ignoredWarning } from '../core/config/files.js';
+import { loadConfig } from '../core/config/load.js';
+import type { FlagValues, LoadedConfig } from '../core/config/types.js';
+import { makeUi } from './output.js';
+import type { Ctx, GlobalOptions, Stream } from '../core/ctx.js';
+import { emit } from './command.js';
+import { printable } from '../core/text.js';
+import { listProcesses, type ProcInfo } from '../core/proc.js';
+import { type Sampler, systemSampler } from '../core/resources.js';
+import { resolveStateDir, State } from '../core/state.js';
 
 export interface CtxInit {
   readonly globals: GlobalOptions;
@@ -101,6 +61,9 @@ export function createCtx(init: CtxInit): Ctx {
     },
     note(line) {
       if (!init.globals.quiet) stderr.write(`${printable(line)}\n`);
+    },
+    print(data, render) {
+      emit(ctx, data, render);
     },
     close() {
       state?.close();

@@ -5,8 +5,9 @@
  */
 import type { ChalkInstance } from 'chalk';
 import { createRequire } from 'node:module';
-import { importEsm } from './esm.js';
-import { printable } from './text.js';
+import type { Ui } from '../core/ctx.js';
+import { importEsm } from '../core/esm.js';
+import { printable } from '../core/text.js';
 
 export interface ColorInputs {
   /** true for --color, false for --no-color, undefined when neither was given */
@@ -24,25 +25,6 @@ export function decideColor({ flag, env, isTTY }: ColorInputs): boolean {
   return isTTY;
 }
 
-/**
- * Text reaches people only through a Ui, and the Ui escapes it (core/text.ts `printable`):
- * styles escape what they paint, every table cell and pair is escaped, and `safe` escapes a
- * whole rendered view but its newlines. What the Ui painted itself (styles, tables) is kept as
- * painted: its escape codes are ours and its text was escaped when painted. Anything else
- * that carries an escape code is shown escaped, even text a render built from painted pieces
- * (a visible `\x1b[31m` is a cosmetic bug; a raw one from another process is not).
- */
-export interface Ui {
-  readonly color: boolean;
-  /** chalk, or the plain stand-in: every style escapes its text before painting it */
-  readonly c: ChalkInstance;
-  /** Render rows as a table, each cell escaped; plain borders and no escape codes when colour is off. */
-  table(head: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string;
-  /** Two-column key/value block, each side escaped. */
-  pairs(rows: ReadonlyArray<readonly [string, string]>): string;
-  /** A rendered view, safe for a terminal: control characters escaped except its newlines and what this Ui painted. */
-  safe(text: string): string;
-}
 
 type TableCtor = new (opts: Record<string, unknown>) => { push(...rows: unknown[]): void; toString(): string };
 let TableClass: TableCtor | undefined;

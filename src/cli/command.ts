@@ -1,17 +1,5 @@
-import type { Ctx } from './context.js';
-import type { Ui } from './output.js';
+import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 
-/** What a command returns: data for JSON and the human view, and how to exit. */
-export interface Outcome<T> {
-  /** The result. Omitted when the command already printed everything (e.g. --watch). */
-  readonly data?: T;
-  /** Exit code; 0 when omitted. */
-  readonly exitCode?: number;
-  /** A one-line explanation for stderr when exitCode is not 0 (the JSON carries it as data). */
-  readonly message?: string;
-  /** Print the human view even under --quiet (e.g. a completion script). */
-  readonly alwaysPrint?: boolean;
-}
 
 /** A command module: parse options, call core, return data. Rendering is separate. */
 export interface CommandModule<T = unknown> {

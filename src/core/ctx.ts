@@ -1,0 +1,85 @@
+/**
+ * What a command gets from the face and gives back: the context it runs in (everything that
+ * touches the world), the Ui it renders with, and its Outcome. The CLI (src/cli/) builds the
+ * real ones; tests build fakes. Commands never reach for process.* or globals directly.
+ */
+import type { ChalkInstance } from 'chalk';
+import type { FlagValues, LoadedConfig } from './config/types.js';
+import type { ProcInfo } from './proc.js';
+import type { Sampler } from './resources.js';
+import type { State } from './state.js';
+
+export interface Stream {
+  write(s: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface GlobalOptions {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly stateDir?: string | undefined;
+  readonly config?: string | undefined;
+  readonly color?: boolean | undefined;
+}
+
+export interface Ctx {
+  readonly globals: GlobalOptions;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly stdout: Stream;
+  readonly stderr: Stream;
+  /** formatting for stdout */
+  readonly ui: Ui;
+  /** formatting for stderr */
+  readonly uiErr: Ui;
+  readonly sampler: Sampler;
+  readonly listProcesses: () => Promise<ProcInfo[]>;
+  /**
+   * The effective configuration, loaded once (flag values from the command join the precedence).
+   * Default config files that were ignored as untrusted are warned about on stderr then.
+   */
+  config(flags?: FlagValues): LoadedConfig;
+  /** The state database, opened once and closed when the command ends. */
+  state(): State;
+  stateDir(): { dir: string; source: string };
+  /** A diagnostic line on stderr (suppressed by --quiet). */
+  note(line: string): void;
+  /** Print one result the way the globals ask (a JSON document, or the view), as a command's outcome is printed; for commands that print as they go (--watch). */
+  print<T>(data: T, render: (data: T, ui: Ui) => string): void;
+  /** Release what the context holds (the db). */
+  close(): void;
+}
+
+/**
+ * Text reaches people only through a Ui, and the Ui escapes it (core/text.ts `printable`):
+ * styles escape what they paint, every table cell and pair is escaped, and `safe` escapes a
+ * whole rendered view but its newlines. What the Ui painted itself (styles, tables) is kept as
+ * painted: its escape codes are ours and its text was escaped when painted. Anything else
+ * that carries an escape code is shown escaped, even text a render built from painted pieces
+ * (a visible `\x1b[31m` is a cosmetic bug; a raw one from another process is not).
+ */
+export interface Ui {
+  readonly color: boolean;
+  /** chalk, or the plain stand-in: every style escapes its text before painting it */
+  readonly c: ChalkInstance;
+  /** Render rows as a table, each cell escaped; plain borders and no escape codes when colour is off. */
+  table(head: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string;
+  /** Two-column key/value block, each side escaped. */
+  pairs(rows: ReadonlyArray<readonly [string, string]>): string;
+  /** A rendered view, safe for a terminal: control characters escaped except its newlines and what this Ui painted. */
+  safe(text: string): string;
+}
+
+/** What a command returns: data for JSON and the human view, and how to exit. */
+export interface Outcome<T> {
+  /** The result. Omitted when the command already printed everything (e.g. --watch). */
+  readonly data?: T;
+  /** Exit code; 0 when omitted. */
+  readonly exitCode?: number;
+  /** A one-line explanation for stderr when exitCode is not 0 (the JSON carries it as data). */
+  readonly message?: string;
+  /** Print the human view even under --quiet (e.g. a completion script). */
+  readonly alwaysPrint?: boolean;
+}

@@ -1,0 +1,141 @@
+/**
+ * Ending a run: how its end is recorded, classified and charged to its name's health, and the
+ * stop markers a stopper leaves so the end is recorded as a stop and not as a failure.
+ */
+import { rmSync } from 'node:fs';
+import { isSameProcess, type ProcessIdentity } from '../identity.js';
+import { readOwn } from '../safefs.js';
+import { ringAfterCommit } from '../bell.js';
+import { afterHealthyUptime, afterRun, classifyExit, type FailureType, type NameHealth } from '../policy.js';
+import type { State } from '../state.js';
+import { childFile, exitFile, pidFile, timeoutMarker } from './files.js';
+import { getHealth, openHostBreakerIfLooping, setHealth } from './health.js';
+import type { RegistryDeps, RunRow, RunState } from './registry.js';
+
+/** Exit status from a shell `wait`: above 128 is 128 + the signal number. */
+export function decodeShellStatus(rc: number): { exitCode: number | null; signal: string | null } {
+  if (rc > 128 && rc < 128 + 65) return { exitCode: null, signal: signalName(rc - 128) };
+  return { exitCode: rc, signal: null };
+}
+
+const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL', 10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM', 24: 'SIGXCPU', 25: 'SIGXFSZ' };
+export const signalName = (n: number) => SIGNALS[n] ?? `SIG${n}`;
+
+export interface EndFacts {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly endedAt: number;
+  readonly timedOut?: boolean;
+  readonly oom?: boolean;
+  readonly stoppedByUs?: boolean;
+  /** the exit status is unknown: the process and its supervisor are both gone */
+  readonly lost?: boolean;
+  readonly why: string;
+}
+
+/** kv key where stop/reap leave why they are ending a run, for whoever records its exit. */
+export const stopMarker = (runId: string) => `stopping:${runId}`;
+
+/**
+ * Why a stopper is ending a run, and who it is. The marker speaks for the stopper only while
+ * the stopper lives, and for the run's end within the stopper's grace (plus the KILL and its
+ * verify): a stop killed during its grace leaves a marker that a later, real failure of the
+ * run must not be recorded under.
+ */
+export interface StopMarker {
+  readonly timedOut: boolean;
+  readonly why: string;
+  readonly by?: ProcessIdentity;
+  readonly at?: number;
+  readonly graceMs?: number;
+}
+
+/** Slack after a stopper's grace for its KILL and the verify that follows. */
+const MARKER_SLACK_MS = 5_000;
+
+/** Does a stop marker still speak for a run that ended at `endedAt`? */
+export function markerHolds(m: StopMarker, endedAt: number, lookup: RegistryDeps['lookup']): boolean {
+  if (!m.by || m.at === undefined) return false; // a marker of unknown origin speaks for nobody
+  if (isSameProcess(m.by, lookup)) return true;
+  return endedAt <= m.at + (m.graceMs ?? 0) + MARKER_SLACK_MS;
+}
+
+/**
+ * Close a run: record how it ended, classify the failure, update the name's backoff and
+ * breaker, park it in the dead-letter queue when the breaker opens, free its PID file.
+ */
+export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: RegistryDeps): { failure: FailureType | null; health: NameHealth } {
+  const stored = state.getKv<StopMarker>(stopMarker(run.id))?.value;
+  const marker = stored && markerHolds(stored, facts.endedAt, deps.lookup) ? stored : undefined;
+  const f: EndFacts = marker && !facts.lost ? { ...facts, timedOut: marker.timedOut, stoppedByUs: !marker.timedOut, why: marker.why } : facts;
+  if (stored) state.db.prepare('DELETE FROM kv WHERE key = ?').run(stopMarker(run.id));
+  const runtimeMs = Math.max(0, f.endedAt - run.started_at);
+  // a run that never got a process is the spawner's failure, not the worker's
+  const failure = f.lost
+    ? run.pid !== null && runtimeMs < deps.minUptimeMs
+      ? 'startup_error'
+      : null
+    : classifyExit({ exitCode: f.exitCode, signal: f.signal, runtimeMs, timedOut: Boolean(f.timedOut), oom: Boolean(f.oom), stoppedByUs: Boolean(f.stoppedByUs) }, deps.minUptimeMs);
+  const runState: RunState = f.stoppedByUs ? 'stopped' : f.lost ? 'lost' : failure ? 'failed' : 'exited';
+  state.db
+    .prepare('UPDATE runs SET state = ?, exit_code = ?, signal = ?, failure = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL')
+    .run(runState, f.exitCode, f.signal, failure, f.endedAt, run.id);
+
+  const before = getHealth(state, run.name);
+  const startsLastHour = (state.db.prepare('SELECT COUNT(*) AS n FROM runs WHERE name = ? AND started_at > ?').get(run.name, f.endedAt - 3_600_000) as { n: number }).n;
+  const health = f.stoppedByUs || (f.lost && failure === null) ? before : afterRun(before, { failure, runtimeMs, endedAt: f.endedAt, startsLastHour }, deps.policy);
+  setHealth(state, run.name, health, deps.now);
+
+  // a run lost, or killed from outside (KILL, TERM, INT, HUP), within min_uptime is a startup
+  // error for its name but says nothing of a loop: only runs that failed on their own count
+  if (failure === 'startup_error' && !f.lost) openHostBreakerIfLooping(state, f.endedAt, deps);
+  removePidFileIfOurs(state, run);
+  state.db.prepare("DELETE FROM port_leases WHERE owner_kind = 'run' AND owner = ?").run(run.id);
+  // its slot and ports are free once this commits: wake the waiters that could take them
+  ringAfterCommit(state);
+  try {
+    rmSync(exitFile(state, run.id), { force: true });
+    rmSync(timeoutMarker(state, run.id), { force: true });
+    rmSync(childFile(state, run.id), { force: true });
+  } catch {
+    /* leftovers are harmless */
+  }
+
+  const outcome = f.lost ? 'exit status unknown' : f.signal ? `ended by ${f.signal}` : `exit ${f.exitCode}`;
+  state.event(
+    {
+      command: deps.command,
+      kind: failure ? 'run.failed' : f.stoppedByUs ? 'run.stopped' : f.lost ? 'run.lost' : 'run.exited',
+      subject: run.name,
+      reason: `${run.id} ${outcome} after ${Math.round(runtimeMs / 100) / 10}s${failure ? ` (${failure})` : ''}: ${f.why}`,
+      data: { run_id: run.id, pid: run.pid, exit_code: f.exitCode, signal: f.signal, failure, runtime_ms: runtimeMs },
+    },
+    deps.now,
+  );
+  if (before.mode === 'open' && health.mode === 'closed' && health.consecutiveFailures === 0) {
+    state.event({ command: deps.command, kind: 'breaker.closed', subject: run.name, reason: `trial run ${run.id} succeeded: breaker closed` }, deps.now);
+  }
+  // opened now, or opened again by a failed trial
+  if (health.mode === 'open' && (before.mode !== 'open' || health.openedAt !== before.openedAt)) {
+    state.event({ command: deps.command, kind: 'breaker.open', subject: run.name, reason: `${health.reason}; paused until ${new Date(health.notBefore).toISOString()}`, data: { until: health.notBefore } }, deps.now);
+    const restarts = health.consecutiveFailures;
+    state.db
+      .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(run.name, run.id, failure, health.reason ?? 'breaker opened', restarts, JSON.stringify({ command: JSON.parse(run.command), cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }), deps.now);
+    // the dead-letter queue keeps the last 100 entries (incident 4)
+    state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
+  }
+  return { failure, health };
+}
+
+function removePidFileIfOurs(state: State, run: RunRow): void {
+  const path = pidFile(state, run.name);
+  try {
+    const text = readOwn(path)?.toString('utf8') ?? '';
+    const meta = JSON.parse(text.split('\n')[1] ?? '{}') as { run_id?: string };
+    if (meta.run_id === run.id) rmSync(path, { force: true });
+  } catch {
+    /* no PID file, or not ours */
+  }
+}
+
