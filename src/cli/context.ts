@@ -1,7 +1,7 @@
 /** The real context a command runs in (core/ctx.ts says what it holds). */
 import { ignoredWarning } from '../core/config/files.js';
 import { loadConfig } from '../core/config/load.js';
-import type { FlagValues, LoadedConfig } from '../core/config/types.js';
+import type { LoadedConfig } from '../core/config/types.js';
 import { makeUi } from './output.js';
 import type { Ctx, GlobalOptions, Stream } from '../core/ctx.js';
 import { emit } from './command.js';

@@ -4,7 +4,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, w
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
-import { resolveStateDir, SCHEMA_VERSION, State } from '../../src/core/state.js';
+import { SCHEMA_VERSION } from '../../src/core/schema.js';
+import { resolveStateDir, State } from '../../src/core/state.js';
 import { ROOT, tempDir, thrown } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;

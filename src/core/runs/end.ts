@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { isSameProcess, type ProcessIdentity } from '../identity.js';
 import { readOwn } from '../safefs.js';
 import { ringAfterCommit } from '../bell.js';
-import { afterHealthyUptime, afterRun, classifyExit, type FailureType, type NameHealth } from '../policy.js';
+import { afterRun, classifyExit, type FailureType, type NameHealth } from '../policy.js';
 import type { State } from '../state.js';
 import { childFile, exitFile, pidFile, timeoutMarker } from './files.js';
 import { getHealth, openHostBreakerIfLooping, setHealth } from './health.js';

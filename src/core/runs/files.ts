@@ -9,7 +9,7 @@ import { StateError } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
 import type { ProcessIdentity } from '../identity.js';
 import { NAME_RE } from '../names.js';
-import { lexists, readOwn, statOwn, truncateOwn } from '../safefs.js';
+import { readOwn, statOwn, truncateOwn } from '../safefs.js';
 import type { State } from '../state.js';
 
 /**
