@@ -7,7 +7,8 @@
  */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { cachedRealPath, procCwd } from '../core/cwd.js';
-import { type Ended, endProcess, endRun, userFilter } from '../core/control.js';
+import { endProcess, endRun, userFilter } from '../core/control.js';
+import type { Ended } from '../core/kill.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { bootId, isSameProcess } from '../core/identity.js';
 import { listDetailed, processUid, programName } from '../core/proc.js';

@@ -8,7 +8,7 @@ import { EXIT, ExitError, UsageError } from '../core/errors.js';
 import { loadConfig } from '../core/config/load.js';
 import type { LoadedConfig } from '../core/config/types.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
-import { type EndResult, endTree } from '../core/kill.js';
+import { type Ended, endTree } from '../core/kill.js';
 import { getRun, runIdentity } from '../core/runs/registry.js';
 import { parseDuration } from '../core/units.js';
 
@@ -21,7 +21,7 @@ interface EndOutput {
   readonly duration_ms?: number;
 }
 
-const endJson = (runId: string, r: EndResult): EndOutput => ({ run_id: runId, graceful: r.graceful, forced: r.forced, swept: r.swept, survivors: r.survivors, duration_ms: r.durationMs });
+const endJson = (runId: string, r: Ended): EndOutput => ({ run_id: runId, graceful: r.graceful, forced: r.forced, swept: r.swept, survivors: r.survivors, duration_ms: r.duration_ms });
 
 export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EndOutput>> {
   const runId = args[0] ?? '';

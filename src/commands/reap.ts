@@ -6,7 +6,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
-import { type Ended, endProcess, endRun, releaseLock, takeLock, userFilter } from '../core/control.js';
+import { endProcess, endRun, releaseLock, takeLock, userFilter } from '../core/control.js';
+import type { Ended } from '../core/kill.js';
 import { EXIT } from '../core/errors.js';
 import { bootId, getIdentity, isSameProcess, readProcStat } from '../core/identity.js';
 import { orphanVerdict } from '../core/orphans.js';

@@ -4,7 +4,8 @@
  * ended gracefully, which were forced, and how long it took.
  */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
-import { type Ended, endFromPidFile, endRun, userFilter } from '../core/control.js';
+import { endFromPidFile, endRun, userFilter } from '../core/control.js';
+import type { Ended } from '../core/kill.js';
 import { EXIT, ExitError, StateError, UsageError } from '../core/errors.js';
 import { loadConfig } from '../core/config/load.js';
 import type { LoadedConfig } from '../core/config/types.js';

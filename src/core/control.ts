@@ -5,7 +5,7 @@
 import type { LoadedConfig } from './config/types.js';
 import { EXIT, ExitError, StateError, UsageError } from './errors.js';
 import { getIdentity, isSameProcess, type ProcessIdentity } from './identity.js';
-import { type EndResult, endTree, protectedPids } from './kill.js';
+import { type Ended, endTree, protectedPids } from './kill.js';
 import type { ProcDetail } from './proc.js';
 import { registryFor } from './runs/reconcile.js';
 import { finishRun, stopMarker, type StopMarker } from './runs/end.js';
@@ -13,29 +13,10 @@ import { getRun, runIdentity, type RunRow } from './runs/registry.js';
 import type { PidFileEntry } from './runs/files.js';
 import type { State } from './state.js';
 
-export interface Ended {
-  readonly run_id?: string;
-  readonly name?: string;
-  readonly pid: number;
-  readonly graceful: boolean;
-  readonly forced: boolean;
-  /** descendants that had left the run's group and were ended one by one */
-  readonly swept: readonly number[];
-  /** processes of the tree still alive afterwards */
-  readonly survivors: readonly number[];
-  readonly duration_ms: number;
-  /** the signals went out but the state could not record it (a full disk, say) */
-  readonly record_error?: string;
-}
-
-const toEnded = (pid: number, r: EndResult, run?: { id: string; name: string }, recordError?: string): Ended => ({
+/** The run an ended tree was, and what could not be recorded: added to endTree's report. */
+const withRun = (r: Ended, run?: { id: string; name: string }, recordError?: string): Ended => ({
   ...(run ? { run_id: run.id, name: run.name } : {}),
-  pid,
-  graceful: r.graceful,
-  forced: r.forced,
-  swept: r.swept,
-  survivors: r.survivors,
-  duration_ms: r.durationMs,
+  ...r,
   ...(recordError !== undefined ? { record_error: recordError } : {}),
 });
 
@@ -69,7 +50,7 @@ export async function endRun(state: State, config: LoadedConfig, run: RunRow, gr
     if (!cur || cur.ended_at !== null) return; // its supervisor's record won the race
     finishRun(state, cur, { exitCode: null, signal: r.graceful ? 'SIGTERM' : 'SIGKILL', endedAt: Date.now(), timedOut: how.timedOut, stoppedByUs: !how.timedOut, why: how.why }, registryFor(config, Date.now(), how.command));
   });
-  return toEnded(id.pid, r, run, finishError ?? markError);
+  return withRun(r, run, finishError ?? markError);
 }
 
 let self: ProcessIdentity | undefined | null = null;
@@ -81,12 +62,12 @@ const selfIdentity = () => (self === null ? (self = getIdentity(process.pid)) : 
  */
 export async function endFromPidFile(entry: PidFileEntry, graceMs: number, recordError: string): Promise<Ended> {
   const id = { pid: entry.pid, startTime: entry.start_time, bootId: entry.boot_id };
-  return toEnded(id.pid, await endTree(id, { runId: entry.run_id, graceMs }), { id: entry.run_id, name: entry.name }, recordError);
+  return withRun(await endTree(id, { runId: entry.run_id, graceMs }), { id: entry.run_id, name: entry.name }, recordError);
 }
 
 /** End an unregistered process tree (an orphan agent, a duplicate worker). */
-export async function endProcess(id: ProcessIdentity, graceMs: number): Promise<Ended> {
-  return toEnded(id.pid, await endTree(id, { graceMs }));
+export function endProcess(id: ProcessIdentity, graceMs: number): Promise<Ended> {
+  return endTree(id, { graceMs });
 }
 
 /** --all-users is for root only; without it, only our own processes are candidates. */

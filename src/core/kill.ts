@@ -16,7 +16,12 @@
 import { bootId, getIdentity, isSameProcess, type ProcessIdentity, readProcStat } from './identity.js';
 import { listDetailed, type ProcDetail, processUid, procPids, readProcFile } from './proc.js';
 
-export interface EndResult {
+/** How a process tree was ended: the one shape endTree returns and stop, reap, dedupe and the JSON report. */
+export interface Ended {
+  /** the registered run it was, when it was one */
+  readonly run_id?: string;
+  readonly name?: string;
+  readonly pid: number;
   /** ended by TERM within the grace period */
   readonly graceful: boolean;
   /** had to be KILLed */
@@ -28,7 +33,9 @@ export interface EndResult {
   readonly swept: readonly number[];
   /** processes of the tree still alive afterwards: reported, never hidden */
   readonly survivors: readonly number[];
-  readonly durationMs: number;
+  readonly duration_ms: number;
+  /** the signals went out but the state could not record it (a full disk, say) */
+  readonly record_error?: string;
 }
 
 /** What endTree needs from the operating system; tests pass a fake. */
@@ -137,14 +144,14 @@ function treeOf(os: ProcessOs, roots: readonly number[], pgid: number | undefine
 export async function endTree(
   id: ProcessIdentity,
   opts: { runId?: string; graceMs: number; pollMs?: number; self?: number; os?: ProcessOs },
-): Promise<EndResult> {
+): Promise<Ended> {
   const started = Date.now();
   const os = opts.os ?? realOs;
   const guard = protectedPids(opts.self);
   const poll = opts.pollMs ?? 50;
   const still = (e: ProcessIdentity) => isSameProcess(e, os.identity);
   const send = (e: ProcessIdentity, sig: NodeJS.Signals, group = false) => signalProcess(e, sig, { group, guard, os });
-  if (guard.has(id.pid)) return { graceful: false, forced: false, swept: [], survivors: still(id) ? [id.pid] : [], durationMs: 0 };
+  if (guard.has(id.pid)) return { pid: id.pid, graceful: false, forced: false, swept: [], survivors: still(id) ? [id.pid] : [], duration_ms: 0 };
 
   // Our process and its group count only while the PID is still the process we mean. A group
   // that holds agentctl itself or an ancestor (a run that called `agentctl stop` on itself) is
@@ -192,5 +199,5 @@ export async function endTree(
   while (Date.now() < verifyUntil && alive()) await sleep(poll);
   const escaped = [...tree.values()].filter((e) => !inGroup(e)).map((e) => e.pid);
   const survivors = [...(still(id) ? [id.pid] : []), ...[...tree.values()].filter(still).map((e) => e.pid)];
-  return { graceful, forced, swept: escaped, survivors, durationMs: Date.now() - started };
+  return { pid: id.pid, graceful, forced, swept: escaped, survivors, duration_ms: Date.now() - started };
 }
