@@ -1,7 +1,8 @@
 /**
- * Measure the host and decide the throttle level: readings + the previous sample from the
- * state db (for CPU and swap rates) + hysteresis state, all in one short IMMEDIATE
- * transaction so concurrent callers agree on the level.
+ * Measure the host and decide the throttle level, in four steps: sample the CPU window (the
+ * previous sample from the state db, or a short probe), compute its readings (CPU, swap rates),
+ * decide the level (the raw level through the stored hysteresis state), and record the level
+ * and the sample in one short IMMEDIATE transaction so concurrent callers agree on the level.
  */
 import type { Config } from './config/types.js';
 import { bootId } from './identity.js';

@@ -29,8 +29,8 @@ export const agentRunChecks: readonly CheckEntry[] = [
       const cfg = f.config?.config;
       if (!cfg) return skip('no configuration');
       // what spawn admits against: live runs of every group plus agents it did not start
-      const live = f.state ? f.state.guard(() => liveRuns(f.state!)).filter((r) => r.pid === null || runAlive(r, getIdentity)) : [];
-      const h = hostAgents(cfg, { managed: live.length, unmanaged: unmanagedAgents(f.procs, live, cfg.agents).length, level: f.report.throttle_level, disabled: f.report.disabled });
+      const running = f.state ? f.state.guard(() => liveRuns(f.state!)).filter((r) => r.pid === null || runAlive(r, getIdentity)) : [];
+      const h = hostAgents(cfg, { managed: running.length, unmanaged: unmanagedAgents(f.procs, running, cfg.agents).length, level: f.report.throttle_level, disabled: f.report.disabled });
       const refused = f.state ? refusedByHostCap(f.state, f.now - 3_600_000) : 0;
       const cap = h.max_agents ?? Number.POSITIVE_INFINITY;
       const s: Status = h.agents > cap ? 'fail' : h.agents >= cap || refused > 0 ? 'warn' : 'ok';
