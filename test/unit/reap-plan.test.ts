@@ -237,8 +237,8 @@ describe('orphans (rule 5)', () => {
         facts(24),
       ],
       new Map([
-        ['r0ended1', 'ended'],
-        ['r00live1', 'live'],
+        ['r0ended1', true],
+        ['r00live1', false],
       ]),
       '0::/user.slice/session-1.scope',
     );

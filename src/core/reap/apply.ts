@@ -130,21 +130,26 @@ async function readPressure(ctx: Ctx, loaded: LoadedConfig, state: State, procs:
   return { level: report.throttle_level, maxAgents: report.throttle_params.max_agents, reasons: report.reasons, unmanaged: unmanagedAgents(agentPids, procs, live) };
 }
 
+/** Whether each of these runs has ended, for the ids the db knows (an unknown id is left out). */
+function runsEnded(state: State, ids: readonly string[]): Map<string, boolean> {
+  const endedAt = state.db.prepare('SELECT ended_at FROM runs WHERE id = ?');
+  const out = new Map<string, boolean>();
+  for (const id of ids) {
+    const row = state.guard(() => endedAt.get(id)) as { ended_at: number | null } | undefined;
+    if (row) out.set(id, row.ended_at !== null);
+  }
+  return out;
+}
+
 /** Rule 5: read what orphanVerdict needs for the candidates only, then end the orphans whose identity still holds. */
 async function endOrphans(state: State, procs: readonly ProcDetail[], agentPids: ReadonlySet<number>, live: readonly RunRow[], mine: (p: ProcDetail) => boolean, graceMs: number, dry: boolean): Promise<Finding[]> {
   const candidates = orphanCandidates(procs, agentPids, live, mine).map((p) => ({
     proc: p,
     facts: { pid: p.pid, ppid: p.ppid, sid: readProcStat(p.pid)?.sid, runId: runIdOf(p.pid), cgroup: readProcFile(`/proc/${p.pid}/cgroup`) },
   }));
-  const endedAt = state.db.prepare('SELECT ended_at FROM runs WHERE id = ?');
-  const runStates = new Map<string, 'live' | 'ended'>();
-  for (const { facts } of candidates) {
-    if (facts.runId === undefined) continue;
-    const row = state.guard(() => endedAt.get(facts.runId)) as { ended_at: number | null } | undefined;
-    if (row) runStates.set(facts.runId, row.ended_at === null ? 'live' : 'ended');
-  }
+  const ended = runsEnded(state, candidates.flatMap((c) => (c.facts.runId !== undefined ? [c.facts.runId] : [])));
   const out: Finding[] = [];
-  for (const x of planOrphans(candidates, runStates, readProcFile(`/proc/${process.pid}/cgroup`))) {
+  for (const x of planOrphans(candidates, ended, readProcFile(`/proc/${process.pid}/cgroup`))) {
     if (dry) {
       out.push(orphanFinding(x, 'dry'));
       continue;
@@ -171,11 +176,5 @@ function record(state: State, findings: readonly Finding[]): void {
   } catch {
     return; // no runs folder yet
   }
-  const endedAt = state.db.prepare('SELECT ended_at FROM runs WHERE id = ?');
-  const ended = new Map<string, boolean>();
-  for (const f of files) {
-    const row = endedAt.get(runFileId(f)) as { ended_at: number | null } | undefined;
-    if (row) ended.set(runFileId(f), row.ended_at !== null);
-  }
-  for (const f of leftoverRunFiles(files, ended)) rmSync(join(dir, f), { force: true });
+  for (const f of leftoverRunFiles(files, runsEnded(state, files.map(runFileId)))) rmSync(join(dir, f), { force: true });
 }

@@ -178,16 +178,20 @@ export function orphanCandidates(procs: readonly ProcDetail[], agentPids: Readon
 
 /**
  * Rule 5: orphaned agents, the ones core/orphans.ts can show lost an agent's or orchestrator's
- * parent. `runStates` says which run ids the state knows (missing: unknown).
+ * parent. `runsEnded` says, for the run ids the state knows, whether each has ended (missing: unknown).
  */
 export function planOrphans(
   candidates: ReadonlyArray<{ readonly proc: ProcDetail; readonly facts: OrphanFacts }>,
-  runStates: ReadonlyMap<string, 'live' | 'ended'>,
+  runsEnded: ReadonlyMap<string, boolean>,
   ownCgroup: string | undefined,
 ): ProcessAction[] {
+  const runState = (id: string) => {
+    const ended = runsEnded.get(id);
+    return ended === undefined ? 'unknown' : ended ? 'ended' : 'live';
+  };
   const out: ProcessAction[] = [];
   for (const { proc: p, facts } of candidates) {
-    const verdict = orphanVerdict(facts, { runState: (id) => runStates.get(id) ?? 'unknown', ownCgroup });
+    const verdict = orphanVerdict(facts, { runState, ownCgroup });
     if (verdict.orphan) out.push({ pid: p.pid, startTicks: p.startTicks, reason: `agent ${programName(p.argv)} (PID ${p.pid}) ${verdict.why}` });
   }
   return out;
