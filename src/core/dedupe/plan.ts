@@ -9,8 +9,7 @@ import type { Ended } from '../control.js';
 import type { ProcDetail } from '../proc.js';
 import type { RunRow } from '../runs/registry.js';
 import type { EventInput } from '../state.js';
-import type { Instance, KeepPolicy, WorkerId } from '../workers.js';
-import { pickKeeper } from '../workers.js';
+import { type Instance, type KeepPolicy, pickKeeper, type WorkerId } from '../workers.js';
 
 export interface DedupeGroup {
   /** `FOLDER: KEY` (e.g. `/srv/w: auto_confirm_worker.py`); the key alone with --across-folders or for programs on PATH */
