@@ -7,16 +7,15 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { loadConfig } from '../core/config/load.js';
 import type { LoadedConfig } from '../core/config/types.js';
-import { type Check, type CheckResult, checks as checkTable, type Facts, serviceChecks, stalePidFiles, type Status } from '../core/doctor/checks.js';
+import { type Check, type CheckResult, checks as checkTable, type Facts, serviceChecks, type Status } from '../core/doctor/checks.js';
+import { applyFixes } from '../core/doctor-fix.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
 import { checkOutputPath } from '../core/fsutil.js';
 import { measure, type ThrottleReport } from '../core/measure.js';
 import { listDetailed } from '../core/proc.js';
 import { type Metric, writeMetricsFile } from '../core/prometheus.js';
-import { reconcileAll } from '../core/runs/reconcile.js';
 import { printable } from '../core/text.js';
 import type { State } from '../core/state.js';
-import { rmSync } from 'node:fs';
 
 export interface CheckOut extends CheckResult {
   readonly id: string;
@@ -91,30 +90,6 @@ async function runChecks(list: readonly Check[], facts: Facts, only: Set<string>
     out.push({ id: c.id, group: c.group, title: c.title, ...r });
   }
   return out;
-}
-
-/** The safe remedies: record dead runs, drop stale PID files, env-gc without force; processes only when asked. */
-async function applyFixes(ctx: Ctx, facts: Facts, withProcesses: boolean): Promise<string[]> {
-  const actions: string[] = [];
-  const state = facts.state;
-  if (!state || !facts.config) return ['nothing fixed: the state or the configuration is unusable'];
-  reconcileAll(state, facts.config, ctx.now(), 'doctor');
-  actions.push('recorded runs whose process ended (reap of dead runs)');
-  const stale = stalePidFiles(state);
-  for (const f of stale) rmSync(f, { force: true });
-  if (stale.length) actions.push(`removed ${stale.length} stale PID file(s)`);
-  const gc = await (await import('./env-gc.js')).run({}, [], ctx);
-  const removed = gc.data?.actions.filter((a) => a.action === 'removed').length ?? 0;
-  const refused = gc.data?.actions.filter((a) => a.action === 'refused').length ?? 0;
-  actions.push(`env-gc: ${removed} environment(s) removed${refused ? `, ${refused} refused (worktrees in use or holding unsaved, ignored or unpushed work; see agentctl env-gc --dry-run)` : ''}`);
-  if (withProcesses) {
-    const d = await (await import('./dedupe-workers.js')).run({}, [], ctx);
-    actions.push(`dedupe-workers: ${d.data?.groups.reduce((n, g) => n + g.duplicates.length, 0) ?? 0} duplicate(s) ended`);
-    const r = await (await import('./reap.js')).run({}, [], ctx);
-    actions.push(`reap: ${r.data?.findings.filter((f) => f.action === 'ended').length ?? 0} run(s) ended`);
-  }
-  state.write(() => state.event({ command: 'doctor', kind: 'doctor.fix', reason: actions.join('; ') }));
-  return actions;
 }
 
 const STATUS_VALUE: Record<Status, number> = { ok: 0, warn: 1, fail: 2 };

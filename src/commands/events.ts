@@ -1,25 +1,14 @@
 /** agentctl events: the audit log of decisions and actions. */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
-import { UsageError } from '../core/errors.js';
 import type { EventRow } from '../core/state.js';
+import { parseSince } from '../core/since.js';
 import { redactText } from '../core/text.js';
-import { DURATION_HINT, parseIntInRange, tryParseDuration } from '../core/units.js';
+import { parseIntInRange } from '../core/units.js';
 
 export interface EventsResult {
   readonly since: string | null;
   readonly count: number;
   readonly events: ReadonlyArray<Omit<EventRow, 'ts'> & { time: string }>;
-}
-
-/** --since: a duration back from now, or an ISO date/time. */
-export function parseSince(text: string, now: number): number {
-  const ms = tryParseDuration(text);
-  if (ms !== undefined) return now - ms;
-  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
-    const t = Date.parse(text);
-    if (Number.isFinite(t)) return t;
-  }
-  throw new UsageError(`--since: invalid value ${JSON.stringify(text)}; expected ${DURATION_HINT}, or an ISO time like 2026-11-22T05:00:00Z`);
 }
 
 export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<EventsResult>> {

@@ -2,8 +2,8 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { checkName } from '../core/names.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
+import { parseSince } from '../core/since.js';
 import { formatDuration } from '../core/units.js';
-import { parseSince } from './events.js';
 
 /** Percentiles come from at most this many recent successful runs per name (incident 4). */
 const PERCENTILE_WINDOW = 1000;

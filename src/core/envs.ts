@@ -57,12 +57,30 @@ export function halfCreated(e: EnvRow): boolean {
   return !isSameProcess({ pid: e.creator_pid, startTime: e.creator_start_time, bootId: e.creator_boot_id });
 }
 
-/** Why an env should go: half-created, past its TTL, or its owner died. Undefined when it should stay. */
-export function gcReason(e: EnvRow, now: number): string | undefined {
-  if (e.status === 'creating') return halfCreated(e) ? `half-created: env create (PID ${e.creator_pid}) ended before it finished` : undefined;
+/** Which of an env's processes still run: the facts dueReason needs, looked up (envLiveness). */
+export interface EnvLiveness {
+  /** its env create ended before finishing (see halfCreated) */
+  readonly halfCreated: boolean;
+  /** its owner still runs, or it has none (see ownerAlive) */
+  readonly ownerAlive: boolean;
+}
+
+/** Look up whether an env's creator and owner still run. */
+export function envLiveness(e: EnvRow): EnvLiveness {
+  return { halfCreated: halfCreated(e), ownerAlive: ownerAlive(e) };
+}
+
+/** Why an env should go, from facts (pure): half-created, past its TTL, or its owner died. Undefined when it should stay. */
+export function dueReason(e: EnvRow, now: number, live: EnvLiveness): string | undefined {
+  if (e.status === 'creating') return live.halfCreated ? `half-created: env create (PID ${e.creator_pid}) ended before it finished` : undefined;
   if (now >= e.expires_at) return `expired ${new Date(e.expires_at).toISOString()}`;
-  if (!ownerAlive(e)) return `owner PID ${e.owner_pid} is gone`;
+  if (!live.ownerAlive) return `owner PID ${e.owner_pid} is gone`;
   return undefined;
+}
+
+/** Why an env should go (see dueReason), its creator and owner looked up now. */
+export function gcReason(e: EnvRow, now: number): string | undefined {
+  return dueReason(e, now, envLiveness(e));
 }
 
 /** The first free name: NAME, then NAME-2, NAME-3 ... */
