@@ -6,7 +6,7 @@
  * two workers unless --across-folders.
  */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
-import { userFilter } from '../core/control.js';
+import { userFilter } from '../core/users.js';
 import { dedupe } from '../core/dedupe/apply.js';
 import { type DedupeResult, KEEP_POLICIES } from '../core/dedupe/plan.js';
 import { EXIT, UsageError } from '../core/errors.js';

@@ -4,7 +4,7 @@
  * time (a second exits 0), every finding with its reason.
  */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
-import { userFilter } from '../core/control.js';
+import { userFilter } from '../core/users.js';
 import { EXIT } from '../core/errors.js';
 import { reap } from '../core/reap/apply.js';
 import type { ReapResult } from '../core/reap/plan.js';

@@ -4,7 +4,8 @@
  * ended gracefully, which were forced, and how long it took.
  */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
-import { endFromPidFile, endRun, userFilter } from '../core/control.js';
+import { endFromPidFile, endRun } from '../core/runs/end.js';
+import { userFilter } from '../core/users.js';
 import type { Ended } from '../core/kill.js';
 import { EXIT, ExitError, StateError, UsageError } from '../core/errors.js';
 import { loadConfig } from '../core/config/load.js';

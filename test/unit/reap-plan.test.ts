@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Ended } from '../../src/core/control.js';
+import type { Ended } from '../../src/core/kill.js';
 import type { ProcDetail } from '../../src/core/proc.js';
 import {
   type Finding,

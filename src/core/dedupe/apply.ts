@@ -3,7 +3,9 @@
  * core/dedupe/plan.ts which stay, end the rest (each identity checked right before its signal),
  * record it. Shared by `agentctl dedupe-workers` and `doctor --fix-processes`.
  */
-import { endProcess, endRun, userFilter } from '../control.js';
+import { endTree } from '../kill.js';
+import { endRun } from '../runs/end.js';
+import { userFilter } from '../users.js';
 import type { Ctx } from '../ctx.js';
 import { cachedRealPath, procCwd } from '../cwd.js';
 import { bootId, isSameProcess } from '../identity.js';
@@ -81,7 +83,7 @@ async function endDuplicates(g: InstancePlan, commandOf: (pid: number) => string
     }
     const id = { pid: inst.pid, startTime: String(inst.start), bootId: bootId() };
     if (!isSameProcess(id)) continue; // gone, or the PID was reused
-    const ended = await endProcess(id, grace);
+    const ended = await endTree(id, { graceMs: grace });
     dups.push({ ...base, action: ended.survivors.length ? 'failed' : 'ended', ended });
   }
   return { identity: redactText(g.identity), folder: g.folder, keep: { pid: g.keep.pid, command: commandOf(g.keep.pid), version: g.keep.id.version }, duplicates: dups };

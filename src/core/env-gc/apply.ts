@@ -4,9 +4,9 @@
  * folders git no longer knows. One collector at a time (a second returns `skipped`). Shared by
  * `agentctl env-gc` and `doctor --fix`.
  */
-import { releaseLock, takeLock } from '../control.js';
+import { releaseLock, takeLock } from '../lock.js';
 import type { Ctx } from '../ctx.js';
-import { allEnvs, dropEnv, dueReason, type EnvRow, envLiveness, envUsers, orphanWorktrees, removeWorktree, worktreeProblems } from '../envs.js';
+import { allEnvs, dropEnv, dueReason, envLiveness, type EnvRow, envUsers, orphanWorktrees, removeWorktree, worktreeProblems } from '../envs.js';
 import { leasesOf } from '../ports.js';
 import type { State } from '../state.js';
 import { type DueEnv, excusedLock, type GcAction, type GcResult, planEnvGc, REFUSAL_EVENT_INTERVAL_MS, refusedEvent, removedEvent, worktreeParents, worktreeToCheck } from './plan.js';

@@ -2,12 +2,15 @@
  * reap's I/O shell: gather the facts (run rows and fates, the process table, progress records,
  * the throttle reading), ask core/reap/plan.ts what to do, do it, record it. One reaper at a
  * time (a second returns `skipped`). Shared by `agentctl reap` and `doctor --fix-processes`.
- * Every signal goes through endRun / endProcess, which check the identity right before it.
+ * Every signal goes through endRun / endTree, which check the identity right before it.
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/types.js';
-import { endProcess, endRun, releaseLock, takeLock, userFilter } from '../control.js';
+import { endTree } from '../kill.js';
+import { releaseLock, takeLock } from '../lock.js';
+import { endRun } from '../runs/end.js';
+import { userFilter } from '../users.js';
 import type { Ctx } from '../ctx.js';
 import { bootId, getIdentity, isSameProcess, readProcStat } from '../identity.js';
 import { measure } from '../measure.js';
@@ -156,7 +159,7 @@ async function endOrphans(state: State, procs: readonly ProcDetail[], agentPids:
     }
     const id = { pid: x.pid, startTime: String(x.startTicks), bootId: bootId() };
     if (!isSameProcess(id)) continue; // gone, or the PID was reused since the table was read
-    out.push(orphanFinding(x, await endProcess(id, graceMs)));
+    out.push(orphanFinding(x, await endTree(id, { graceMs })));
   }
   return out;
 }

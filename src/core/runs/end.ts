@@ -1,16 +1,20 @@
 /**
- * Ending a run: how its end is recorded, classified and charged to its name's health, and the
- * stop markers a stopper leaves so the end is recorded as a stop and not as a failure.
+ * Ending a run: on purpose (endRun: leave a stop marker, end its tree, record it), and how any
+ * end is recorded, classified and charged to its name's health (finishRun). The stop marker
+ * makes a deliberate end recorded as a stop or a timeout, not as a failure.
  */
 import { rmSync } from 'node:fs';
-import { isSameProcess, type ProcessIdentity } from '../identity.js';
+import type { LoadedConfig } from '../config/types.js';
+import { StateError } from '../errors.js';
+import { isSameProcess, type ProcessIdentity, selfIdentity } from '../identity.js';
+import { type Ended, endTree } from '../kill.js';
 import { readOwn } from '../safefs.js';
 import { ringAfterCommit } from '../bell.js';
 import { afterRun, classifyExit, type FailureType, type NameHealth } from '../policy.js';
 import type { State } from '../state.js';
-import { childFile, exitFile, pidFile, timeoutMarker } from './files.js';
+import { childFile, exitFile, pidFile, type PidFileEntry, timeoutMarker } from './files.js';
 import { getHealth, openHostBreakerIfLooping, setHealth } from './health.js';
-import type { RegistryDeps, RunRow, RunState } from './registry.js';
+import { getRun, type RegistryDeps, registryFor, runIdentity, type RunRow, type RunState } from './registry.js';
 
 /** Exit status from a shell `wait`: above 128 is 128 + the signal number. */
 export function decodeShellStatus(rc: number): { exitCode: number | null; signal: string | null } {
@@ -139,3 +143,52 @@ function removePidFileIfOurs(state: State, run: RunRow): void {
   }
 }
 
+
+/** The run an ended tree was, and what could not be recorded: added to endTree's report. */
+const withRun = (r: Ended, run?: { id: string; name: string }, recordError?: string): Ended => ({
+  ...(run ? { run_id: run.id, name: run.name } : {}),
+  ...r,
+  ...(recordError !== undefined ? { record_error: recordError } : {}),
+});
+
+/** Run a state write that may fail without stopping the signals: returns the failure's message. */
+function tryRecord(state: State, fn: () => void): string | undefined {
+  try {
+    state.write(fn);
+    return undefined;
+  } catch (err) {
+    if (err instanceof StateError) return err.message;
+    throw err;
+  }
+}
+
+/**
+ * End a registered run's tree and record it: `how` says whether it counts against the worker
+ * (timeout: a hung or overdue run) or was a deliberate stop (not a failure).
+ */
+export async function endRun(state: State, config: LoadedConfig, run: RunRow, graceMs: number, how: { timedOut: boolean; why: string; command: string }): Promise<Ended | undefined> {
+  const id = runIdentity(run);
+  if (!id) return undefined;
+  // say why, and who says it, before the first signal: whoever records the exit (a waiting
+  // foreground spawn, a detached supervisor's file, this call) records it as a stop or a
+  // timeout, not a crash; the marker lapses with its stopper (see markerHolds)
+  const marker: StopMarker = { timedOut: how.timedOut, why: how.why, ...(selfIdentity() ? { by: selfIdentity()! } : {}), at: Date.now(), graceMs };
+  // a state that cannot be written (a full disk) must not keep a stop from stopping
+  const markError = tryRecord(state, () => state.setKv(stopMarker(run.id), marker));
+  const r = await endTree(id, { runId: run.id, graceMs });
+  const finishError = tryRecord(state, () => {
+    const cur = getRun(state, run.id);
+    if (!cur || cur.ended_at !== null) return; // its supervisor's record won the race
+    finishRun(state, cur, { exitCode: null, signal: r.graceful ? 'SIGTERM' : 'SIGKILL', endedAt: Date.now(), timedOut: how.timedOut, stoppedByUs: !how.timedOut, why: how.why }, registryFor(config, Date.now(), how.command));
+  });
+  return withRun(r, run, finishError ?? markError);
+}
+
+/**
+ * End a run known only from its PID file, when the state cannot be read (a full disk): the
+ * identity there is checked before every signal like any other, and nothing is recorded.
+ */
+export async function endFromPidFile(entry: PidFileEntry, graceMs: number, recordError: string): Promise<Ended> {
+  const id = { pid: entry.pid, startTime: entry.start_time, bootId: entry.boot_id };
+  return withRun(await endTree(id, { runId: entry.run_id, graceMs }), { id: entry.run_id, name: entry.name }, recordError);
+}

@@ -13,7 +13,7 @@ import type { State } from '../state.js';
 import { decodeShellStatus, finishRun } from './end.js';
 import { capLog, childFile, exitFile, logFile, timeoutMarker, writePidFile } from './files.js';
 import { getHealth, setHealth } from './health.js';
-import { liveRuns, type RegistryDeps, runAlive, type RunRow, STARTING_TIMEOUT_MS, supervisorAlive } from './registry.js';
+import { liveRuns, type RegistryDeps, registryFor, runAlive, type RunRow, STARTING_TIMEOUT_MS, supervisorAlive } from './registry.js';
 
 export type RunFate =
   | { readonly kind: 'alive' }
@@ -136,12 +136,6 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
     }
   }
   return closed;
-}
-
-/** Registry settings from the config: how reconcile classifies and caps. */
-export function registryFor(config: LoadedConfig, now: number, command: string): RegistryDeps {
-  const s = config.config.spawn;
-  return { now, lookup: getIdentity, minUptimeMs: s.minUptimeMs, policy: s.policy, command, logMaxBytes: s.logMaxBytes };
 }
 
 /** Record every run that ended since anyone last looked (one IMMEDIATE transaction). */

@@ -2,7 +2,8 @@
  * The run registry: every spawn is a row with its process identity, read back only through
  * these functions. Ending a run is runs/end.ts; noticing that one ended is runs/reconcile.ts.
  */
-import { bootId, isSameProcess, type ProcessIdentity } from '../identity.js';
+import type { LoadedConfig } from '../config/types.js';
+import { bootId, getIdentity, isSameProcess, type ProcessIdentity } from '../identity.js';
 import type { FailureType, PolicySettings } from '../policy.js';
 import type { State } from '../state.js';
 
@@ -79,4 +80,10 @@ export function runAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
 export function supervisorAlive(r: RunRow, lookup: RegistryDeps['lookup']): boolean {
   if (r.sup_pid === null || r.sup_start_time === null) return false;
   return isSameProcess({ pid: r.sup_pid, startTime: r.sup_start_time, bootId: r.boot_id ?? bootId() }, lookup);
+}
+
+/** Registry settings from the config: how reconcile classifies and caps. */
+export function registryFor(config: LoadedConfig, now: number, command: string): RegistryDeps {
+  const s = config.config.spawn;
+  return { now, lookup: getIdentity, minUptimeMs: s.minUptimeMs, policy: s.policy, command, logMaxBytes: s.logMaxBytes };
 }

@@ -24,8 +24,8 @@ import { modeAt } from '../policy.js';
 import { childFile, exitFile, logFile, runDir, timeoutMarker, writePidFile } from '../runs/files.js';
 import { finishRun } from '../runs/end.js';
 import { getHealth, HOST_BREAKER_KEY } from '../runs/health.js';
-import { getRun, liveRuns, newRunId, type RegistryDeps, type RunRow } from '../runs/registry.js';
-import { reconcile, registryFor } from '../runs/reconcile.js';
+import { getRun, liveRuns, newRunId, type RegistryDeps, registryFor } from '../runs/registry.js';
+import { reconcile } from '../runs/reconcile.js';
 import { openLogForAppend } from '../safefs.js';
 
 export interface SpawnRequest {

@@ -1,0 +1,15 @@
+/**
+ * Whose processes a command may act on: the invoking user's own, or with --all-users (root
+ * only) anyone's; never agentctl itself, its ancestors or PID 1.
+ */
+import { UsageError } from './errors.js';
+import { protectedPids } from './kill.js';
+import type { ProcDetail } from './proc.js';
+
+/** --all-users is for root only; without it, only our own processes are candidates. */
+export function userFilter(allUsers: boolean, flag = '--all-users'): (p: Pick<ProcDetail, 'uid' | 'pid'>) => boolean {
+  const me = process.getuid?.() ?? -1;
+  if (allUsers && me !== 0) throw new UsageError(`${flag}: only root may act on other users' processes`);
+  const guard = protectedPids();
+  return (p) => !guard.has(p.pid) && (allUsers || p.uid === me);
+}
