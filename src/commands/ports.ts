@@ -1,6 +1,6 @@
 /** agentctl ports: the pool, what is leased, to whom, and what is held by expired owners. */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
-import { poolUsage } from '../core/pool.js';
+import { poolUsage } from '../core/ports/pool.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
 
 export interface PortsResult {

@@ -10,7 +10,7 @@ import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { isInside, processesInside, realPath } from './cwd.js';
 import { EXIT, ExitError } from './errors.js';
 import { getIdentity, isSameProcess } from './identity.js';
-import { leasesOf, releasePorts } from './ports.js';
+import { leasesOf, releasePorts } from './ports/leases.js';
 import { readProcFile } from './proc.js';
 import { liveRuns, runAlive } from './runs/registry.js';
 import type { State } from './state.js';

@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { type CheckEntry, skip, type Status } from './check.js';
 import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
-import { listenerCounts } from '../ports.js';
-import { poolUsage } from '../pool.js';
+import { listenerCounts } from '../ports/leases.js';
+import { poolUsage } from '../ports/pool.js';
 import { formatPct } from '../units.js';
 
 export const portEnvChecks: readonly CheckEntry[] = [

@@ -7,7 +7,7 @@
 import { releaseLock, takeLock } from '../lock.js';
 import type { Ctx } from '../ctx.js';
 import { allEnvs, dropEnv, dueReason, envLiveness, type EnvRow, envUsers, orphanWorktrees, removeWorktree, worktreeProblems } from '../envs.js';
-import { leasesOf } from '../ports.js';
+import { leasesOf } from '../ports/leases.js';
 import type { State } from '../state.js';
 import { type DueEnv, excusedLock, type GcAction, type GcResult, planEnvGc, REFUSAL_EVENT_INTERVAL_MS, refusedEvent, removedEvent, worktreeParents, worktreeToCheck } from './plan.js';
 

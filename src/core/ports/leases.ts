@@ -1,12 +1,12 @@
 /**
- * The port pool. A lease is granted inside the caller's IMMEDIATE transaction, only for a
- * port nobody listens on (/proc/net/tcp{,6}), and then proven free by binding it on 127.0.0.1
- * and ::1; a port someone took meanwhile is given back and the next one leased instead.
+ * Port leases from the pool (ports/pool.ts reads the pool as a whole). A lease is granted
+ * inside the caller's IMMEDIATE transaction, only for a port nobody listens on
+ * (/proc/net/tcp{,6}), and then proven free by binding it on 127.0.0.1 and ::1; a port someone took meanwhile is given back and the next one leased instead.
  * Leases belong to an environment or a run and are released with it.
  */
 import { createServer } from 'node:net';
-import type { State } from './state.js';
-import { readProcFile } from './proc.js';
+import type { State } from '../state.js';
+import { readProcFile } from '../proc.js';
 
 export type LeaseOwner = { readonly kind: 'env' | 'run'; readonly id: string };
 

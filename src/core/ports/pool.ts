@@ -2,9 +2,9 @@
  * The port pool as a whole: who holds which lease, in which state, and what is free. One
  * reading shared by `agentctl ports`, doctor's ports.pool check and the exhaustion message.
  */
-import { allEnvs, ownerAlive } from './envs.js';
-import { listeningPorts } from './ports.js';
-import type { State } from './state.js';
+import { allEnvs, ownerAlive } from '../envs.js';
+import { listeningPorts } from './leases.js';
+import type { State } from '../state.js';
 
 export type LeaseState = 'ok' | 'expired' | 'owner_dead';
 
