@@ -16,6 +16,21 @@ import { liveRuns } from '../core/runs/registry.js';
 import { printable, redactText, showCommand } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
 import { groupInstances, type KeepPolicy, mayRunScript, pickKeeper } from '../core/workers.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'dedupe-workers',
+  description: 'one instance per worker identity (the script in its real folder, without interpreter, _vN suffix or daemon flags): end the rest',
+  options: [
+    { flags: '--match <regex>', help: 'only command lines matching this (default: processes running a script)' },
+    { flags: '--keep <policy>', help: 'which instance to keep (highest-version breaks ties by newest)', choices: ['highest-version', 'newest', 'oldest'], default: 'highest-version' },
+    { flags: '--grace <duration>', help: 'TERM, then this long, then KILL', configKey: 'reap.grace' },
+    { flags: '--dry-run', help: 'show the groups and what would be ended' },
+    { flags: '--all-users', help: "root only: also other users' processes" },
+    { flags: '--across-folders', help: 'the same script name in two folders is one worker (default: two)' },
+  ],
+  examples: ['agentctl dedupe-workers --dry-run', "agentctl dedupe-workers --match 'auto_confirm_worker'", 'agentctl dedupe-workers --keep oldest --json'],
+};
 
 export interface DedupeGroup {
   /** `FOLDER: KEY` (e.g. `/srv/w: auto_confirm_worker.py`); the key alone with --across-folders or for programs on PATH */
@@ -37,7 +52,7 @@ export interface DedupeResult {
 const POLICIES: readonly KeepPolicy[] = ['highest-version', 'newest', 'oldest'];
 
 export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<DedupeResult>> {
-  const keep = String(opts.keep ?? 'highest-version') as KeepPolicy;
+  const keep = String(opts.keep) as KeepPolicy;
   if (!POLICIES.includes(keep)) throw new UsageError(`--keep: invalid value ${JSON.stringify(keep)}; expected one of ${POLICIES.join(', ')}`);
   let match: RegExp | undefined;
   if (opts.match !== undefined) {

@@ -9,6 +9,17 @@ import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { allEnvs, badWorktreePath, dropEnv, type EnvUser, envUsers, gcReason, halfCreated, orphanWorktrees, removeWorktree, worktreeParent, worktreeProblems } from '../core/envs.js';
 import { releaseLock, takeLock } from '../core/control.js';
 import { leasesOf } from '../core/ports.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'env-gc',
+  description: 'remove environments past their TTL or whose owner died: ports, and worktrees no live process uses',
+  options: [
+    { flags: '--dry-run', help: 'say what would be removed, change nothing' },
+    { flags: '--force', help: 'also remove worktrees with uncommitted, unpushed, ignored or locked work (never one in use)' },
+  ],
+  examples: ['agentctl env-gc --dry-run', '*/5 * * * * agentctl env-gc --quiet', 'agentctl env-gc --json'],
+};
 
 export interface GcAction {
   readonly name: string;
