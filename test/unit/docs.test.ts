@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../src/core/config/keys.js';
 import { declarations, programSpec } from '../../src/cli/completion-spec.js';
+import { COMMANDS } from '../../src/cli/program.js';
 import { ROOT } from '../helpers.js';
 
 // docs/ is kept in step with the code in the same commit that changes a command or a key
@@ -15,6 +16,10 @@ describe('docs', () => {
     const text = readFileSync(path, 'utf8');
     const cmd = spec.subcommands.find((c) => c.name === name)!;
     for (const o of cmd.options) expect(text, `${name}.md should mention ${o.long}`).toContain(o.long);
+  });
+
+  it('each command module declares the command program.ts loads it for', () => {
+    expect(declarations().map((d) => d.name)).toEqual(Object.keys(COMMANDS));
   });
 
   // a default is written once, in the command's declaration: its docs table says the same
