@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Regenerate completions/ from the command tree in dist/ (run `npm run build` first).
+// Regenerate completions/ from the commands' declarations as built in dist/ (run `npm run build` first).
 // `--check` exits 1 when the checked-in files differ, without writing.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

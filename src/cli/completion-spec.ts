@@ -1,42 +1,100 @@
 /**
- * Turn the commander tree into the plain CmdSpec the completion generators take, and the
+ * Every command's declaration as the plain CmdSpec the completion generators take, and the
  * `agentctl completion bash|zsh|fish` command that prints a script from it. The command lives
- * here, in the face, because its data is the command tree itself.
+ * here, in the face, because its data is the command tree itself. This module loads every
+ * command's module, so only the completion command, --help and the build's scripts and tests
+ * load it (program.ts loads the one command that runs).
  */
-import type { Command, Option } from 'commander';
+import { Argument, Option } from 'commander';
+import * as breaker from '../commands/breaker.js';
+import * as config from '../commands/config.js';
+import * as dedupeWorkers from '../commands/dedupe-workers.js';
+import * as dlq from '../commands/dlq.js';
+import * as doctor from '../commands/doctor.js';
+import * as endRun from '../commands/end-run.js';
+import * as envGc from '../commands/env-gc.js';
+import * as env from '../commands/env.js';
+import * as events from '../commands/events.js';
+import * as ports from '../commands/ports.js';
+import * as ps from '../commands/ps.js';
+import * as reap from '../commands/reap.js';
+import * as spawn from '../commands/spawn.js';
+import * as stats from '../commands/stats.js';
+import * as stop from '../commands/stop.js';
+import * as throttleStatus from '../commands/throttle-status.js';
 import type { Ctx, Outcome } from '../core/ctx.js';
-import { type CmdSpec, completionScript, type OptSpec, type Shell } from './completion.js';
-import { buildProgram, PATH_OPTIONS } from './program.js';
+import type { CommandDecl, OptionDecl } from '../core/declaration.js';
+import { type CmdSpec, completionScript, type OptSpec, type Shell, SHELLS } from './completion.js';
+import { type CommandName, COMMANDS, type Loaded, optionHelp, ROOT } from './program.js';
 
-function optSpec(o: Option): OptSpec | undefined {
-  if (!o.long || o.hidden) return undefined;
-  const value = o.required ? 'required' : o.optional ? 'optional' : 'none';
-  const valueName = /[<[]([^>\]]+)[>\]]/.exec(o.flags)?.[1];
+export const declaration: CommandDecl = {
+  name: 'completion',
+  description: 'print the shell completion script for bash, zsh or fish',
+  args: [{ name: '<shell>', help: 'the shell', choices: SHELLS }],
+  examples: [
+    'agentctl completion bash > /etc/bash_completion.d/agentctl',
+    'agentctl completion zsh > "${fpath[1]}/_agentctl"',
+    'agentctl completion fish > ~/.config/fish/completions/agentctl.fish',
+  ],
+};
+
+/** program.ts's COMMANDS, loaded: the compiler checks that none is missing. */
+const MODULES: Record<Exclude<CommandName, 'completion'>, Loaded> = {
+  doctor,
+  'throttle-status': throttleStatus,
+  spawn,
+  ps,
+  stats,
+  dlq,
+  breaker,
+  env,
+  'env-gc': envGc,
+  ports,
+  reap,
+  stop,
+  'dedupe-workers': dedupeWorkers,
+  '_end-run': endRun,
+  config,
+  events,
+};
+
+/** Every command's declaration, hidden ones too, in --help's order. */
+export function declarations(): CommandDecl[] {
+  return (Object.keys(COMMANDS) as CommandName[]).map((n) => (n === 'completion' ? declaration : MODULES[n].declaration));
+}
+
+/** What the shells show beside an option: its help, with the default --help would add. */
+function optDescription(d: OptionDecl): string {
+  const given = d.default !== undefined ? ` (default: ${d.default})` : d.preset !== undefined ? ` (alone: ${d.preset})` : '';
+  return `${optionHelp(d)}${given}`;
+}
+
+function optSpec(d: OptionDecl): OptSpec {
+  const o = new Option(d.flags); // commander reads the flags as it does when parsing
   return {
-    long: o.long,
+    long: o.long ?? o.flags,
     short: o.short,
-    description: o.description,
-    value,
-    valueName,
-    choices: o.argChoices,
-    path: PATH_OPTIONS.has(o.long) ? (o.long === '--state-dir' || o.long === '--repo' || o.long === '--worktree' ? 'dir' : 'file') : undefined,
+    description: optDescription(d),
+    value: o.required ? 'required' : o.optional ? 'optional' : 'none',
+    valueName: /[<[]([^>\]]+)[>\]]/.exec(d.flags)?.[1],
+    choices: d.choices,
+    path: d.path,
   };
 }
 
-export function commandSpec(c: Command): CmdSpec {
+function commandSpec(d: CommandDecl, subcommands: readonly CmdSpec[] = []): CmdSpec {
   return {
-    name: c.name(),
-    description: c.description(),
-    options: c.options.map(optSpec).filter((o): o is OptSpec => o !== undefined && o.long !== '--version'),
-    args: c.registeredArguments.map((a) => ({ name: a.name(), choices: a.argChoices })),
-    // hidden commands (internal plumbing such as _end-run) are not offered
-    subcommands: c.commands.filter((x) => !(x as unknown as { _hidden?: boolean })._hidden).map(commandSpec),
+    name: d.name,
+    description: d.description,
+    options: (d.options ?? []).map(optSpec),
+    args: (d.args ?? []).map((a) => ({ name: new Argument(a.name).name(), choices: a.choices })),
+    subcommands,
   };
 }
 
-/** The whole tree, with the help and version flags every shell offers anyway. */
-export function programSpec(version = '0.0.0'): CmdSpec {
-  return commandSpec(buildProgram(version, async () => {}));
+/** The whole tree as completions offer it: hidden commands (internal plumbing such as _end-run) left out. */
+export function programSpec(): CmdSpec {
+  return commandSpec(ROOT, declarations().filter((d) => !d.hidden).map((d) => commandSpec(d)));
 }
 
 export interface CompletionResult {

@@ -3,7 +3,9 @@
  * that sets process.exitCode. Heavy modules load only inside the command that needs them.
  */
 import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
 import { printable } from '../core/text.js';
+import type { CommandModule } from './command.js';
 
 const VERSION_FLAGS = new Set(['--version', '-V']);
 
@@ -36,6 +38,41 @@ function writeError(e: ErrorShape, json: boolean, colorErr: boolean, hint?: stri
   process.stderr.write(`${prefix} ${printable(e.message)}${hint ? ` (${hint})` : ''}\n`);
 }
 
+interface Colors {
+  /** --color or --no-color, when given */
+  readonly flag: boolean | undefined;
+  /** whether stderr gets colour */
+  readonly err: boolean;
+}
+
+/**
+ * Run one command: the context its global options ask for, its module's run(), its result
+ * printed. `opened` gets the context, so the caller closes it whatever happens. Returns the
+ * command's exit code.
+ */
+async function runCommand(mod: CommandModule, opts: Record<string, unknown>, args: readonly string[], cmd: Command, colors: Colors, opened: (ctx: { close(): void }) => void): Promise<number> {
+  const { UsageError } = await import('../core/errors.js');
+  const { decideColor } = await import('./output.js');
+  const g = cmd.optsWithGlobals() as { json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean };
+  const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colors.flag };
+  // an empty path would fall back to the default one without a word
+  if (g.stateDir === '') throw new UsageError('--state-dir: empty path; expected a folder, e.g. --state-dir ~/.local/state/agentctl');
+  if (g.config === '') throw new UsageError('--config: empty path; expected a config file, e.g. --config ./agentctl.toml');
+  const { createCtx } = await import('./context.js');
+  const colorOut = decideColor({ flag: colors.flag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }) && !globals.json;
+  const chalk = colorOut || colors.err ? await (await import('./output.js')).loadChalk() : undefined;
+  const ctx = createCtx({ globals, colorOut, colorErr: colors.err, ...(chalk ? { chalk } : {}) });
+  opened(ctx);
+  const outcome = await mod.run(opts, args, ctx);
+  if (outcome.data !== undefined) {
+    const { emit } = await import('./command.js');
+    emit(ctx, outcome.data, mod.render, outcome.alwaysPrint);
+  }
+  const exitCode = outcome.exitCode ?? 0;
+  if (exitCode !== 0 && outcome.message) process.stderr.write(`agentctl: ${printable(outcome.message)}\n`);
+  return exitCode;
+}
+
 /** Run agentctl with these arguments; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   // The fast path: nothing else to load for the version.
@@ -54,31 +91,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { decideColor } = await import('./output.js');
   const colorErr = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stderr.isTTY) });
 
-  const { ExitError, EXIT, UsageError } = await import('../core/errors.js');
-  const { buildProgram, CommanderError } = await import('./program.js');
+  const { ExitError, EXIT } = await import('../core/errors.js');
+  const { allDeclarations, buildProgram, commandName, COMMANDS, CommanderError } = await import('./program.js');
 
   let exitCode = 0;
   let ctxToClose: { close(): void } | undefined;
-  const program = buildProgram(readVersion(), async (moduleName, opts, args, cmd) => {
-    const g = cmd.optsWithGlobals() as { json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean };
-    const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colorFlag };
-    // an empty path would fall back to the default one without a word
-    if (g.stateDir === '') throw new UsageError('--state-dir: empty path; expected a folder, e.g. --state-dir ~/.local/state/agentctl');
-    if (g.config === '') throw new UsageError('--config: empty path; expected a config file, e.g. --config ./agentctl.toml');
-    const { createCtx } = await import('./context.js');
-    const colorOut = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }) && !globals.json;
-    const chalk = colorOut || colorErr ? await (await import('./output.js')).loadChalk() : undefined;
-    const ctx = createCtx({ globals, colorOut, colorErr, ...(chalk ? { chalk } : {}) });
-    ctxToClose = ctx;
-    // the completion command prints the command tree itself, so it lives in the face
-    const mod = (moduleName === 'completion' ? await import('./completion-spec.js') : await import(`../commands/${moduleName}.js`)) as import('./command.js').CommandModule;
-    const outcome = await mod.run(opts, args, ctx);
-    if (outcome.data !== undefined) {
-      const { emit } = await import('./command.js');
-      emit(ctx, outcome.data, mod.render, outcome.alwaysPrint);
-    }
-    exitCode = outcome.exitCode ?? 0;
-    if (exitCode !== 0 && outcome.message) process.stderr.write(`agentctl: ${printable(outcome.message)}\n`);
+  // only the command that runs is loaded (it is, to run); the whole tree for --help and the like
+  const name = commandName(own);
+  const declarations = name ? [(await COMMANDS[name]()).declaration] : await allDeclarations();
+  const program = buildProgram(readVersion(), declarations, async (ran, opts, args, cmd) => {
+    exitCode = await runCommand(await COMMANDS[ran](), opts, args, cmd, { flag: colorFlag, err: colorErr }, (ctx) => {
+      ctxToClose = ctx;
+    });
   });
 
   program.exitOverride();

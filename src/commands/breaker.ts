@@ -8,6 +8,18 @@ import { type HostBreaker, howEnded } from '../core/spawn/admission.js';
 import { getHealth, HOST_BREAKER_KEY, HOST_BREAKER_RESET_KEY, setHealth } from '../core/runs/health.js';
 import { printable } from '../core/text.js';
 import { formatDuration } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'breaker',
+  description: 'per-name backoff and circuit state, and the host-wide startup-failure breaker ("ls", the default); "reset NAME" or "reset --host" after fixing the cause',
+  args: [
+    { name: '[action]', help: 'ls or reset', choices: ['ls', 'reset'], default: 'ls' },
+    { name: '[name]', help: 'name to reset' },
+  ],
+  options: [{ flags: '--host', help: 'with reset: reset the host-wide startup-failure breaker' }],
+  examples: ['agentctl breaker', 'agentctl breaker reset assigner', 'agentctl breaker reset --host'],
+};
 
 export interface BreakerEntry {
   readonly name: string;
@@ -60,7 +72,7 @@ function entry(name: string, h: NameHealth, now: number): BreakerEntry {
 }
 
 export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<BreakerResult>> {
-  const [action = 'ls', target] = args;
+  const [action, target] = args;
   const host = Boolean(opts.host);
   if (host && (action !== 'reset' || target !== undefined)) throw new UsageError('--host: only with "breaker reset", without a NAME: agentctl breaker reset --host');
   const state = ctx.state();

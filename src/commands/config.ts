@@ -1,6 +1,18 @@
 /** agentctl config: every effective value and where it came from. */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import type { IgnoredConfig, Source } from '../core/config/types.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'config',
+  description: 'print every effective configuration value and where it came from; exit 78 when invalid',
+  examples: [
+    'agentctl config',
+    'agentctl config --json | jq .values.throttle.memory_pct',
+    'AGENTCTL_THROTTLE_CPU_PCT=50,70,85 agentctl config',
+    'agentctl --config ./ci.toml config',
+  ],
+};
 
 export interface ConfigResult {
   readonly valid: true;

@@ -13,6 +13,21 @@ import { EXIT, UsageError } from '../core/errors.js';
 import { printable, showCommand } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
 import type { KeepPolicy } from '../core/workers.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'dedupe-workers',
+  description: 'one instance per worker identity (the script in its real folder, without interpreter, _vN suffix or daemon flags): end the rest',
+  options: [
+    { flags: '--match <regex>', help: 'only command lines matching this (default: processes running a script)' },
+    { flags: '--keep <policy>', help: 'which instance to keep (highest-version breaks ties by newest)', choices: ['highest-version', 'newest', 'oldest'], default: 'highest-version' },
+    { flags: '--grace <duration>', help: 'TERM, then this long, then KILL', configKey: 'reap.grace' },
+    { flags: '--dry-run', help: 'show the groups and what would be ended' },
+    { flags: '--all-users', help: "root only: also other users' processes" },
+    { flags: '--across-folders', help: 'the same script name in two folders is one worker (default: two)' },
+  ],
+  examples: ['agentctl dedupe-workers --dry-run', "agentctl dedupe-workers --match 'auto_confirm_worker'", 'agentctl dedupe-workers --keep oldest --json'],
+};
 
 export type { DedupeGroup, DedupeResult } from '../core/dedupe/plan.js';
 
@@ -26,7 +41,7 @@ function matchFlag(v: unknown): RegExp | undefined {
 }
 
 export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<DedupeResult>> {
-  const keep = String(opts.keep ?? 'highest-version') as KeepPolicy;
+  const keep = String(opts.keep) as KeepPolicy;
   if (!KEEP_POLICIES.includes(keep)) throw new UsageError(`--keep: invalid value ${JSON.stringify(keep)}; expected one of ${KEEP_POLICIES.join(', ')}`);
   const data = await dedupe(ctx, {
     keep,

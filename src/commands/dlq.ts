@@ -9,6 +9,17 @@ import { reconcileAll } from '../core/runs/reconcile.js';
 import { spawnRun } from '../core/spawn/spawn.js';
 import { isRedacted, printable, redactArgv, REDACTED, shellWord, showArgv } from '../core/text.js';
 import { spawnDeps, spawnJson, type SpawnOutput } from './spawn.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'dlq',
+  description: 'list runs that exhausted their retries; "dlq retry ID" resets the breaker and starts it again, detached',
+  args: [
+    { name: '[action]', help: 'retry' },
+    { name: '[id]', help: 'entry id for retry' },
+  ],
+  examples: ['agentctl dlq', 'agentctl dlq retry 3', "agentctl dlq --json | jq '.entries | length'"],
+};
 
 export interface DlqEntry {
   readonly id: number;

@@ -16,6 +16,21 @@ import { listDetailed } from '../core/proc.js';
 import { type Metric, writeMetricsFile } from '../core/prometheus.js';
 import { printable } from '../core/text.js';
 import type { State } from '../core/state.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'doctor',
+  description: 'check the host: load, memory, agents, duplicates, dead runs, spawn loops, breakers, ports, environments, services, config, state; a score 0-10 and remedies',
+  options: [
+    { flags: '--check <ids...>', help: 'run only these checks (e.g. host.load services.orchestrator)' },
+    { flags: '--strict', help: 'warnings fail too' },
+    { flags: '--fix', help: 'apply the safe remedies (record dead runs, drop stale PID files, env-gc without force), then check again' },
+    { flags: '--fix-processes', help: 'with --fix, also end duplicate workers and reap overdue or hung runs' },
+    { flags: '--prometheus <file>', help: 'write every check and the score in node_exporter textfile format, atomically', path: 'file' },
+  ],
+  examples: ['agentctl doctor', 'agentctl doctor --json | jq .score', 'agentctl doctor --strict && echo healthy', 'agentctl doctor --fix', 'agentctl doctor --check host.load host.memory'],
+  exitCodes: '0 nothing failing (with --strict: no warnings either), 1 otherwise, 2 bad input.',
+};
 
 export interface CheckOut extends CheckResult {
   readonly id: string;

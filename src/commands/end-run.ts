@@ -11,6 +11,15 @@ import { reconcileAll } from '../core/runs/reconcile.js';
 import { type Ended, endTree } from '../core/kill.js';
 import { getRun, runIdentity } from '../core/runs/registry.js';
 import { parseDuration } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: '_end-run',
+  description: "end one run's tree (internal: a detached run's timeout watchdog calls it)",
+  hidden: true,
+  args: [{ name: '<run-id>' }],
+  options: [{ flags: '--grace <duration>', help: 'time between TERM and KILL', default: '10s' }],
+};
 
 interface EndOutput {
   readonly run_id: string;
@@ -26,7 +35,7 @@ const endJson = (runId: string, r: Ended): EndOutput => ({ run_id: runId, gracef
 export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EndOutput>> {
   const runId = args[0] ?? '';
   if (!/^r[0-9a-z]{6,20}$/.test(runId)) throw new UsageError(`_end-run: invalid run id ${JSON.stringify(runId)}`);
-  const graceMs = parseDuration(String(opts.grace ?? '10s'), '--grace');
+  const graceMs = parseDuration(String(opts.grace), '--grace');
   const state = ctx.state();
   // a run whose spawner died before recording its PID is adopted first, so its timeout holds;
   // a broken config must not keep a timeout from ending the run (the built-in defaults then)

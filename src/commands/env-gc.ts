@@ -8,6 +8,17 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { envGc } from '../core/env-gc/apply.js';
 import type { GcResult } from '../core/env-gc/plan.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'env-gc',
+  description: 'remove environments past their TTL or whose owner died: ports, and worktrees no live process uses',
+  options: [
+    { flags: '--dry-run', help: 'say what would be removed, change nothing' },
+    { flags: '--force', help: 'also remove worktrees with uncommitted, unpushed, ignored or locked work (never one in use)' },
+  ],
+  examples: ['agentctl env-gc --dry-run', '*/5 * * * * agentctl env-gc --quiet', 'agentctl env-gc --json'],
+};
 
 export type { GcAction, GcResult } from '../core/env-gc/plan.js';
 

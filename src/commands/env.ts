@@ -10,6 +10,33 @@ import { exhaustedMessage } from '../core/ports/pool.js';
 import type { State } from '../core/state.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'env',
+  description: 'named environments: leased ports, an optional git worktree, a TTL (create, ls, rm)',
+  args: [
+    { name: '[action]', help: 'create, ls or rm', choices: ['create', 'ls', 'rm'], default: 'ls' },
+    { name: '[name]', help: 'environment name' },
+  ],
+  options: [
+    { flags: '--ports <n>', help: 'ports to lease from the pool (create)', default: '1' },
+    { flags: '--ttl <duration>', help: 'time to live (create)', configKey: 'env.ttl' },
+    { flags: '--worktree <path>', help: 'create a git worktree at path (create)', path: 'dir' },
+    { flags: '--repo <dir>', help: 'repository for --worktree (default: the current folder)', path: 'dir' },
+    { flags: '--branch <branch>', help: 'branch for --worktree (created when missing; default: detached HEAD)' },
+    { flags: '--owner-pid <pid>', help: 'the environment ends when this process does (create)' },
+    { flags: '--unique', help: 'add a suffix (-2, -3...) when the name is taken (create)' },
+    { flags: '--force', help: 'rm: remove a worktree with uncommitted, unpushed or locked work' },
+    { flags: '--dry-run', help: 'rm: say what would be removed, change nothing' },
+  ],
+  examples: [
+    'agentctl env create reading-ui-improvement --ports 2 --ttl 24h',
+    'agentctl env create gh-123 --unique --worktree trees/gh-123 --branch gh-123',
+    'agentctl env ls --json',
+    'agentctl env rm gh-123',
+  ],
+};
 
 export interface EnvView {
   readonly name: string;
@@ -49,7 +76,7 @@ export function view(state: State, e: EnvRow, now: number): EnvView {
 
 async function create(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
   const requested = checkName(args[1] ?? '', 'env create NAME');
-  const count = parseIntInRange(String(opts.ports ?? '1'), '--ports', 0, 100);
+  const count = parseIntInRange(String(opts.ports), '--ports', 0, 100);
   const loaded = ctx.config();
   const ttlMs = opts.ttl !== undefined ? parseDuration(String(opts.ttl), '--ttl') : loaded.config.env.ttlMs;
   if (ttlMs <= 0) throw new UsageError('--ttl: expected a duration above 0');
@@ -161,7 +188,7 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   const action = args[0];
   if (action === 'create') return create(opts, args, ctx);
   if (action === 'rm') return rm(opts, args, ctx);
-  if (action === 'ls' || action === undefined) {
+  if (action === 'ls') {
     const state = ctx.state();
     const now = ctx.now();
     return { data: { action: 'ls', envs: state.guard(() => allEnvs(state).map((e) => view(state, e, now))) }, alwaysPrint: true };

@@ -4,6 +4,19 @@ import type { EventRow } from '../core/state.js';
 import { parseSince } from '../core/since.js';
 import { redactText } from '../core/text.js';
 import { parseIntInRange } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'events',
+  description: 'show the audit log: every decision and action, with its reason',
+  options: [
+    { flags: '--since <duration>', help: 'only events newer than this (e.g. 30m, 1h, 7d) or an ISO time' },
+    { flags: '--kind <kind>', help: 'only events of this kind (e.g. throttle.level)' },
+    { flags: '--command <name>', help: 'only events written by this command' },
+    { flags: '--limit <n>', help: 'at most n events, the newest', default: '100' },
+  ],
+  examples: ['agentctl events --since 1h', 'agentctl events --kind throttle.level --json', 'agentctl events --limit 20'],
+};
 
 export interface EventsResult {
   readonly since: string | null;
@@ -14,7 +27,7 @@ export interface EventsResult {
 export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<EventsResult>> {
   const now = ctx.now();
   const since = opts.since === undefined ? undefined : parseSince(String(opts.since), now);
-  const limit = parseIntInRange(String(opts.limit ?? '100'), '--limit', 1, 1_000_000);
+  const limit = parseIntInRange(String(opts.limit), '--limit', 1, 1_000_000);
   const kind = opts.kind === undefined ? undefined : String(opts.kind);
   const command = opts.command === undefined ? undefined : String(opts.command);
   const rows = ctx.state().events({

@@ -2,6 +2,13 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { poolUsage } from '../core/ports/pool.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'ports',
+  description: 'the port pool: size, leased, free, and leases held by expired or dead owners',
+  examples: ['agentctl ports', 'agentctl ports --json | jq .free'],
+};
 
 export interface PortsResult {
   readonly range: string;

@@ -11,6 +11,13 @@ import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
 import { hostAgents, type HostAgents, lastLevel, unmanagedAgents } from '../core/hostcap.js';
 import { throttleDisabled } from '../core/measure.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'ps',
+  description: 'list registered runs and the agents agentctl did not start',
+  examples: ['agentctl ps', 'agentctl ps --json | jq \'.runs[] | select(.breaker != "closed")\''],
+};
 
 export interface PsRun {
   readonly run_id: string;

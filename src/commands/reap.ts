@@ -10,6 +10,22 @@ import { reap } from '../core/reap/apply.js';
 import type { ReapResult } from '../core/reap/plan.js';
 import { printable } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'reap',
+  description: 'find and end what should not run: dead or reused registered runs, overdue and hung runs, orphans, zombies (reported)',
+  options: [
+    { flags: '--dry-run', help: 'report findings, change nothing' },
+    { flags: '--timeout <duration>', help: "end runs older than this (each run's own --timeout always counts)", configKey: 'reap.max_runtime' },
+    { flags: '--idle <duration>', help: 'end runs with no CPU progress and no log output for this long', configKey: 'reap.idle' },
+    { flags: '--grace <duration>', help: 'TERM, then this long, then KILL', configKey: 'reap.grace' },
+    { flags: '--orphans', help: 'also end agent processes whose parent died and that nothing registered' },
+    { flags: '--shed', help: "at throttle level 3 (heavy), stop lowest-priority runs until the level's agent count is met" },
+    { flags: '--all-users', help: "root only: also act on other users' processes" },
+  ],
+  examples: ['agentctl reap --dry-run', '*/5 * * * * agentctl reap --quiet --idle 5m', 'agentctl reap --orphans --json', 'agentctl reap --shed'],
+};
 
 export type { Finding, FindingKind, ReapResult } from '../core/reap/plan.js';
 

@@ -8,12 +8,43 @@ import { type ProcInfo, programName } from '../core/proc.js';
 import type { LoadedConfig } from '../core/config/types.js';
 import { type SpawnDeps, type SpawnResult, spawnRun } from '../core/spawn/spawn.js';
 import { formatDuration, MAX_TIMER_MS, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'spawn',
+  description: 'start a worker only when it is safe: breaker, singleton, cooldown, rate limit, dependencies, concurrency cap',
+  usage: '[options] -- CMD [ARGS...]',
+  args: [{ name: '[command...]', help: 'the command to run (after --)' }],
+  options: [
+    { flags: '--name <name>', help: 'run name; one instance per name (default: the program the command runs, e.g. worker.py for python3 worker.py)' },
+    { flags: '--group <group>', help: 'concurrency group the cap applies to', default: 'default' },
+    { flags: '--priority <n>', help: 'queue priority: 1 critical, 2 important, 3 normal', default: '3' },
+    { flags: '--max <n>', help: 'at most n live runs in the group (also capped by the throttle level)' },
+    { flags: '--requires <names...>', help: 'names that must be running and healthy (exit 69 otherwise)' },
+    { flags: '--if-not-running', help: 'exit 0 when the name is already running' },
+    { flags: '-d, --detach', help: 'return at once; exit code, duration and failure type are still recorded' },
+    // --wait alone: an hour is longer than any sane queue
+    { flags: '--wait [duration]', help: 'queue for a slot instead of refusing; exit 75 when it runs out', preset: '1h' },
+    { flags: '--timeout <duration>', help: 'TERM the process group after this long, KILL after --kill-grace' },
+    { flags: '--kill-grace <duration>', help: 'time between TERM and KILL', configKey: 'spawn.kill_grace' },
+    { flags: '--memory-max <size>', help: 'memory limit (cgroup MemoryMax, else address space), e.g. 512M' },
+    { flags: '--cpu-time <duration>', help: 'CPU time limit, e.g. 1h' },
+    { flags: '--nice <n>', help: 'run at this niceness (0-19)' },
+    { flags: '--port <n>', help: 'lease n ports for the run: PORT, PORT_1..PORT_n and AGENTCTL_PORTS in its environment' },
+    { flags: '--env <name>', help: 'run inside an environment: its ports as PORT..., AGENTCTL_ENV=name' },
+  ],
+  examples: [
+    'agentctl spawn --name consult-42 --group consult --max 3 -- claude --print "review PR 42"',
+    'agentctl spawn -d --name auto-confirm --if-not-running -- python3 auto_confirm_worker_v2.py --daemon',
+    'agentctl spawn --wait 10m --priority 1 --group batch --max 3 -- ./job.sh',
+    'agentctl spawn -d --timeout 60s --memory-max 2G --name assigner -- python3 assigner.py',
+    'agentctl spawn --requires orchestrator --name worker-1 -- node worker.js',
+  ],
+  exitCodes: "the child's own code in the foreground (128+n for signal n); 75 no slot, cooldown, backoff, rate limit or --wait ran out; 69 circuit open or a dependency unhealthy.",
+};
 
 /** A process table this fresh is good for both the throttle reading and the cap count. */
 const PROCESS_TABLE_REUSE_MS = 500;
-
-/** --wait with no duration waits this long: an hour is longer than any sane queue. */
-const DEFAULT_WAIT_MS = 3_600_000;
 
 /** spawn's --json document: snake_case like every other command's, one shape per outcome. */
 export type SpawnOutput =
@@ -97,11 +128,11 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   if (command.length === 0 || command[0] === '') throw new UsageError('spawn: missing command; give it after --, e.g. agentctl spawn --name worker -- python3 worker.py');
   // default name: the program the command runs (the script, not the interpreter)
   const name = checkName(opts.name !== undefined ? String(opts.name) : programName(command) || basename(command[0]!), opts.name !== undefined ? '--name' : 'spawn: the name taken from the command (give --name)');
-  const group = checkName(String(opts.group ?? 'default'), '--group');
-  const priority = parseIntInRange(String(opts.priority ?? '3'), '--priority', 1, 3);
+  const group = checkName(String(opts.group), '--group');
+  const priority = parseIntInRange(String(opts.priority), '--priority', 1, 3);
   const max = opts.max !== undefined ? parseIntInRange(String(opts.max), '--max', 1, 10_000) : undefined;
   const requires = ((opts.requires as string[] | undefined) ?? []).map((r) => checkName(r, '--requires'));
-  const waitMs = opts.wait === undefined ? undefined : opts.wait === true ? DEFAULT_WAIT_MS : parseDuration(String(opts.wait), '--wait');
+  const waitMs = opts.wait === undefined ? undefined : parseDuration(String(opts.wait), '--wait');
   const timeoutMs = opts.timeout !== undefined ? parseDuration(String(opts.timeout), '--timeout', MAX_TIMER_MS) : undefined; // a timer ends the child
   if (timeoutMs === 0) throw new UsageError('--timeout: expected a duration above 0');
   const memoryMax = opts.memoryMax !== undefined ? parseSize(String(opts.memoryMax), '--memory-max') : undefined;

@@ -4,6 +4,17 @@ import { checkName } from '../core/names.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
 import { parseSince } from '../core/since.js';
 import { formatDuration } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'stats',
+  description: 'per name: runs, success rate, p50/p95/p99 duration (last 1,000 successful runs), failures by type',
+  options: [
+    { flags: '--since <duration>', help: 'only runs started since (e.g. 24h) or an ISO time' },
+    { flags: '--name <name>', help: 'only this name' },
+  ],
+  examples: ['agentctl stats', 'agentctl stats --since 24h --json'],
+};
 
 /** Percentiles come from at most this many recent successful runs per name (incident 4). */
 const PERCENTILE_WINDOW = 1000;

@@ -19,6 +19,22 @@ import { readPidFiles } from '../core/runs/files.js';
 import { statePaths } from '../core/state.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
+import type { CommandDecl } from '../core/declaration.js';
+
+export const declaration: CommandDecl = {
+  name: 'stop',
+  description: 'graceful shutdown of registered runs: TERM, wait --grace, KILL; reports graceful vs forced',
+  args: [{ name: '[names...]', help: 'run names' }],
+  options: [
+    { flags: '--group <group>', help: 'every run in this group' },
+    { flags: '--all', help: 'every registered run' },
+    // incident 4's "wait up to 30 s for running agents, then terminate the rest"; not reap.grace
+    { flags: '--grace <duration>', help: 'how long to wait after TERM before KILL', default: '30s' },
+    { flags: '--dry-run', help: 'say what would be stopped' },
+    { flags: '--all-users', help: 'root only: also runs owned by other users' },
+  ],
+  examples: ['agentctl stop assigner', 'agentctl stop --group consult --grace 10s', 'agentctl stop --all --json'],
+};
 
 export interface StopResult {
   readonly dry_run: boolean;
@@ -36,9 +52,6 @@ export interface StopResult {
   readonly record_error?: string;
 }
 
-/** Incident 4: wait up to 30 s for running agents before terminating the rest. */
-const DEFAULT_GRACE = '30s';
-
 /** A state that cannot be used because its disk is full or failing: stopping must still stop. */
 const DISK_TROUBLE = new Set(['state_disk_full', 'state_io_error']);
 
@@ -49,7 +62,7 @@ export async function run(opts: Record<string, unknown>, args: readonly string[]
   if ([names.length > 0, group !== undefined, all].filter(Boolean).length !== 1) {
     throw new UsageError('stop: give NAME..., or --group G, or --all (exactly one of them)');
   }
-  const graceMs = parseDuration(String(opts.grace ?? DEFAULT_GRACE), '--grace');
+  const graceMs = parseDuration(String(opts.grace), '--grace');
   const dry = Boolean(opts.dryRun);
   const mine = userFilter(Boolean(opts.allUsers));
   // a broken config must not block a shutdown: stop on the built-in defaults, and say so

@@ -12,9 +12,31 @@ import { getIdentity } from '../core/identity.js';
 import type { ProcInfo } from '../core/proc.js';
 import { liveRuns, runAlive } from '../core/runs/registry.js';
 import type { State } from '../core/state.js';
+import type { CommandDecl } from '../core/declaration.js';
 
-/** Default --watch interval: often enough to see a spike, rare enough to cost nothing. */
-const WATCH_DEFAULT_MS = 2_000;
+export const declaration: CommandDecl = {
+  name: 'throttle-status',
+  description: 'sample memory, CPU, load, swap, PSI and agent counts; report the throttle level (0 normal .. 3 heavy)',
+  options: [
+    // --watch alone: often enough to see a spike, rare enough to cost nothing
+    { flags: '--watch [interval]', help: 'print a new reading every interval until interrupted', preset: '2s' },
+    { flags: '--max-level <n>', help: 'exit 75 when the level is above n (0-3)' },
+    { flags: '--wait-level <n>', help: 'wait until the level is at or below n (0-3); exit 75 on timeout' },
+    { flags: '--timeout <duration>', help: 'how long --wait-level waits', default: '60s' },
+    { flags: '--write <file>', help: 'also write resource_metrics.json (seed format) to file, atomically', path: 'file' },
+    { flags: '--prometheus <file>', help: 'also write node_exporter textfile metrics to file, atomically', path: 'file' },
+  ],
+  examples: [
+    'agentctl throttle-status',
+    'agentctl throttle-status --json',
+    'agentctl throttle-status --max-level 1 && make heavy',
+    'agentctl throttle-status --wait-level 1 --timeout 60s && ./run-batch.sh',
+    'agentctl throttle-status --watch 5s',
+    'agentctl throttle-status --quiet --prometheus /var/lib/node_exporter/agentctl.prom',
+    'AGENTCTL_DISABLE_THROTTLE=1 agentctl throttle-status   # forces level 0, and says so',
+  ],
+};
+
 /** --wait-level polls at most this often; each poll is one sample. */
 const WAIT_POLL_MS = 1_000;
 
@@ -37,11 +59,11 @@ interface Parsed {
 }
 
 function parseOptions(opts: Record<string, unknown>): Parsed {
-  const p: Parsed = { timeoutMs: parseDuration(String(opts.timeout ?? '60s'), '--timeout') };
+  const p: Parsed = { timeoutMs: parseDuration(String(opts.timeout), '--timeout') };
   if (opts.maxLevel !== undefined) p.maxLevel = parseIntInRange(String(opts.maxLevel), '--max-level', 0, 3);
   if (opts.waitLevel !== undefined) p.waitLevel = parseIntInRange(String(opts.waitLevel), '--wait-level', 0, 3);
   if (opts.watch !== undefined) {
-    p.watchMs = opts.watch === true ? WATCH_DEFAULT_MS : parseDuration(String(opts.watch), '--watch', MAX_TIMER_MS); // a timer paces the readings
+    p.watchMs = parseDuration(String(opts.watch), '--watch', MAX_TIMER_MS); // a timer paces the readings
     if (p.watchMs < 100) throw new UsageError(`--watch: ${String(opts.watch)} is too short; expected an interval of at least 100ms`);
     if (p.waitLevel !== undefined || p.maxLevel !== undefined) {
       throw new UsageError('--watch: cannot be combined with --max-level or --wait-level; use one or the other');

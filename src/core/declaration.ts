@@ -1,0 +1,54 @@
+/**
+ * What a command declares beside its run(): its name, arguments and options, each option's
+ * default written once (as clipanion's `Option.String('--grace', '30s')` in corepack). The face
+ * builds the parser, `--help`, the completion scripts and the docs check from it, and the
+ * command reads its options with the defaults already applied: stop's `opts.grace` is always
+ * set. Plain data and types only, so loading a declaration costs nothing.
+ */
+
+export interface OptionDecl {
+  /**
+   * The flags and the value, in commander's syntax, which is also the option's type:
+   * `--dry-run` a switch, `--grace <duration>` takes a value, `--watch [interval]` may take one,
+   * `--check <ids...>` takes several, `-d, --detach` has a short form too.
+   */
+  readonly flags: string;
+  /** one line for --help and the completion scripts */
+  readonly help: string;
+  /** the value when the option is not given */
+  readonly default?: string;
+  /** the value when the option is given without one (`--watch` alone is `--watch 2s`) */
+  readonly preset?: string;
+  /**
+   * The config key the value falls back to when the option is not given (e.g. `reap.grace`):
+   * the config decides, so the command reads it; --help and the docs check name it.
+   */
+  readonly configKey?: string;
+  readonly choices?: readonly string[];
+  /** the value is a path: completion offers files, or folders */
+  readonly path?: 'file' | 'dir';
+}
+
+export interface ArgumentDecl {
+  /** `<shell>` required, `[name]` optional, `[names...]` any number */
+  readonly name: string;
+  readonly help?: string;
+  readonly choices?: readonly string[];
+  /** the value when the argument is not given */
+  readonly default?: string;
+}
+
+export interface CommandDecl {
+  readonly name: string;
+  readonly description: string;
+  /** internal plumbing (`_end-run`): left out of --help and completions */
+  readonly hidden?: boolean;
+  /** the usage line, when commander's own does not say it (spawn's `-- CMD [ARGS...]`) */
+  readonly usage?: string;
+  readonly args?: readonly ArgumentDecl[];
+  readonly options?: readonly OptionDecl[];
+  /** command lines --help shows under "Examples:" */
+  readonly examples?: readonly string[];
+  /** --help's "Exit codes:" line, for a command that has one */
+  readonly exitCodes?: string;
+}
