@@ -73,6 +73,9 @@ export type Decision =
       readonly slot?: { used: number; limit: number; kind: CapKind };
     };
 
+/** A decision that refuses. */
+export type Refusal = Extract<Decision, { admit: false }>;
+
 /** `exit 1`, or the signal a crash ended with. */
 export const howEnded = (x: { exit_code: number | null; signal?: string | null }) => (x.exit_code !== null ? `exit ${x.exit_code}` : (x.signal ?? 'unknown'));
 

@@ -7,19 +7,19 @@ import { closeSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { ensurePrivateDir } from '../fsutil.js';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { LoadedConfig } from '../config/types.js';
 import { getIdentity, isSameProcess, type ProcessIdentity } from '../identity.js';
 import { endTree, signalProcess } from '../kill.js';
-import type { ProcInfo } from '../proc.js';
 import { type AgentCandidate, agentCandidates, notRuns } from '../hostcap.js';
 import type { State } from '../state.js';
 import { redactArgv } from '../text.js';
-import { decide, type Decision, type HostBreaker } from './admission.js';
+import { decide, type Decision, type HostBreaker, type Refusal } from './admission.js';
+import type { SpawnDeps, SpawnRequest, ThrottleCap } from './deps.js';
+import type { SpawnResult } from './result.js';
 import { gcReason, getEnv } from '../envs.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../ports.js';
 import { exhaustedMessage } from '../pool.js';
 import { BellListener, bellPath, ringAfterCommit } from '../bell.js';
-import { type LimitMechanism, limitPrefix, type Limits, startDetached } from './launch.js';
+import { type LimitMechanism, limitPrefix, startDetached } from './launch.js';
 import { modeAt } from '../policy.js';
 import { childFile, exitFile, logFile, runDir, timeoutMarker, writePidFile } from '../runs/files.js';
 import { finishRun } from '../runs/end.js';
@@ -27,80 +27,6 @@ import { getHealth, HOST_BREAKER_KEY } from '../runs/health.js';
 import { getRun, liveRuns, newRunId, type RegistryDeps, type RunRow } from '../runs/registry.js';
 import { reconcile, registryFor } from '../runs/reconcile.js';
 import { openLogForAppend } from '../safefs.js';
-
-export interface SpawnRequest {
-  readonly name: string;
-  /** @default "default" */
-  readonly group: string;
-  /** 1 highest .. 3 normal. @default 3 */
-  readonly priority: number;
-  readonly max?: number | undefined;
-  readonly requires: readonly string[];
-  readonly ifNotRunning: boolean;
-  readonly detach: boolean;
-  /** wait for admission up to this long; undefined = refuse at once */
-  readonly waitMs?: number | undefined;
-  readonly timeoutMs?: number | undefined;
-  readonly killGraceMs: number;
-  readonly limits: Limits;
-  readonly command: readonly string[];
-  readonly cwd: string;
-  /** ports to lease from the pool for this run, released when it ends */
-  readonly ports?: number | undefined;
-  /** an environment whose ports the run uses (it must exist) */
-  readonly env?: string | undefined;
-}
-
-export interface SpawnDeps {
-  readonly now: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly env: NodeJS.ProcessEnv;
-  readonly config: LoadedConfig;
-  readonly state: State;
-  /** the throttle's say in the cap: its level and the agents that level allows */
-  readonly throttle: () => Promise<ThrottleCap>;
-  readonly listProcesses: () => Promise<ProcInfo[]>;
-  /** argv that runs agentctl, for the detached timeout watchdog */
-  readonly selfArgv: readonly string[];
-  /** called once the child runs (foreground) or is launched (detached) */
-  readonly onStart?: (info: { runId: string; pid: number }) => void;
-}
-
-/** What admission needs from the throttle reading. `maxAgents` is Infinity when throttling is off. */
-export interface ThrottleCap {
-  readonly level: number;
-  readonly maxAgents: number;
-}
-
-export type SpawnResult =
-  | { readonly outcome: 'refused'; readonly decision: Extract<Decision, { admit: false }>; readonly waitedMs: number }
-  | { readonly outcome: 'already_running'; readonly runId: string; readonly pid: number | null }
-  | {
-      readonly outcome: 'started';
-      readonly runId: string;
-      readonly pid: number;
-      readonly name: string;
-      readonly logPath: string;
-      readonly limitMechanism: LimitMechanism;
-      readonly trial: boolean;
-      readonly waitedMs: number;
-      readonly ports: readonly number[];
-    }
-  | {
-      readonly outcome: 'finished';
-      readonly runId: string;
-      readonly pid: number;
-      readonly name: string;
-      readonly exitCode: number | null;
-      readonly signal: string | null;
-      readonly failure: string | null;
-      readonly durationMs: number;
-      readonly limitMechanism: LimitMechanism;
-      readonly timedOut: boolean;
-      readonly waitedMs: number;
-      /** what agentctl exits with: the child's code, or 128 + signal number */
-      readonly passThrough: number;
-    };
 
 /** At most this many waiters of a group ask at the fast rate: each ask is a write transaction. */
 export const FAST_POLLERS = 4;
@@ -199,7 +125,7 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
     });
 
     // a refusal that ends the call is an event; a waiter's repeated polls are not
-    const refuse = (d: Extract<Decision, { admit: false }>, qid: number | undefined): Attempt => {
+    const refuse = (d: Refusal, qid: number | undefined): Attempt => {
       if (!waiting || d.exitCode === 69 || d.reason === 'already_running') {
         state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: d.message, data: { reason: d.reason, exit_code: d.exitCode, ...(d.slot ? { limit_kind: d.slot.kind, used: d.slot.used, limit: d.slot.limit } : {}) } }, now);
       }
