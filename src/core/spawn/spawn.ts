@@ -12,7 +12,7 @@ import { endTree, signalProcess } from '../kill.js';
 import { type AgentCandidate, agentCandidates, notRuns } from '../hostcap.js';
 import type { State } from '../state.js';
 import { redactArgv } from '../text.js';
-import { decide, type Decision, type HostBreaker, type Refusal } from './admission.js';
+import { decide, type Decision, type EnvFacts, type HostBreaker, type PortFacts, portsTakenRefusal, type Refusal } from './admission.js';
 import type { SpawnDeps, SpawnRequest, ThrottleCap } from './deps.js';
 import type { SpawnResult } from './result.js';
 import { gcReason, getEnv } from '../envs.js';
@@ -122,6 +122,8 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       ahead,
       hostAhead,
       hostBreaker: state.getKv<HostBreaker>(HOST_BREAKER_KEY)?.value,
+      env: req.env !== undefined ? envFacts(state, req.env, now) : undefined,
+      ports: req.ports ? portFacts(state, cfg.ports, req.ports, listening, now) : undefined,
     });
 
     // a refusal that ends the call is an event; a waiter's repeated polls are not
@@ -133,25 +135,13 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
       return { decision: d, ahead: d.slot?.kind === 'host' ? hostAhead : ahead, ...(qid !== undefined ? { queueId: qid } : {}) };
     };
 
-    let envPorts: number[] = [];
-    if (decision.admit && req.env !== undefined) {
-      const e = getEnv(state, req.env);
-      if (!e) {
-        return refuse({ admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which does not exist; create it with agentctl env create ${req.env}` }, queueId);
-      }
-      // an environment env-gc is due to remove would take its ports (and worktree) from the run
-      const due = gcReason(e, now);
-      if (due) return refuse({ admit: false, reason: 'dependency', exitCode: 69, message: `${req.name} needs environment ${req.env}, which env-gc will remove (${due}); create a new one with agentctl env create` }, queueId);
-      envPorts = leasesOf(state, { kind: 'env', id: e.name });
-    }
+    const envPorts = decision.admit && req.env !== undefined ? leasesOf(state, { kind: 'env', id: req.env }) : [];
     const runId = decision.admit ? newRunId(now) : '';
     let runPorts: number[] = [];
     if (decision.admit && req.ports) {
+      // decide saw enough free ports in this transaction, with the same listening set
       const got = leasePorts(state, cfg.ports, req.ports, { kind: 'run', id: runId }, listening, now);
-      if (!got) {
-        // a waiter keeps its place in the queue while ports are short
-        return refuse({ admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${req.name}: ${exhaustedMessage(state, cfg.ports, req.ports, now)}` }, queueId);
-      }
+      if (!got) throw new Error(`admission: ${req.ports} ports were free for ${req.name}, but the lease found too few`);
       runPorts = got;
     }
 
@@ -186,6 +176,19 @@ function attempt(deps: SpawnDeps, req: SpawnRequest, throttle: ThrottleCap, agen
     }
     return refuse(decision, qid);
   });
+}
+
+function envFacts(state: State, name: string, now: number): EnvFacts {
+  const e = getEnv(state, name);
+  return { name, exists: e !== undefined, gcDue: e ? gcReason(e, now) : undefined };
+}
+
+/** Free ports for a lease of `want`, counted the way leasePorts takes them (up to `want`). */
+function portFacts(state: State, range: { from: number; to: number }, want: number, listening: ReadonlySet<number>, now: number): PortFacts {
+  const leased = new Set((state.db.prepare('SELECT port FROM port_leases WHERE port BETWEEN ? AND ?').all(range.from, range.to) as Array<{ port: number }>).map((r) => r.port));
+  let free = 0;
+  for (let p = range.from; p <= range.to && free < want; p++) if (!leased.has(p) && !listening.has(p)) free++;
+  return { want, free, exhausted: free < want ? exhaustedMessage(state, range, want, now) : undefined };
 }
 
 function leaveQueue(state: State, queueId: number | undefined): void {
@@ -275,7 +278,7 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
     const verified = await leaseVerified(state, cfg.ports, { kind: 'run', id: runId }, req.ports, () => (first ? ((first = false), own) : undefined));
     if (!verified) {
       state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: null, signal: null, endedAt: deps.now(), lost: true, why: 'its ports were taken before it started' }, regDepsFor()));
-      return { outcome: 'refused', decision: { admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${req.name}: the pool ran out while proving leased ports free` }, waitedMs };
+      return { outcome: 'refused', decision: portsTakenRefusal(req.name), waitedMs };
     }
     ports = [...ports.slice(0, envCount), ...verified];
     state.write(() => state.db.prepare('UPDATE runs SET ports = ? WHERE id = ?').run(JSON.stringify(ports), runId));
