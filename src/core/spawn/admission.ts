@@ -1,7 +1,8 @@
 /**
- * Admission control: one decision from facts gathered inside one BEGIN IMMEDIATE transaction,
- * so concurrent spawners see each other's reservations. The checks run in a fixed order and
- * the first that refuses names its reason and when to retry.
+ * Admission control: one pure decision from facts gathered inside one BEGIN IMMEDIATE
+ * transaction (facts.ts), so concurrent spawners see each other's reservations. Every refusal
+ * is decided here: the checks run in a fixed order (docs/spawn.md, "Admission") and the first
+ * that refuses names its reason and when to retry.
  */
 import { formatDuration } from '../units.js';
 import { type BreakerMode, modeAt, type NameHealth } from '../policy.js';
@@ -102,7 +103,7 @@ export const howEnded = (x: { exit_code: number | null; signal?: string | null }
 
 const at = (t: number) => new Date(t).toISOString().slice(11, 19);
 
-/** The first check that refuses, in the documented order (docs/spawn.md, admission); else admit. */
+/** The first check that refuses, in the documented order; else admit. */
 export function decide(f: AdmissionFacts): Decision {
   const mode = modeAt(f.health, f.now);
   return breakerRefusal(f, mode) ?? nameRefusal(f, mode) ?? dependencyRefusal(f) ?? slotRefusal(f) ?? envRefusal(f) ?? portRefusal(f) ?? admit(f, mode);
