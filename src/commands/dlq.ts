@@ -6,9 +6,10 @@ import { NAME_RE } from '../core/names.js';
 import { HEALTHY } from '../core/policy.js';
 import { setHealth } from '../core/runs/health.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
+import { spawnDeps } from '../core/spawn/deps.js';
+import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
 import { spawnRun } from '../core/spawn/spawn.js';
 import { isRedacted, printable, redactArgv, REDACTED, shellWord, showArgv } from '../core/text.js';
-import { spawnDeps, spawnJson, type SpawnOutput } from './spawn.js';
 import type { CommandDecl } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {

@@ -2,11 +2,11 @@
 import { basename } from 'node:path';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, UsageError } from '../core/errors.js';
-import { measure, throttleDisabled } from '../core/measure.js';
 import { checkName } from '../core/names.js';
-import { type ProcInfo, programName } from '../core/proc.js';
-import type { LoadedConfig } from '../core/config/types.js';
-import { type SpawnDeps, type SpawnResult, spawnRun } from '../core/spawn/spawn.js';
+import { programName } from '../core/proc.js';
+import { spawnDeps } from '../core/spawn/deps.js';
+import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
+import { spawnRun } from '../core/spawn/spawn.js';
 import { formatDuration, MAX_TIMER_MS, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
 import type { CommandDecl } from '../core/declaration.js';
 
@@ -43,85 +43,6 @@ export const declaration: CommandDecl = {
   exitCodes: "the child's own code in the foreground (128+n for signal n); 75 no slot, cooldown, backoff, rate limit or --wait ran out; 69 circuit open or a dependency unhealthy.",
 };
 
-/** A process table this fresh is good for both the throttle reading and the cap count. */
-const PROCESS_TABLE_REUSE_MS = 500;
-
-/** spawn's --json document: snake_case like every other command's, one shape per outcome. */
-export type SpawnOutput =
-  | { outcome: 'refused'; reason: string; exit_code: number; message: string; retry_at: string | null; run_id: string | null; pid: number | null; waited_ms: number }
-  | { outcome: 'already_running'; run_id: string; pid: number | null }
-  | { outcome: 'started'; run_id: string; pid: number; name: string; log_path: string; limit_mechanism: string; trial: boolean; waited_ms: number; ports: readonly number[] }
-  | {
-      outcome: 'finished';
-      run_id: string;
-      pid: number;
-      name: string;
-      exit_code: number | null;
-      signal: string | null;
-      failure: string | null;
-      duration_ms: number;
-      timed_out: boolean;
-      limit_mechanism: string;
-      waited_ms: number;
-    };
-
-export function spawnJson(r: SpawnResult): SpawnOutput {
-  switch (r.outcome) {
-    case 'refused': {
-      const d = r.decision;
-      return { outcome: 'refused', reason: d.reason, exit_code: d.exitCode, message: d.message, retry_at: d.retryAt !== undefined ? new Date(d.retryAt).toISOString() : null, run_id: d.runId ?? null, pid: d.pid ?? null, waited_ms: r.waitedMs };
-    }
-    case 'already_running':
-      return { outcome: 'already_running', run_id: r.runId, pid: r.pid };
-    case 'started':
-      return { outcome: 'started', run_id: r.runId, pid: r.pid, name: r.name, log_path: r.logPath, limit_mechanism: r.limitMechanism, trial: r.trial, waited_ms: r.waitedMs, ports: r.ports };
-    case 'finished':
-      return {
-        outcome: 'finished',
-        run_id: r.runId,
-        pid: r.pid,
-        name: r.name,
-        exit_code: r.exitCode,
-        signal: r.signal,
-        failure: r.failure,
-        duration_ms: r.durationMs,
-        timed_out: r.timedOut,
-        limit_mechanism: r.limitMechanism,
-        waited_ms: r.waitedMs,
-      };
-  }
-}
-
-/** What spawnRun needs from the command's context; shared by spawn and dlq retry. */
-export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onStart?: SpawnDeps['onStart']): SpawnDeps {
-  const state = ctx.state();
-  // the throttle reading and the cap both need the process table: read it once per round
-  let table: { at: number; list: Promise<ProcInfo[]> } | undefined;
-  const listProcesses = () => {
-    if (!table || ctx.now() - table.at > PROCESS_TABLE_REUSE_MS) table = { at: ctx.now(), list: ctx.listProcesses() };
-    return table.list;
-  };
-  return {
-    now: ctx.now,
-    sleep: ctx.sleep,
-    env: ctx.env,
-    config: loaded,
-    state,
-    // with throttling off the reading decides nothing: skip it (and its CPU window, up to
-    // throttle.cpu_window when no recent sample is stored), but not the pruning it does
-    throttle: async () => {
-      if (throttleDisabled(ctx.env)) {
-        state.prune(loaded.config.state, ctx.now());
-        return { level: 0, maxAgents: Number.POSITIVE_INFINITY };
-      }
-      const r = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses }, loaded.config, state, command);
-      return { level: r.throttle_level, maxAgents: r.throttle_params.max_agents };
-    },
-    listProcesses,
-    selfArgv: [process.execPath, process.argv[1]!],
-    ...(onStart ? { onStart } : {}),
-  };
-}
 
 export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput>> {
   const command = [...args];

@@ -3,7 +3,7 @@ import { type AdmissionFacts, decide } from '../../src/core/spawn/admission.js';
 import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, hostBreakerAfter, modeAt, type NameHealth } from '../../src/core/policy.js';
 import { decodeShellStatus } from '../../src/core/runs/end.js';
 import { newRunId } from '../../src/core/runs/registry.js';
-import { BELL_POLL_MS, couldTakeNextSlot, FAST_POLLERS, pollDelay } from '../../src/core/spawn/spawn.js';
+import { BELL_POLL_MS, couldTakeNextSlot, FAST_POLLERS, pollDelay } from '../../src/core/spawn/wait.js';
 import { percentile } from '../../src/commands/stats.js';
 
 const MIN_UP = 10_000;

@@ -1,10 +1,11 @@
 /**
- * Admission control: one decision from facts gathered inside one BEGIN IMMEDIATE transaction,
- * so concurrent spawners see each other's reservations. The checks run in a fixed order and
- * the first that refuses names its reason and when to retry.
+ * Admission control: one pure decision from facts gathered inside one BEGIN IMMEDIATE
+ * transaction (facts.ts), so concurrent spawners see each other's reservations. Every refusal
+ * is decided here: the checks run in a fixed order (docs/spawn.md, "Admission") and the first
+ * that refuses names its reason and when to retry.
  */
 import { formatDuration } from '../units.js';
-import { modeAt, type NameHealth } from '../policy.js';
+import { type BreakerMode, modeAt, type NameHealth } from '../policy.js';
 
 export type RefusalReason = 'breaker_open' | 'backoff' | 'already_running' | 'cooldown' | 'rate_limit' | 'dependency' | 'no_slot' | 'no_ports';
 
@@ -44,6 +45,27 @@ export interface AdmissionFacts {
   readonly hostAhead: number;
   /** the host-wide startup-failure breaker, while open */
   readonly hostBreaker?: HostBreaker | undefined;
+  /** with --env: the environment the run would use */
+  readonly env?: EnvFacts | undefined;
+  /** with --port N: the pool's free ports for the lease */
+  readonly ports?: PortFacts | undefined;
+}
+
+/** The environment a run asks for with --env. */
+export interface EnvFacts {
+  readonly name: string;
+  readonly exists: boolean;
+  /** why env-gc would remove it (it would take the ports and worktree from the run), if it would */
+  readonly gcDue: string | undefined;
+}
+
+/** The ports a run asks for with --port, and what the pool has. */
+export interface PortFacts {
+  readonly want: number;
+  /** ports in the pool neither leased nor listened on */
+  readonly free: number;
+  /** the pool's state, for the message: set when fewer are free than wanted */
+  readonly exhausted: string | undefined;
 }
 
 /** The host-wide startup-failure breaker (kv `breaker.host`): open until notBefore. */
@@ -73,14 +95,23 @@ export type Decision =
       readonly slot?: { used: number; limit: number; kind: CapKind };
     };
 
+/** A decision that refuses. */
+export type Refusal = Extract<Decision, { admit: false }>;
+
 /** `exit 1`, or the signal a crash ended with. */
 export const howEnded = (x: { exit_code: number | null; signal?: string | null }) => (x.exit_code !== null ? `exit ${x.exit_code}` : (x.signal ?? 'unknown'));
 
 const at = (t: number) => new Date(t).toISOString().slice(11, 19);
 
+/** The first check that refuses, in the documented order; else admit. */
 export function decide(f: AdmissionFacts): Decision {
+  const mode = modeAt(f.health, f.now);
+  return breakerRefusal(f, mode) ?? nameRefusal(f, mode) ?? dependencyRefusal(f) ?? slotRefusal(f) ?? envRefusal(f) ?? portRefusal(f) ?? admit(f, mode);
+}
+
+/** Checks 0-1: the host's breaker, then the name's. */
+function breakerRefusal(f: AdmissionFacts, mode: BreakerMode): Refusal | undefined {
   const { now, name } = f;
-  const mode = modeAt(f.health, now);
   const hb = f.hostBreaker;
   if (hb && hb.notBefore > now) {
     const recent = hb.failures.slice(-5).map((x) => `${x.name} ${howEnded(x)}`).join(', ');
@@ -101,6 +132,12 @@ export function decide(f: AdmissionFacts): Decision {
       retryAt: f.health.notBefore,
     };
   }
+  return undefined;
+}
+
+/** Checks 2-5: one instance per name, then when the name (or any spawn) may start again. */
+function nameRefusal(f: AdmissionFacts, mode: BreakerMode): Refusal | undefined {
+  const { now, name } = f;
   if (f.alive) {
     return {
       admit: false,
@@ -128,11 +165,19 @@ export function decide(f: AdmissionFacts): Decision {
     const retryAt = f.lastStartAny + f.minIntervalMs;
     return { admit: false, reason: 'rate_limit', exitCode: 75, message: `a spawn ran ${formatDuration(now - f.lastStartAny)} ago; at most one per ${formatDuration(f.minIntervalMs)} on this host, retry in ${formatDuration(retryAt - now)}`, retryAt };
   }
+  return undefined;
+}
+
+/** Check 6: every --requires name running and healthy. */
+function dependencyRefusal(f: AdmissionFacts): Refusal | undefined {
   const bad = f.requires.filter((r) => r.problem !== null);
-  if (bad.length) {
-    return { admit: false, reason: 'dependency', exitCode: 69, message: `${name} requires ${bad.map((r) => `${r.name} (${r.problem})`).join(', ')}` };
-  }
-  const c = f.cap;
+  if (!bad.length) return undefined;
+  return { admit: false, reason: 'dependency', exitCode: 69, message: `${f.name} requires ${bad.map((r) => `${r.name} (${r.problem})`).join(', ')}` };
+}
+
+/** Check 7: a slot in the group (with --max), then on the host, not claimed by waiters ahead. */
+function slotRefusal(f: AdmissionFacts): Refusal | undefined {
+  const { name, cap: c } = f;
   // the group's cap first: while the group is full, free host slots cannot help
   if (c.max !== undefined) {
     const used = c.managed;
@@ -150,10 +195,41 @@ export function decide(f: AdmissionFacts): Decision {
         : `host: ${c.levelMax - hostUsed} free of ${c.levelMax} agents at level ${c.level}, ${f.hostAhead} waiting ahead`;
     return noSlot(name, why, { used: hostUsed, limit: c.levelMax, kind: 'host' });
   }
+  return undefined;
+}
+
+/** Check 8: with --env, the environment exists and env-gc is not due to remove it. */
+function envRefusal(f: AdmissionFacts): Refusal | undefined {
+  const e = f.env;
+  if (!e) return undefined;
+  if (!e.exists) return { admit: false, reason: 'dependency', exitCode: 69, message: `${f.name} needs environment ${e.name}, which does not exist; create it with agentctl env create ${e.name}` };
+  if (e.gcDue) return { admit: false, reason: 'dependency', exitCode: 69, message: `${f.name} needs environment ${e.name}, which env-gc will remove (${e.gcDue}); create a new one with agentctl env create` };
+  return undefined;
+}
+
+/** Check 9: with --port N, N free ports in the pool (a waiter keeps its place while they are short). */
+function portRefusal(f: AdmissionFacts): Refusal | undefined {
+  const p = f.ports;
+  if (!p || p.free >= p.want) return undefined;
+  return { admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${f.name}: ${p.exhausted}` };
+}
+
+/**
+ * After admission the run's leased ports are proven free by binding them; when the pool runs
+ * out while a taken one is swapped, the admitted run is refused after all.
+ */
+export function portsTakenRefusal(name: string): Refusal {
+  return { admit: false, reason: 'no_ports', exitCode: 75, message: `no ports for ${name}: the pool ran out while proving leased ports free` };
+}
+
+/** Every check passed: the slot taken is keyed to whichever cap has fewer left. */
+function admit(f: AdmissionFacts, mode: BreakerMode): Decision {
+  const c = f.cap;
+  const hostUsed = c.hostManaged + c.unmanaged;
   const slot = c.max !== undefined && c.max - c.managed <= c.levelMax - hostUsed ? { used: c.managed + 1, limit: c.max, kind: 'group' as const } : { used: hostUsed + 1, limit: c.levelMax, kind: 'host' as const };
   return { admit: true, trial: mode === 'half_open', slot, host: { used: hostUsed + 1, limit: c.levelMax } };
 }
 
-function noSlot(name: string, why: string, slot: { used: number; limit: number; kind: CapKind }): Decision {
+function noSlot(name: string, why: string, slot: { used: number; limit: number; kind: CapKind }): Refusal {
   return { admit: false, reason: 'no_slot', exitCode: 75, message: `no slot for ${name}: ${why}; wait with --wait, or see agentctl ps`, slot };
 }

@@ -198,3 +198,17 @@ export function startDetached(opts: {
     });
   });
 }
+
+/** An admitted run, its ports proven free, ready to start (detached.ts, foreground.ts). */
+export interface Launch {
+  readonly runId: string;
+  /** a half-open breaker's trial run */
+  readonly trial: boolean;
+  readonly waitedMs: number;
+  readonly mechanism: LimitMechanism;
+  /** the command behind its limit prefix */
+  readonly argv: readonly string[];
+  readonly ports: readonly number[];
+  /** PORT, PORT_<n>, AGENTCTL_PORTS and AGENTCTL_ENV, for the child */
+  readonly portEnv: Readonly<Record<string, string>>;
+}

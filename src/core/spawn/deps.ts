@@ -1,0 +1,88 @@
+/**
+ * What a spawn is given: the request (what to start, and on which terms) and the deps that
+ * touch the world, built from a command's context by `spawnDeps` (spawn and dlq retry).
+ */
+import type { LoadedConfig } from '../config/types.js';
+import type { Ctx } from '../ctx.js';
+import { measure, throttleDisabled } from '../measure.js';
+import type { ProcInfo } from '../proc.js';
+import type { State } from '../state.js';
+import type { Limits } from './launch.js';
+
+export interface SpawnRequest {
+  readonly name: string;
+  /** @default "default" */
+  readonly group: string;
+  /** 1 highest .. 3 normal. @default 3 */
+  readonly priority: number;
+  readonly max?: number | undefined;
+  readonly requires: readonly string[];
+  readonly ifNotRunning: boolean;
+  readonly detach: boolean;
+  /** wait for admission up to this long; undefined = refuse at once */
+  readonly waitMs?: number | undefined;
+  readonly timeoutMs?: number | undefined;
+  readonly killGraceMs: number;
+  readonly limits: Limits;
+  readonly command: readonly string[];
+  readonly cwd: string;
+  /** ports to lease from the pool for this run, released when it ends */
+  readonly ports?: number | undefined;
+  /** an environment whose ports the run uses (it must exist) */
+  readonly env?: string | undefined;
+}
+
+export interface SpawnDeps {
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly env: NodeJS.ProcessEnv;
+  readonly config: LoadedConfig;
+  readonly state: State;
+  /** the throttle's say in the cap: its level and the agents that level allows */
+  readonly throttle: () => Promise<ThrottleCap>;
+  readonly listProcesses: () => Promise<ProcInfo[]>;
+  /** argv that runs agentctl, for the detached timeout watchdog */
+  readonly selfArgv: readonly string[];
+  /** called once the child runs (foreground) or is launched (detached) */
+  readonly onStart?: (info: { runId: string; pid: number }) => void;
+}
+
+/** What admission needs from the throttle reading. `maxAgents` is Infinity when throttling is off. */
+export interface ThrottleCap {
+  readonly level: number;
+  readonly maxAgents: number;
+}
+
+/** A process table this fresh is good for both the throttle reading and the cap count. */
+const PROCESS_TABLE_REUSE_MS = 500;
+
+/** What spawnRun needs from a command's context; `command` names the command in events. */
+export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onStart?: SpawnDeps['onStart']): SpawnDeps {
+  const state = ctx.state();
+  // the throttle reading and the cap both need the process table: read it once per round
+  let table: { at: number; list: Promise<ProcInfo[]> } | undefined;
+  const listProcesses = () => {
+    if (!table || ctx.now() - table.at > PROCESS_TABLE_REUSE_MS) table = { at: ctx.now(), list: ctx.listProcesses() };
+    return table.list;
+  };
+  return {
+    now: ctx.now,
+    sleep: ctx.sleep,
+    env: ctx.env,
+    config: loaded,
+    state,
+    // with throttling off the reading decides nothing: skip it (and its CPU window, up to
+    // throttle.cpu_window when no recent sample is stored), but not the pruning it does
+    throttle: async () => {
+      if (throttleDisabled(ctx.env)) {
+        state.prune(loaded.config.state, ctx.now());
+        return { level: 0, maxAgents: Number.POSITIVE_INFINITY };
+      }
+      const r = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses }, loaded.config, state, command);
+      return { level: r.throttle_level, maxAgents: r.throttle_params.max_agents };
+    },
+    listProcesses,
+    selfArgv: [process.execPath, process.argv[1]!],
+    ...(onStart ? { onStart } : {}),
+  };
+}
