@@ -25,7 +25,8 @@ import * as throttleStatus from '../commands/throttle-status.js';
 import type { Ctx, Outcome } from '../core/ctx.js';
 import type { CommandDecl, OptionDecl } from '../core/declaration.js';
 import { type CmdSpec, completionScript, type OptSpec, type Shell, SHELLS } from './completion.js';
-import { type CommandName, COMMANDS, type Loaded, optionHelp, ROOT } from './program.js';
+import type { CommandModule } from './command.js';
+import { optionHelp, ROOT } from './root.js';
 
 export const declaration: CommandDecl = {
   name: 'completion',
@@ -38,8 +39,12 @@ export const declaration: CommandDecl = {
   ],
 };
 
-/** program.ts's COMMANDS, loaded: the compiler checks that none is missing. */
-const MODULES: Record<Exclude<CommandName, 'completion'>, Loaded> = {
+/**
+ * Every command module but this one, loaded, in --help's order (program.ts's COMMANDS; a unit
+ * test checks the two list the same commands). Not taken from program.ts: program.ts loads
+ * this module as the completion command, and the tree must not import itself.
+ */
+const MODULES: Record<string, CommandModule & { readonly declaration: CommandDecl }> = {
   doctor,
   'throttle-status': throttleStatus,
   spawn,
@@ -60,7 +65,7 @@ const MODULES: Record<Exclude<CommandName, 'completion'>, Loaded> = {
 
 /** Every command's declaration, hidden ones too, in --help's order. */
 export function declarations(): CommandDecl[] {
-  return (Object.keys(COMMANDS) as CommandName[]).map((n) => (n === 'completion' ? declaration : MODULES[n].declaration));
+  return [...Object.values(MODULES).map((m) => m.declaration), declaration];
 }
 
 /** What the shells show beside an option: its help, with the default --help would add. */

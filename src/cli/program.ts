@@ -5,11 +5,12 @@
  * main.ts builds the one command argv runs (commandName), and the whole tree only for --help,
  * an unknown command or no command, so `agentctl --version` never pays for SQLite or
  * systeminformation. The completion scripts and the docs check read the same declarations
- * (completion-spec.ts).
+ * (completion-spec.ts, which is also the completion command's module).
  */
 import { Argument, Command, CommanderError, Option } from 'commander';
 import type { ArgumentDecl, CommandDecl, OptionDecl } from '../core/declaration.js';
 import type { CommandModule } from './command.js';
+import { GLOBAL_OPTIONS, optionHelp, ROOT } from './root.js';
 
 export { CommanderError };
 
@@ -42,31 +43,6 @@ export const COMMANDS = {
 
 export type CommandName = keyof typeof COMMANDS;
 
-/** Options of agentctl itself, given before or after the command's name. */
-export const GLOBAL_OPTIONS: readonly OptionDecl[] = [
-  { flags: '--json', help: 'print one JSON document on stdout (errors too)' },
-  { flags: '-q, --quiet', help: 'print nothing on success unless asked for data' },
-  { flags: '--state-dir <dir>', help: 'state folder (default: $AGENTCTL_STATE_DIR, $XDG_STATE_HOME/agentctl, ~/.local/state/agentctl)', path: 'dir' },
-  { flags: '--config <file>', help: 'read this config file instead of ./agentctl.toml and ~/.config/agentctl/config.toml', path: 'file' },
-  { flags: '--color', help: 'force colour on' },
-  { flags: '--no-color', help: 'no colour (also NO_COLOR=1)' },
-];
-
-/** agentctl itself: its words for --help (the commands come from their modules). */
-export const ROOT: CommandDecl = {
-  name: 'agentctl',
-  description: 'Keep one host healthy while it runs a fleet of AI coding agents.',
-  options: GLOBAL_OPTIONS,
-  examples: [
-    'agentctl throttle-status',
-    'agentctl throttle-status --max-level 1 && make heavy',
-    'agentctl --json throttle-status --write /run/agentctl/resource_metrics.json',
-    'agentctl config',
-    'agentctl events --since 1h',
-  ],
-  exitCodes: '0 ok, 1 failed, 2 bad input, 69 refused, 75 try later, 78 config invalid.',
-};
-
 /** Called when a command runs: its name, its own options (defaults applied) and its arguments. */
 export type Dispatch = (name: CommandName, opts: Record<string, unknown>, args: string[], cmd: Command) => Promise<void>;
 
@@ -94,9 +70,6 @@ export function commandName(argv: readonly string[]): CommandName | undefined {
 export async function allDeclarations(): Promise<CommandDecl[]> {
   return Promise.all(Object.values(COMMANDS).map(async (load) => ((await load()) as Loaded).declaration));
 }
-
-/** The help line of an option: its own words, and the config key its default comes from. */
-export const optionHelp = (d: OptionDecl): string => (d.configKey ? `${d.help} (default: ${d.configKey})` : d.help);
 
 function option(d: OptionDecl): Option {
   const o = new Option(d.flags, optionHelp(d));

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
-import { addWorktree, allEnvs, badWorktreePath, dropEnv, type EnvRow, envUsers, getEnv, halfCreated, ownerAlive, removeWorktree, repoTop, uniqueName, worktreeProblems } from '../core/envs.js';
+import { addWorktree, allEnvs, badWorktreePath, dropEnv, envLeaseState, type EnvRow, envUsers, getEnv, halfCreated, ownerAlive, removeWorktree, repoTop, uniqueName, worktreeProblems } from '../core/envs.js';
 import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../core/ports/leases.js';
@@ -117,7 +117,7 @@ async function create(opts: Record<string, unknown>, args: readonly string[], ct
         name = uniqueName(state, requested);
       }
       const ports = leasePorts(state, range, count, { kind: 'env', id: name }, listening, now, skip);
-      if (!ports) throw new ExitError(EXIT.tryLater, exhaustedMessage(state, range, count, now), 'ports_exhausted');
+      if (!ports) throw new ExitError(EXIT.tryLater, exhaustedMessage(state, range, count, envLeaseState(state, now)), 'ports_exhausted');
       state.db
         .prepare(
           "INSERT INTO envs (name, created_at, expires_at, owner_pid, owner_start_time, owner_boot_id, worktree, repo, branch, status, creator_pid, creator_start_time, creator_boot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
@@ -130,7 +130,7 @@ async function create(opts: Record<string, unknown>, args: readonly string[], ct
     const message = state.write(() => {
       const e = getEnv(state, name);
       if (e) dropEnv(state, e);
-      return exhaustedMessage(state, range, count, now);
+      return exhaustedMessage(state, range, count, envLeaseState(state, now));
     });
     throw new ExitError(EXIT.tryLater, message, 'ports_exhausted');
   }

@@ -1,5 +1,6 @@
 /** agentctl ports: the pool, what is leased, to whom, and what is held by expired owners. */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
+import { envLeaseState } from '../core/envs.js';
 import { poolUsage } from '../core/ports/pool.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
 import type { CommandDecl } from '../core/declaration.js';
@@ -28,7 +29,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
   const state = ctx.state();
   const now = ctx.now();
   reconcileAll(state, loaded, now, 'ports'); // runs that ended give their ports back
-  const u = state.guard(() => poolUsage(state, { from, to }, now));
+  const u = state.guard(() => poolUsage(state, { from, to }, envLeaseState(state, now)));
   return {
     data: {
       range: `${from}-${to}`,

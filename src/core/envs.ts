@@ -11,6 +11,7 @@ import { isInside, processesInside, realPath } from './cwd.js';
 import { EXIT, ExitError } from './errors.js';
 import { getIdentity, isSameProcess } from './identity.js';
 import { leasesOf, releasePorts } from './ports/leases.js';
+import type { EnvLeaseState } from './ports/pool.js';
 import { readProcFile } from './proc.js';
 import { liveRuns, runAlive } from './runs/registry.js';
 import type { State } from './state.js';
@@ -259,3 +260,13 @@ export function dropEnv(state: State, e: EnvRow): number[] {
 }
 
 export const worktreeParent = (path: string) => dirname(resolve(path));
+
+/** How the pool should see each environment's leases now: expired (or no such environment), owner dead, or ok. */
+export function envLeaseState(state: State, now: number): EnvLeaseState {
+  const envs = new Map(allEnvs(state).map((e) => [e.name, e]));
+  return (name) => {
+    const e = envs.get(name);
+    if (!e || now >= e.expires_at) return 'expired';
+    return ownerAlive(e) ? 'ok' : 'owner_dead';
+  };
+}

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { type CheckEntry, skip, type Status } from './check.js';
-import { allEnvs, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
+import { allEnvs, envLeaseState, gcReason, halfCreated, orphanWorktrees, worktreeParent } from '../envs.js';
 import { listenerCounts } from '../ports/leases.js';
 import { poolUsage } from '../ports/pool.js';
 import { formatPct } from '../units.js';
@@ -16,7 +16,7 @@ export const portEnvChecks: readonly CheckEntry[] = [
     title: 'port pool use',
     run: (f, t) => {
       if (!f.state || !f.config) return skip(f.stateError ?? f.configError ?? 'no state');
-      const u = poolUsage(f.state, f.config.config.ports, f.now);
+      const u = poolUsage(f.state, f.config.config.ports, envLeaseState(f.state, f.now));
       const expired = u.expired + u.ownerDead;
       const use = (u.leases.length / u.size) * 100;
       const size = u.size;

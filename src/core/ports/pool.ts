@@ -1,8 +1,9 @@
 /**
  * The port pool as a whole: who holds which lease, in which state, and what is free. One
  * reading shared by `agentctl ports`, doctor's ports.pool check and the exhaustion message.
+ * Whether an environment's lease is still good is the environments' to say (envs.ts
+ * `envLeaseState`): the caller passes that in, so ports/ stays below envs.
  */
-import { allEnvs, ownerAlive } from '../envs.js';
 import { listeningPorts } from './leases.js';
 import type { State } from '../state.js';
 
@@ -19,20 +20,14 @@ export interface PoolUsage {
   readonly ownerDead: number;
 }
 
-export function poolUsage(state: State, range: { from: number; to: number }, now: number): PoolUsage {
+/** The state of an environment's leases, by the environment's name. */
+export type EnvLeaseState = (env: string) => LeaseState;
+
+export function poolUsage(state: State, range: { from: number; to: number }, envState: EnvLeaseState): PoolUsage {
   const rows = state.db
     .prepare('SELECT port, owner_kind, owner, leased_at FROM port_leases WHERE port BETWEEN ? AND ? ORDER BY port')
     .all(range.from, range.to) as Array<{ port: number; owner_kind: string; owner: string; leased_at: number }>;
-  const envs = new Map(allEnvs(state).map((e) => [e.name, e]));
-  const leases = rows.map((r) => {
-    let st: LeaseState = 'ok';
-    if (r.owner_kind === 'env') {
-      const e = envs.get(r.owner);
-      if (!e || now >= e.expires_at) st = 'expired';
-      else if (!ownerAlive(e)) st = 'owner_dead';
-    }
-    return { ...r, state: st };
-  });
+  const leases = rows.map((r) => ({ ...r, state: r.owner_kind === 'env' ? envState(r.owner) : ('ok' as LeaseState) }));
   const leased = new Set(rows.map((r) => r.port));
   const listening = listeningPorts();
   let elsewhere = 0;
@@ -50,7 +45,7 @@ export function poolUsage(state: State, range: { from: number; to: number }, now
 }
 
 /** The message for an exhausted pool: how many leases are held by what, and what frees them. */
-export function exhaustedMessage(state: State, range: { from: number; to: number }, want: number, now: number): string {
-  const u = poolUsage(state, range, now);
+export function exhaustedMessage(state: State, range: { from: number; to: number }, want: number, envState: EnvLeaseState): string {
+  const u = poolUsage(state, range, envState);
   return `no available ports: need ${want}, port pool ${range.from}-${range.to} has ${u.size} ports: ${u.leases.length} leased (${u.expired} by expired environments, ${u.ownerDead} by environments whose owner died), ${u.elsewhere} in use by other programs, ${u.free} free; ${u.expired + u.ownerDead > 0 ? 'run: agentctl env-gc' : 'see agentctl ports'}`;
 }

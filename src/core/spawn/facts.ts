@@ -5,7 +5,7 @@
  * (admission.ts) decides on them and record.ts writes what it decided.
  */
 import type { Config } from '../config/types.js';
-import { gcReason, getEnv } from '../envs.js';
+import { envLeaseState, gcReason, getEnv } from '../envs.js';
 import { type AgentCandidate, notRuns } from '../hostcap.js';
 import { isSameProcess, type ProcessIdentity } from '../identity.js';
 import { modeAt } from '../policy.js';
@@ -113,5 +113,5 @@ function portFacts(state: State, range: { from: number; to: number }, want: numb
   const leased = new Set((state.db.prepare('SELECT port FROM port_leases WHERE port BETWEEN ? AND ?').all(range.from, range.to) as Array<{ port: number }>).map((r) => r.port));
   let free = 0;
   for (let p = range.from; p <= range.to && free < want; p++) if (!leased.has(p) && !listening.has(p)) free++;
-  return { want, free, exhausted: free < want ? exhaustedMessage(state, range, want, now) : undefined };
+  return { want, free, exhausted: free < want ? exhaustedMessage(state, range, want, envLeaseState(state, now)) : undefined };
 }
