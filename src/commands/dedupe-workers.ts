@@ -29,7 +29,6 @@ export const declaration: CommandDecl = {
   examples: ['agentctl dedupe-workers --dry-run', "agentctl dedupe-workers --match 'auto_confirm_worker'", 'agentctl dedupe-workers --keep oldest --json'],
 };
 
-export type { DedupeGroup, DedupeResult } from '../core/dedupe/plan.js';
 
 function matchFlag(v: unknown): RegExp | undefined {
   if (v === undefined) return undefined;

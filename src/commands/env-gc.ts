@@ -20,7 +20,6 @@ export const declaration: CommandDecl = {
   examples: ['agentctl env-gc --dry-run', '*/5 * * * * agentctl env-gc --quiet', 'agentctl env-gc --json'],
 };
 
-export type { GcAction, GcResult } from '../core/env-gc/plan.js';
 
 export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<GcResult>> {
   return { data: await envGc(ctx, { dryRun: Boolean(opts.dryRun), force: Boolean(opts.force) }) };

@@ -27,7 +27,6 @@ export const declaration: CommandDecl = {
   examples: ['agentctl reap --dry-run', '*/5 * * * * agentctl reap --quiet --idle 5m', 'agentctl reap --orphans --json', 'agentctl reap --shed'],
 };
 
-export type { Finding, FindingKind, ReapResult } from '../core/reap/plan.js';
 
 const duration = (v: unknown, flag: string) => (v !== undefined ? parseDuration(String(v), flag) : undefined);
 
