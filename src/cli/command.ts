@@ -1,9 +1,10 @@
+import type { OptionValues } from '../core/declaration.js';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 
 
 /** A command module: parse options, call core, return data. Rendering is separate. */
 export interface CommandModule<T = unknown> {
-  run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<T>>;
+  run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<T>>;
   render(data: T, ui: Ui): string;
 }
 

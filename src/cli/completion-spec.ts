@@ -23,7 +23,7 @@ import * as stats from '../commands/stats.js';
 import * as stop from '../commands/stop.js';
 import * as throttleStatus from '../commands/throttle-status.js';
 import type { Ctx, Outcome } from '../core/ctx.js';
-import type { CommandDecl, OptionDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionDecl, OptionValues } from '../core/declaration.js';
 import { type CmdSpec, completionScript, type OptSpec, type Shell, SHELLS } from './completion.js';
 import type { CommandModule } from './command.js';
 import { optionHelp, ROOT } from './root.js';
@@ -107,7 +107,7 @@ export interface CompletionResult {
   readonly script: string;
 }
 
-export async function run(_opts: Record<string, unknown>, args: readonly string[], _ctx: Ctx): Promise<Outcome<CompletionResult>> {
+export async function run(_opts: OptionValues, args: readonly string[], _ctx: Ctx): Promise<Outcome<CompletionResult>> {
   const shell = args[0] as Shell; // commander already checked the choice
   return { data: { shell, script: completionScript(shell, programSpec()) }, alwaysPrint: true };
 }

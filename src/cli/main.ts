@@ -2,6 +2,7 @@
  * The command-line entry: parse, dispatch, map typed errors to exit codes. The only place
  * that sets process.exitCode. Heavy modules load only inside the command that needs them.
  */
+import type { OptionValues } from '../core/declaration.js';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { printable } from '../core/text.js';
@@ -50,10 +51,10 @@ interface Colors {
  * printed. `opened` gets the context, so the caller closes it whatever happens. Returns the
  * command's exit code.
  */
-async function runCommand(mod: CommandModule, opts: Record<string, unknown>, args: readonly string[], cmd: Command, colors: Colors, opened: (ctx: { close(): void }) => void): Promise<number> {
+async function runCommand(mod: CommandModule, opts: OptionValues, args: readonly string[], cmd: Command, colors: Colors, opened: (ctx: { close(): void }) => void): Promise<number> {
   const { UsageError } = await import('../core/errors.js');
   const { decideColor } = await import('./output.js');
-  const g = cmd.optsWithGlobals() as { json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean };
+  const g = cmd.optsWithGlobals<{ json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean }>();
   const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colors.flag };
   // an empty path would fall back to the default one without a word
   if (g.stateDir === '') throw new UsageError('--state-dir: empty path; expected a folder, e.g. --state-dir ~/.local/state/agentctl');
@@ -66,7 +67,7 @@ async function runCommand(mod: CommandModule, opts: Record<string, unknown>, arg
   const outcome = await mod.run(opts, args, ctx);
   if (outcome.data !== undefined) {
     const { emit } = await import('./command.js');
-    emit(ctx, outcome.data, mod.render, outcome.alwaysPrint);
+    emit(ctx, outcome.data, (d, ui) => mod.render(d, ui), outcome.alwaysPrint);
   }
   const exitCode = outcome.exitCode ?? 0;
   if (exitCode !== 0 && outcome.message) process.stderr.write(`agentctl: ${printable(outcome.message)}\n`);

@@ -7,8 +7,8 @@
  * systeminformation. The completion scripts and the docs check read the same declarations
  * (completion-spec.ts, which is also the completion command's module).
  */
+import type { ArgumentDecl, CommandDecl, OptionDecl, OptionValues } from '../core/declaration.js';
 import { Argument, Command, CommanderError, Option } from 'commander';
-import type { ArgumentDecl, CommandDecl, OptionDecl } from '../core/declaration.js';
 import type { CommandModule } from './command.js';
 import { GLOBAL_OPTIONS, optionHelp, ROOT } from './root.js';
 
@@ -44,7 +44,7 @@ export const COMMANDS = {
 export type CommandName = keyof typeof COMMANDS;
 
 /** Called when a command runs: its name, its own options (defaults applied) and its arguments. */
-export type Dispatch = (name: CommandName, opts: Record<string, unknown>, args: string[], cmd: Command) => Promise<void>;
+export type Dispatch = (name: CommandName, opts: OptionValues, args: string[], cmd: Command) => Promise<void>;
 
 /**
  * The command argv runs, when commander will surely dispatch to it: the first word, after
@@ -93,7 +93,7 @@ function helpAfter(d: CommandDecl): string {
 
 /** Values of the declared arguments, in order: a list spread, one not given (no default) left out. */
 function argValues(processed: readonly unknown[]): string[] {
-  return processed.flatMap((v) => (v === undefined ? [] : Array.isArray(v) ? (v as string[]) : [String(v)]));
+  return processed.flatMap((v) => (v === undefined ? [] : Array.isArray(v) ? (v as string[]) : [String(v as string)]));
 }
 
 function addCommand(program: Command, d: CommandDecl, dispatch: Dispatch): void {

@@ -8,7 +8,7 @@ import { type HostBreaker, howEnded } from '../core/spawn/admission.js';
 import { getHealth, HOST_BREAKER_KEY, HOST_BREAKER_RESET_KEY, setHealth } from '../core/runs/health.js';
 import { printable } from '../core/text.js';
 import { formatDuration } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'breaker',
@@ -71,7 +71,7 @@ function entry(name: string, h: NameHealth, now: number): BreakerEntry {
   };
 }
 
-export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<BreakerResult>> {
+export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<BreakerResult>> {
   const [action, target] = args;
   const host = Boolean(opts.host);
   if (host && (action !== 'reset' || target !== undefined)) throw new UsageError('--host: only with "breaker reset", without a NAME: agentctl breaker reset --host');

@@ -1,7 +1,7 @@
 /** agentctl config: every effective value and where it came from. */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import type { IgnoredConfig, Source } from '../core/config/types.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'config',
@@ -27,9 +27,9 @@ export interface ConfigResult {
   readonly entries: ReadonlyArray<{ key: string; value: unknown; source: Source }>;
 }
 
-export async function run(_opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<ConfigResult>> {
+export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<ConfigResult>> {
   const loaded = ctx.config();
-  const values: Record<string, Record<string, unknown> | unknown> = {};
+  const values: Record<string, unknown> = {};
   for (const e of loaded.entries) {
     if (e.key === 'services') {
       values.services = e.value;

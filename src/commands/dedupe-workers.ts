@@ -13,7 +13,7 @@ import { EXIT, UsageError } from '../core/errors.js';
 import { printable, showCommand } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
 import type { KeepPolicy } from '../core/workers.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'dedupe-workers',
@@ -30,16 +30,17 @@ export const declaration: CommandDecl = {
 };
 
 
-function matchFlag(v: unknown): RegExp | undefined {
+function matchFlag(v: OptionValues[string]): RegExp | undefined {
   if (v === undefined) return undefined;
+  const text = String(v);
   try {
-    return new RegExp(String(v));
+    return new RegExp(text);
   } catch (err) {
-    throw new UsageError(`--match: invalid regular expression ${JSON.stringify(String(v))}: ${(err as Error).message}`);
+    throw new UsageError(`--match: invalid regular expression ${JSON.stringify(text)}: ${(err as Error).message}`);
   }
 }
 
-export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<DedupeResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<DedupeResult>> {
   const keep = String(opts.keep) as KeepPolicy;
   if (!KEEP_POLICIES.includes(keep)) throw new UsageError(`--keep: invalid value ${JSON.stringify(keep)}; expected one of ${KEEP_POLICIES.join(', ')}`);
   const data = await dedupe(ctx, {

@@ -10,7 +10,7 @@ import { spawnDeps } from '../core/spawn/deps.js';
 import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
 import { spawnRun } from '../core/spawn/spawn.js';
 import { isRedacted, printable, redactArgv, REDACTED, shellWord, showArgv } from '../core/text.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'dlq',
@@ -57,7 +57,7 @@ const toEntry = (r: Row): DlqEntry => {
   return { id: r.id, time: new Date(r.created_at).toISOString(), name: r.name, run_id: r.run_id, failure: r.failure, error: r.error, restarts: r.restarts, context: { ...c, command: redactArgv(c.command) } };
 };
 
-export async function run(_opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<DlqResult>> {
+export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<DlqResult>> {
   const state = ctx.state();
   reconcileAll(state, ctx.config(), ctx.now(), 'dlq'); // record runs that ended since anyone looked
   if (args[0] === 'retry') {

@@ -16,7 +16,7 @@ import { listDetailed } from '../core/proc.js';
 import { type Metric, writeMetricsFile } from '../core/prometheus.js';
 import { printable } from '../core/text.js';
 import type { State } from '../core/state.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'doctor',
@@ -118,7 +118,7 @@ export function prometheusMetrics(r: DoctorResult, nowMs: number): Metric[] {
   ];
 }
 
-export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<DoctorResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<DoctorResult>> {
   const strict = Boolean(opts.strict);
   const prom = opts.prometheus !== undefined ? String(opts.prometheus) : undefined;
   if (prom !== undefined) checkOutputPath(prom, '--prometheus');

@@ -11,7 +11,7 @@ import { reconcileAll } from '../core/runs/reconcile.js';
 import { type Ended, endTree } from '../core/kill.js';
 import { getRun, runIdentity } from '../core/runs/registry.js';
 import { parseDuration } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: '_end-run',
@@ -32,7 +32,7 @@ interface EndOutput {
 
 const endJson = (runId: string, r: Ended): EndOutput => ({ run_id: runId, graceful: r.graceful, forced: r.forced, swept: r.swept, survivors: r.survivors, duration_ms: r.duration_ms });
 
-export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EndOutput>> {
+export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<EndOutput>> {
   const runId = args[0] ?? '';
   if (!/^r[0-9a-z]{6,20}$/.test(runId)) throw new UsageError(`_end-run: invalid run id ${JSON.stringify(runId)}`);
   const graceMs = parseDuration(String(opts.grace), '--grace');

@@ -8,7 +8,7 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { envGc } from '../core/env-gc/apply.js';
 import type { GcResult } from '../core/env-gc/plan.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'env-gc',
@@ -21,7 +21,7 @@ export const declaration: CommandDecl = {
 };
 
 
-export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<GcResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<GcResult>> {
   return { data: await envGc(ctx, { dryRun: Boolean(opts.dryRun), force: Boolean(opts.force) }) };
 }
 

@@ -10,7 +10,7 @@ import { exhaustedMessage } from '../core/ports/pool.js';
 import type { State } from '../core/state.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'env',
@@ -74,7 +74,7 @@ export function view(state: State, e: EnvRow, now: number): EnvView {
   };
 }
 
-async function create(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+async function create(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
   const requested = checkName(args[1] ?? '', 'env create NAME');
   const count = parseIntInRange(String(opts.ports), '--ports', 0, 100);
   const loaded = ctx.config();
@@ -152,7 +152,7 @@ async function create(opts: Record<string, unknown>, args: readonly string[], ct
   return { data: { action: 'create', env: view(state, getEnv(state, name)!, ctx.now()) } };
 }
 
-async function rm(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+async function rm(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
   const name = checkName(args[1] ?? '', 'env rm NAME');
   const state = ctx.state();
   const e = state.guard(() => getEnv(state, name));
@@ -184,7 +184,7 @@ async function rm(opts: Record<string, unknown>, args: readonly string[], ctx: C
   return { data: { action: 'rm', removed: name, ports, worktree: e.worktree } };
 }
 
-export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
   const action = args[0];
   if (action === 'create') return create(opts, args, ctx);
   if (action === 'rm') return rm(opts, args, ctx);

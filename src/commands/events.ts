@@ -4,7 +4,7 @@ import type { EventRow } from '../core/state.js';
 import { parseSince } from '../core/since.js';
 import { redactText } from '../core/text.js';
 import { parseIntInRange } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'events',
@@ -24,7 +24,7 @@ export interface EventsResult {
   readonly events: ReadonlyArray<Omit<EventRow, 'ts'> & { time: string }>;
 }
 
-export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<EventsResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<EventsResult>> {
   const now = ctx.now();
   const since = opts.since === undefined ? undefined : parseSince(String(opts.since), now);
   const limit = parseIntInRange(String(opts.limit), '--limit', 1, 1_000_000);

@@ -3,7 +3,7 @@ import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { envLeaseState } from '../core/envs.js';
 import { poolUsage } from '../core/ports/pool.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'ports',
@@ -23,7 +23,7 @@ export interface PortsResult {
   readonly leases: ReadonlyArray<{ port: number; owner_kind: string; owner: string; leased_at: string; state: 'ok' | 'expired' | 'owner_dead' }>;
 }
 
-export async function run(_opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<PortsResult>> {
+export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<PortsResult>> {
   const loaded = ctx.config();
   const { from, to } = loaded.config.ports;
   const state = ctx.state();

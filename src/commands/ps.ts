@@ -11,7 +11,7 @@ import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
 import { hostAgents, type HostAgents, lastLevel, unmanagedAgents } from '../core/hostcap.js';
 import { throttleDisabled } from '../core/measure.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'ps',
@@ -63,7 +63,7 @@ function procUsage(pid: number): { cpu_ms: number | null; rss_bytes: number | nu
   return { cpu_ms: st ? st.cpuTicks * TICK_MS : null, rss_bytes: Number.isFinite(rssPages) ? rssPages * PAGE : null };
 }
 
-export async function run(_opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<PsResult>> {
+export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<PsResult>> {
   const loaded = ctx.config();
   const state = ctx.state();
   const now = ctx.now();
@@ -82,7 +82,7 @@ export async function run(_opts: Record<string, unknown>, _args: readonly string
       pid: r.pid,
       uptime_ms: now - r.started_at,
       ...usage,
-      ports: r.ports ? JSON.parse(r.ports) : [],
+      ports: r.ports ? (JSON.parse(r.ports) as number[]) : [],
       breaker: modeAt(h, now),
       command: redactArgv(JSON.parse(r.command) as string[]), // runs stored before redaction may hold secrets
       log_path: r.mode === 'detached' ? logFile(state, r) : null,

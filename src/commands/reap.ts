@@ -10,7 +10,7 @@ import { reap } from '../core/reap/apply.js';
 import type { ReapResult } from '../core/reap/plan.js';
 import { printable } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'reap',
@@ -28,9 +28,9 @@ export const declaration: CommandDecl = {
 };
 
 
-const duration = (v: unknown, flag: string) => (v !== undefined ? parseDuration(String(v), flag) : undefined);
+const duration = (v: OptionValues[string], flag: string) => (v !== undefined ? parseDuration(String(v), flag) : undefined);
 
-export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<ReapResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<ReapResult>> {
   ctx.config(); // a broken configuration is reported before a bad flag
   const data = await reap(ctx, {
     dryRun: Boolean(opts.dryRun),

@@ -8,7 +8,7 @@ import { spawnDeps } from '../core/spawn/deps.js';
 import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
 import { spawnRun } from '../core/spawn/spawn.js';
 import { formatDuration, MAX_TIMER_MS, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'spawn',
@@ -44,7 +44,7 @@ export const declaration: CommandDecl = {
 };
 
 
-export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput>> {
+export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput>> {
   const command = [...args];
   if (command.length === 0 || command[0] === '') throw new UsageError('spawn: missing command; give it after --, e.g. agentctl spawn --name worker -- python3 worker.py');
   // default name: the program the command runs (the script, not the interpreter)

@@ -4,7 +4,7 @@ import { checkName } from '../core/names.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
 import { parseSince } from '../core/since.js';
 import { formatDuration } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'stats',
@@ -46,7 +46,7 @@ export function percentile(sorted: readonly number[], p: number): number | null 
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
-export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<StatsResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<StatsResult>> {
   const since = opts.since === undefined ? undefined : parseSince(String(opts.since), ctx.now());
   const only = opts.name === undefined ? undefined : checkName(String(opts.name), '--name');
   const state = ctx.state();

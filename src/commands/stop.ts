@@ -19,7 +19,7 @@ import { readPidFiles } from '../core/runs/files.js';
 import { statePaths } from '../core/state.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'stop',
@@ -55,7 +55,7 @@ export interface StopResult {
 /** A state that cannot be used because its disk is full or failing: stopping must still stop. */
 const DISK_TROUBLE = new Set(['state_disk_full', 'state_io_error']);
 
-export async function run(opts: Record<string, unknown>, args: readonly string[], ctx: Ctx): Promise<Outcome<StopResult>> {
+export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<StopResult>> {
   const names = args.map((a) => checkName(a, 'stop NAME'));
   const group = opts.group !== undefined ? checkName(String(opts.group), '--group') : undefined;
   const all = Boolean(opts.all);

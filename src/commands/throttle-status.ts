@@ -12,7 +12,7 @@ import { getIdentity } from '../core/identity.js';
 import type { ProcInfo } from '../core/proc.js';
 import { liveRuns, runAlive } from '../core/runs/registry.js';
 import type { State } from '../core/state.js';
-import type { CommandDecl } from '../core/declaration.js';
+import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
   name: 'throttle-status',
@@ -58,7 +58,7 @@ interface Parsed {
   prometheus?: string;
 }
 
-function parseOptions(opts: Record<string, unknown>): Parsed {
+function parseOptions(opts: OptionValues): Parsed {
   const p: Parsed = { timeoutMs: parseDuration(String(opts.timeout), '--timeout') };
   if (opts.maxLevel !== undefined) p.maxLevel = parseIntInRange(String(opts.maxLevel), '--max-level', 0, 3);
   if (opts.waitLevel !== undefined) p.waitLevel = parseIntInRange(String(opts.waitLevel), '--wait-level', 0, 3);
@@ -191,7 +191,7 @@ async function watch(ctx: Ctx, p: Parsed, intervalMs: number): Promise<Outcome<T
   return {};
 }
 
-export async function run(opts: Record<string, unknown>, _args: readonly string[], ctx: Ctx): Promise<Outcome<ThrottleStatusResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<ThrottleStatusResult>> {
   const p = parseOptions(opts);
   const config = ctx.config().config;
   const state = ctx.state();

@@ -52,3 +52,10 @@ export interface CommandDecl {
   /** --help's "Exit codes:" line, for a command that has one */
   readonly exitCodes?: string;
 }
+
+/**
+ * The option values a command's run() gets, keyed by the camel-cased long flag (`--dry-run` is
+ * `dryRun`), defaults applied: a switch gives true (or false for `--no-x`), an option with a
+ * value its text, a variadic one (`<ids...>`) a list of texts. Absent without a default.
+ */
+export type OptionValues = Readonly<Record<string, string | boolean | readonly string[] | undefined>>;

@@ -90,7 +90,7 @@ export function signalProcess(
 ): boolean {
   const os = opts.os ?? realOs;
   const guard = opts.guard ?? protectedPids();
-  if (guard.has(id.pid) || !isSameProcess(id, os.identity)) return false;
+  if (guard.has(id.pid) || !isSameProcess(id, (pid) => os.identity(pid))) return false;
   try {
     os.kill(opts.group ? -id.pid : id.pid, sig);
     return true;
@@ -149,7 +149,7 @@ export async function endTree(
   const os = opts.os ?? realOs;
   const guard = protectedPids(opts.self);
   const poll = opts.pollMs ?? 50;
-  const still = (e: ProcessIdentity) => isSameProcess(e, os.identity);
+  const still = (e: ProcessIdentity) => isSameProcess(e, (pid) => os.identity(pid));
   const send = (e: ProcessIdentity, sig: NodeJS.Signals, group = false) => signalProcess(e, sig, { group, guard, os });
   if (guard.has(id.pid)) return { pid: id.pid, graceful: false, forced: false, swept: [], survivors: still(id) ? [id.pid] : [], duration_ms: 0 };
 

@@ -149,7 +149,7 @@ export function goneAmong(tracked: readonly Tracked[], procs: readonly ProcInfo[
   return tracked.filter((t) => {
     if (t.boot_id !== boot) return true;
     if (alive.has(`${t.pid}:${t.start_time}`)) return false;
-    const p = byPid.get(t.pid) as Partial<ProcDetail> & ProcInfo | undefined;
+    const p: (Partial<ProcDetail> & ProcInfo) | undefined = byPid.get(t.pid);
     if (!p || p.state === 'Z') return true;
     if (p.startTicks !== undefined && String(p.startTicks) !== t.start_time) return true;
     return complete && p.argv.length > 0;

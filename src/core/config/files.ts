@@ -75,7 +75,7 @@ export function readLayer(kind: SourceKind, path: string, required: boolean, via
   const toml = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
   let data: Record<string, unknown>;
   try {
-    data = toml.parse(text) as Record<string, unknown>;
+    data = toml.parse(text);
   } catch (err) {
     if (err instanceof toml.TomlError) {
       const first = err.message.split('\n')[0]!.replace(/^Invalid TOML document:\s*/i, '');
@@ -141,13 +141,13 @@ function validateServices(layer: FileLayer, raw: unknown): ServiceSpec[] {
     }
     const str = (k: string) => {
       if (e[k] !== undefined && (typeof e[k] !== 'string' || e[k] === '')) configFail(layer, 'services', k, 'expected a non-empty string', i);
-      return e[k] as string | undefined;
+      return e[k];
     };
     const name = str('name');
     if (!name) configFail(layer, 'services', 'name', 'every service needs a name', i);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name!)) configFail(layer, 'services', 'name', 'expected letters, digits, ".", "_" or "-" (at most 64)', i);
-    if (names.has(name!)) configFail(layer, 'services', 'name', `duplicate service name ${JSON.stringify(name)}`, i);
-    names.add(name!);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) configFail(layer, 'services', 'name', 'expected letters, digits, ".", "_" or "-" (at most 64)', i);
+    if (names.has(name)) configFail(layer, 'services', 'name', `duplicate service name ${JSON.stringify(name)}`, i);
+    names.add(name);
     const pidfile = str('pidfile');
     const match = str('match');
     if (match !== undefined) {
@@ -177,7 +177,7 @@ function validateServices(layer: FileLayer, raw: unknown): ServiceSpec[] {
       configFail(layer, 'services', undefined, `service ${JSON.stringify(name)} needs at least one of pidfile, match, port, url`, i);
     }
     return {
-      name: name!,
+      name: name,
       ...(pidfile !== undefined ? { pidfile } : {}),
       ...(match !== undefined ? { match } : {}),
       ...(e.port !== undefined ? { port: e.port as number } : {}),
@@ -208,7 +208,7 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
         configFail(layer, section, key, `unknown key; accepted in [${section}]: ${accepted.join(', ')}`);
       }
       try {
-        values.set(`${section}.${key}`, spec!.validate(raw));
+        values.set(`${section}.${key}`, spec.validate(raw));
       } catch (err) {
         configFail(layer, section, key, (err as Error).message);
       }

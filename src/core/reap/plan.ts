@@ -119,7 +119,7 @@ export function planOverdue(live: readonly LiveRun[], limits: ReapLimits, now: n
     }
     if (limits.idleMs <= 0 || !p) continue;
     const progressed = !p.prev || p.prev.ticks !== p.ticks || p.prev.log !== p.log;
-    const since = progressed ? now : p.prev!.since;
+    const since = progressed ? now : p.prev.since;
     progress.push({ runId: r.id, value: { ticks: p.ticks, log: p.log, since } });
     if (!progressed && now - since >= limits.idleMs) {
       end.push({ run: r, kind: 'hung', reason: `no CPU progress and no log output for ${formatDuration(now - since)} (--idle ${formatDuration(limits.idleMs)})`, timedOut: true });

@@ -125,7 +125,7 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
     const restarts = health.consecutiveFailures;
     state.db
       .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(run.name, run.id, failure, health.reason ?? 'breaker opened', restarts, JSON.stringify({ command: JSON.parse(run.command), cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }), deps.now);
+      .run(run.name, run.id, failure, health.reason ?? 'breaker opened', restarts, JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }), deps.now);
     // the dead-letter queue keeps the last 100 entries (incident 4)
     state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
   }

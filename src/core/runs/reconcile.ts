@@ -4,7 +4,7 @@
  * start time no longer matches. Call it inside a write transaction, or use reconcileAll.
  */
 import type { LoadedConfig } from '../config/types.js';
-import { getIdentity, type ProcessIdentity, readProcStat } from '../identity.js';
+import { type ProcessIdentity, readProcStat } from '../identity.js';
 import { findByRunId } from '../kill.js';
 import { processUid, readProcFile, supervisorRunId } from '../proc.js';
 import { readOwn, statOwn } from '../safefs.js';

@@ -89,16 +89,16 @@ export async function admitOrWait(deps: SpawnDeps, req: SpawnRequest, from: { st
       if (d.admit) return { runId: a.runId!, trial: d.trial, ports: a.ports ?? [] };
       if (d.reason === 'already_running' && req.ifNotRunning) return { outcome: 'already_running', runId: d.runId!, pid: d.pid ?? null };
       const waited = deps.now() - from.started;
-      if (!waiting || d.exitCode === 69 || d.reason === 'already_running' || waited >= req.waitMs!) {
+      if (!waiting || d.exitCode === 69 || d.reason === 'already_running' || waited >= req.waitMs) {
         leaveQueue(state, queueId);
-        if (waiting && waited >= req.waitMs!) {
+        if (waiting && waited >= req.waitMs) {
           state.write(() => state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }));
         }
         return { outcome: 'refused', decision: d, waitedMs: waited };
       }
       const candidate = d.retryAt === undefined && couldTakeNextSlot(a.ahead, d.slot?.limit);
       if (candidate) bell ??= new BellListener(bellPath(state));
-      await pause(deps, d, a.ahead, req.waitMs! - waited, candidate ? bell : undefined);
+      await pause(deps, d, a.ahead, req.waitMs - waited, candidate ? bell : undefined);
       // the host changes while we wait: sample again now and then
       if (deps.now() - host.at > HOST_RESAMPLE_MS) host = await sampleHost(deps);
     }
