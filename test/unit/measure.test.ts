@@ -194,8 +194,7 @@ describe('measure: agentctl leaves its own CPU time out', () => {
 
   it('the probe leaves out what this process used during the probe only', async () => {
     host.own = { used: 40, startedAt: host.now - 100 }; // its start-up, before the probe
-    const deps = host.deps();
-    deps.sleep = async (ms) => host.advance(ms, 10);
+    const deps: MeasureDeps = { ...host.deps(), sleep: async (ms) => host.advance(ms, 10) };
     host.busyPct = 20;
     const r = await measure(deps, config(), state);
     expect(r.cpu_used_pct).toBe(20);
