@@ -184,3 +184,15 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * A heavy suite's size or seed from the environment variable `name` (documented at the top of
+ * its test file), `fallback` when unset. Anything but a whole number fails at once: a typo must
+ * not shrink a suite to nothing that then passes.
+ */
+export function sizeFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new Error(`${name}=${JSON.stringify(raw)}: expected a whole number (default ${fallback})`);
+  return Number(raw);
+}
