@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
-import { alive, BIN, cleanEnv, parseJson, Procs, runCli, type RunResult, tempDir, waitFor } from '../helpers.js';
+import { alive, BIN, cleanEnv, parseJson, Procs, queueLength, runCli, type RunResult, tempDir, waitFor } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;
 let sd: string;
@@ -94,18 +94,10 @@ describe('the level caps all agents on the host (1)', () => {
       c.stdout!.on('data', (d) => (out += d));
       return { c, exited: once(c, 'exit'), out: () => out };
     };
-    const queued = () => {
-      const s = State.open(sd);
-      try {
-        return (s.db.prepare('SELECT COUNT(*) AS n FROM queue').get() as { n: number }).n;
-      } finally {
-        s.close();
-      }
-    };
     const low = waiter('low', 'batch', '3');
-    await waitFor(() => queued() === 1, 10_000);
+    await waitFor(() => queueLength(sd) === 1, 10_000, { what: 'low queued' });
     const high = waiter('high', 'interactive', '1');
-    await waitFor(() => queued() === 2, 10_000);
+    await waitFor(() => queueLength(sd) === 2, 10_000, { what: 'high queued' });
     writeFileSync(go, '');
     await high.exited;
     procs.adopt(parseJson<{ pid: number }>(high.out()).pid);

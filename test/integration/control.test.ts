@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
-import { alive, cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+import { alive, catches, cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
 const WORKER = join(FIX, 'worker.mjs');
@@ -124,6 +124,7 @@ describe('reap', () => {
     const ours = (out: string) => parseJson<{ findings: Array<{ kind: string; name: string }> }>(out).findings.filter((f) => f.kind !== 'zombie');
     const first = await cli(['reap', '--json', '--idle', '1s']);
     expect(ours(first.stdout)).toEqual([]);
+    // the sleep is the behaviour under test: sleepy must stay idle for longer than --idle 1s
     await new Promise((r) => setTimeout(r, 1300));
     const second = ours((await cli(['reap', '--json', '--idle', '1s', '--grace', '500ms'])).stdout);
     expect(second.map((f) => [f.kind, f.name])).toEqual([['hung', 'sleepy']]);
@@ -199,7 +200,8 @@ describe('stop', () => {
     const ok = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'polite', '--group', 'g', '--', 'sleep', '30'])).stdout);
     const rude = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1e6)"])).stdout);
     procs.adopt(ok.pid, rude.pid);
-    await new Promise((r) => setTimeout(r, 300));
+    // rude must ignore the TERM for the test to mean anything: wait until its handler is in place
+    await waitFor(() => catches(rude.pid, 'SIGTERM'), 5_000, { what: 'rude catching SIGTERM' });
     const r = await cli(['stop', '--group', 'g', '--grace', '600ms', '--json']);
     const doc = parseJson<{ graceful: string[]; forced: string[]; failed: string[]; duration_ms: number }>(r.stdout);
     expect(r.code).toBe(0);
@@ -253,7 +255,7 @@ describe('other users', () => {
     procs.adopt(theirs);
     const mine = spawn('/bin/sh', [join(shared, 'dup.sh')], { stdio: 'ignore' });
     extra.push(mine);
-    await new Promise((r) => setTimeout(r, 400));
+    await waitFor(() => alive(mine.pid!) && readFileSync(`/proc/${mine.pid}/cmdline`, 'latin1').includes('dup.sh'), 5_000, { what: 'our dup.sh running' });
     const plan = parseJson<{ groups: unknown[] }>((await cli(['dedupe-workers', '--dry-run', '--json', '--match', 'dup\\.sh'])).stdout);
     expect(plan.groups).toEqual([]); // only one of them is ours
     // ending for real without --all-users leaves theirs alone
