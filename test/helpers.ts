@@ -149,6 +149,17 @@ export class Procs {
     return child;
   }
 
+  /** End this child too in endAll (one the test spawned itself); returns it. */
+  track<C extends ChildProcess>(child: C): C {
+    this.children.push(child);
+    return child;
+  }
+
+  /** How many children were tracked so far in this test (for unique file names). */
+  get count(): number {
+    return this.children.length;
+  }
+
   /** A process that keeps one core busy. */
   busy(): Promise<ChildProcess> {
     return this.node('for (;;) {}');

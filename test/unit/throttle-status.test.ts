@@ -48,6 +48,14 @@ async function status(toml: string, opts: Record<string, unknown> = {}, onSleep:
   }
 }
 
+/** A reading stored, then the CPU `busyPct` busy for 300 ms and read again: level 3 under `toml`. */
+async function pressure(toml: string, busyPct: number): Promise<void> {
+  await status(toml);
+  host.busyPct = busyPct;
+  host.advance(300);
+  expect((await status(toml)).report.throttle_level).toBe(3);
+}
+
 describe('throttle-status on injected readings', () => {
   it('rises to heavy when the CPU is busy over the whole window', async () => {
     const toml = '[throttle]\nmemory_pct = [97, 98, 99]\ncpu_pct = [30, 50, 70]\ncpu_window = "250ms"\n';
@@ -67,10 +75,7 @@ describe('throttle-status on injected readings', () => {
 
   it('recovers gradually: holds the level for the recovery interval after pressure ends', async () => {
     const toml = '[throttle]\nmemory_pct = [97, 98, 99]\ncpu_pct = [30, 50, 70]\ncpu_window = "250ms"\nrecovery_interval = "1m"\n';
-    await status(toml);
-    host.busyPct = 90;
-    host.advance(300);
-    expect((await status(toml)).report.throttle_level).toBe(3);
+    await pressure(toml, 90);
     host.busyPct = 5;
     host.advance(1_500);
     const j = (await status(toml)).report;
@@ -84,10 +89,7 @@ describe('throttle-status on injected readings', () => {
 
   it('--wait-level returns 0 once pressure ends and the level recovers', async () => {
     const toml = '[throttle]\nmemory_pct = [97, 98, 99]\ncpu_pct = [40, 60, 80]\ncpu_window = "250ms"\nrecovery_interval = "300ms"\n';
-    await status(toml);
-    host.busyPct = 100;
-    host.advance(300);
-    expect((await status(toml)).report.throttle_level).toBe(3);
+    await pressure(toml, 100);
     // the pressure ends after the waiter's second poll
     let polls = 0;
     const r = await status(toml, { waitLevel: '1', timeout: '25s' }, () => {
@@ -120,9 +122,7 @@ describe('throttle-status on injected readings', () => {
 
   it('--wait-level exits 75 when the pressure outlasts the timeout', async () => {
     const toml = '[throttle]\nmemory_pct = [97, 98, 99]\ncpu_pct = [40, 60, 80]\ncpu_window = "250ms"\n';
-    await status(toml);
-    host.busyPct = 100;
-    host.advance(300);
+    await pressure(toml, 100);
     const r = await status(toml, { waitLevel: '1', timeout: '5s' });
     expect(r.code).toBe(75);
     expect(r.report.wait).toMatchObject({ level: 1, ok: false, waited_ms: 5_000 });
