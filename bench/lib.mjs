@@ -53,11 +53,8 @@ export const median = (xs) => {
 export function interleaved(cases, runs, warmup = 3) {
   for (let i = 0; i < warmup; i++) for (const c of cases) timeOnce(c.cmd, c.args, c.opts);
   const times = cases.map(() => /** @type {number[]} */ ([]));
-  for (let i = 0; i < runs; i++) cases.forEach((c, j) => times[j]?.push(timeOnce(c.cmd, c.args, c.opts)));
-  return cases.map((c, j) => {
-    const ts = times[j] ?? [];
-    return { name: c.name, median_ms: round(median(ts)), min_ms: round(Math.min(...ts)), runs };
-  });
+  for (let i = 0; i < runs; i++) cases.forEach((c, j) => /** @type {number[]} */ (times[j]).push(timeOnce(c.cmd, c.args, c.opts)));
+  return cases.map((c, j) => ({ name: c.name, median_ms: round(median(/** @type {number[]} */ (times[j]))), min_ms: round(Math.min(.../** @type {number[]} */ (times[j]))), runs }));
 }
 
 /** @param {number} n */
@@ -69,7 +66,7 @@ export const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
  */
 export function printTable(rows, cols) {
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
-  const line = (/** @type {readonly unknown[]} */ vals) => vals.map((v, i) => String(v ?? '').padEnd(widths[i] ?? 0)).join('  ');
+  const line = (/** @type {readonly unknown[]} */ vals) => vals.map((v, i) => String(v ?? '').padEnd(/** @type {number} */ (widths[i]))).join('  ');
   console.log(line(cols));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(cols.map((c) => r[c])));
