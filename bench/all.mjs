@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { printTable, root } from './lib.mjs';
 
+/** @param {string} cmd */
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
 function ensurePeers() {
@@ -29,6 +30,7 @@ function ensurePeers() {
 
 const SCRIPTS = ['startup', 'spawn', 'env', 'scale', 'doctor'];
 
+/** @param {string} name */
 function run(name) {
   console.error(`\n== bench/${name}.mjs`);
   const r = spawnSync(process.execPath, [join(root, 'bench', `${name}.mjs`)], { stdio: 'inherit', cwd: root });
@@ -37,6 +39,7 @@ function run(name) {
 
 function rows() {
   const out = [];
+  /** @type {(n: string) => any} the JSON a bench script wrote, or undefined */
   const read = (n) => {
     try {
       return JSON.parse(readFileSync(join(root, 'bench', 'results', `${n}.json`), 'utf8'));

@@ -20,10 +20,12 @@ if (!other || other.startsWith('--')) {
 }
 const bins = { this: bin, other: join(resolve(other), 'bin', 'agentctl') };
 const runs = runsFromArgv(40);
+/** @type {NodeJS.ProcessEnv} */
 const env = { ...process.env, AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: '0', NO_COLOR: '1' };
 delete env.AGENTCTL_CONFIG;
 const dirs = { this: mkdtempSync(join(tmpdir(), 'agentctl-cmp-this-')), other: mkdtempSync(join(tmpdir(), 'agentctl-cmp-other-')) };
 
+/** @param {readonly string[]} args */
 function time(args) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -32,16 +34,18 @@ function time(args) {
 }
 
 try {
+  /** @type {Record<'node' | `${'ts' | 'spawn'} ${'this' | 'other'}`, number[]>} */
   const t = { node: [], 'ts this': [], 'ts other': [], 'spawn this': [], 'spawn other': [] };
-  for (const k of ['this', 'other']) time([bins[k], '--state-dir', dirs[k], 'throttle-status', '--json']);
+  for (const k of /** @type {const} */ (['this', 'other'])) time([bins[k], '--state-dir', dirs[k], 'throttle-status', '--json']);
   for (let i = 0; i < runs; i++) {
     t.node.push(time(['-e', '0']));
-    for (const k of ['this', 'other']) {
+    for (const k of /** @type {const} */ (['this', 'other'])) {
       t[`ts ${k}`].push(time([bins[k], '--state-dir', dirs[k], 'throttle-status', '--json']));
       t[`spawn ${k}`].push(time([bins[k], '--state-dir', dirs[k], 'spawn', '-d', '--name', `c${i}`, '--', 'true']));
     }
   }
   const base = median(t.node);
+  /** @type {(name: string, xs: number[], vs?: number[]) => Record<string, unknown>} */
   const row = (name, xs, vs) => ({ name, median_ms: round(median(xs)), ratio_to_node: round(median(xs) / base, 2), vs_other: vs === undefined ? '' : `${round((median(xs) / median(vs) - 1) * 100)}%` });
   printTable(
     [

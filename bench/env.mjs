@@ -15,6 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'agentctl-bench-env-'));
 const cfg = join(dir, 'agentctl.toml');
 writeFileSync(cfg, '[ports]\nrange = "30000-39999"\n');
 const env = { ...process.env, NO_COLOR: '1', AGENTCTL_DISABLE_THROTTLE: '1' };
+/** @type {(stateDir: string, ...args: string[]) => { ms: number; stdout: string }} */
 const cli = (stateDir, ...args) => {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, [bin, '--state-dir', stateDir, '--config', cfg, ...args], { env, encoding: 'utf8' });
@@ -32,6 +33,7 @@ try {
     const n = 5000;
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
+      /** @type {import('../src/core/ports.js').LeaseOwner} */
       const owner = { kind: 'run', id: `b${i}` };
       s.write(() => leasePorts(s, range, 1, owner, new Set(), Date.now()));
       s.write(() => releasePorts(s, owner));
@@ -69,7 +71,7 @@ try {
     })();
     s.close();
     const r = cli(sd, 'env-gc', '--json');
-    const doc = JSON.parse(r.stdout);
+    const doc = /** @type {{ actions: Array<{ action: string }> }} */ (JSON.parse(r.stdout));
     const removed = doc.actions.filter((a) => a.action === 'removed').length;
     rows.push({ figure: 'env-gc over 1,000 expired environments (ms)', value: round(r.ms, 0), detail: `${removed} removed, ${removed * 2} ports released` });
   }

@@ -7,13 +7,26 @@ import { fileURLToPath } from 'node:url';
 export const root = fileURLToPath(new URL('..', import.meta.url));
 export const bin = join(root, 'bin', 'agentctl');
 
-/** `--runs N` from the command line, or `fallback`. */
+/**
+ * `--runs N` from the command line, or `fallback`.
+ * @param {number} fallback
+ */
 export function runsFromArgv(fallback) {
   const i = process.argv.indexOf('--runs');
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-/** Time one command run (ms, wall clock), failing loudly when it fails. */
+/**
+ * @typedef {import('node:child_process').SpawnSyncOptions & { allowFail?: boolean }} TimeOpts
+ * @typedef {{ name: string; cmd: string; args: string[]; opts?: TimeOpts }} Case
+ */
+
+/**
+ * Time one command run (ms, wall clock), failing loudly when it fails.
+ * @param {string} cmd
+ * @param {readonly string[]} args
+ * @param {TimeOpts} [opts]
+ */
 export function timeOnce(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts });
@@ -22,28 +35,38 @@ export function timeOnce(cmd, args, opts = {}) {
   return ms;
 }
 
+/** @param {readonly number[]} xs a non-empty list */
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return s.length % 2 ? /** @type {number} */ (s[m]) : (/** @type {number} */ (s[m - 1]) + /** @type {number} */ (s[m])) / 2;
 };
 
 /**
  * Run each case `runs` times, interleaved (a b c a b c ...) so drift in machine load hits
  * every case alike; returns the median per case.
  */
+/**
+ * @param {readonly Case[]} cases
+ * @param {number} runs
+ */
 export function interleaved(cases, runs, warmup = 3) {
   for (let i = 0; i < warmup; i++) for (const c of cases) timeOnce(c.cmd, c.args, c.opts);
-  const times = cases.map(() => []);
-  for (let i = 0; i < runs; i++) cases.forEach((c, j) => times[j].push(timeOnce(c.cmd, c.args, c.opts)));
-  return cases.map((c, j) => ({ name: c.name, median_ms: round(median(times[j])), min_ms: round(Math.min(...times[j])), runs }));
+  const times = cases.map(() => /** @type {number[]} */ ([]));
+  for (let i = 0; i < runs; i++) cases.forEach((c, j) => /** @type {number[]} */ (times[j]).push(timeOnce(c.cmd, c.args, c.opts)));
+  return cases.map((c, j) => ({ name: c.name, median_ms: round(median(/** @type {number[]} */ (times[j]))), min_ms: round(Math.min(.../** @type {number[]} */ (times[j]))), runs }));
 }
 
+/** @param {number} n */
 export const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
+/**
+ * @param {ReadonlyArray<Record<string, unknown>>} rows
+ * @param {readonly string[]} cols
+ */
 export function printTable(rows, cols) {
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
-  const line = (vals) => vals.map((v, i) => String(v ?? '').padEnd(widths[i])).join('  ');
+  const line = (/** @type {readonly unknown[]} */ vals) => vals.map((v, i) => String(v ?? '').padEnd(/** @type {number} */ (widths[i]))).join('  ');
   console.log(line(cols));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(cols.map((c) => r[c])));

@@ -50,6 +50,7 @@ const scripts = join(work, 'scripts');
 const binDir = join(work, 'bin');
 const cwd = join(work, 'cwd');
 for (const d of [stateDir, scripts, binDir, cwd, join(work, 'xdg-config')]) mkdirSync(d, { recursive: true });
+/** @param {number} ms */
 const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** Environment for agentctl: no inherited AGENTCTL_* settings or user config, throttle off. */
@@ -60,14 +61,15 @@ Object.assign(env, { AGENTCTL_DISABLE_THROTTLE: '1', NO_COLOR: '1', XDG_CONFIG_H
 // the process table, read the way a human would check it
 
 /** CPU ticks from /proc/stat: { busy, total } (idle and iowait are not busy). */
+/** @param {{ busy: number; total: number }} t0 */
 const cpuBusy = (t0) => {
   const t1 = cpuTicks();
   return round((100 * (t1.busy - t0.busy)) / Math.max(1, t1.total - t0.total));
 };
 function cpuTicks() {
-  const f = readFileSync('/proc/stat', 'latin1').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const f = /** @type {string} */ (readFileSync('/proc/stat', 'latin1').split('\n')[0]).trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3] - (f[4] ?? 0), total };
+  return { busy: total - /** @type {number} */ (f[3]) - (f[4] ?? 0), total };
 }
 
 /** Numeric entries in /proc: every process and kernel thread on the host. */
@@ -75,6 +77,7 @@ const countProc = () => readdirSync('/proc').filter((n) => n.charCodeAt(0) >= 48
 
 /** Every process started here carries this in its environment: a reused PID or PGID is not ours. */
 const MARK = `BENCH_SCALE_TOKEN=${process.pid}.${Date.now()}`;
+/** @param {number | string} pid */
 const marked = (pid) => {
   try {
     return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(MARK);
@@ -87,11 +90,15 @@ const marked = (pid) => {
  * Our processes in the given process groups: { live, zombies, pids (live ones), procs: [{ pid,
  * pgid, state }] }. Live ones must carry MARK; a zombie (its environment is gone) counts when its
  * parent is this process or one of our group leaders.
+ * @param {ReadonlySet<number>} pgids
+ * @returns {Look}
  */
 function inGroups(pgids) {
   let live = 0;
   let zombies = 0;
+  /** @type {number[]} */
   const pids = [];
+  /** @type {Look['procs']} */
   const procs = [];
   for (const n of readdirSync('/proc')) {
     if (n.charCodeAt(0) < 48 || n.charCodeAt(0) > 57) continue;
@@ -105,7 +112,7 @@ function inGroups(pgids) {
     const pgid = Number(f[2]);
     if (!pgids.has(pgid)) continue;
     if (f[0] === 'Z' ? !(Number(f[1]) === process.pid || groups.has(Number(f[1]))) : !marked(n)) continue;
-    procs.push({ pid: Number(n), pgid, state: f[0] });
+    procs.push({ pid: Number(n), pgid, state: /** @type {string} */ (f[0]) });
     if (f[0] === 'Z') zombies++;
     else {
       live++;
@@ -118,13 +125,23 @@ function inGroups(pgids) {
 // ---------------------------------------------------------------------------------------------
 // the extra processes
 
+/** @typedef {{ live: number; zombies: number; pids: number[]; procs: Array<{ pid: number; pgid: number; state: string }> }} Look */
+
 /** every process-group leader started here (pgid = pid): { expect: processes it holds, level } */
+/** @type {Map<number, { expect: number; level: number }>} */
 const groups = new Map();
 /** the groups not ended yet */
+/** @type {Set<number>} */
 const active = new Set();
 
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {number} expect
+ * @param {number} level
+ */
 function startGroup(cmd, args, expect, level, opts = {}) {
-  const child = spawn(cmd, args, { stdio: 'ignore', detached: true, cwd, env: { ...process.env, [MARK.split('=')[0]]: MARK.split('=')[1] }, ...opts });
+  const child = spawn(cmd, args, { stdio: 'ignore', detached: true, cwd, env: { ...process.env, [/** @type {string} */ (MARK.split('=')[0])]: MARK.split('=')[1] }, ...opts });
   if (!child.pid) throw new Error(`could not start ${cmd} ${args.join(' ')}`);
   child.on('error', () => {});
   groups.set(child.pid, { expect, level });
@@ -133,6 +150,7 @@ function startGroup(cmd, args, expect, level, opts = {}) {
 }
 
 function limits() {
+  /** @param {string} p */
   const read = (p) => {
     try {
       return Number(readFileSync(p, 'utf8').trim());
@@ -152,6 +170,10 @@ function realPython() {
 }
 
 /** The few processes that look like agents and duplicate workers; returns how many processes. */
+/**
+ * @param {string | undefined} python
+ * @param {number} level
+ */
 function startSpecials(python, level) {
   symlinkSync('/usr/bin/sleep', join(binDir, 'claude'));
   writeFileSync(join(scripts, 'bench_worker.sh'), `sleep ${SLEEP_S}\n`);
@@ -170,6 +192,10 @@ function startSpecials(python, level) {
 }
 
 /** Start `total` extra processes as helper shells forking sleeps (helpers count). */
+/**
+ * @param {number} total
+ * @param {number} level
+ */
 function startFillers(total, level) {
   let left = total;
   while (left > 0) {
@@ -182,7 +208,7 @@ function startFillers(total, level) {
 
 /** Wait until every group holds the processes it should (python and sh take a moment). */
 function waitReady(timeoutMs = 60_000) {
-  const want = [...active].reduce((a, pg) => a + groups.get(pg).expect, 0);
+  const want = [...active].reduce((a, pg) => a + /** @type {{ expect: number }} */ (groups.get(pg)).expect, 0);
   const t0 = Date.now();
   for (;;) {
     const { live } = inGroups(active);
@@ -193,6 +219,10 @@ function waitReady(timeoutMs = 60_000) {
 }
 
 let cleaned = false;
+/**
+ * @param {number} pid
+ * @param {NodeJS.Signals} sig
+ */
 const signal = (pid, sig) => {
   try {
     process.kill(pid, sig);
@@ -201,6 +231,11 @@ const signal = (pid, sig) => {
   }
 };
 /** Poll (blocking) until `done(inGroups(...))` or `ms` pass; returns the last look. */
+/**
+ * @param {ReadonlySet<number>} pgids
+ * @param {(look: Look) => boolean} done
+ * @param {number} ms
+ */
 function pollSync(pgids, done, ms) {
   let look = inGroups(pgids);
   for (let t = 0; t < ms && !done(look); t += 50) {
@@ -215,8 +250,9 @@ function pollSync(pgids, done, ms) {
  * instead of leaving thousands of zombies to PID 1; then the leaders, which this process
  * reaps. KILL (by PID too) only for what TERM did not end. Returns what is left.
  */
+/** @param {ReadonlySet<number>} pgids */
 function endGroups(pgids) {
-  const isLeader = (p) => p.pid === p.pgid;
+  const isLeader = (/** @type {Look['procs'][number]} */ p) => p.pid === p.pgid;
   for (const p of inGroups(pgids).procs) if (!isLeader(p) && p.state !== 'Z') signal(p.pid, 'SIGTERM');
   // a helper shell's `wait` reaps its sleeps and it exits by itself; give that a moment
   pollSync(pgids, (l) => !l.procs.some((p) => !isLeader(p)), 10_000);
@@ -231,6 +267,7 @@ function endGroups(pgids) {
 }
 
 /** Wait (letting libuv reap the leaders, our children) until nothing of these groups is left. */
+/** @param {ReadonlySet<number>} pgids */
 async function settle(pgids, ms = 5_000) {
   let look = inGroups(pgids);
   for (let t = 0; t < ms && look.procs.length > 0; t += 100) {
@@ -248,7 +285,7 @@ function endAll() {
 
 // On INT/TERM/HUP: end everything and leave. The measuring is synchronous, so this runs between
 // blocks (Ctrl-C also ends the agentctl run in progress, which stops the script at once).
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   process.on(sig, () => {
     console.error(`\n${sig}: ending the extra processes`);
     endAll();
@@ -260,6 +297,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 // ---------------------------------------------------------------------------------------------
 // the measurement
 
+/** @param {string[]} args */
 const agentctl = (args) => ({ cmd: node, args: [bin, '--state-dir', stateDir, ...args], opts: { env, cwd } });
 const COMMANDS = [
   { name: 'ps --json', args: ['ps', '--json'] },
@@ -267,33 +305,40 @@ const COMMANDS = [
   { name: 'dedupe-workers --dry-run --json', args: ['dedupe-workers', '--dry-run', '--json'] },
 ];
 
-/** What the commands found among our processes: proof they had real work. */
+/**
+ * What the commands found among our processes: proof they had real work.
+ * @returns {{ error?: string; unmanaged_agents_ours: number | string; unmanaged_agents_total: number; dedupe_groups_ours: Array<{ identity: string; keep: string; duplicates: number }>; dedupe_groups_total: number }}
+ */
 function sanity() {
   try {
     return findings();
   } catch (err) {
-    return { error: String(err.message).slice(0, 200), unmanaged_agents_ours: '?', unmanaged_agents_total: 0, dedupe_groups_ours: [], dedupe_groups_total: 0 };
+    return { error: String(/** @type {Error} */ (err).message).slice(0, 200), unmanaged_agents_ours: '?', unmanaged_agents_total: 0, dedupe_groups_ours: [], dedupe_groups_total: 0 };
   }
 }
 function findings() {
   const ps = JSON.parse(spawnSync(node, agentctl(['ps', '--json']).args, { env, cwd, encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
   const dd = JSON.parse(spawnSync(node, agentctl(['dedupe-workers', '--dry-run', '--json']).args, { env, cwd, encoding: 'utf8', maxBuffer: 64 << 20 }).stdout);
+  /** @param {string} cmd */
   const ours = (cmd) => cmd.includes(work);
+  /** @typedef {{ identity: string; keep: { command: string }; duplicates: unknown[] }} Group */
   return {
-    unmanaged_agents_ours: ps.unmanaged.filter((a) => ours(a.command)).length,
+    unmanaged_agents_ours: ps.unmanaged.filter((/** @type {{ command: string }} */ a) => ours(a.command)).length,
     unmanaged_agents_total: ps.unmanaged.length,
-    dedupe_groups_ours: dd.groups.filter((g) => ours(g.keep.command)).map((g) => ({ identity: g.identity, keep: g.keep.command.replace(work, '$TMP'), duplicates: g.duplicates.length })),
+    dedupe_groups_ours: dd.groups.filter((/** @type {Group} */ g) => ours(g.keep.command)).map((/** @type {Group} */ g) => ({ identity: g.identity, keep: g.keep.command.replace(work, '$TMP'), duplicates: g.duplicates.length })),
     dedupe_groups_total: dd.groups.length,
   };
 }
 
+/** @type {Array<{ extra: number; extra_alive: number; proc_entries: number; cpu_busy_pct: number; results: ReturnType<typeof interleaved>; sanity: ReturnType<typeof sanity> }>} */
 const blocks = [];
 let exitCode = 0;
+/** @param {number} n */
 const fmt = (n) => n.toLocaleString('en-US');
 try {
   const lim = limits();
   const before = countProc();
-  const peak = before + LEVELS[LEVELS.length - 1] + 100;
+  const peak = before + /** @type {number} */ (LEVELS[LEVELS.length - 1]) + 100;
   console.log(`limits: ulimit -u ${lim.ulimit_u}, pid_max ${lim.pid_max}, threads-max ${lim.threads_max}; ${before} entries in /proc now, ${cpus().length} CPUs`);
   if (!(peak <= 0.5 * Math.min(lim.ulimit_u, lim.pid_max ?? Infinity, lim.threads_max ?? Infinity))) {
     throw new Error(`refusing: ${peak} processes would exceed half of the process limits`);
@@ -310,7 +355,7 @@ try {
       if (alive === 0) alive += startSpecials(python, target);
       startFillers(target - alive, target);
     } else if (target < alive) {
-      const drop = new Set([...active].filter((pg) => groups.get(pg).level > target));
+      const drop = new Set([...active].filter((pg) => /** @type {{ level: number }} */ (groups.get(pg)).level > target));
       const left = endGroups(drop);
       const look = await settle(drop);
       if (left.live || look.procs.length) throw new Error(`could not end the processes of the +${fmt(alive)} block`);
@@ -318,7 +363,7 @@ try {
     alive = target;
     const ours = waitReady();
     const host = countProc();
-    console.log(`+${fmt(target)}: ${ours} extra processes ${blocks.length && target < blocks[blocks.length - 1].extra ? 'left' : 'up'} in ${Date.now() - t0} ms, ${host} entries in /proc; measuring ...`);
+    console.log(`+${fmt(target)}: ${ours} extra processes ${blocks.length && target < /** @type {{ extra: number }} */ (blocks[blocks.length - 1]).extra ? 'left' : 'up'} in ${Date.now() - t0} ms, ${host} entries in /proc; measuring ...`);
     const cpu0 = cpuTicks();
     const cases = [{ name: 'node -e 0', cmd: node, args: ['-e', '0'], opts: { env, cwd } }, ...COMMANDS.map((c) => ({ name: c.name, ...agentctl(c.args) }))];
     let res;
@@ -328,7 +373,7 @@ try {
       } catch (err) {
         // another session rebuilding dist/ makes a run fail mid-write; measure the block again
         if (attempt >= 3) throw err;
-        console.log(`  a run failed (${String(err.message).split('\n')[0].slice(-120)}); dist/ being rebuilt? measuring this block again in 5 s`);
+        console.log(`  a run failed (${/** @type {string} */ (String(/** @type {Error} */ (err).message).split('\n')[0]).slice(-120)}); dist/ being rebuilt? measuring this block again in 5 s`);
         sleepMs(5000);
       }
     }
@@ -340,15 +385,20 @@ try {
   const names = ['node -e 0', ...COMMANDS.map((c) => c.name)];
   const levels = LEVELS.map((extra) => {
     const bs = blocks.filter((b) => b.extra === extra);
-    const ms = Object.fromEntries(names.map((n) => [n, round(bs.reduce((a, b) => a + b.results.find((r) => r.name === n).median_ms, 0) / bs.length)]));
-    return { extra, blocks: bs.length, ms, medians: Object.fromEntries(names.map((n) => [n, bs.map((b) => b.results.find((r) => r.name === n).median_ms)])) };
+    /** @type {(b: typeof bs[number], n: string) => number} */
+    const median = (b, n) => /** @type {{ median_ms: number }} */ (b.results.find((r) => r.name === n)).median_ms;
+    const ms = Object.fromEntries(names.map((n) => [n, round(bs.reduce((a, b) => a + median(b, n), 0) / bs.length)]));
+    return { extra, blocks: bs.length, ms, medians: Object.fromEntries(names.map((n) => [n, bs.map((b) => median(b, n))])) };
   });
+  /** @type {Array<Record<string, unknown>>} */
   const rows = [];
   const summary = [];
-  const [first, mid, last] = levels;
+  const [first, mid, last] = /** @type {[typeof levels[number], typeof levels[number], typeof levels[number]]} */ (levels);
   for (const c of COMMANDS) {
-    const at = (l) => l.ms[c.name];
-    const base = (l) => l.ms['node -e 0'];
+    /** @param {typeof levels[number]} l */
+    const at = (l) => /** @type {number} */ (l.ms[c.name]);
+    /** @param {typeof levels[number]} l */
+    const base = (l) => /** @type {number} */ (l.ms['node -e 0']);
     for (const l of levels) {
       const ratio = at(l) / base(l);
       const isGoal = l === last;
@@ -367,7 +417,7 @@ try {
   printTable(rows, ['figure', 'agentctl ms', 'node -e 0 ms', 'ratio', 'goal', 'ok']);
   console.log('');
   for (const s of summary) console.log(`${s.command}: ${s.slope_100_2500_ms_per_1000} ms per 1,000 procs from 100 to 2,500, ${s.slope_2500_5000_ms_per_1000} from 2,500 to 5,000`);
-  console.log(`medians per block (up, down), ms: ${names.map((n) => `${n}: ${levels.map((l) => l.medians[n].join('/')).join(', ')}`).join('; ')}`);
+  console.log(`medians per block (up, down), ms: ${names.map((n) => `${n}: ${levels.map((l) => /** @type {number[]} */ (l.medians[n]).join('/')).join(', ')}`).join('; ')}`);
   for (const b of blocks) {
     const s = b.sanity;
     console.log(`+${fmt(b.extra)}: ${b.proc_entries} /proc entries (${b.extra_alive} ours), host CPU ${b.cpu_busy_pct}% busy; ps saw ${s.unmanaged_agents_ours} of our 5 claude; dedupe grouped ${s.dedupe_groups_ours.map((g) => `${g.identity} (${g.duplicates} dup)`).join(', ') || 'nothing of ours'}; groups not ours: ${s.dedupe_groups_total - s.dedupe_groups_ours.length}`);

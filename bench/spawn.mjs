@@ -38,8 +38,11 @@ const WARMUP = 3;
 // small helpers
 
 const work = mkdtempSync(join(tmpdir(), 'agentctl-bench-spawn-'));
+/** @param {string} label */
 const tmp = (label) => mkdtempSync(join(work, `${label}-`));
+/** @param {number} ms */
 const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** @param {number} kb */
 const mb = (kb) => round(kb / 1024, 2);
 
 /** Environment for agentctl: no inherited AGENTCTL_* settings or user config, throttle off. */
@@ -48,12 +51,17 @@ Object.assign(agentEnv, { AGENTCTL_DISABLE_THROTTLE: '1', NO_COLOR: '1', XDG_CON
 /** Working directory without an ./agentctl.toml. */
 const cwd = tmp('cwd');
 
+/** @param {string} cmd */
 function which(cmd) {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
   return undefined;
 }
 
 /** /proc/PID/stat fields we need (comm may hold spaces, so split after the last ')'). */
+/**
+ * @typedef {{ pid: number; startTime: string | undefined }} Proc
+ * @param {number | undefined} pid
+ */
 function procStat(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -63,6 +71,7 @@ function procStat(pid) {
     return undefined;
   }
 }
+/** @param {number} pid */
 const cmdline = (pid) => {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
@@ -70,12 +79,18 @@ const cmdline = (pid) => {
     return '';
   }
 };
+/** @param {number} pid */
 const vmRssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 /** Is PID still the process that had this start time (and not a zombie)? */
+/** @param {Proc} p */
 const alive = (p) => {
   const s = procStat(p.pid);
   return s !== undefined && s.startTime === p.startTime && s.state !== 'Z';
 };
+/**
+ * @param {Proc} p
+ * @param {number} ms
+ */
 function waitGone(p, ms) {
   const until = Date.now() + ms;
   while (alive(p) && Date.now() < until) sleepSync(20);
@@ -87,6 +102,7 @@ function waitGone(p, ms) {
  * KILL after a grace. `group` sends to the process group, which is right for agentctl runs:
  * each child leads its own group.
  */
+/** @param {Proc} p */
 function endProcess(p, { group = false, graceMs = 2000 } = {}) {
   if (!alive(p)) return;
   const target = group ? -p.pid : p.pid;
@@ -108,24 +124,39 @@ function endProcess(p, { group = false, graceMs = 2000 } = {}) {
 // ---------------------------------------------------------------------------------------------
 // cleanup registry: everything started is recorded here and ended in cleanup()
 
+/** @type {string[]} */
 const stateDirs = []; // agentctl --state-dir of each scenario
+/** @type {string[]} */
 const pm2Homes = []; // PM2_HOME of each scenario
+/** @type {Set<string>} */
 const semIds = new Set(); // sem --id values with jobs that may still run
+/** @type {Set<import('node:child_process').ChildProcess>} */
 const liveChildren = new Set(); // async children (foreground agentctl, sem callers)
+/** @type {Map<string, Proc & { what: string }>} */
 const seen = new Map(); // every process we know we caused (pid -> {pid, startTime, what}), checked at the end
+/** @type {<P extends Proc | undefined>(p: P, what: string) => P} */
 const note = (p, what) => (p && p.startTime !== undefined && seen.set(`${p.pid}:${p.startTime}`, { ...p, what }), p);
 
 /** The run's child and its /bin/sh supervisor, from pids/<name>.pid (PID, then a JSON line). */
+/**
+ * @param {string} stateDir
+ * @param {string} name
+ */
 function runProcesses(stateDir, name) {
   const [first, json] = readFileSync(join(stateDir, 'pids', `${name}.pid`), 'utf8').split('\n');
   const pid = Number(first);
-  const startTime = JSON.parse(json).start_time;
+  /** @type {string} */
+  const startTime = JSON.parse(/** @type {string} */ (json)).start_time;
   const st = procStat(pid);
   const sup = st && st.startTime === startTime ? { pid: st.ppid, startTime: procStat(st.ppid)?.startTime } : undefined;
   return { child: { pid, startTime }, sup: sup?.startTime !== undefined && cmdline(sup.pid).includes('agentctl-supervise') ? sup : undefined };
 }
 
 /** End a detached run: TERM its child's process group; its supervisor then records the exit and leaves. */
+/**
+ * @param {string} stateDir
+ * @param {string} name
+ */
 function endRun(stateDir, name) {
   const { child, sup } = runProcesses(stateDir, name);
   note(child, `agentctl run ${name}`);
@@ -138,7 +169,7 @@ let cleanedUp = false;
 function cleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
-  for (const c of liveChildren) if (c.exitCode === null && c.signalCode === null) endProcess({ pid: c.pid, startTime: procStat(c.pid)?.startTime });
+  for (const c of liveChildren) if (c.exitCode === null && c.signalCode === null) endProcess({ pid: /** @type {number} */ (c.pid), startTime: procStat(c.pid)?.startTime });
   for (const dir of stateDirs) {
     const pidDir = join(dir, 'pids');
     if (!existsSync(pidDir)) continue;
@@ -151,7 +182,7 @@ function cleanup() {
     }
   }
   for (const home of pm2Homes) pm2Shutdown(home);
-  for (const id of semIds) spawnSync(peers.sem, ['--will-cite', '--wait', '--id', id], { env: semEnv, stdio: 'ignore', timeout: 60_000 });
+  for (const id of semIds) spawnSync(/** @type {string} */ (peers.sem), ['--will-cite', '--wait', '--id', id], { env: semEnv, stdio: 'ignore', timeout: 60_000 });
   // sem's last jobs may still be leaving files under PARALLEL_HOME as sem --wait returns: try
   // again (rmSync's maxRetries retries only the last rmdir, not the listing)
   for (let attempt = 1; ; attempt++) {
@@ -159,7 +190,7 @@ function cleanup() {
       rmSync(work, { recursive: true, force: true });
       break;
     } catch (err) {
-      if (err.code !== 'ENOTEMPTY' || attempt >= 20) throw err;
+      if (/** @type {NodeJS.ErrnoException} */ (err).code !== 'ENOTEMPTY' || attempt >= 20) throw err;
       sleepSync(100);
     }
   }
@@ -182,6 +213,7 @@ const HINT = {
 };
 // sem keeps semaphores under PARALLEL_HOME; --will-cite silences its citation notice
 const semEnv = { ...process.env, PARALLEL_HOME: tmp('parallel-home') };
+/** @type {{ agentctl: string; sem: string | null; pm2: string | null; dist_built?: string }} */
 const versions = {
   agentctl: spawnSync(node, [bin, '--version'], { encoding: 'utf8', env: agentEnv, cwd }).stdout.trim(),
   sem: peers.sem ? (/GNU parallel \S+/.exec(spawnSync(peers.sem, ['--version'], { encoding: 'utf8', env: semEnv }).stdout)?.[0] ?? 'unknown') : null,
@@ -195,18 +227,21 @@ const versions = {
   })() : null,
 };
 
+/** @param {string} home */
 function pm2Env(home) {
   return { ...process.env, PM2_HOME: home };
 }
 /** Start pm2's daemon in a fresh PM2_HOME (pm2 ping spawns it) and return the home. */
+/** @param {string} label */
 function pm2Up(label) {
   const home = tmp(label);
   pm2Homes.push(home);
   // stdio ignored: a pipe would be inherited by the daemon and keep spawnSync waiting
-  const r = spawnSync(peers.pm2, ['ping'], { env: pm2Env(home), cwd, stdio: 'ignore', timeout: 60_000 });
+  const r = spawnSync(/** @type {string} */ (peers.pm2), ['ping'], { env: pm2Env(home), cwd, stdio: 'ignore', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`pm2 ping (daemon start) exited ${r.status}`);
   return home;
 }
+/** @param {string} home */
 function pm2Daemon(home) {
   try {
     const pid = Number(readFileSync(join(home, 'pm2.pid'), 'utf8'));
@@ -216,32 +251,42 @@ function pm2Daemon(home) {
   }
 }
 /** PIDs of the apps pm2 runs, with start times, from `pm2 jlist`. */
+/** @param {string} home */
 function pm2Apps(home) {
-  const r = spawnSync(peers.pm2, ['jlist'], { env: pm2Env(home), cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  const r = spawnSync(/** @type {string} */ (peers.pm2), ['jlist'], { env: pm2Env(home), cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
   try {
-    return JSON.parse(r.stdout).filter((a) => a.pid > 0).map((a) => note({ pid: a.pid, startTime: procStat(a.pid)?.startTime }, `pm2 app ${a.name}`));
+    return JSON.parse(r.stdout).filter((/** @type {{ pid: number }} */ a) => a.pid > 0).map((/** @type {{ pid: number; name: string }} */ a) => note({ pid: a.pid, startTime: procStat(a.pid)?.startTime }, `pm2 app ${a.name}`));
   } catch {
     return [];
   }
 }
 /** pm2 delete all + pm2 kill, then make sure the daemon and its apps are gone (by PID). */
+/** @param {string} home */
 function pm2Shutdown(home) {
   const daemon = pm2Daemon(home);
   if (!daemon) return;
   const apps = pm2Apps(home);
-  spawnSync(peers.pm2, ['delete', 'all'], { env: pm2Env(home), cwd, stdio: 'ignore', timeout: 30_000 });
-  spawnSync(peers.pm2, ['kill'], { env: pm2Env(home), cwd, stdio: 'ignore', timeout: 30_000 });
+  spawnSync(/** @type {string} */ (peers.pm2), ['delete', 'all'], { env: pm2Env(home), cwd, stdio: 'ignore', timeout: 30_000 });
+  spawnSync(/** @type {string} */ (peers.pm2), ['kill'], { env: pm2Env(home), cwd, stdio: 'ignore', timeout: 30_000 });
   for (const p of [...apps, daemon]) if (!waitGone(p, 2000)) endProcess(p);
 }
 
 /** Run a command without waiting; resolves with exit code, signal, time of exit and stderr. */
+/**
+ * @typedef {{ code: number | null; signal: NodeJS.Signals | null; exitedAt: bigint; stderr: string }} Ran
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {{ env?: NodeJS.ProcessEnv; stdio?: 'ignore' }} opts
+ * @returns {Promise<Ran>}
+ */
 function run(cmd, args, opts) {
   return new Promise((resolve) => {
     const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', opts.stdio === 'ignore' ? 'ignore' : 'pipe'], env: opts.env, cwd });
     liveChildren.add(c);
-    note({ pid: c.pid, startTime: procStat(c.pid)?.startTime }, `${cmd} ${args.slice(0, 6).join(' ')}`);
+    note({ pid: /** @type {number} */ (c.pid), startTime: procStat(c.pid)?.startTime }, `${cmd} ${args.slice(0, 6).join(' ')}`);
     let err = '';
     c.stderr?.on('data', (d) => (err += d));
+    /** @type {bigint | undefined} */
     let exitedAt;
     c.once('exit', () => (exitedAt = process.hrtime.bigint()));
     // 'close' also waits for the stderr pipe, which the foreground child shares
@@ -255,15 +300,22 @@ function run(cmd, args, opts) {
     });
   });
 }
+/**
+ * @param {bigint} t0
+ * @param {bigint} t1
+ */
 const sinceS = (t0, t1) => Number(t1 - t0) / 1e9;
 
 /**
  * agentctl's own record of a scenario, from `agentctl events --json`: per run, when it was
  * admitted and when it exited (epoch ms), and the kinds of events seen.
  */
+/** @param {string} stateDir */
 function agentRecord(stateDir) {
   const r = spawnSync(node, [bin, 'events', '--json', '--limit', '10000', '--state-dir', stateDir], { env: agentEnv, cwd, encoding: 'utf8', timeout: 60_000 });
+  /** @type {Map<string, { admitted?: number; exited?: number }>} */
   const runs = new Map();
+  /** @type {Record<string, number>} */
   const kinds = {};
   for (const e of JSON.parse(r.stdout).events) {
     kinds[e.kind] = (kinds[e.kind] ?? 0) + 1;
@@ -295,6 +347,7 @@ function admission() {
   // job this loop starts (RUNS + WARMUP in all), so sem never waits for a slot.
   const semSmallJ = RUNS + WARMUP;
   let n = 0;
+  /** @type {Array<{ name: string; time: () => number }>} */
   const cases = [
     {
       name: 'agentctl',
@@ -312,8 +365,9 @@ function admission() {
   if (peers.sem) {
     semIds.add('benchX').add('benchY');
     // stdio ignored: sem's background job inherits a pipe and spawnSync would wait 30 s for it
+    /** @type {import('./lib.mjs').TimeOpts} */
     const semOpts = { env: semEnv, cwd, stdio: 'ignore', timeout: 60_000 };
-    cases.push({ name: `sem -j ${semSmallJ}`, time: () => timeOnce(peers.sem, ['--will-cite', '--id', 'benchY', '-j', String(semSmallJ), 'sleep', '30'], semOpts) });
+    cases.push({ name: `sem -j ${semSmallJ}`, time: () => timeOnce(/** @type {string} */ (peers.sem), ['--will-cite', '--id', 'benchY', '-j', String(semSmallJ), 'sleep', '30'], semOpts) });
   }
   if (peers.pm2) {
     const home = pm2Up('pm2-admission');
@@ -322,17 +376,21 @@ function admission() {
       name: 'pm2 start',
       time: () => {
         const name = `j${n++}`;
-        const ms = timeOnce(peers.pm2, ['start', 'sleep', '--name', name, '--', '30'], { env, cwd, timeout: 60_000 });
-        spawnSync(peers.pm2, ['delete', name], { env, cwd, stdio: 'ignore', timeout: 30_000 });
+        const ms = timeOnce(/** @type {string} */ (peers.pm2), ['start', 'sleep', '--name', name, '--', '30'], { env, cwd, timeout: 60_000 });
+        spawnSync(/** @type {string} */ (peers.pm2), ['delete', name], { env, cwd, stdio: 'ignore', timeout: 30_000 });
         return ms;
       },
     });
   }
   for (let i = 0; i < WARMUP; i++) for (const c of cases) c.time();
-  const times = cases.map(() => []);
-  for (let i = 0; i < RUNS; i++) cases.forEach((c, j) => times[j].push(c.time()));
+  const times = cases.map(() => /** @type {number[]} */ ([]));
+  for (let i = 0; i < RUNS; i++) cases.forEach((c, j) => /** @type {number[]} */ (times[j]).push(c.time()));
   for (const home of pm2Homes.splice(0)) pm2Shutdown(home);
-  return Object.fromEntries(cases.map((c, j) => [c.name, { median_ms: round(median(times[j])), min_ms: round(Math.min(...times[j])), runs: RUNS, samples_ms: times[j].map((t) => round(t)) }]));
+  /** @type {(j: number) => number[]} */
+  const at = (j) => /** @type {number[]} */ (times[j]);
+  /** @type {Record<string, { median_ms: number; min_ms: number; runs: number; samples_ms: number[] }>} */
+  const out = Object.fromEntries(cases.map((c, j) => [c.name, { median_ms: round(median(at(j))), min_ms: round(Math.min(...at(j))), runs: RUNS, samples_ms: at(j).map((t) => round(t)) }]));
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,8 +404,12 @@ fs.appendFileSync(f,'start '+n+' '+t()+'\\n');
 setTimeout(()=>fs.appendFileSync(f,'end '+n+' '+t()+'\\n'),300);`;
 
 /** Most intervals open at once (a sweep; an end sorts before a start at the same instant). */
+/**
+ * @template {bigint | number} T
+ * @param {ReadonlyArray<readonly [T, T]>} intervals
+ */
 function maxOverlap(intervals) {
-  const ev = intervals.flatMap(([s, e]) => [[s, 1], [e, -1]]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+  const ev = intervals.flatMap(([s, e]) => /** @type {Array<[T, number]>} */ ([[s, 1], [e, -1]])).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
   let cur = 0;
   let max = 0;
   for (const [, d] of ev) max = Math.max(max, (cur += d));
@@ -366,18 +428,21 @@ async function overshoot() {
       run(node, [bin, 'spawn', '--state-dir', stateDir, '--name', `c${i}`, '--group', 'c', '--max', String(MAX), '--', node, '-e', FIXTURE, log], { env: agentEnv }),
     ),
   );
+  /** @type {Record<string, number>} */
   const codes = {};
   for (const r of results) codes[r.code ?? `signal ${r.signal}`] = (codes[r.code ?? `signal ${r.signal}`] ?? 0) + 1;
   const others = results.filter((r) => r.code !== 0 && r.code !== 75);
   // pair the log lines into intervals; a start without an end stays open to the end
+  /** @type {Map<string, bigint>} */
   const starts = new Map();
+  /** @type {Map<string, bigint>} */
   const ends = new Map();
   for (const line of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
     const [kind, name, t] = line.split(' ');
-    (kind === 'start' ? starts : ends).set(name, BigInt(t));
+    (kind === 'start' ? starts : ends).set(/** @type {string} */ (name), BigInt(/** @type {string} */ (t)));
   }
   const FAR = 1n << 62n;
-  const intervals = [...starts].map(([name, s]) => [s, ends.get(name) ?? FAR]);
+  const intervals = [...starts].map(([name, s]) => /** @type {[bigint, bigint]} */ ([s, ends.get(name) ?? FAR]));
   // cross-check with agentctl's own books: admitted..exited intervals of the same runs
   const rec = agentRecord(stateDir);
   return {
@@ -388,7 +453,7 @@ async function overshoot() {
     exit_codes: codes,
     ran: intervals.length,
     unfinished_in_log: [...starts.keys()].filter((k) => !ends.has(k)).length,
-    max_registered_at_once: maxOverlap(rec.runs.map((r) => [r.admitted, r.exited ?? Number.MAX_SAFE_INTEGER])),
+    max_registered_at_once: maxOverlap(rec.runs.map((r) => /** @type {[number, number]} */ ([r.admitted, r.exited ?? Number.MAX_SAFE_INTEGER]))),
     events: rec.kinds,
     other_exit_examples: others.slice(0, 5).map((r) => ({ code: r.code, signal: r.signal, stderr: r.stderr.slice(0, 400) })),
   };
@@ -414,37 +479,43 @@ async function waitMakespan() {
   // where the time beyond the ideal goes: until the first admission (30 agentctl starting at
   // once), and the slot hand-offs (the k+3-th admission after the k-th exit)
   const rec = agentRecord(stateDir).runs;
-  const admits = rec.map((r) => r.admitted).sort((a, b) => a - b);
-  const exits = rec.map((r) => r.exited).filter(Boolean).sort((a, b) => a - b);
-  const handoffs = admits.slice(SLOTS).map((t, k) => t - exits[k]);
-  const out = {
+  const admits = /** @type {number[]} */ (rec.map((r) => r.admitted)).sort((a, b) => a - b);
+  const exits = /** @type {number[]} */ (rec.map((r) => r.exited).filter(Boolean)).sort((a, b) => a - b);
+  const handoffs = admits.slice(SLOTS).map((t, k) => t - /** @type {number} */ (exits[k]));
+  /**
+   * @typedef {{ jobs: number; slots: number; ideal_s: number;
+   *   agentctl: { makespan_s: number; ratio_to_ideal: number; first_admission_ms: number | null; handoff_ms: { median: number; max: number } | null; max_registered_at_once: number; not_zero: Array<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> };
+   *   sem: { makespan_s: number; ratio_to_ideal: number; callers_not_zero: number; wait_exit: number | null } | null;
+   *   node_floor: { third_exit_ms: number; last_exit_ms: number; makespan_s: number; ratio_to_ideal: number } }} Makespan
+   */
+  const out = /** @type {Makespan} */ ({
     jobs: N,
     slots: SLOTS,
     ideal_s: ideal,
     agentctl: {
       makespan_s: round(agentS, 2),
       ratio_to_ideal: round(agentS / ideal, 3),
-      first_admission_ms: admits.length ? admits[0] - wall0 : null,
+      first_admission_ms: admits.length ? /** @type {number} */ (admits[0]) - wall0 : null,
       handoff_ms: handoffs.length ? { median: median(handoffs), max: Math.max(...handoffs) } : null,
-      max_registered_at_once: maxOverlap(rec.map((r) => [r.admitted, r.exited ?? Number.MAX_SAFE_INTEGER])),
+      max_registered_at_once: maxOverlap(rec.map((r) => /** @type {[number, number]} */ ([r.admitted, r.exited ?? Number.MAX_SAFE_INTEGER]))),
       not_zero: rs.filter((r) => r.code !== 0).map((r) => ({ code: r.code, signal: r.signal, stderr: r.stderr.slice(0, 300) })),
     },
     sem: null,
-  };
+  });
   // the floor for any command line written in Node: 30 `node -e 0` started at once on this
   // host. The third to finish is the earliest three slots could fill, so the ideal plus that
   // is the best makespan such a tool could reach here, before doing any work of its own.
   const f0 = process.hrtime.bigint();
   const nodes = await Promise.all(Array.from({ length: N }, () => run(node, ['-e', '0'], { env: agentEnv })));
   const ends = nodes.map((r) => sinceS(f0, r.exitedAt) * 1000).sort((x, y) => x - y);
-  const third = ends[SLOTS - 1];
-  out.node_floor = { third_exit_ms: Math.round(third), last_exit_ms: Math.round(ends[ends.length - 1]), makespan_s: round(ideal + third / 1000, 2), ratio_to_ideal: round((ideal + third / 1000) / ideal, 3) };
+  const third = /** @type {number} */ (ends[SLOTS - 1]);
+  out.node_floor = { third_exit_ms: Math.round(third), last_exit_ms: Math.round(/** @type {number} */ (ends[ends.length - 1])), makespan_s: round(ideal + third / 1000, 2), ratio_to_ideal: round((ideal + third / 1000) / ideal, 3) };
   if (peers.sem) {
     semIds.add('benchW');
     const s0 = process.hrtime.bigint();
     // each sem returns once its job has started; then sem --wait returns when all are done
-    const callers = await Promise.all(Array.from({ length: N }, () => run(peers.sem, ['--will-cite', '-j', String(SLOTS), '--id', 'benchW', 'sleep', '1'], { env: semEnv, stdio: 'ignore' })));
-    const w = spawnSync(peers.sem, ['--will-cite', '--wait', '--id', 'benchW'], { env: semEnv, cwd, stdio: 'ignore', timeout: 300_000 });
+    const callers = await Promise.all(Array.from({ length: N }, () => run(/** @type {string} */ (peers.sem), ['--will-cite', '-j', String(SLOTS), '--id', 'benchW', 'sleep', '1'], { env: semEnv, stdio: 'ignore' })));
+    const w = spawnSync(/** @type {string} */ (peers.sem), ['--will-cite', '--wait', '--id', 'benchW'], { env: semEnv, cwd, stdio: 'ignore', timeout: 300_000 });
     const semS = sinceS(s0, process.hrtime.bigint());
     out.sem = { makespan_s: round(semS, 2), ratio_to_ideal: round(semS / ideal, 3), callers_not_zero: callers.filter((r) => r.code !== 0).length, wait_exit: w.status };
   }
@@ -458,13 +529,14 @@ function supervisionRss() {
   const N = 5;
   const stateDir = tmp('state-rss');
   stateDirs.push(stateDir);
+  /** @type {Array<{ run: string; pid: number; supervisor: number; rss_kb: number }>} */
   const sups = [];
   for (let i = 0; i < N; i++) {
     const r = spawnSync(node, [bin, 'spawn', '-d', '--json', '--state-dir', stateDir, '--name', `r${i}`, '--', 'sleep', '60'], { env: agentEnv, cwd, encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`spawn -d r${i} exited ${r.status}: ${r.stderr}`);
     const { pid } = JSON.parse(r.stdout);
     const sup = procStat(pid)?.ppid; // the supervisor is the child's parent (stat field 4)
-    if (!sup || !cmdline(sup).includes('agentctl-supervise')) throw new Error(`parent ${sup} of run r${i} (PID ${pid}) is not an agentctl-supervise shell: ${cmdline(sup)}`);
+    if (!sup || !cmdline(sup).includes('agentctl-supervise')) throw new Error(`parent ${sup} of run r${i} (PID ${pid}) is not an agentctl-supervise shell: ${cmdline(/** @type {number} */ (sup))}`);
     sups.push({ run: `r${i}`, pid, supervisor: sup, rss_kb: 0 });
   }
   sleepSync(300); // let the shells settle
@@ -472,11 +544,12 @@ function supervisionRss() {
   const agentKb = sups.reduce((a, s) => a + s.rss_kb, 0);
   for (const s of sups) endRun(stateDir, s.run);
 
+  /** @type {{ daemon_pid: number; title: string; rss_kb: number; apps: number } | { error: string; rss_kb?: undefined } | null} */
   let pm2 = null;
   if (peers.pm2) {
     const home = pm2Up('pm2-rss');
     const env = pm2Env(home);
-    for (let i = 0; i < N; i++) timeOnce(peers.pm2, ['start', 'sleep', '--name', `r${i}`, '--', '60'], { env, cwd, timeout: 60_000 });
+    for (let i = 0; i < N; i++) timeOnce(/** @type {string} */ (peers.pm2), ['start', 'sleep', '--name', `r${i}`, '--', '60'], { env, cwd, timeout: 60_000 });
     sleepSync(300);
     const d = pm2Daemon(home);
     pm2 = d ? { daemon_pid: d.pid, title: cmdline(d.pid), rss_kb: vmRssKb(d.pid), apps: pm2Apps(home).length } : { error: 'God Daemon not found' };
@@ -489,7 +562,12 @@ function supervisionRss() {
 // ---------------------------------------------------------------------------------------------
 // main
 
+/** @param {boolean | null} pass */
 const ok = (pass) => (pass === null ? '' : pass ? 'yes' : 'NO');
+/**
+ * @param {number} a
+ * @param {number} b
+ */
 const ratio = (a, b) => (b ? round(a / b, 2) : null);
 
 process.on('SIGINT', () => {
@@ -500,13 +578,14 @@ process.on('SIGINT', () => {
 
 try {
   // stale build check (the bench runs dist/, not src/)
-  const newest = (dir) => readdirSync(dir, { recursive: true }).reduce((m, f) => Math.max(m, statSync(join(dir, f)).mtimeMs), 0);
+  /** @param {string} dir */
+  const newest = (dir) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).reduce((m, f) => Math.max(m, statSync(join(dir, f)).mtimeMs), 0);
   if (newest(join(root, 'src')) > newest(join(root, 'dist'))) console.error('warning: src/ is newer than dist/; run npm run build first');
   const distBuilt = newest(join(root, 'dist'));
   versions.dist_built = new Date(distBuilt).toISOString();
 
   console.log(`agentctl ${versions.agentctl} (dist built ${versions.dist_built}), node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${RUNS} runs per admission case`);
-  for (const p of ['sem', 'pm2']) console.log(peers[p] ? `peer ${p}: ${peers[p]} (${versions[p]})` : `SKIP ${p}: not found; ${HINT[p]}`);
+  for (const p of /** @type {const} */ (['sem', 'pm2'])) console.log(peers[p] ? `peer ${p}: ${peers[p]} (${versions[p]})` : `SKIP ${p}: not found; ${HINT[p]}`);
   const ts = JSON.parse(spawnSync(node, [bin, 'throttle-status', '--json', '--state-dir', tmp('state-probe')], { env: agentEnv, cwd, encoding: 'utf8' }).stdout);
   if (ts.agent_processes > 0) console.log(`note: ${ts.agent_processes} unmanaged agent process(es) on this host count against every group's cap`);
 
@@ -519,9 +598,10 @@ try {
   console.log('4/4 supervision RSS: 5 detached agents...');
   const rss = supervisionRss();
 
-  const a = adm.agentctl.median_ms;
+  const a = /** @type {{ median_ms: number }} */ (adm.agentctl).median_ms;
+  /** @type {Array<Record<string, unknown>>} */
   const rows = [];
-  for (const [peer, goal] of [[`sem -j ${RUNS + WARMUP}`, 0.9], ['pm2 start', 0.6]]) {
+  for (const [peer, goal] of /** @type {Array<[string, number]>} */ ([[`sem -j ${RUNS + WARMUP}`, 0.9], ['pm2 start', 0.6]])) {
     const p = adm[peer];
     const label = `admission ms (median): spawn -d vs ${peer}${peer === 'pm2 start' ? ' (daemon warm)' : ''}`;
     if (!p) rows.push({ figure: label, agentctl: a, peer: 'skipped', ratio: '', goal: `<= ${goal}x`, ok: '' });
@@ -559,7 +639,7 @@ try {
 
   console.log('');
   printTable(rows, ['figure', 'agentctl', 'peer', 'ratio', 'goal', 'ok']);
-  console.log(`\nadmission detail (medians, ms): node -e 0 ${adm['node -e 0'].median_ms}, agentctl --version ${adm['agentctl --version'].median_ms}, spawn -d ${a}${Object.entries(adm).filter(([k]) => !['agentctl', 'node -e 0', 'agentctl --version'].includes(k)).map(([k, v]) => `, ${k} ${v.median_ms}`).join('')}`);
+  console.log(`\nadmission detail (medians, ms): node -e 0 ${/** @type {{ median_ms: number }} */ (adm['node -e 0']).median_ms}, agentctl --version ${/** @type {{ median_ms: number }} */ (adm['agentctl --version']).median_ms}, spawn -d ${a}${Object.entries(adm).filter(([k]) => !['agentctl', 'node -e 0', 'agentctl --version'].includes(k)).map(([k, v]) => `, ${k} ${v.median_ms}`).join('')}`);
   const h = mk.agentctl.handoff_ms;
   console.log(`--wait detail: first admission ${mk.agentctl.first_admission_ms} ms after the 30 were launched; slot hand-off median ${h?.median} ms, max ${h?.max} ms; most registered at once ${mk.agentctl.max_registered_at_once}`);
   console.log(`overshoot detail: ${ov.ran} fixtures logged a start, ${ov.unfinished_in_log} without an end; most registered (admitted..exited) at once ${ov.max_registered_at_once}; events ${JSON.stringify(ov.events)}`);

@@ -10,6 +10,7 @@ import { bin, interleaved, printTable, root, round, runsFromArgv, timeOnce } fro
 
 const runs = runsFromArgv(40);
 const stateDir = mkdtempSync(join(tmpdir(), 'agentctl-bench-'));
+/** @type {NodeJS.ProcessEnv} */
 const env = { ...process.env, AGENTCTL_STATE_DIR: stateDir, NO_COLOR: '1' };
 delete env.AGENTCTL_CONFIG;
 
@@ -22,9 +23,10 @@ try {
     { name: 'agentctl throttle-status --json', cmd: process.execPath, args: [bin, 'throttle-status', '--json'], opts: { env } },
   ];
   const res = interleaved(cases, runs);
-  const base = res[0].median_ms;
+  const base = /** @type {{ median_ms: number }} */ (res[0]).median_ms;
+  /** @type {Record<string, number>} */
   const goals = { 'agentctl --version': 1.3, 'agentctl throttle-status --json': 1.6 };
-  const rows = res.map((r) => ({ ...r, ratio: round(r.median_ms / base, 2), goal: goals[r.name] ? `<= ${goals[r.name]}x` : '', ok: goals[r.name] ? (r.median_ms / base <= goals[r.name] ? 'yes' : 'NO') : '' }));
+  const rows = res.map((r) => ({ ...r, ratio: round(r.median_ms / base, 2), goal: goals[r.name] ? `<= ${goals[r.name]}x` : '', ok: goals[r.name] ? (r.median_ms / base <= /** @type {number} */ (goals[r.name]) ? 'yes' : 'NO') : '' }));
   printTable(rows, ['name', 'median_ms', 'min_ms', 'ratio', 'goal', 'ok']);
   const out = join(root, 'bench', 'results', 'startup.json');
   writeFileSync(out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, runs, rows }, null, 2)}\n`);

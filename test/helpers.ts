@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'agentctl');
@@ -77,6 +79,47 @@ export function removeTree(dir: string): void {
   }
 }
 
+/** What useTempState gives a test file: refreshed before each test. */
+export interface TempState {
+  /** a fresh temp folder, removed after the test */
+  readonly dir: string;
+  /** the state dir inside it (not created: agentctl creates it) */
+  readonly sd: string;
+  /** processes the test starts or adopts, ended by PID after the test */
+  readonly procs: Procs;
+}
+
+/**
+ * The per-test world of an integration file (STYLE.md 15): before each test a fresh temp
+ * folder with a state dir path inside; after it, every process in `procs` ended by its PID,
+ * then the folder removed. Call once at the top of the file; read the fields inside tests.
+ */
+export function useTempState(): TempState {
+  const procs = new Procs();
+  let t: ReturnType<typeof tempDir> | undefined;
+  beforeEach(() => {
+    t = tempDir();
+  });
+  afterEach(async () => {
+    await procs.endAll();
+    t?.cleanup();
+    t = undefined;
+  });
+  const now = () => {
+    if (!t) throw new Error('useTempState: read its fields inside a test or hook');
+    return t.dir;
+  };
+  return {
+    get dir() {
+      return now();
+    },
+    get sd() {
+      return join(now(), 'state');
+    },
+    procs,
+  };
+}
+
 /** Processes a test started; `endAll` ends each by its PID and waits for it to exit. */
 export class Procs {
   private readonly children: ChildProcess[] = [];
@@ -104,6 +147,17 @@ export class Procs {
       }
     }, 5_000);
     return child;
+  }
+
+  /** End this child too in endAll (one the test spawned itself); returns it. */
+  track<C extends ChildProcess>(child: C): C {
+    this.children.push(child);
+    return child;
+  }
+
+  /** How many children were tracked so far in this test (for unique file names). */
+  get count(): number {
+    return this.children.length;
   }
 
   /** A process that keeps one core busy. */
@@ -157,11 +211,59 @@ export function alive(pid: number): boolean {
   }
 }
 
-export async function waitFor(pred: () => boolean, timeoutMs: number, stepMs = 20): Promise<void> {
+/**
+ * Poll `pred` every `stepMs` until it returns something truthy, and return that; after
+ * `timeoutMs` fail with "`what` not met within … ms". Use it wherever a test waits for
+ * something to happen, instead of sleeping for a time that is usually enough.
+ */
+export async function waitFor<T>(pred: () => T | Promise<T>, timeoutMs: number, opts: { stepMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
+  for (;;) {
+    const v = await pred();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > until) throw new Error(`${opts.what ?? 'condition'} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, opts.stepMs ?? 20));
+  }
+}
+
+/** Does the process catch `sig` (a handler installed: /proc/PID/status SigCgt)? */
+export function catches(pid: number, sig: 'SIGTERM' | 'SIGINT' | 'SIGHUP'): boolean {
+  const bit = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[sig];
+  try {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(bit - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
+/** One row from the state db at `stateDir`, read through a read-only connection of its own. */
+export function dbGet<T>(stateDir: string, sql: string, ...params: unknown[]): T | undefined {
+  const db = new Database(join(stateDir, 'state.db'), { readonly: true });
+  try {
+    return db.prepare(sql).get(...params) as T | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+/** How many spawns wait in the host queue of the state at `stateDir`. */
+export const queueLength = (stateDir: string): number => dbGet<{ n: number }>(stateDir, 'SELECT COUNT(*) AS n FROM queue')!.n;
+
+/**
+ * Wait until the environments `names` in the state at `stateDir` are past their TTL
+ * (expires_at in the past by this clock, which is the one agentctl reads).
+ */
+export async function envsExpired(stateDir: string, names: readonly string[], timeoutMs = 10_000): Promise<void> {
+  const db = new Database(join(stateDir, 'state.db'), { readonly: true });
+  try {
+    const row = db.prepare('SELECT expires_at FROM envs WHERE name = ?');
+    await waitFor(() => names.every((n) => {
+      const r = row.get(n) as { expires_at: number } | undefined;
+      return r !== undefined && r.expires_at < Date.now();
+    }), timeoutMs, { what: `environments ${names.join(', ')} past their TTL` });
+  } finally {
+    db.close();
   }
 }
 
@@ -183,4 +285,16 @@ export function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A heavy suite's size or seed from the environment variable `name` (documented at the top of
+ * its test file), `fallback` when unset. Anything but a whole number fails at once: a typo must
+ * not shrink a suite to nothing that then passes.
+ */
+export function sizeFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new Error(`${name}=${JSON.stringify(raw)}: expected a whole number (default ${fallback})`);
+  return Number(raw);
 }

@@ -10,33 +10,30 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
-import { alive, BIN, cleanEnv, parseJson, Procs, runCli, type RunResult, tempDir, waitFor } from '../helpers.js';
+import { alive, BIN, cleanEnv, parseJson, queueLength, runCli, type RunResult, useTempState, waitFor } from '../helpers.js';
 
-let t: ReturnType<typeof tempDir>;
-let sd: string;
+/** a fresh temp folder and state dir per test; processes in procs ended by PID after it */
+const t = useTempState();
+const procs = t.procs;
 let cfg: string;
-const procs = new Procs();
 
 beforeEach(() => {
-  t = tempDir();
-  sd = join(t.dir, 'state');
   cfg = join(t.dir, 'agentctl.toml');
   // the host cap under test is 5 at every level: concurrent start-ups can spike the CPU reading
   // on a 2-core host, and the level they reach must not change the figures tested here
   writeFileSync(cfg, '[throttle]\nmax_agents = [5, 5, 5, 5]\n');
 });
 afterEach(async () => {
-  await runCli(['--state-dir', sd, 'stop', '--all', '--grace', '1s'], { env: env() });
-  await procs.endAll();
-  t.cleanup();
+  // before useTempState's own afterEach ends the processes and removes the folder
+  await runCli(['--state-dir', t.sd, 'stop', '--all', '--grace', '1s'], { env: env() });
 });
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Only this test's fake claude processes count as agents, whatever else runs on the host. */
 const env = (more: Record<string, string> = {}) => cleanEnv({ AGENTCTL_CONFIG: cfg, AGENTCTL_AGENTS_PATTERNS: `^${escapeRe(t.dir)}/claude `, ...more });
-const cli = (args: string[], e = env()) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
+const cli = (args: string[], e = env()) => runCli(['--state-dir', t.sd, ...args], { env: e, cwd: t.dir });
 const openRuns = () => {
-  const s = State.open(sd);
+  const s = State.open(t.sd);
   try {
     return s.db.prepare('SELECT name, grp, pid FROM runs WHERE ended_at IS NULL').all() as Array<{ name: string; grp: string; pid: number | null }>;
   } finally {
@@ -89,23 +86,15 @@ describe('the level caps all agents on the host (1)', () => {
     const first = await spawnAll([['--name', 'holder', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done`]]);
     expect(first[0]!.code).toBe(0);
     const waiter = (name: string, group: string, priority: string) => {
-      const c = spawn(process.execPath, [BIN, '--state-dir', sd, 'spawn', '--json', '-d', '--wait', '60s', '--group', group, '--priority', priority, '--name', name, '--', 'sleep', '60'], { env: env(), cwd: t.dir, stdio: ['ignore', 'pipe', 'ignore'] });
+      const c = spawn(process.execPath, [BIN, '--state-dir', t.sd, 'spawn', '--json', '-d', '--wait', '60s', '--group', group, '--priority', priority, '--name', name, '--', 'sleep', '60'], { env: env(), cwd: t.dir, stdio: ['ignore', 'pipe', 'ignore'] });
       let out = '';
       c.stdout!.on('data', (d) => (out += d));
       return { c, exited: once(c, 'exit'), out: () => out };
     };
-    const queued = () => {
-      const s = State.open(sd);
-      try {
-        return (s.db.prepare('SELECT COUNT(*) AS n FROM queue').get() as { n: number }).n;
-      } finally {
-        s.close();
-      }
-    };
     const low = waiter('low', 'batch', '3');
-    await waitFor(() => queued() === 1, 10_000);
+    await waitFor(() => queueLength(t.sd) === 1, 10_000, { what: 'low queued' });
     const high = waiter('high', 'interactive', '1');
-    await waitFor(() => queued() === 2, 10_000);
+    await waitFor(() => queueLength(t.sd) === 2, 10_000, { what: 'high queued' });
     writeFileSync(go, '');
     await high.exited;
     procs.adopt(parseJson<{ pid: number }>(high.out()).pid);
@@ -144,7 +133,7 @@ describe('a spawn loop under new names meets the host breaker (3)', () => {
     for (let i = 0; i < 8; i++) {
       const [r] = await spawnAll([['--name', `killed-${i}`, '--', 'sleep', '60']]);
       const run = parseJson<{ pid: number; run_id: string }>(r!.stdout);
-      const s = State.open(sd);
+      const s = State.open(t.sd);
       const sup = (s.db.prepare('SELECT sup_pid FROM runs WHERE id = ?').get(run.run_id) as { sup_pid: number }).sup_pid;
       s.close();
       // half lose their supervisor too (recorded lost), half are KILLed alone (recorded SIGKILL)
@@ -153,7 +142,7 @@ describe('a spawn loop under new names meets the host breaker (3)', () => {
       await waitFor(() => !alive(sup) && !alive(run.pid), 3000);
     }
     expect((await cli(['ps'])).code).toBe(0);
-    const s = State.open(sd);
+    const s = State.open(t.sd);
     const rows = s.db.prepare("SELECT state, signal FROM runs WHERE failure = 'startup_error' ORDER BY started_at").all() as Array<{ state: string; signal: string | null }>;
     s.close();
     expect(rows.filter((x) => x.state === 'lost')).toHaveLength(4);
@@ -182,7 +171,7 @@ describe('protections on by default (4)', () => {
     // the default configuration: no config file, no agentctl variables
     return cleanEnv({ PATH: `${dir}:${process.env.PATH}` });
   }
-  const defaults = (e: NodeJS.ProcessEnv) => (args: string[]) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
+  const defaults = (e: NodeJS.ProcessEnv) => (args: string[]) => runCli(['--state-dir', t.sd, ...args], { env: e, cwd: t.dir });
   type Check = { id: string; status: string; value: string };
   const check = async (run: (a: string[]) => Promise<RunResult>, id: string) => parseJson<{ checks: Check[] }>((await run(['doctor', '--json', '--check', id])).stdout).checks.find((c) => c.id === id)!;
 
@@ -211,7 +200,7 @@ describe('protections on by default (4)', () => {
       const r = await run(['spawn', '-d', '--json', '--name', `claude-${i}`, '--', 'claude', '--print', `task ${i}`]);
       codes.push(r.code!);
       // a detached run's exit is recorded by the next command that reconciles: let this one end first
-      if (r.code === 0) await waitFor(() => existsSync(join(sd, 'runs', `${parseJson<{ run_id: string }>(r.stdout).run_id}.exit`)), 5000);
+      if (r.code === 0) await waitFor(() => existsSync(join(t.sd, 'runs', `${parseJson<{ run_id: string }>(r.stdout).run_id}.exit`)), 5000);
     }
     expect(codes.filter((c) => c === 0).length).toBeLessThanOrEqual(7); // six startup errors open it; the seventh spawn may be the one recording the sixth
     expect(codes.filter((c) => c === 69).length).toBeGreaterThanOrEqual(8);

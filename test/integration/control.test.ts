@@ -1,41 +1,30 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
-import { alive, cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+import { alive, catches, cleanEnv, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
 const WORKER = join(FIX, 'worker.mjs');
-let t: ReturnType<typeof tempDir>;
-let sd: string;
-const procs = new Procs();
-const extra: ChildProcess[] = [];
-
-beforeEach(() => {
-  t = tempDir();
-  sd = join(t.dir, 'state');
-});
-afterEach(async () => {
-  for (const c of extra.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await procs.endAll();
-  t.cleanup();
-});
+/** a fresh temp folder and state dir per test; processes in procs ended by PID after it */
+const t = useTempState();
+const procs = t.procs;
 
 const env = (more: Record<string, string> = {}) => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', ...more });
-const cli = (args: string[], e = env()) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
+const cli = (args: string[], e = env()) => runCli(['--state-dir', t.sd, ...args], { env: e, cwd: t.dir });
 
 /** The python process the last python() call started (inside its shell wrapper, if any). */
 let lastPython = 0;
 
 /** Start a python fixture from test/fixtures and wait until it runs; returns its PID (the wrapper's, with `wrap`). */
 async function python(script: string, args: string[] = [], more: Record<string, string> = {}, wrap = false): Promise<number> {
-  const ready = join(t.dir, `${script}.${extra.length}.ready`);
+  const ready = join(t.dir, `${script}.${procs.count}.ready`);
   const cmd = wrap ? ['sh', '-c', `python3 ${script} ${args.join(' ')}; echo done`] : ['python3', script, ...args];
   const c = spawn(cmd[0]!, cmd.slice(1), { cwd: FIX, env: { ...process.env, READY: ready, ...more }, stdio: 'ignore' });
-  extra.push(c);
+  procs.track(c);
   await waitFor(() => existsSync(ready), 10_000);
   const pid = Number(readFileSync(ready, 'utf8'));
   procs.adopt(pid);
@@ -112,7 +101,7 @@ describe('reap', () => {
     procs.adopt(...f[0]!.ended.swept);
     expect(alive(run.pid)).toBe(false);
     expect(f[0]!.ended.swept.every((p) => !alive(p))).toBe(true);
-    const s = State.open(sd);
+    const s = State.open(t.sd);
     expect(s.db.prepare('SELECT failure FROM runs WHERE id = ?').get(run.run_id)).toEqual({ failure: 'timeout' });
     s.close();
   });
@@ -124,6 +113,7 @@ describe('reap', () => {
     const ours = (out: string) => parseJson<{ findings: Array<{ kind: string; name: string }> }>(out).findings.filter((f) => f.kind !== 'zombie');
     const first = await cli(['reap', '--json', '--idle', '1s']);
     expect(ours(first.stdout)).toEqual([]);
+    // the sleep is the behaviour under test: sleepy must stay idle for longer than --idle 1s
     await new Promise((r) => setTimeout(r, 1300));
     const second = ours((await cli(['reap', '--json', '--idle', '1s', '--grace', '500ms'])).stdout);
     expect(second.map((f) => [f.kind, f.name])).toEqual([['hung', 'sleepy']]);
@@ -135,7 +125,7 @@ describe('reap', () => {
     const victim = await procs.node('setInterval(() => {}, 60_000)');
     const gone = await spawnD('gone', '--', 'sleep', '30');
     await cli(['ps']);
-    const s = State.open(sd);
+    const s = State.open(t.sd);
     const real = getIdentity(victim.pid!)!;
     s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rreused0002', 'ghost', 'default', 3, 'foreground', 'running', ?, '1', ?, ?, '[\"x\"]', '/', ?)").run(victim.pid, real.bootId, victim.pid, Date.now());
     // make the detached run's supervisor and child vanish without a trace
@@ -183,7 +173,7 @@ describe('reap', () => {
     // a parent that never waits for its child
     const ready = join(t.dir, 'z.ready');
     const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(60)\n`], { stdio: 'ignore' });
-    extra.push(parent);
+    procs.track(parent);
     await waitFor(() => existsSync(ready) && readFileSync(ready, 'utf8') !== '', 5000);
     const kid = Number(readFileSync(ready, 'utf8'));
     await waitFor(() => readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0] === 'Z', 3000);
@@ -199,7 +189,8 @@ describe('stop', () => {
     const ok = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'polite', '--group', 'g', '--', 'sleep', '30'])).stdout);
     const rude = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1e6)"])).stdout);
     procs.adopt(ok.pid, rude.pid);
-    await new Promise((r) => setTimeout(r, 300));
+    // rude must ignore the TERM for the test to mean anything: wait until its handler is in place
+    await waitFor(() => catches(rude.pid, 'SIGTERM'), 5_000, { what: 'rude catching SIGTERM' });
     const r = await cli(['stop', '--group', 'g', '--grace', '600ms', '--json']);
     const doc = parseJson<{ graceful: string[]; forced: string[]; failed: string[]; duration_ms: number }>(r.stdout);
     expect(r.code).toBe(0);
@@ -220,14 +211,14 @@ describe('stop', () => {
 
 describe('stop on a foreground run', () => {
   it('is recorded as a stop by the waiting spawn, not a failure: no backoff follows', async () => {
-    const fg = spawn(process.execPath, [join(ROOT, 'bin', 'agentctl'), '--state-dir', sd, 'spawn', '--name', 'fg', '--', 'sleep', '30'], { env: env(), stdio: 'ignore' });
-    extra.push(fg);
-    await waitFor(() => existsSync(join(sd, 'pids', 'fg.pid')), 5000);
+    const fg = spawn(process.execPath, [join(ROOT, 'bin', 'agentctl'), '--state-dir', t.sd, 'spawn', '--name', 'fg', '--', 'sleep', '30'], { env: env(), stdio: 'ignore' });
+    procs.track(fg);
+    await waitFor(() => existsSync(join(t.sd, 'pids', 'fg.pid')), 5000);
     const exited = once(fg, 'exit');
     const r = await cli(['stop', 'fg', '--grace', '2s', '--json']);
     expect(parseJson<{ graceful: string[] }>(r.stdout).graceful).toEqual(['fg']);
     await exited;
-    const s = State.open(sd);
+    const s = State.open(t.sd);
     expect(s.db.prepare("SELECT state, failure FROM runs WHERE name = 'fg'").get()).toEqual({ state: 'stopped', failure: null });
     s.close();
     const again = await cli(['spawn', '--json', '-d', '--name', 'fg', '--', 'sleep', '30']);
@@ -247,13 +238,13 @@ describe('other users', () => {
     // /bin/sh, not python3: the test's python may live under root's home, closed to nobody
     writeFileSync(join(shared, 'dup.sh'), 'if [ -n "$MARKER" ]; then echo $$ > "$MARKER"; fi\nwhile :; do sleep 1; done\n');
     const c = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/bin/sh', join(shared, 'dup.sh')], { stdio: 'ignore', env: { ...process.env, MARKER: marker } });
-    extra.push(c);
+    procs.track(c);
     await waitFor(() => existsSync(marker), 5000);
     const theirs = Number(readFileSync(marker, 'utf8'));
     procs.adopt(theirs);
     const mine = spawn('/bin/sh', [join(shared, 'dup.sh')], { stdio: 'ignore' });
-    extra.push(mine);
-    await new Promise((r) => setTimeout(r, 400));
+    procs.track(mine);
+    await waitFor(() => alive(mine.pid!) && readFileSync(`/proc/${mine.pid}/cmdline`, 'latin1').includes('dup.sh'), 5_000, { what: 'our dup.sh running' });
     const plan = parseJson<{ groups: unknown[] }>((await cli(['dedupe-workers', '--dry-run', '--json', '--match', 'dup\\.sh'])).stdout);
     expect(plan.groups).toEqual([]); // only one of them is ours
     // ending for real without --all-users leaves theirs alone
@@ -266,7 +257,7 @@ describe('other users', () => {
 
   it.runIf(process.getuid?.() === 0)('stop leaves a registered run of user nobody alone without --all-users', async () => {
     const c = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/bin/sleep', '60'], { stdio: 'ignore', detached: true });
-    extra.push(c);
+    procs.track(c);
     await waitFor(() => {
       try {
         return readFileSync(`/proc/${c.pid}/cmdline`, 'latin1').startsWith('/bin/sleep');
@@ -276,7 +267,7 @@ describe('other users', () => {
     }, 3000);
     await cli(['ps']);
     const id = getIdentity(c.pid!)!;
-    const s = State.open(sd);
+    const s = State.open(t.sd);
     s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rnobody0001', 'theirs', 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"sleep\"]', '/', ?)").run(c.pid, id.startTime, id.bootId, c.pid, Date.now());
     s.close();
     const r = parseJson<{ selected: unknown[]; not_running: string[] }>((await cli(['stop', 'theirs', '--grace', '200ms', '--json'])).stdout);

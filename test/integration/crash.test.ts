@@ -4,6 +4,10 @@
  * PID file without a live identity, quick_check ok. A run whose process or supervisor was
  * alive just before that command is not a dead owner if its process ends meanwhile: its
  * `sleep` simply finished, and its supervisor records that for the command after.
+ *
+ * Size and seed (today's values are the defaults; CI runs them):
+ *   AGENTCTL_CRASH_INJECTIONS=200   commands killed, each followed by a check of the state
+ *   AGENTCTL_CRASH_SEED=7           the seed that picks commands and kill times
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,10 +16,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getIdentity, sameIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
-import { BIN, cleanEnv, rng, runCli, tempDir } from '../helpers.js';
+import { BIN, cleanEnv, rng, runCli, sizeFromEnv, tempDir } from '../helpers.js';
 
-const SEED = Number(process.env.AGENTCTL_CRASH_SEED ?? 7);
-const INJECTIONS = Number(process.env.AGENTCTL_CRASH_INJECTIONS ?? 200);
+const SEED = sizeFromEnv('AGENTCTL_CRASH_SEED', 7);
+const INJECTIONS = sizeFromEnv('AGENTCTL_CRASH_INJECTIONS', 200);
 
 
 const t = tempDir();

@@ -1,35 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, cleanEnv, parseJson, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { alive, cleanEnv, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
 
 // Real python workers in two temp folders: the same script name in two projects is two workers.
-let t: ReturnType<typeof tempDir>;
-let sd: string;
-const children: ChildProcess[] = [];
+/** a fresh temp folder and state dir per test; every worker is a child we start, ended by its PID after it */
+const t = useTempState();
+const procs = t.procs;
 // a name nobody else's processes have, so --match sees only this test's workers
 const tag = `srv${process.pid}x${Date.now().toString(36)}`;
 
-beforeEach(() => {
-  t = tempDir();
-  sd = join(t.dir, 'state');
-});
-afterEach(async () => {
-  // every worker is the direct child we started: end each by its PID
-  await Promise.all(
-    children.splice(0).map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGKILL');
-      await exited;
-    }),
-  );
-  t.cleanup();
-});
 
-const cli = (args: string[]) => runCli(['--state-dir', sd, ...args], { env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' }), cwd: t.dir });
+const cli = (args: string[]) => runCli(['--state-dir', t.sd, ...args], { env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' }), cwd: t.dir });
 
 function project(name: string, ...scripts: string[]): string {
   const dir = join(t.dir, name);
@@ -41,9 +24,9 @@ function project(name: string, ...scripts: string[]): string {
 
 /** `python3 SCRIPT --daemon` started in `cwd` (the script path relative to it); its PID once it runs. */
 async function worker(cwd: string, script: string): Promise<number> {
-  const ready = join(t.dir, `ready.${children.length}`);
+  const ready = join(t.dir, `ready.${procs.count}`);
   const c = spawn('python3', [script, '--daemon'], { cwd, env: { ...process.env, READY: ready }, stdio: 'ignore' });
-  children.push(c);
+  procs.track(c);
   await waitFor(() => existsSync(ready), 10_000);
   expect(Number(readFileSync(ready, 'utf8'))).toBe(c.pid);
   return c.pid!;

@@ -6,39 +6,26 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
-import { cleanEnv, parseJson, Procs, runCli, tempDir, waitFor } from '../helpers.js';
+import { cleanEnv, envsExpired, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
 
-let t: ReturnType<typeof tempDir>;
-let sd: string;
+/** a fresh temp folder and state dir per test; processes in procs ended by PID after it */
+const t = useTempState();
+const procs = t.procs;
 let cfgFlags: string[];
-const procs = new Procs();
 const servers: Server[] = [];
-const extraChildren: ReturnType<typeof spawn>[] = [];
 
 /** A pool of its own per test, away from other tests' and the default range. */
 function pool(from: number, to: number): void {
   const f = join(t.dir, 'agentctl.toml');
   writeFileSync(f, `[ports]\nrange = "${from}-${to}"\n`);
-  cfgFlags = ['--state-dir', sd, '--config', f];
+  cfgFlags = ['--state-dir', t.sd, '--config', f];
 }
 
 beforeEach(() => {
-  t = tempDir();
-  sd = join(t.dir, 'state');
   pool(23000, 23099);
 });
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-  await Promise.all(
-    extraChildren.splice(0).map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGKILL'); // by its PID
-      await exited;
-    }),
-  );
-  await procs.endAll();
-  t.cleanup();
 });
 
 const env = () => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' });
@@ -122,7 +109,7 @@ describe('env create / ls / rm', () => {
   it('pool exhaustion names the expired holders and env-gc brings the ports back', async () => {
     pool(23100, 23102);
     expect((await cli(['env', 'create', 'old', '--ports', '3', '--ttl', '50ms'])).code).toBe(0);
-    await new Promise((r) => setTimeout(r, 100));
+    await envsExpired(t.sd, ['old']);
     const full = await cli(['env', 'create', 'new', '--ports', '1']);
     expect(full.code).toBe(75);
     expect(full.stderr).toMatch(/no available ports: need 1, port pool 23100-23102 has 3 ports: 3 leased \(3 by expired environments, 0 by environments whose owner died\), 0 in use by other programs, 0 free; run: agentctl env-gc/);
@@ -158,7 +145,7 @@ describe('env create / ls / rm', () => {
 
   it('spawn --env refuses an environment env-gc is due to remove', async () => {
     expect((await cli(['env', 'create', 'stale', '--ports', '1', '--ttl', '50ms'])).code).toBe(0);
-    await new Promise((r) => setTimeout(r, 120));
+    await envsExpired(t.sd, ['stale']);
     const r = await cli(['spawn', '--json', '--name', 'w3', '--env', 'stale', '--', 'true']);
     expect(r.code).toBe(69);
     const doc = parseJson<{ reason: string; message: string }>(r.stdout);
@@ -171,7 +158,7 @@ describe('env create / ls / rm', () => {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
     }
-    expect(existsSync(join(sd, 'state.db'))).toBe(false);
+    expect(existsSync(join(t.sd, 'state.db'))).toBe(false);
   });
 });
 
@@ -196,7 +183,7 @@ describe('env-gc with real git worktrees', () => {
     // a folder that looks like a worktree whose metadata git no longer has
     mkdirSync(join(trees, 'gh-0'));
     writeFileSync(join(trees, 'gh-0', '.git'), `gitdir: ${join(r, '.git', 'worktrees', 'gh-0')}\n`);
-    await new Promise((res) => setTimeout(res, 50));
+    await envsExpired(t.sd, ['gh-1', 'gh-2', 'gh-3', 'gh-4']);
 
     const dry = await json<{ actions: Array<{ name: string; action: string }> }>(['env-gc', '--dry-run']);
     expect(Object.fromEntries(dry.doc.actions.map((a) => [a.name, a.action]))).toEqual({ 'gh-1': 'would_remove', 'gh-2': 'refused', 'gh-3': 'refused', 'gh-4': 'refused' });
@@ -224,7 +211,7 @@ describe('env-gc with real git worktrees', () => {
 
   it('two env-gc at once: both succeed and each environment is removed once', async () => {
     for (let i = 0; i < 6; i++) await cli(['env', 'create', `g${i}`, '--ttl', '10ms']);
-    await new Promise((r) => setTimeout(r, 50));
+    await envsExpired(t.sd, Array.from({ length: 6 }, (_, i) => `g${i}`));
     const [a, b] = await Promise.all([cli(['env-gc']), cli(['env-gc'])]);
     expect([a.code, b.code]).toEqual([0, 0]);
     const ev = await json<{ events: unknown[] }>(['events', '--kind', 'env.removed']);
@@ -257,19 +244,11 @@ describe('env-gc never takes what someone still uses', () => {
     expect(res.code, res.stderr).toBe(0);
     return wt;
   };
-  const expire = async (name: string) => {
-    // wait on the condition itself: env ls says it is past its TTL
-    const until = Date.now() + 10_000;
-    const expired = async () => (await json<{ envs: Array<{ name: string; expired: boolean }> }>(['env', 'ls'])).doc.envs.find((e) => e.name === name)?.expired === true;
-    while (!(await expired())) {
-      if (Date.now() > until) throw new Error(`${name} did not expire`);
-      await new Promise((res) => setTimeout(res, 100));
-    }
-  };
+  const expire = (name: string) => envsExpired(t.sd, [name]);
   /** a real `sleep` whose working folder is `cwd`, ended by its PID in afterEach */
   const sleeper = async (cwd: string) => {
     const c = spawn('sleep', ['60'], { cwd, stdio: 'ignore' });
-    extraChildren.push(c);
+    procs.track(c);
     await waitFor(() => {
       try {
         return execFileSync('readlink', [`/proc/${c.pid}/cwd`], { encoding: 'utf8' }).trim() === cwd;
@@ -379,7 +358,7 @@ describe('half-created environments (env create killed half-way)', () => {
     git(r, 'worktree', 'add', '-q', '-b', 'half-a', killedAfterGit);
     git(r, 'worktree', 'lock', '--reason', 'initializing', killedAfterGit);
     git(r, 'worktree', 'add', '-q', '--detach', inProgress);
-    const s = State.open(sd);
+    const s = State.open(t.sd);
     const now = Date.now();
     const insert = s.db.prepare(
       "INSERT INTO envs (name, created_at, expires_at, worktree, repo, branch, status, creator_pid, creator_start_time, creator_boot_id) VALUES (?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
@@ -418,7 +397,7 @@ describe('half-created environments (env create killed half-way)', () => {
     const r = repo();
     const res = await json<{ env: { status: string } }>(['env', 'create', 'fine', '--worktree', join(t.dir, 'trees', 'fine'), '--repo', r]);
     expect(res.doc.env.status).toBe('ready');
-    const s = State.open(sd);
+    const s = State.open(t.sd);
     const row = s.db.prepare("SELECT status, creator_pid FROM envs WHERE name = 'fine'").get();
     s.close();
     expect(row).toEqual({ status: 'ready', creator_pid: null });

@@ -1,18 +1,22 @@
 /**
- * Argument fuzzing through the real binary: 1,000 generated argv lists over every command
- * (random flags, values, unicode, empty strings, huge numbers). Never a stack trace, never an
+ * Argument fuzzing through the real binary: generated argv lists over every command (random
+ * flags, values, unicode, empty strings, huge numbers). Never a stack trace, never an
  * undocumented exit code, always one JSON document under --json. Seeded: a failure names its
  * seed and argv, and reruns the same way.
+ *
+ * Size and seed (today's values are the defaults; CI runs them):
+ *   AGENTCTL_FUZZ_CASES=1000      argv lists generated and run, 4 at a time
+ *   AGENTCTL_FUZZ_SEED=20261122   the generator's seed
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { programSpec } from '../../src/cli/completion-spec.js';
-import { cleanEnv, rng, runCli } from '../helpers.js';
+import { cleanEnv, rng, runCli, sizeFromEnv } from '../helpers.js';
 
-const SEED = Number(process.env.AGENTCTL_FUZZ_SEED ?? 20261122);
-const CASES = Number(process.env.AGENTCTL_FUZZ_CASES ?? 1000);
+const SEED = sizeFromEnv('AGENTCTL_FUZZ_SEED', 20261122);
+const CASES = sizeFromEnv('AGENTCTL_FUZZ_CASES', 1000);
 const CONCURRENCY = 4;
 const DOCUMENTED = new Set([0, 1, 2, 69, 75, 78]);
 

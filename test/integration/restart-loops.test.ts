@@ -80,7 +80,7 @@ describe('doctor agents.restart_loops', () => {
     try {
       await waitFor(() => readings > 0, 15_000);
       const sh = startLoop(40);
-      await waitFor(() => sh.exitCode !== null, 100_000, 100);
+      await waitFor(() => sh.exitCode !== null, 100_000, { stepMs: 100, what: 'the loop to finish' });
       expect(sh.exitCode).toBe(1); // the last run's exit status: each run failed
     } finally {
       const exited = once(watch, 'exit');
@@ -113,7 +113,7 @@ describe('doctor agents.restart_loops', () => {
   it('a loop no reading overlapped is invisible: the documented limit', async () => {
     await runCli(['--state-dir', sd, ...cfg, 'throttle-status', '--json'], { env: env(), cwd: t.dir });
     const sh = startLoop(8);
-    await waitFor(() => sh.exitCode !== null, 60_000, 100);
+    await waitFor(() => sh.exitCode !== null, 60_000, { stepMs: 100, what: 'the loop to finish' });
     const r = await restartLoops();
     expect(r.check).toMatchObject({ status: 'ok', value: 'none (0 agent and service processes seen in 10m)' });
   }, 90_000);

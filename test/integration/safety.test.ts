@@ -9,33 +9,24 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bootId, getIdentity } from '../../src/core/identity.js';
 import { findByRunId } from '../../src/core/kill.js';
 import { State } from '../../src/core/state.js';
-import { alive, BIN, cleanEnv, parseJson, Procs, rng, runCli, tempDir, waitFor } from '../helpers.js';
+import { alive, BIN, cleanEnv, parseJson, rng, runCli, useTempState, waitFor } from '../helpers.js';
 import { testUser } from '../users.js';
 
-let t: ReturnType<typeof tempDir>;
-let sd: string;
-const procs = new Procs();
-
-beforeEach(() => {
-  t = tempDir();
-  sd = join(t.dir, 'state');
-});
-afterEach(async () => {
-  await procs.endAll();
-  t.cleanup();
-});
+/** a fresh temp folder and state dir per test; processes in procs ended by PID after it */
+const t = useTempState();
+const procs = t.procs;
 
 const env = (more: Record<string, string> = {}) => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', ...more });
-const cli = (args: string[], e = env()) => runCli(['--state-dir', sd, ...args], { env: e, cwd: t.dir });
+const cli = (args: string[], e = env()) => runCli(['--state-dir', t.sd, ...args], { env: e, cwd: t.dir });
 const stat = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
 const ppidOf = (pid: number) => Number(stat(pid)[1]);
 const sidOf = (pid: number) => Number(stat(pid)[3]);
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const db = () => State.open(sd);
+const db = () => State.open(t.sd);
 const row = (name: string) => {
   const s = db();
   try {
@@ -77,7 +68,7 @@ describe('supervisors are not agents (1)', () => {
     const sup = ppidOf(run.pid);
     procs.adopt(sup);
     expect(readFileSync(`/proc/${sup}/cmdline`, 'latin1').split('\0')).toEqual(['agentctl-supervise', '-s', run.run_id, '']);
-    const ts = parseJson<{ claude_processes: number; agent_processes: number }>((await runCli(['--state-dir', sd, 'throttle-status', '--json'], { env: cleanEnv({ AGENTCTL_AGENTS_CLAUDE: e.AGENTCTL_AGENTS_CLAUDE!, AGENTCTL_AGENTS_PATTERNS: e.AGENTCTL_AGENTS_PATTERNS! }) })).stdout);
+    const ts = parseJson<{ claude_processes: number; agent_processes: number }>((await runCli(['--state-dir', t.sd, 'throttle-status', '--json'], { env: cleanEnv({ AGENTCTL_AGENTS_CLAUDE: e.AGENTCTL_AGENTS_CLAUDE!, AGENTCTL_AGENTS_PATTERNS: e.AGENTCTL_AGENTS_PATTERNS! }) })).stdout);
     expect([ts.claude_processes, ts.agent_processes]).toEqual([1, 1]);
     const dry = parseJson<{ findings: Array<{ kind: string; pid: number }> }>((await cli(['reap', '--orphans', '--dry-run', '--json'], e)).stdout);
     expect(dry.findings.filter((f) => f.kind === 'orphan')).toEqual([]);
@@ -168,7 +159,7 @@ describe('orphans need a provenance (3)', () => {
 describe('a run started from inside another run is not part of it (2)', () => {
   it('stop of the outer run leaves the inner detached run and its supervisor alone', async () => {
     const inner = join(t.dir, 'inner.json');
-    const outer = await spawnD('outer', ['sh', '-c', `"${process.execPath}" "${BIN}" --state-dir "${sd}" spawn -d --json --name inner -- sleep 60 > "${inner}"; sleep 60`]);
+    const outer = await spawnD('outer', ['sh', '-c', `"${process.execPath}" "${BIN}" --state-dir "${t.sd}" spawn -d --json --name inner -- sleep 60 > "${inner}"; sleep 60`]);
     await waitFor(() => existsSync(inner) && readFileSync(inner, 'utf8').includes('"pid"'), 10_000);
     const run = parseJson<{ pid: number; run_id: string }>(readFileSync(inner, 'utf8'));
     procs.adopt(run.pid);
@@ -204,7 +195,7 @@ describe('a spawner killed right after launch leaks nothing (6)', () => {
   it('40 spawn -d killed at random points: every child still running is recorded and can be stopped', async () => {
     const random = rng(11);
     for (let i = 0; i < 40; i++) {
-      const child = spawn(process.execPath, [BIN, '--state-dir', sd, 'spawn', '-d', '--name', `k${i}`, '--', 'sleep', '300'], { env: env(), cwd: t.dir, stdio: 'ignore' });
+      const child = spawn(process.execPath, [BIN, '--state-dir', t.sd, 'spawn', '-d', '--name', `k${i}`, '--', 'sleep', '300'], { env: env(), cwd: t.dir, stdio: 'ignore' });
       const exited = once(child, 'exit');
       const timer = setTimeout(() => child.kill('SIGKILL'), 60 + Math.floor(random() * 200));
       await exited;
@@ -266,9 +257,9 @@ describe('no link is followed inside the state folder (7)', () => {
     const bellV = victim('bell-victim');
     const go = join(t.dir, 'go');
     const run = await spawnD('planted', ['sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done; sleep 5`], ['--timeout', '1s', '--kill-grace', '200ms']);
-    symlinkSync(exitV.path, join(sd, 'runs', `${run.run_id}.exit`));
-    symlinkSync(markV.path, join(sd, 'runs', `${run.run_id}.timeout`));
-    symlinkSync(bellV.path, join(sd, 'slots.bell'));
+    symlinkSync(exitV.path, join(t.sd, 'runs', `${run.run_id}.exit`));
+    symlinkSync(markV.path, join(t.sd, 'runs', `${run.run_id}.timeout`));
+    symlinkSync(bellV.path, join(t.sd, 'slots.bell'));
     writeFileSync(go, '');
     // the watchdog ends it after 1s; the supervisor then cannot write its exit file
     await waitFor(() => !alive(run.pid), 10_000);
@@ -279,7 +270,7 @@ describe('no link is followed inside the state folder (7)', () => {
     intact(exitV);
     intact(markV);
     intact(bellV);
-    expect(lstatSync(join(sd, 'slots.bell')).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(t.sd, 'slots.bell')).isSymbolicLink()).toBe(true);
   });
 
   it('a log and its .prev replaced by symlinks: capping the log truncates and overwrites nothing outside', async () => {
@@ -288,7 +279,7 @@ describe('no link is followed inside the state folder (7)', () => {
     const cfg = join(t.dir, 'agentctl.toml');
     writeFileSync(cfg, '[spawn]\nlog_max = "64K"\n');
     const run = await spawnD('chatty', ['sh', '-c', 'head -c 200000 /dev/zero | tr "\\0" x; sleep 300'], [], env({ AGENTCTL_CONFIG: cfg }));
-    const log = join(sd, 'logs', `chatty.${run.run_id}.log`);
+    const log = join(t.sd, 'logs', `chatty.${run.run_id}.log`);
     await waitFor(() => statSync(log).size >= 200_000, 5000);
     symlinkSync(prevV.path, `${log}.prev`);
     expect((await cli(['ps'], env({ AGENTCTL_CONFIG: cfg }))).code).toBe(0);
@@ -341,7 +332,7 @@ describe('stop markers lapse with their stopper (16)', () => {
   it('a stop killed during its grace does not make the run\'s later failure a stop', async () => {
     const go = join(t.dir, 'fail-now');
     const run = await spawnD('stubborn', ['sh', '-c', `trap '' TERM; while [ ! -e ${go} ]; do sleep 0.05; done; exit 3`]);
-    const stopper = spawn(process.execPath, [BIN, '--state-dir', sd, 'stop', 'stubborn', '--grace', '60s'], { env: env(), stdio: 'ignore' });
+    const stopper = spawn(process.execPath, [BIN, '--state-dir', t.sd, 'stop', 'stubborn', '--grace', '60s'], { env: env(), stdio: 'ignore' });
     const exited = once(stopper, 'exit');
     await waitFor(() => {
       const s = db();
@@ -362,7 +353,7 @@ describe('stop markers lapse with their stopper (16)', () => {
     await waitFor(() => {
       void cli(['ps']);
       return row('stubborn').ended_at !== null;
-    }, 10_000, 300);
+    }, 10_000, { stepMs: 300, what: 'stubborn recorded as ended' });
     expect(row('stubborn')).toMatchObject({ state: 'failed', exit_code: 3 });
   });
 });
@@ -372,9 +363,11 @@ describe('stop --dry-run says what stop will do (18)', () => {
     const gone = await spawnD('gone', ['sleep', '300']);
     const live = await spawnD('live', ['sleep', '300']);
     const sup = Number(row('gone').sup_pid);
+    // the supervisor dies first, and is gone before its run is killed: else it records the exit
     process.kill(sup, 'SIGKILL');
+    await waitFor(() => !alive(sup), 5_000, { what: 'the supervisor gone' });
     process.kill(gone.pid, 'SIGKILL');
-    await waitFor(() => !alive(gone.pid) && !alive(sup), 3000);
+    await waitFor(() => !alive(gone.pid), 5_000, { what: 'the run gone' });
     const dry = parseJson<{ selected: Array<{ name: string }>; closed: Array<{ name: string; why: string }> }>((await cli(['stop', '--all', '--dry-run', '--json'])).stdout);
     expect(dry.selected.map((s) => s.name)).toEqual(['live']);
     expect(dry.closed.map((c) => c.name)).toEqual(['gone']);

@@ -7,29 +7,20 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, parseJson, Procs, runCli, type RunResult, tempDir, waitFor } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { cleanEnv, parseJson, runCli, type RunResult, useTempState, waitFor } from '../helpers.js';
 
 const HOSTILE = 'claude \u001b]0;PWNED\u0007\u001b[2J\nFORGED';
 /** HOSTILE as people see it */
 const SHOWN = 'claude \\x1b]0;PWNED\\x07\\x1b[2J\\nFORGED';
 const REDACTED = '<redacted>';
 
-let t: ReturnType<typeof tempDir>;
-let sd: string;
-const procs = new Procs();
-
-beforeEach(() => {
-  t = tempDir();
-  sd = join(t.dir, 'state');
-});
-afterEach(async () => {
-  await procs.endAll(); // by PID, and only while the PID still names the process started here
-  t.cleanup();
-});
+/** a fresh temp folder and state dir per test; processes in procs ended by PID after it */
+const t = useTempState();
+const procs = t.procs;
 
 const env = () => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' });
-const cli = (args: string[]) => runCli(['--state-dir', sd, ...args], { env: env(), cwd: t.dir });
+const cli = (args: string[]) => runCli(['--state-dir', t.sd, ...args], { env: env(), cwd: t.dir });
 const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8');
 
 /** Nothing a terminal would act on: no ESC, BEL or other control but newline, and no forged line. */
@@ -124,7 +115,7 @@ describe('secrets in a command are not stored or shown', () => {
     expect(parseJson<{ count: number }>(events.stdout).count).toBeGreaterThan(0);
     expect(events.stdout).not.toContain('sk-secret123');
 
-    const db = new Database(join(sd, 'state.db'), { readonly: true, fileMustExist: true });
+    const db = new Database(join(t.sd, 'state.db'), { readonly: true, fileMustExist: true });
     try {
       const row = db.prepare('SELECT command FROM runs WHERE id = ?').get(started.run_id) as { command: string };
       expect(JSON.parse(row.command)).toEqual(['sh', '-c', 'sleep 30; :', 'x', '--api-key', REDACTED]);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { bootId, getIdentity, isSameProcess, parseProcStat, type ProcessIdentity, sameIdentity } from '../../src/core/identity.js';
-import { Procs } from '../helpers.js';
+import { Procs, waitFor } from '../helpers.js';
 
 const procs = new Procs();
 afterEach(() => procs.endAll());
@@ -72,10 +72,8 @@ describe.runIf(process.platform === 'linux')('a zombie has no identity', () => {
     const ready = join(dir, 'pid');
     const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(30)\n`], { stdio: 'ignore' });
     try {
-      const until = Date.now() + 5000;
-      while (!(existsSync(ready) && readFileSync(ready, 'utf8')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      const kid = Number(readFileSync(ready, 'utf8'));
-      while (readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z' && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const kid = Number(await waitFor(() => existsSync(ready) && readFileSync(ready, 'utf8'), 5_000, { what: 'the child PID written' }));
+      await waitFor(() => readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0] === 'Z', 5_000, { what: `${kid} a zombie` });
       expect(readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0]).toBe('Z');
       expect(getIdentity(kid)).toBeUndefined();
     } finally {

@@ -4,70 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config/load.js';
 import type { Config } from '../../src/core/config/types.js';
 import { CPU_PROBE_MS, measure, type MeasureDeps, seedMetrics } from '../../src/core/measure.js';
-import type { CpuCounters, OwnCpu, PsiReading, Sampler, Snapshot } from '../../src/core/resources.js';
 import { State } from '../../src/core/state.js';
+import { FakeHost } from '../fake-host.js';
 import { tempDir } from '../helpers.js';
-
-const CPUS = 2;
-const TICKS_PER_S = 100; // /proc/stat counts clock ticks of 10 ms, per CPU
-
-/** A host whose counters advance as the fake clock does, `busyPct` of all CPUs busy. */
-class FakeHost {
-  now = 1_800_000_000_000;
-  busyPct = 0;
-  total = 1_000_000;
-  idle = 900_000;
-  swapIn = 5_000;
-  psi: PsiReading | null = null;
-  load1 = 0.1;
-  /** the measuring process: started at, and CPU ticks used so far */
-  own: OwnCpu | undefined = undefined;
-  sleeps: number[] = [];
-
-  /** Let `ms` pass: the host busy at busyPct, plus `ownTicks` of the measuring process's time. */
-  advance(ms: number, ownTicks = 0): void {
-    const ticks = (ms / 1000) * TICKS_PER_S * CPUS;
-    this.now += ms;
-    this.total += ticks;
-    const othersBusy = (ticks - ownTicks) * (this.busyPct / 100);
-    this.idle += ticks - ownTicks - othersBusy;
-    if (this.own) this.own = { ...this.own, used: this.own.used + ownTicks };
-  }
-
-  counters(): CpuCounters {
-    return { total: this.total, idle: this.idle };
-  }
-
-  sampler(): Sampler {
-    return {
-      snapshot: async (now): Promise<Snapshot> => ({
-        ts: now,
-        cpu: this.counters(),
-        cpus: CPUS,
-        memory: { totalBytes: 100, availableBytes: 90, usedPct: 10, swapTotalBytes: 0, swapFreeBytes: 0 },
-        load: [this.load1, 0, 0],
-        swapIn: this.swapIn,
-        swapOut: 0,
-        psi: this.psi,
-      }),
-      counters: () => ({ cpu: this.counters(), swapIn: this.swapIn, swapOut: 0 }),
-      ownCpu: () => this.own,
-    };
-  }
-
-  deps(): MeasureDeps {
-    return {
-      now: () => this.now,
-      sleep: async (ms) => {
-        this.sleeps.push(ms);
-        this.advance(ms);
-      },
-      env: {},
-      sampler: this.sampler(),
-      listProcesses: async () => [],
-    };
-  }
-}
 
 let t: ReturnType<typeof tempDir>;
 let state: State;
@@ -194,8 +133,7 @@ describe('measure: agentctl leaves its own CPU time out', () => {
 
   it('the probe leaves out what this process used during the probe only', async () => {
     host.own = { used: 40, startedAt: host.now - 100 }; // its start-up, before the probe
-    const deps = host.deps();
-    deps.sleep = async (ms) => host.advance(ms, 10);
+    const deps: MeasureDeps = { ...host.deps(), sleep: async (ms) => host.advance(ms, 10) };
     host.busyPct = 20;
     const r = await measure(deps, config(), state);
     expect(r.cpu_used_pct).toBe(20);
