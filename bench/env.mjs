@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { State } from '../dist/core/state.js';
-import { leasePorts, releasePorts } from '../dist/core/ports.js';
+import { leasePorts, releasePorts } from '../dist/core/ports/leases.js';
 import { bin, median, printTable, root, round } from './lib.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentctl-bench-env-'));
@@ -33,7 +33,7 @@ try {
     const n = 5000;
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
-      /** @type {import('../src/core/ports.js').LeaseOwner} */
+      /** @type {import('../src/core/ports/leases.js').LeaseOwner} */
       const owner = { kind: 'run', id: `b${i}` };
       s.write(() => leasePorts(s, range, 1, owner, new Set(), Date.now()));
       s.write(() => releasePorts(s, owner));

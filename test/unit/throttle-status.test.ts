@@ -3,6 +3,7 @@
 // clock, so what each reading decides is set by the test, never by the machine's own load.
 // (These replace integration tests that started one busy loop per core and needed the rest of
 // the host to be calm for the reading to come out as expected.)
+import type { OptionValues } from '../../src/core/declaration.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ beforeEach(() => {
 afterEach(() => t.cleanup());
 
 /** Run `throttle-status --json` with `opts` under `toml` on the fake host; `onSleep` runs at each wait. */
-async function status(toml: string, opts: Record<string, unknown> = {}, onSleep: (ms: number) => void = () => {}) {
+async function status(toml: string, opts: OptionValues = {}, onSleep: (ms: number) => void = () => {}) {
   const configPath = join(t.dir, 'agentctl.toml');
   writeFileSync(configPath, toml);
   const ctx = createCtx({
