@@ -59,3 +59,17 @@ export interface CommandDecl {
  * value its text, a variadic one (`<ids...>`) a list of texts. Absent without a default.
  */
 export type OptionValues = Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
+
+/**
+ * The option values a command gets when none is given: each declared default under its
+ * camel-cased long flag, as the parser applies them. For calling run() directly (tests, the
+ * library) with the same defaults the command line has.
+ */
+export function optionDefaults(decl: CommandDecl): OptionValues {
+  const out: Record<string, string> = {};
+  for (const o of decl.options ?? []) {
+    const long = /--([a-z][a-z0-9-]*)/.exec(o.flags)?.[1];
+    if (long !== undefined && o.default !== undefined) out[long.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase())] = o.default;
+  }
+  return out;
+}

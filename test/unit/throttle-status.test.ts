@@ -3,13 +3,13 @@
 // clock, so what each reading decides is set by the test, never by the machine's own load.
 // (These replace integration tests that started one busy loop per core and needed the rest of
 // the host to be calm for the reading to come out as expected.)
-import type { OptionValues } from '../../src/core/declaration.js';
+import { type OptionValues, optionDefaults } from '../../src/core/declaration.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCtx } from '../../src/cli/context.js';
 import { makeUi } from '../../src/cli/output.js';
-import { render, run } from '../../src/commands/throttle-status.js';
+import { declaration, render, run } from '../../src/commands/throttle-status.js';
 import { FakeHost } from '../fake-host.js';
 import { tempDir } from '../helpers.js';
 
@@ -42,7 +42,7 @@ async function status(toml: string, opts: OptionValues = {}, onSleep: (ms: numbe
     listProcesses: async () => [],
   });
   try {
-    const out = await run(opts, [], ctx);
+    const out = await run({ ...optionDefaults(declaration), ...opts }, [], ctx);
     return { code: out.exitCode ?? 0, report: out.data! };
   } finally {
     ctx.close();
