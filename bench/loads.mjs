@@ -32,6 +32,8 @@ const cases = [
   { name: "require('cli-table3')", code: "MEASURE(() => req('cli-table3'))" },
   { name: "require('node:child_process')", code: "MEASURE(() => require('node:child_process'))" },
   { name: "import('chalk') (ES module loader)", code: "MEASURE(() => import(req.resolve('chalk')))" },
+  { name: "require('systeminformation')", code: "MEASURE(() => req('systeminformation'))" },
+  { name: "import('ps-list') (ES module loader)", code: "MEASURE(() => import(req.resolve('ps-list')))" },
 ];
 const prelude = `
 const req = require('node:module').createRequire(${JSON.stringify(join(root, 'package.json'))});
