@@ -8,7 +8,9 @@
 // test/integration/launcher.test.ts checks that the launcher uses the cache.
 // Runs in a temp state folder and working folder with throttling off; the only process it
 // starts is `true`, in the foreground, through `agentctl spawn`.
-// Usage: node scripts/code-cache.cjs   (scripts/bundle.mjs runs it after each bundle)
+// It runs the CLI ten times, so `npm run build` runs it and `prepare` (every install) does not:
+// without a cache bin/agentctl compiles as usual, which costs start-up time and nothing else.
+// Usage: node scripts/code-cache.cjs   (`npm run build` runs it after scripts/bundle.mjs)
 const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
@@ -27,6 +29,22 @@ const WARM_UP = [
   ['config'],
 ];
 
+// The warm-up's own output is of no use to a build log: stdout is dropped, stderr kept and
+// shown only when writing the cache fails.
+const stdoutWrite = process.stdout.write;
+const stderrWrite = process.stderr.write;
+let stderrText = '';
+function quiet(on) {
+  const swallow = (keep) => (chunk, encoding, cb) => {
+    if (keep) stderrText += String(chunk);
+    const done = typeof encoding === 'function' ? encoding : cb;
+    if (typeof done === 'function') done();
+    return true;
+  };
+  process.stdout.write = on ? swallow(false) : stdoutWrite;
+  process.stderr.write = on ? swallow(true) : stderrWrite;
+}
+
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'agentctl-code-cache-'));
   try {
@@ -36,7 +54,12 @@ async function main() {
 
     const { script, cachePath, exports } = load({ useCache: false });
     if (!cachePath) throw new Error('dist/agentctl.cjs has no build id on its first line; run node scripts/bundle.mjs');
-    for (const argv of WARM_UP) await exports.main(argv);
+    quiet(true);
+    try {
+      for (const argv of WARM_UP) await exports.main(argv);
+    } finally {
+      quiet(false);
+    }
     writeFileSync(cachePath, script.createCachedData());
   } finally {
     process.chdir(tmpdir());
@@ -45,6 +68,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`code-cache: ${err && err.stack}\n`);
+  process.stderr.write(`${stderrText}code-cache: writing the code cache failed: ${err && err.stack}\n`);
   process.exitCode = 1;
 });

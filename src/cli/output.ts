@@ -3,10 +3,9 @@
  * NO_COLOR, then FORCE_COLOR, then whether the stream is a TTY. chalk 5 does not read NO_COLOR
  * itself, and cli-table3 colours its borders unless told not to, so both get told.
  */
-import type { ChalkInstance } from 'chalk';
+import { Chalk, type ChalkInstance } from 'chalk';
 import { createRequire } from 'node:module';
 import type { Ui } from '../core/ctx.js';
-import { importEsm } from '../core/esm.js';
 import { printable } from '../core/text.js';
 
 export interface ColorInputs {
@@ -82,9 +81,12 @@ function escapingChalk(chalk: ChalkInstance, remember: (s: string) => string, es
   return wrap(chalk) as ChalkInstance;
 }
 
-/** Load chalk, only when some stream gets colour. */
-export async function loadChalk(): Promise<ChalkInstance> {
-  const { Chalk } = await importEsm<typeof import('chalk')>('chalk');
+/**
+ * chalk, for when some stream gets colour. It is bundled and imported plainly: loading it
+ * lazily, through the ES module loader, saved a run without colour nothing measurable and cost
+ * a run with colour 15 ms (docs/architecture.md, "Start-up").
+ */
+export function loadChalk(): ChalkInstance {
   return new Chalk({ level: 1 });
 }
 

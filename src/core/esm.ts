@@ -1,5 +1,6 @@
 /**
- * import() of a package that ships only ES modules (chalk, ps-list, systeminformation).
+ * import() of a package loaded only off Linux (ps-list, which ships only ES modules, and
+ * systeminformation).
  * The command line runs from a bundle that bin/agentctl compiles through node:vm (to use a
  * code cache), and such code has no loader for import(): Node 20's option that lends it the
  * main one is experimental, and is lost when the code comes from a cache. The launcher

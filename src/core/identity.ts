@@ -3,11 +3,8 @@
  * exits; the kernel then reuses the number. Everything agentctl stores about a process keeps
  * all three, and every signal is preceded by `isSameProcess`.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-
-/** child_process only where it is needed (macOS): loading it costs every Linux run start-up time. */
-const childProcess = () => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 export interface ProcessIdentity {
   readonly pid: number;
@@ -52,7 +49,7 @@ export function bootId(): string {
   }
   if (process.platform === 'darwin') {
     try {
-      const out = childProcess().execFileSync('sysctl', ['-n', 'kern.boottime'], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+      const out = execFileSync('sysctl', ['-n', 'kern.boottime'], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
       const m = /sec = (\d+)/.exec(out);
       cachedBootId = m ? `boottime:${m[1]}` : 'unknown';
     } catch {
@@ -101,7 +98,7 @@ export function readProcStat(pid: number): ProcStat | undefined {
 
 function darwinStartTime(pid: number): string | undefined {
   try {
-    const out = childProcess().execFileSync('ps', ['-o', 'lstart=', '-p', String(pid)], {
+    const out = execFileSync('ps', ['-o', 'lstart=', '-p', String(pid)], {
       encoding: 'utf8',
       env: { ...process.env, LC_ALL: 'C' },
       stdio: ['ignore', 'pipe', 'ignore'],
