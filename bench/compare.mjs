@@ -46,7 +46,12 @@ try {
   }
   const base = median(t.node);
   /** @type {(name: string, xs: number[], vs?: number[]) => Record<string, unknown>} */
-  const row = (name, xs, vs) => ({ name, median_ms: round(median(xs)), ratio_to_node: round(median(xs) / base, 2), vs_other: vs === undefined ? '' : `${round((median(xs) / median(vs) - 1) * 100)}%` });
+  const row = (name, xs, vs) => ({
+    name,
+    median_ms: round(median(xs)),
+    ratio_to_node: round(median(xs) / base, 2),
+    vs_other: vs === undefined ? '' : `${round((median(xs) / median(vs) - 1) * 100)}%`,
+  });
   printTable(
     [
       row('node -e 0', t.node),

@@ -21,7 +21,9 @@ try {
   s.db.transaction(() => {
     const ev = s.db.prepare("INSERT INTO events (ts, command, kind, subject, reason, data) VALUES (?, 'spawn', ?, ?, ?, NULL)");
     for (let i = 0; i < 1_000_000; i++) ev.run(now - (1_000_000 - i) * 2000, i % 3 ? 'spawn.admitted' : 'run.exited', `worker-${i % 50}`, `r${i} admitted in group default: slot 1 of 3`);
-    const run = s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at, exit_code, failure) VALUES (?, ?, 'default', 3, 'detached', ?, '[\"python3\",\"worker.py\"]', '/srv', ?, ?, ?, ?)");
+    const run = s.db.prepare(
+      "INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at, exit_code, failure) VALUES (?, ?, 'default', 3, 'detached', ?, '[\"python3\",\"worker.py\"]', '/srv', ?, ?, ?, ?)",
+    );
     for (let i = 0; i < 10_000; i++) {
       const failed = i % 7 === 0;
       const start = now - (10_000 - i) * 8000;
@@ -51,12 +53,24 @@ try {
   const sizeAfter = statSync(join(sd, 'state.db')).size;
   const [node, doctor] = /** @type {[typeof res[0] & {}, typeof res[0] & {}]} */ (res);
   const rows = [
-    { figure: doctor.name, median_ms: doctor.median_ms, baseline_ms: node.median_ms, ratio: round(doctor.median_ms / node.median_ms, 2), goal: '<= 500 ms', ok: doctor.median_ms <= 500 ? 'yes' : 'NO' },
+    {
+      figure: doctor.name,
+      median_ms: doctor.median_ms,
+      baseline_ms: node.median_ms,
+      ratio: round(doctor.median_ms / node.median_ms, 2),
+      goal: '<= 500 ms',
+      ok: doctor.median_ms <= 500 ? 'yes' : 'NO',
+    },
   ];
   printTable(rows, ['figure', 'median_ms', 'baseline_ms', 'ratio', 'goal', 'ok']);
-  console.log(`\nstate.db: ${round(sizeBefore / 1048576, 1)} MiB with 1,000,000 events (filled in ${round(fill / 1000, 1)} s); ${round(sizeAfter / 1048576, 1)} MiB after one doctor run with the default limits pruned it to 200,000 events (that run took ${round(pruneMs, 0)} ms)`);
+  console.log(
+    `\nstate.db: ${round(sizeBefore / 1048576, 1)} MiB with 1,000,000 events (filled in ${round(fill / 1000, 1)} s); ${round(sizeAfter / 1048576, 1)} MiB after one doctor run with the default limits pruned it to 200,000 events (that run took ${round(pruneMs, 0)} ms)`,
+  );
   const out = join(root, 'bench', 'results', 'doctor.json');
-  writeFileSync(out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, runs: RUNS, rows, state_db_bytes_before: sizeBefore, state_db_bytes_after_prune: sizeAfter, prune_run_ms: round(pruneMs, 0) }, null, 2)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ when: new Date().toISOString(), node: process.version, runs: RUNS, rows, state_db_bytes_before: sizeBefore, state_db_bytes_after_prune: sizeAfter, prune_run_ms: round(pruneMs, 0) }, null, 2)}\n`,
+  );
   console.log(`written to ${out}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -325,7 +325,9 @@ function findings() {
   return {
     unmanaged_agents_ours: ps.unmanaged.filter((/** @type {{ command: string }} */ a) => ours(a.command)).length,
     unmanaged_agents_total: ps.unmanaged.length,
-    dedupe_groups_ours: dd.groups.filter((/** @type {Group} */ g) => ours(g.keep.command)).map((/** @type {Group} */ g) => ({ identity: g.identity, keep: g.keep.command.replace(work, '$TMP'), duplicates: g.duplicates.length })),
+    dedupe_groups_ours: dd.groups
+      .filter((/** @type {Group} */ g) => ours(g.keep.command))
+      .map((/** @type {Group} */ g) => ({ identity: g.identity, keep: g.keep.command.replace(work, '$TMP'), duplicates: g.duplicates.length })),
     dedupe_groups_total: dd.groups.length,
   };
 }
@@ -363,7 +365,9 @@ try {
     alive = target;
     const ours = waitReady();
     const host = countProc();
-    console.log(`+${fmt(target)}: ${ours} extra processes ${blocks.length && target < /** @type {{ extra: number }} */ (blocks[blocks.length - 1]).extra ? 'left' : 'up'} in ${Date.now() - t0} ms, ${host} entries in /proc; measuring ...`);
+    console.log(
+      `+${fmt(target)}: ${ours} extra processes ${blocks.length && target < /** @type {{ extra: number }} */ (blocks[blocks.length - 1]).extra ? 'left' : 'up'} in ${Date.now() - t0} ms, ${host} entries in /proc; measuring ...`,
+    );
     const cpu0 = cpuTicks();
     const cases = [{ name: 'node -e 0', cmd: node, args: ['-e', '0'], opts: { env, cwd } }, ...COMMANDS.map((c) => ({ name: c.name, ...agentctl(c.args) }))];
     let res;
@@ -402,7 +406,14 @@ try {
     for (const l of levels) {
       const ratio = at(l) / base(l);
       const isGoal = l === last;
-      rows.push({ figure: `${c.name}, +${fmt(l.extra)} procs`, 'agentctl ms': at(l), 'node -e 0 ms': base(l), ratio: round(ratio, 2), goal: isGoal ? `<= ${GOAL_RATIO}x` : '', ok: isGoal ? (ratio <= GOAL_RATIO ? 'yes' : 'NO') : '' });
+      rows.push({
+        figure: `${c.name}, +${fmt(l.extra)} procs`,
+        'agentctl ms': at(l),
+        'node -e 0 ms': base(l),
+        ratio: round(ratio, 2),
+        goal: isGoal ? `<= ${GOAL_RATIO}x` : '',
+        ok: isGoal ? (ratio <= GOAL_RATIO ? 'yes' : 'NO') : '',
+      });
     }
     const per1k = (at(last) - at(first)) / ((last.extra - first.extra) / 1000);
     const slope1 = (at(mid) - at(first)) / ((mid.extra - first.extra) / 1000);
@@ -410,7 +421,15 @@ try {
     const linear = slope2 <= 1.5 * Math.max(slope1, 0) + 2;
     rows.push({ figure: `${c.name}, ms per 1,000 procs`, 'agentctl ms': round(per1k, 2), 'node -e 0 ms': base(last), ratio: round(per1k / base(last), 3), goal: 'linear', ok: linear ? 'yes' : 'NO' });
     const ratio5k = at(last) / base(last);
-    summary.push({ command: c.name, per_1000_ms: round(per1k, 2), slope_100_2500_ms_per_1000: round(slope1, 2), slope_2500_5000_ms_per_1000: round(slope2, 2), linear, ratio_at_5000: round(ratio5k, 2), ok_at_5000: ratio5k <= GOAL_RATIO });
+    summary.push({
+      command: c.name,
+      per_1000_ms: round(per1k, 2),
+      slope_100_2500_ms_per_1000: round(slope1, 2),
+      slope_2500_5000_ms_per_1000: round(slope2, 2),
+      linear,
+      ratio_at_5000: round(ratio5k, 2),
+      ok_at_5000: ratio5k <= GOAL_RATIO,
+    });
     if (!linear || ratio5k > GOAL_RATIO) exitCode = 1;
   }
   console.log('');
@@ -420,7 +439,9 @@ try {
   console.log(`medians per block (up, down), ms: ${names.map((n) => `${n}: ${levels.map((l) => /** @type {number[]} */ (l.medians[n]).join('/')).join(', ')}`).join('; ')}`);
   for (const b of blocks) {
     const s = b.sanity;
-    console.log(`+${fmt(b.extra)}: ${b.proc_entries} /proc entries (${b.extra_alive} ours), host CPU ${b.cpu_busy_pct}% busy; ps saw ${s.unmanaged_agents_ours} of our 5 claude; dedupe grouped ${s.dedupe_groups_ours.map((g) => `${g.identity} (${g.duplicates} dup)`).join(', ') || 'nothing of ours'}; groups not ours: ${s.dedupe_groups_total - s.dedupe_groups_ours.length}`);
+    console.log(
+      `+${fmt(b.extra)}: ${b.proc_entries} /proc entries (${b.extra_alive} ours), host CPU ${b.cpu_busy_pct}% busy; ps saw ${s.unmanaged_agents_ours} of our 5 claude; dedupe grouped ${s.dedupe_groups_ours.map((g) => `${g.identity} (${g.duplicates} dup)`).join(', ') || 'nothing of ours'}; groups not ours: ${s.dedupe_groups_total - s.dedupe_groups_ours.length}`,
+    );
   }
 
   // ------------------------------------------------------------------------------------------

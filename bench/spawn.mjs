@@ -218,13 +218,15 @@ const versions = {
   agentctl: spawnSync(node, [bin, '--version'], { encoding: 'utf8', env: agentEnv, cwd }).stdout.trim(),
   sem: peers.sem ? (/GNU parallel \S+/.exec(spawnSync(peers.sem, ['--version'], { encoding: 'utf8', env: semEnv }).stdout)?.[0] ?? 'unknown') : null,
   // read pm2's version from its package.json: `pm2 --version` would start a daemon
-  pm2: peers.pm2 ? (() => {
-    try {
-      return JSON.parse(readFileSync(join(dirname(realpathSync(peers.pm2)), '..', 'package.json'), 'utf8')).version;
-    } catch {
-      return 'unknown';
-    }
-  })() : null,
+  pm2: peers.pm2
+    ? (() => {
+        try {
+          return JSON.parse(readFileSync(join(dirname(realpathSync(peers.pm2)), '..', 'package.json'), 'utf8')).version;
+        } catch {
+          return 'unknown';
+        }
+      })()
+    : null,
 };
 
 /** @param {string} home */
@@ -255,7 +257,9 @@ function pm2Daemon(home) {
 function pm2Apps(home) {
   const r = spawnSync(/** @type {string} */ (peers.pm2), ['jlist'], { env: pm2Env(home), cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
   try {
-    return JSON.parse(r.stdout).filter((/** @type {{ pid: number }} */ a) => a.pid > 0).map((/** @type {{ pid: number; name: string }} */ a) => note({ pid: a.pid, startTime: procStat(a.pid)?.startTime }, `pm2 app ${a.name}`));
+    return JSON.parse(r.stdout)
+      .filter((/** @type {{ pid: number }} */ a) => a.pid > 0)
+      .map((/** @type {{ pid: number; name: string }} */ a) => note({ pid: a.pid, startTime: procStat(a.pid)?.startTime }, `pm2 app ${a.name}`));
   } catch {
     return [];
   }
@@ -409,7 +413,15 @@ setTimeout(()=>fs.appendFileSync(f,'end '+n+' '+t()+'\\n'),300);`;
  * @param {ReadonlyArray<readonly [T, T]>} intervals
  */
 function maxOverlap(intervals) {
-  const ev = intervals.flatMap(([s, e]) => /** @type {Array<[T, number]>} */ ([[s, 1], [e, -1]])).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+  const ev = intervals
+    .flatMap(
+      ([s, e]) =>
+        /** @type {Array<[T, number]>} */ ([
+          [s, 1],
+          [e, -1],
+        ]),
+    )
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
   let cur = 0;
   let max = 0;
   for (const [, d] of ev) max = Math.max(max, (cur += d));
@@ -424,9 +436,7 @@ async function overshoot() {
   const log = join(stateDir, 'fixture.log');
   writeFileSync(log, '');
   const results = await Promise.all(
-    Array.from({ length: N }, (_, i) =>
-      run(node, [bin, 'spawn', '--state-dir', stateDir, '--name', `c${i}`, '--group', 'c', '--max', String(MAX), '--', node, '-e', FIXTURE, log], { env: agentEnv }),
-    ),
+    Array.from({ length: N }, (_, i) => run(node, [bin, 'spawn', '--state-dir', stateDir, '--name', `c${i}`, '--group', 'c', '--max', String(MAX), '--', node, '-e', FIXTURE, log], { env: agentEnv })),
   );
   /** @type {Record<string, number>} */
   const codes = {};
@@ -475,7 +485,10 @@ async function waitMakespan() {
       run(node, [bin, 'spawn', '--state-dir', stateDir, '--wait', '5m', '--name', `w${i}`, '--group', 'w', '--max', String(SLOTS), '--', 'sleep', '1'], { env: agentEnv }),
     ),
   );
-  const agentS = sinceS(t0, rs.reduce((m, r) => (r.exitedAt > m ? r.exitedAt : m), t0));
+  const agentS = sinceS(
+    t0,
+    rs.reduce((m, r) => (r.exitedAt > m ? r.exitedAt : m), t0),
+  );
   // where the time beyond the ideal goes: until the first admission (30 agentctl starting at
   // once), and the slot hand-offs (the k+3-th admission after the k-th exit)
   const rec = agentRecord(stateDir).runs;
@@ -509,12 +522,19 @@ async function waitMakespan() {
   const nodes = await Promise.all(Array.from({ length: N }, () => run(node, ['-e', '0'], { env: agentEnv })));
   const ends = nodes.map((r) => sinceS(f0, r.exitedAt) * 1000).sort((x, y) => x - y);
   const third = /** @type {number} */ (ends[SLOTS - 1]);
-  out.node_floor = { third_exit_ms: Math.round(third), last_exit_ms: Math.round(/** @type {number} */ (ends[ends.length - 1])), makespan_s: round(ideal + third / 1000, 2), ratio_to_ideal: round((ideal + third / 1000) / ideal, 3) };
+  out.node_floor = {
+    third_exit_ms: Math.round(third),
+    last_exit_ms: Math.round(/** @type {number} */ (ends[ends.length - 1])),
+    makespan_s: round(ideal + third / 1000, 2),
+    ratio_to_ideal: round((ideal + third / 1000) / ideal, 3),
+  };
   if (peers.sem) {
     semIds.add('benchW');
     const s0 = process.hrtime.bigint();
     // each sem returns once its job has started; then sem --wait returns when all are done
-    const callers = await Promise.all(Array.from({ length: N }, () => run(/** @type {string} */ (peers.sem), ['--will-cite', '-j', String(SLOTS), '--id', 'benchW', 'sleep', '1'], { env: semEnv, stdio: 'ignore' })));
+    const callers = await Promise.all(
+      Array.from({ length: N }, () => run(/** @type {string} */ (peers.sem), ['--will-cite', '-j', String(SLOTS), '--id', 'benchW', 'sleep', '1'], { env: semEnv, stdio: 'ignore' })),
+    );
     const w = spawnSync(/** @type {string} */ (peers.sem), ['--will-cite', '--wait', '--id', 'benchW'], { env: semEnv, cwd, stdio: 'ignore', timeout: 300_000 });
     const semS = sinceS(s0, process.hrtime.bigint());
     out.sem = { makespan_s: round(semS, 2), ratio_to_ideal: round(semS / ideal, 3), callers_not_zero: callers.filter((r) => r.code !== 0).length, wait_exit: w.status };
@@ -584,7 +604,11 @@ try {
   const distBuilt = newest(join(root, 'dist'));
   versions.dist_built = new Date(distBuilt).toISOString();
 
-  console.log(`agentctl ${versions.agentctl} (dist built ${versions.dist_built}), node ${process.version}, ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${RUNS} runs per admission case`);
+  console.log(
+    `agentctl ${versions.agentctl} (dist built ${versions.dist_built}), node ${process.version}, ${cpus().length} CPUs, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, ${RUNS} runs per admission case`,
+  );
   for (const p of /** @type {const} */ (['sem', 'pm2'])) console.log(peers[p] ? `peer ${p}: ${peers[p]} (${versions[p]})` : `SKIP ${p}: not found; ${HINT[p]}`);
   const ts = JSON.parse(spawnSync(node, [bin, 'throttle-status', '--json', '--state-dir', tmp('state-probe')], { env: agentEnv, cwd, encoding: 'utf8' }).stdout);
   if (ts.agent_processes > 0) console.log(`note: ${ts.agent_processes} unmanaged agent process(es) on this host count against every group's cap`);
@@ -601,13 +625,23 @@ try {
   const a = /** @type {{ median_ms: number }} */ (adm.agentctl).median_ms;
   /** @type {Array<Record<string, unknown>>} */
   const rows = [];
-  for (const [peer, goal] of /** @type {Array<[string, number]>} */ ([[`sem -j ${RUNS + WARMUP}`, 0.9], ['pm2 start', 0.6]])) {
+  for (const [peer, goal] of /** @type {Array<[string, number]>} */ ([
+    [`sem -j ${RUNS + WARMUP}`, 0.9],
+    ['pm2 start', 0.6],
+  ])) {
     const p = adm[peer];
     const label = `admission ms (median): spawn -d vs ${peer}${peer === 'pm2 start' ? ' (daemon warm)' : ''}`;
     if (!p) rows.push({ figure: label, agentctl: a, peer: 'skipped', ratio: '', goal: `<= ${goal}x`, ok: '' });
     else rows.push({ figure: label, agentctl: a, peer: p.median_ms, ratio: ratio(a, p.median_ms), goal: `<= ${goal}x`, ok: ok(a / p.median_ms <= goal) });
   }
-  rows.push({ figure: `overshoot: most alive at once, ${ov.concurrent} x spawn --max ${ov.max}`, agentctl: `${ov.max_alive} (overshoot ${ov.overshoot})`, peer: '', ratio: '', goal: `<= ${ov.max}`, ok: ok(ov.overshoot === 0) });
+  rows.push({
+    figure: `overshoot: most alive at once, ${ov.concurrent} x spawn --max ${ov.max}`,
+    agentctl: `${ov.max_alive} (overshoot ${ov.overshoot})`,
+    peer: '',
+    ratio: '',
+    goal: `<= ${ov.max}`,
+    ok: ok(ov.overshoot === 0),
+  });
   const otherCodes = Object.entries(ov.exit_codes).filter(([c]) => c !== '0' && c !== '75');
   rows.push({
     figure: `exit codes of those ${ov.concurrent} (ran / no slot / other)`,
@@ -634,17 +668,43 @@ try {
     ok: '',
   });
   const pm2Kb = rss.pm2?.rss_kb;
-  rows.push({ figure: `supervision RSS MB, ${rss.agents} detached agents in all`, agentctl: mb(rss.agentctl.total_kb), peer: pm2Kb ? `${mb(pm2Kb)} (pm2 God Daemon)` : 'skipped', ratio: pm2Kb ? ratio(rss.agentctl.total_kb, pm2Kb) : '', goal: '', ok: '' });
-  rows.push({ figure: 'supervision RSS MB per agent', agentctl: mb(rss.agentctl.per_agent_kb), peer: pm2Kb ? mb(pm2Kb / rss.agents) : 'skipped', ratio: pm2Kb ? ratio(rss.agentctl.per_agent_kb, pm2Kb / rss.agents) : '', goal: '<= 5 MB', ok: ok(rss.agentctl.per_agent_kb <= 5 * 1024) });
+  rows.push({
+    figure: `supervision RSS MB, ${rss.agents} detached agents in all`,
+    agentctl: mb(rss.agentctl.total_kb),
+    peer: pm2Kb ? `${mb(pm2Kb)} (pm2 God Daemon)` : 'skipped',
+    ratio: pm2Kb ? ratio(rss.agentctl.total_kb, pm2Kb) : '',
+    goal: '',
+    ok: '',
+  });
+  rows.push({
+    figure: 'supervision RSS MB per agent',
+    agentctl: mb(rss.agentctl.per_agent_kb),
+    peer: pm2Kb ? mb(pm2Kb / rss.agents) : 'skipped',
+    ratio: pm2Kb ? ratio(rss.agentctl.per_agent_kb, pm2Kb / rss.agents) : '',
+    goal: '<= 5 MB',
+    ok: ok(rss.agentctl.per_agent_kb <= 5 * 1024),
+  });
 
   console.log('');
   printTable(rows, ['figure', 'agentctl', 'peer', 'ratio', 'goal', 'ok']);
-  console.log(`\nadmission detail (medians, ms): node -e 0 ${/** @type {{ median_ms: number }} */ (adm['node -e 0']).median_ms}, agentctl --version ${/** @type {{ median_ms: number }} */ (adm['agentctl --version']).median_ms}, spawn -d ${a}${Object.entries(adm).filter(([k]) => !['agentctl', 'node -e 0', 'agentctl --version'].includes(k)).map(([k, v]) => `, ${k} ${v.median_ms}`).join('')}`);
+  console.log(
+    `\nadmission detail (medians, ms): node -e 0 ${/** @type {{ median_ms: number }} */ (adm['node -e 0']).median_ms}, agentctl --version ${/** @type {{ median_ms: number }} */ (adm['agentctl --version']).median_ms}, spawn -d ${a}${Object.entries(
+      adm,
+    )
+      .filter(([k]) => !['agentctl', 'node -e 0', 'agentctl --version'].includes(k))
+      .map(([k, v]) => `, ${k} ${v.median_ms}`)
+      .join('')}`,
+  );
   const h = mk.agentctl.handoff_ms;
-  console.log(`--wait detail: first admission ${mk.agentctl.first_admission_ms} ms after the 30 were launched; slot hand-off median ${h?.median} ms, max ${h?.max} ms; most registered at once ${mk.agentctl.max_registered_at_once}`);
-  console.log(`overshoot detail: ${ov.ran} fixtures logged a start, ${ov.unfinished_in_log} without an end; most registered (admitted..exited) at once ${ov.max_registered_at_once}; events ${JSON.stringify(ov.events)}`);
+  console.log(
+    `--wait detail: first admission ${mk.agentctl.first_admission_ms} ms after the 30 were launched; slot hand-off median ${h?.median} ms, max ${h?.max} ms; most registered at once ${mk.agentctl.max_registered_at_once}`,
+  );
+  console.log(
+    `overshoot detail: ${ov.ran} fixtures logged a start, ${ov.unfinished_in_log} without an end; most registered (admitted..exited) at once ${ov.max_registered_at_once}; events ${JSON.stringify(ov.events)}`,
+  );
   // the bench runs whatever dist/ holds; a rebuild part-way through mixes two builds
-  if (newest(join(root, 'dist')) !== distBuilt) console.error(`warning: dist/ was rebuilt during this run (built ${versions.dist_built}, now ${new Date(newest(join(root, 'dist'))).toISOString()}); the figures mix two builds`);
+  if (newest(join(root, 'dist')) !== distBuilt)
+    console.error(`warning: dist/ was rebuilt during this run (built ${versions.dist_built}, now ${new Date(newest(join(root, 'dist'))).toISOString()}); the figures mix two builds`);
   if (ov.other_exit_examples.length) console.log(`\nexit codes other than 0/75: ${JSON.stringify(ov.other_exit_examples, null, 1)}`);
   if (mk.agentctl.not_zero.length) console.log(`\n--wait runs that did not exit 0: ${JSON.stringify(mk.agentctl.not_zero.slice(0, 5), null, 1)}`);
 

@@ -26,7 +26,12 @@ try {
   const base = /** @type {{ median_ms: number }} */ (res[0]).median_ms;
   /** @type {Record<string, number>} */
   const goals = { 'agentctl --version': 1.3, 'agentctl throttle-status --json': 1.6 };
-  const rows = res.map((r) => ({ ...r, ratio: round(r.median_ms / base, 2), goal: goals[r.name] ? `<= ${goals[r.name]}x` : '', ok: goals[r.name] ? (r.median_ms / base <= /** @type {number} */ (goals[r.name]) ? 'yes' : 'NO') : '' }));
+  const rows = res.map((r) => ({
+    ...r,
+    ratio: round(r.median_ms / base, 2),
+    goal: goals[r.name] ? `<= ${goals[r.name]}x` : '',
+    ok: goals[r.name] ? (r.median_ms / base <= /** @type {number} */ (goals[r.name]) ? 'yes' : 'NO') : '',
+  }));
   printTable(rows, ['name', 'median_ms', 'min_ms', 'ratio', 'goal', 'ok']);
   const out = join(root, 'bench', 'results', 'startup.json');
   writeFileSync(out, `${JSON.stringify({ when: new Date().toISOString(), node: process.version, runs, rows }, null, 2)}\n`);

@@ -67,4 +67,3 @@ if (imports.length !== 1) {
 const id = createHash('sha256').update(code).digest('hex').slice(0, 16);
 for (const f of readdirSync(join(root, 'dist'))) if (/^agentctl\.cjs\.\w+\.cache$/.test(f)) rmSync(join(root, 'dist', f));
 writeFileSync(out, `// agentctl build ${id}\n${code}`);
-

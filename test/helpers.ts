@@ -258,10 +258,15 @@ export async function envsExpired(stateDir: string, names: readonly string[], ti
   const db = new Database(join(stateDir, 'state.db'), { readonly: true });
   try {
     const row = db.prepare('SELECT expires_at FROM envs WHERE name = ?');
-    await waitFor(() => names.every((n) => {
-      const r = row.get(n) as { expires_at: number } | undefined;
-      return r !== undefined && r.expires_at < Date.now();
-    }), timeoutMs, { what: `environments ${names.join(', ')} past their TTL` });
+    await waitFor(
+      () =>
+        names.every((n) => {
+          const r = row.get(n) as { expires_at: number } | undefined;
+          return r !== undefined && r.expires_at < Date.now();
+        }),
+      timeoutMs,
+      { what: `environments ${names.join(', ')} past their TTL` },
+    );
   } finally {
     db.close();
   }

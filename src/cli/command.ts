@@ -1,7 +1,6 @@
 import type { OptionValues } from '../core/declaration.js';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 
-
 /** A command module: parse options, call core, return data. Rendering is separate. */
 export interface CommandModule<T = unknown> {
   run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<T>>;

@@ -32,11 +32,7 @@ export const declaration: CommandDecl = {
   name: 'completion',
   description: 'print the shell completion script for bash, zsh or fish',
   args: [{ name: '<shell>', help: 'the shell', choices: SHELLS }],
-  examples: [
-    'agentctl completion bash > /etc/bash_completion.d/agentctl',
-    'agentctl completion zsh > "${fpath[1]}/_agentctl"',
-    'agentctl completion fish > ~/.config/fish/completions/agentctl.fish',
-  ],
+  examples: ['agentctl completion bash > /etc/bash_completion.d/agentctl', 'agentctl completion zsh > "${fpath[1]}/_agentctl"', 'agentctl completion fish > ~/.config/fish/completions/agentctl.fish'],
 };
 
 /**
@@ -99,7 +95,12 @@ function commandSpec(d: CommandDecl, subcommands: readonly CmdSpec[] = []): CmdS
 
 /** The whole tree as completions offer it: hidden commands (internal plumbing such as _end-run) left out. */
 export function programSpec(): CmdSpec {
-  return commandSpec(ROOT, declarations().filter((d) => !d.hidden).map((d) => commandSpec(d)));
+  return commandSpec(
+    ROOT,
+    declarations()
+      .filter((d) => !d.hidden)
+      .map((d) => commandSpec(d)),
+  );
 }
 
 export interface CompletionResult {

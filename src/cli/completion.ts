@@ -80,7 +80,10 @@ export function bashCompletion(root: CmdSpec): string {
 }
 
 const zq = (s: string) => s.replace(/'/g, `'\\''`);
-const zdesc = (s: string) => zq(s).replace(/[[\]]/g, (m) => `\\${m}`).replace(/:/g, '\\:');
+const zdesc = (s: string) =>
+  zq(s)
+    .replace(/[[\]]/g, (m) => `\\${m}`)
+    .replace(/:/g, '\\:');
 
 function zshOpt(o: OptSpec): string[] {
   const action = o.choices?.length ? `(${o.choices.join(' ')})` : o.path === 'dir' ? '_files -/' : o.path === 'file' ? '_files' : ' ';

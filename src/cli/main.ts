@@ -61,7 +61,7 @@ async function runCommand(mod: CommandModule, opts: OptionValues, args: readonly
   if (g.config === '') throw new UsageError('--config: empty path; expected a config file, e.g. --config ./agentctl.toml');
   const { createCtx } = await import('./context.js');
   const colorOut = decideColor({ flag: colors.flag, env: process.env, isTTY: Boolean(process.stdout.isTTY) }) && !globals.json;
-  const chalk = colorOut || colors.err ? await (await import('./output.js')).loadChalk() : undefined;
+  const chalk = colorOut || colors.err ? (await import('./output.js')).loadChalk() : undefined;
   const ctx = createCtx({ globals, colorOut, colorErr: colors.err, ...(chalk ? { chalk } : {}) });
   opened(ctx);
   const outcome = await mod.run(opts, args, ctx);

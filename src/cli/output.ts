@@ -24,7 +24,6 @@ export function decideColor({ flag, env, isTTY }: ColorInputs): boolean {
   return isTTY;
 }
 
-
 type TableCtor = new (opts: Record<string, unknown>) => { push(...rows: unknown[]): void; toString(): string };
 let TableClass: TableCtor | undefined;
 
@@ -46,10 +45,16 @@ const PAINTED_MAX = 10_000;
  * keeping: text without one is escaped in one pass.
  */
 function escapeExcept(text: string, painted: ReadonlySet<string>, keepNewlines: boolean): string {
-  const esc = (seg: string) => (keepNewlines ? seg.split('\n').map((l) => printable(l)).join('\n') : printable(seg));
+  const esc = (seg: string) =>
+    keepNewlines
+      ? seg
+          .split('\n')
+          .map((l) => printable(l))
+          .join('\n')
+      : printable(seg);
   let out = '';
   let from = 0;
-  for (let i = text.indexOf('\u001b'); i >= 0; ) {
+  for (let i = text.indexOf('\u001b'); i >= 0;) {
     let best = '';
     for (const p of painted) if (p.length > best.length && text.startsWith(p, i)) best = p;
     if (!best) {
@@ -75,7 +80,13 @@ function escapingChalk(chalk: ChalkInstance, remember: (s: string) => string, es
       },
       set: (_t, prop, value) => Reflect.set(real, prop, value, real),
       apply(_t, thisArg, args: unknown[]) {
-        return remember(Reflect.apply(real as (...a: unknown[]) => string, thisArg, args.map((a) => escape(String(a)))));
+        return remember(
+          Reflect.apply(
+            real as (...a: unknown[]) => string,
+            thisArg,
+            args.map((a) => escape(String(a))),
+          ),
+        );
       },
     });
   return wrap(chalk) as ChalkInstance;

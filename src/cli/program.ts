@@ -111,11 +111,7 @@ function addCommand(program: Command, d: CommandDecl, dispatch: Dispatch): void 
 
 /** agentctl with these commands (main.ts passes the one that runs, or all of them). */
 export function buildProgram(version: string, commands: readonly CommandDecl[], dispatch: Dispatch): Command {
-  const program = new Command(ROOT.name)
-    .description(ROOT.description)
-    .version(version, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show help')
-    .addHelpCommand(false);
+  const program = new Command(ROOT.name).description(ROOT.description).version(version, '-V, --version', 'print the version').helpOption('-h, --help', 'show help').addHelpCommand(false);
   for (const o of GLOBAL_OPTIONS) program.addOption(option(o));
   program.showSuggestionAfterError(true).addHelpText('after', helpAfter(ROOT));
   for (const d of commands) addCommand(program, d, dispatch);

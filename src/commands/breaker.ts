@@ -96,7 +96,10 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     const was = state.write(() => {
       const h = getHealth(state, name);
       setHealth(state, name, HEALTHY, now);
-      state.event({ command: 'breaker', kind: 'breaker.reset', subject: name, reason: `reset by hand (was ${modeAt(h, now)}, ${h.consecutiveFailures} failures${h.reason ? `: ${h.reason}` : ''})` }, now);
+      state.event(
+        { command: 'breaker', kind: 'breaker.reset', subject: name, reason: `reset by hand (was ${modeAt(h, now)}, ${h.consecutiveFailures} failures${h.reason ? `: ${h.reason}` : ''})` },
+        now,
+      );
       const mode = modeAt(h, now);
       return mode === 'closed' && h.notBefore > now ? 'backing off' : mode;
     });
@@ -112,11 +115,23 @@ export function render(r: BreakerResult, ui: Ui): string {
   const now = Date.now();
   const hostLine =
     r.host.mode === 'open'
-      ? ui.c.red(`host breaker OPEN: ${r.host.reason}; every spawn paused for ${formatDuration(Date.parse(r.host.not_before!) - now)} (recent: ${r.host.failures.map((f) => `${printable(f.name)} ${howEnded(f)}`).join(', ')}); agentctl breaker reset --host`)
+      ? ui.c.red(
+          `host breaker OPEN: ${r.host.reason}; every spawn paused for ${formatDuration(Date.parse(r.host.not_before!) - now)} (recent: ${r.host.failures.map((f) => `${printable(f.name)} ${howEnded(f)}`).join(', ')}); agentctl breaker reset --host`,
+        )
       : '';
   if (r.breakers.length === 0) return [hostLine, 'every name is healthy: no backoff, no open breaker'].filter(Boolean).join('\n');
-  return (hostLine ? `${hostLine}\n` : '') + ui.table(
-    ['name', 'state', 'failures', 'last', 'blocked for', 'reason'],
-    r.breakers.map((b) => [b.name, b.mode === 'closed' ? (b.not_before ? 'backoff' : 'closed') : ui.c.red(b.mode), b.consecutive_failures, b.last_failure ?? '-', b.not_before ? formatDuration(Date.parse(b.not_before) - now) : '-', b.reason ?? '']),
+  return (
+    (hostLine ? `${hostLine}\n` : '') +
+    ui.table(
+      ['name', 'state', 'failures', 'last', 'blocked for', 'reason'],
+      r.breakers.map((b) => [
+        b.name,
+        b.mode === 'closed' ? (b.not_before ? 'backoff' : 'closed') : ui.c.red(b.mode),
+        b.consecutive_failures,
+        b.last_failure ?? '-',
+        b.not_before ? formatDuration(Date.parse(b.not_before) - now) : '-',
+        b.reason ?? '',
+      ]),
+    )
   );
 }

@@ -6,12 +6,7 @@ import type { CommandDecl, OptionValues } from '../core/declaration.js';
 export const declaration: CommandDecl = {
   name: 'config',
   description: 'print every effective configuration value and where it came from; exit 78 when invalid',
-  examples: [
-    'agentctl config',
-    'agentctl config --json | jq .values.throttle.memory_pct',
-    'AGENTCTL_THROTTLE_CPU_PCT=50,70,85 agentctl config',
-    'agentctl --config ./ci.toml config',
-  ],
+  examples: ['agentctl config', 'agentctl config --json | jq .values.throttle.memory_pct', 'AGENTCTL_THROTTLE_CPU_PCT=50,70,85 agentctl config', 'agentctl --config ./ci.toml config'],
 };
 
 export interface ConfigResult {
@@ -56,9 +51,7 @@ export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ct
 const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
 
 export function render(r: ConfigResult, ui: Ui): string {
-  const rows = r.entries
-    .filter((e) => e.key !== 'services')
-    .map((e) => [e.key, show(e.value), e.source.kind === 'default' ? ui.c.dim('default') : `${e.source.kind}: ${e.source.detail}`]);
+  const rows = r.entries.filter((e) => e.key !== 'services').map((e) => [e.key, show(e.value), e.source.kind === 'default' ? ui.c.dim('default') : `${e.source.kind}: ${e.source.detail}`]);
   const services = r.entries.find((e) => e.key === 'services');
   const list = (services?.value as Array<Record<string, unknown>> | undefined) ?? [];
   const out = [

@@ -29,7 +29,6 @@ export const declaration: CommandDecl = {
   examples: ['agentctl dedupe-workers --dry-run', "agentctl dedupe-workers --match 'auto_confirm_worker'", 'agentctl dedupe-workers --keep oldest --json'],
 };
 
-
 function matchFlag(v: OptionValues[string]): RegExp | undefined {
   if (v === undefined) return undefined;
   const text = String(v);
@@ -60,7 +59,10 @@ export function render(r: DedupeResult, ui: Ui): string {
   const lines: string[] = [];
   for (const g of r.groups) {
     lines.push(`${ui.c.bold(g.identity)}: keep PID ${g.keep.pid} (${showCommand(g.keep.command, 70)})`);
-    for (const d of g.duplicates) lines.push(`  ${d.action === 'failed' ? ui.c.red('FAILED') : d.action.replace('_', ' ')} PID ${d.pid}${d.pids.length > 1 ? ` (+${d.pids.length - 1} in its tree)` : ''}: ${showCommand(d.command, 70)}`);
+    for (const d of g.duplicates)
+      lines.push(
+        `  ${d.action === 'failed' ? ui.c.red('FAILED') : d.action.replace('_', ' ')} PID ${d.pid}${d.pids.length > 1 ? ` (+${d.pids.length - 1} in its tree)` : ''}: ${showCommand(d.command, 70)}`,
+      );
   }
   for (const x of r.runs) lines.push(`run ${printable(x.name)}: kept ${x.kept}, ${r.dry_run ? 'would end' : 'ended'} ${x.ended.join(', ')}`);
   return lines.join('\n');

@@ -54,7 +54,16 @@ const context = (r: Row) => JSON.parse(r.context) as DlqEntry['context'];
 /** An entry as shown; its command redacted (entries stored before redaction may hold secrets). */
 const toEntry = (r: Row): DlqEntry => {
   const c = context(r);
-  return { id: r.id, time: new Date(r.created_at).toISOString(), name: r.name, run_id: r.run_id, failure: r.failure, error: r.error, restarts: r.restarts, context: { ...c, command: redactArgv(c.command) } };
+  return {
+    id: r.id,
+    time: new Date(r.created_at).toISOString(),
+    name: r.name,
+    run_id: r.run_id,
+    failure: r.failure,
+    error: r.error,
+    restarts: r.restarts,
+    context: { ...c, command: redactArgv(c.command) },
+  };
 };
 
 export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<DlqResult>> {
@@ -67,17 +76,32 @@ export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx
     if (!row) throw new ExitError(EXIT.failed, `dlq retry: no entry ${raw}; see agentctl dlq`, 'not_found');
     // the entry names files (PID file, log) and a folder to run in: check it like input first
     if (!NAME_RE.test(row.name) || row.name.includes('..')) {
-      throw new StateError(`dlq retry: entry ${row.id} has a name agentctl never accepts (${JSON.stringify(row.name.slice(0, 40))}); the state file is damaged or was written by someone else`, state.paths.db, EXIT.failed, 'state_corrupt');
+      throw new StateError(
+        `dlq retry: entry ${row.id} has a name agentctl never accepts (${JSON.stringify(row.name.slice(0, 40))}); the state file is damaged or was written by someone else`,
+        state.paths.db,
+        EXIT.failed,
+        'state_corrupt',
+      );
     }
     const e = toEntry(row);
     if (!NAME_RE.test(e.context.group) || !isAbsolute(e.context.cwd)) {
-      throw new StateError(`dlq retry: entry ${row.id} has a group or folder agentctl never records; the state file is damaged or was written by someone else`, state.paths.db, EXIT.failed, 'state_corrupt');
+      throw new StateError(
+        `dlq retry: entry ${row.id} has a group or folder agentctl never records; the state file is damaged or was written by someone else`,
+        state.paths.db,
+        EXIT.failed,
+        'state_corrupt',
+      );
     }
     // the stored command, not the shown one: an entry from before redaction replays as it was
     const command = context(row).command;
     if (isRedacted(command)) {
       const again = `agentctl spawn --name ${shellWord(e.name)} -- ${command.map(shellWord).join(' ')}`;
-      throw new ExitError(EXIT.usage, `dlq retry: entry ${e.id} cannot be replayed: its command held a secret, which agentctl never stores; run it again with the secret in place of ${REDACTED}: ${again}`, 'redacted', { id: e.id, name: e.name });
+      throw new ExitError(
+        EXIT.usage,
+        `dlq retry: entry ${e.id} cannot be replayed: its command held a secret, which agentctl never stores; run it again with the secret in place of ${REDACTED}: ${again}`,
+        'redacted',
+        { id: e.id, name: e.name },
+      );
     }
     const loaded = ctx.config();
     // a human asked for this retry: give the name a clean slate first
@@ -85,21 +109,18 @@ export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx
       setHealth(state, e.name, HEALTHY, ctx.now());
       state.event({ command: 'dlq', kind: 'dlq.retry', subject: e.name, reason: `retrying dead-letter entry ${e.id} (${e.error}); breaker reset` });
     });
-    const result = await spawnRun(
-      spawnDeps(ctx, loaded, 'dlq'),
-      {
-        name: e.name,
-        group: e.context.group,
-        priority: e.context.priority,
-        requires: [],
-        ifNotRunning: false,
-        detach: true,
-        killGraceMs: loaded.config.spawn.killGraceMs,
-        limits: {},
-        command,
-        cwd: e.context.cwd,
-      },
-    );
+    const result = await spawnRun(spawnDeps(ctx, loaded, 'dlq'), {
+      name: e.name,
+      group: e.context.group,
+      priority: e.context.priority,
+      requires: [],
+      ifNotRunning: false,
+      detach: true,
+      killGraceMs: loaded.config.spawn.killGraceMs,
+      limits: {},
+      command,
+      cwd: e.context.cwd,
+    });
     if (result.outcome === 'started') state.write(() => state.db.prepare('DELETE FROM dlq WHERE id = ?').run(e.id));
     const entries = (state.db.prepare('SELECT * FROM dlq ORDER BY id').all() as Row[]).map(toEntry);
     const retried = { id: e.id, result: spawnJson(result) };

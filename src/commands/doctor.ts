@@ -112,9 +112,24 @@ const STATUS_VALUE: Record<Status, number> = { ok: 0, warn: 1, fail: 2 };
 export function prometheusMetrics(r: DoctorResult, nowMs: number): Metric[] {
   return [
     { name: 'agentctl_doctor_score', help: 'Health score 0-10 (10 minus 2 per failing check, 0.5 per warning).', type: 'gauge', samples: [{ value: r.score }] },
-    { name: 'agentctl_doctor_check_status', help: 'Check status: 0 ok, 1 warn, 2 fail.', type: 'gauge', samples: r.checks.map((c) => ({ labels: { id: c.id, group: c.group }, value: STATUS_VALUE[c.status] })) },
-    { name: 'agentctl_doctor_check_value', help: 'The value each check measured, where it is a number.', type: 'gauge', samples: r.checks.filter((c) => typeof c.metric === 'number').map((c) => ({ labels: { id: c.id }, value: c.metric! })) },
-    { name: 'agentctl_last_run_timestamp_seconds', help: 'When this agentctl command last ran (unix seconds).', type: 'gauge', samples: [{ labels: { command: 'doctor' }, value: Math.floor(nowMs / 1000) }] },
+    {
+      name: 'agentctl_doctor_check_status',
+      help: 'Check status: 0 ok, 1 warn, 2 fail.',
+      type: 'gauge',
+      samples: r.checks.map((c) => ({ labels: { id: c.id, group: c.group }, value: STATUS_VALUE[c.status] })),
+    },
+    {
+      name: 'agentctl_doctor_check_value',
+      help: 'The value each check measured, where it is a number.',
+      type: 'gauge',
+      samples: r.checks.filter((c) => typeof c.metric === 'number').map((c) => ({ labels: { id: c.id }, value: c.metric! })),
+    },
+    {
+      name: 'agentctl_last_run_timestamp_seconds',
+      help: 'When this agentctl command last ran (unix seconds).',
+      type: 'gauge',
+      samples: [{ labels: { command: 'doctor' }, value: Math.floor(nowMs / 1000) }],
+    },
   ];
 }
 
@@ -155,7 +170,14 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       throw new ExitError(EXIT.failed, `--prometheus: cannot write ${prom}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'write_failed');
     }
   }
-  g.facts.state?.write(() => g.facts.state!.event({ command: 'doctor', kind: 'doctor.run', reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${results.filter((r) => r.status === 'warn').length} warnings`, data: { score: result.score } }));
+  g.facts.state?.write(() =>
+    g.facts.state!.event({
+      command: 'doctor',
+      kind: 'doctor.run',
+      reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${results.filter((r) => r.status === 'warn').length} warnings`,
+      data: { score: result.score },
+    }),
+  );
   const failing = result.status === 'fail';
   return { data: result, exitCode: failing ? EXIT.failed : EXIT.ok };
 }

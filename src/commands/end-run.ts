@@ -52,7 +52,13 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   if (!r || !id || r.ended_at !== null) return { data: { run_id: runId }, exitCode: EXIT.ok };
   const res = await endTree(id, { runId, graceMs });
   state.write(() =>
-    state.event({ command: '_end-run', kind: 'run.timeout', subject: r.name, reason: `${runId} ran past its timeout: ${res.graceful ? 'ended by TERM' : 'KILLed after the grace'}${res.swept.length ? `, swept ${res.swept.length} escaped` : ''}`, data: { ...endJson(runId, res) } }),
+    state.event({
+      command: '_end-run',
+      kind: 'run.timeout',
+      subject: r.name,
+      reason: `${runId} ran past its timeout: ${res.graceful ? 'ended by TERM' : 'KILLed after the grace'}${res.swept.length ? `, swept ${res.swept.length} escaped` : ''}`,
+      data: { ...endJson(runId, res) },
+    }),
   );
   return { data: endJson(runId, res), exitCode: res.survivors.length ? EXIT.failed : EXIT.ok };
 }

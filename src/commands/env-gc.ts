@@ -20,7 +20,6 @@ export const declaration: CommandDecl = {
   examples: ['agentctl env-gc --dry-run', '*/5 * * * * agentctl env-gc --quiet', 'agentctl env-gc --json'],
 };
 
-
 export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<GcResult>> {
   return { data: await envGc(ctx, { dryRun: Boolean(opts.dryRun), force: Boolean(opts.force) }) };
 }
@@ -30,7 +29,9 @@ export function render(r: GcResult, ui: Ui): string {
   const lines: string[] = [];
   for (const a of r.actions) {
     const what = a.action === 'removed' ? 'removed' : a.action === 'would_remove' ? 'would remove' : ui.c.red('refused');
-    lines.push(`${what} ${a.name}: ${a.reason}${a.ports.length ? `; ports ${a.ports.join(', ')}` : ''}${a.worktree ? `; worktree ${a.worktree}` : ''}${a.problems.length ? ` (${a.problems.join('; ')}${a.action === 'refused' ? (a.in_use.length ? '; in use: --force does not override this' : '; --force removes it anyway') : ''})` : ''}`);
+    lines.push(
+      `${what} ${a.name}: ${a.reason}${a.ports.length ? `; ports ${a.ports.join(', ')}` : ''}${a.worktree ? `; worktree ${a.worktree}` : ''}${a.problems.length ? ` (${a.problems.join('; ')}${a.action === 'refused' ? (a.in_use.length ? '; in use: --force does not override this' : '; --force removes it anyway') : ''})` : ''}`,
+    );
   }
   if (r.pruned_worktrees.length) lines.push(`git metadata dropped for missing worktrees: ${r.pruned_worktrees.join(', ')}`);
   if (r.orphan_worktrees.length) lines.push(`worktree folders git no longer knows: ${r.orphan_worktrees.join(', ')}`);

@@ -2,11 +2,27 @@
 import { resolve } from 'node:path';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
-import { addWorktree, allEnvs, badWorktreePath, dropEnv, envLeaseState, type EnvRow, envUsers, getEnv, halfCreated, ownerAlive, removeWorktree, repoTop, uniqueName, worktreeProblems } from '../core/envs.js';
+import {
+  addWorktree,
+  allEnvs,
+  badWorktreePath,
+  dropEnv,
+  envLeaseState,
+  type EnvRow,
+  envUsers,
+  getEnv,
+  halfCreated,
+  ownerAlive,
+  removeWorktree,
+  repoTop,
+  uniqueName,
+  worktreeProblems,
+} from '../core/envs.js';
 import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
 import { leasePorts, leasesOf, leaseVerified, listeningPorts } from '../core/ports/leases.js';
 import { exhaustedMessage } from '../core/ports/pool.js';
+import type { LoadedConfig } from '../core/config/types.js';
 import type { State } from '../core/state.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration, parseIntInRange } from '../core/units.js';
@@ -74,10 +90,20 @@ export function view(state: State, e: EnvRow, now: number): EnvView {
   };
 }
 
-async function create(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+interface CreateRequest {
+  readonly requested: string;
+  readonly count: number;
+  readonly ttlMs: number;
+  readonly owner: ReturnType<typeof getIdentity>;
+  readonly worktree?: string | undefined;
+  readonly repo?: string | undefined;
+  readonly branch?: string | undefined;
+}
+
+/** env create's arguments, checked: exit 2 naming the flag for anything wrong. */
+function createRequest(opts: OptionValues, args: readonly string[], ctx: Ctx, loaded: LoadedConfig): CreateRequest {
   const requested = checkName(args[1] ?? '', 'env create NAME');
   const count = parseIntInRange(String(opts.ports), '--ports', 0, 100);
-  const loaded = ctx.config();
   const ttlMs = opts.ttl !== undefined ? parseDuration(String(opts.ttl), '--ttl') : loaded.config.env.ttlMs;
   if (ttlMs <= 0) throw new UsageError('--ttl: expected a duration above 0');
   let owner: ReturnType<typeof getIdentity>;
@@ -86,18 +112,45 @@ async function create(opts: OptionValues, args: readonly string[], ctx: Ctx): Pr
     owner = getIdentity(pid);
     if (!owner) throw new UsageError(`--owner-pid: no process ${pid} is running`);
   }
-  let worktree: string | undefined;
-  let repo: string | undefined;
   const branch = opts.branch !== undefined ? String(opts.branch) : undefined;
   if (branch !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$/.test(branch)) throw new UsageError(`--branch: invalid branch name ${JSON.stringify(branch)}`);
-  if (opts.worktree !== undefined) {
-    worktree = resolve(ctx.cwd, String(opts.worktree));
-    const from = resolve(ctx.cwd, String(opts.repo ?? '.'));
-    repo = repoTop(from);
-    if (!repo) throw new UsageError(`--repo: ${from} is not inside a git repository`);
-  } else if (opts.repo !== undefined || branch !== undefined) {
-    throw new UsageError('--repo and --branch go with --worktree');
+  if (opts.worktree === undefined) {
+    if (opts.repo !== undefined || branch !== undefined) throw new UsageError('--repo and --branch go with --worktree');
+    return { requested, count, ttlMs, owner };
   }
+  const worktree = resolve(ctx.cwd, String(opts.worktree));
+  const from = resolve(ctx.cwd, String(opts.repo ?? '.'));
+  const repo = repoTop(from);
+  if (!repo) throw new UsageError(`--repo: ${from} is not inside a git repository`);
+  return { requested, count, ttlMs, owner, worktree, repo, branch };
+}
+
+/** The row that says 'creating' (with the creator's identity) until the worktree and ports are in place. */
+function insertCreating(state: State, name: string, now: number, r: CreateRequest, creator: ReturnType<typeof getIdentity>): void {
+  state.db
+    .prepare(
+      "INSERT INTO envs (name, created_at, expires_at, owner_pid, owner_start_time, owner_boot_id, worktree, repo, branch, status, creator_pid, creator_start_time, creator_boot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
+    )
+    .run(
+      name,
+      now,
+      now + r.ttlMs,
+      r.owner?.pid ?? null,
+      r.owner?.startTime ?? null,
+      r.owner?.bootId ?? null,
+      r.worktree ?? null,
+      r.repo ?? null,
+      r.branch ?? null,
+      creator?.pid ?? null,
+      creator?.startTime ?? null,
+      creator?.bootId ?? null,
+    );
+}
+
+async function create(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<EnvResult>> {
+  const loaded = ctx.config();
+  const req = createRequest(opts, args, ctx, loaded);
+  const { requested, count, ttlMs, worktree, repo, branch } = req;
   const state = ctx.state();
   const range = loaded.config.ports;
   const now = ctx.now();
@@ -111,18 +164,19 @@ async function create(opts: OptionValues, args: readonly string[], ctx: Ctx): Pr
       if (getEnv(state, requested)) {
         if (!opts.unique) {
           const e = getEnv(state, requested)!;
-          if (halfCreated(e)) throw new ExitError(EXIT.failed, `environment '${requested}' was left half-created by an env create (PID ${e.creator_pid}) that ended before finishing; run: agentctl env-gc`, 'exists');
-          throw new ExitError(EXIT.failed, `environment '${requested}' already exists (created ${new Date(e.created_at).toISOString()}, expires ${new Date(e.expires_at).toISOString()}); pass --unique for a fresh name, or run: agentctl env rm ${requested}`, 'exists');
+          if (halfCreated(e))
+            throw new ExitError(EXIT.failed, `environment '${requested}' was left half-created by an env create (PID ${e.creator_pid}) that ended before finishing; run: agentctl env-gc`, 'exists');
+          throw new ExitError(
+            EXIT.failed,
+            `environment '${requested}' already exists (created ${new Date(e.created_at).toISOString()}, expires ${new Date(e.expires_at).toISOString()}); pass --unique for a fresh name, or run: agentctl env rm ${requested}`,
+            'exists',
+          );
         }
         name = uniqueName(state, requested);
       }
       const ports = leasePorts(state, range, count, { kind: 'env', id: name }, listening, now, skip);
       if (!ports) throw new ExitError(EXIT.tryLater, exhaustedMessage(state, range, count, envLeaseState(state, now)), 'ports_exhausted');
-      state.db
-        .prepare(
-          "INSERT INTO envs (name, created_at, expires_at, owner_pid, owner_start_time, owner_boot_id, worktree, repo, branch, status, creator_pid, creator_start_time, creator_boot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
-        )
-        .run(name, now, now + ttlMs, owner?.pid ?? null, owner?.startTime ?? null, owner?.bootId ?? null, worktree ?? null, repo ?? null, branch ?? null, creator?.pid ?? null, creator?.startTime ?? null, creator?.bootId ?? null);
+      insertCreating(state, name, now, req, creator);
       return ports;
     });
   const ports = await leaseVerified(state, range, { kind: 'env', id: name }, count, (skip) => first(skip));
@@ -147,7 +201,13 @@ async function create(opts: OptionValues, args: readonly string[], ctx: Ctx): Pr
   }
   state.write(() => {
     state.db.prepare("UPDATE envs SET status = 'ready', creator_pid = NULL, creator_start_time = NULL, creator_boot_id = NULL WHERE name = ? AND created_at = ?").run(name, now);
-    state.event({ command: 'env', kind: 'env.created', subject: name, reason: `ports ${ports.join(', ') || 'none'}; expires in ${formatDuration(ttlMs)}${worktree ? `; worktree ${worktree}` : ''}${name !== requested ? ` (${requested} was taken)` : ''}`, data: { ports, ttl_ms: ttlMs, worktree: worktree ?? null } });
+    state.event({
+      command: 'env',
+      kind: 'env.created',
+      subject: name,
+      reason: `ports ${ports.join(', ') || 'none'}; expires in ${formatDuration(ttlMs)}${worktree ? `; worktree ${worktree}` : ''}${name !== requested ? ` (${requested} was taken)` : ''}`,
+      data: { ports, ttl_ms: ttlMs, worktree: worktree ?? null },
+    });
   });
   return { data: { action: 'create', env: view(state, getEnv(state, name)!, ctx.now()) } };
 }
@@ -161,13 +221,19 @@ async function rm(opts: OptionValues, args: readonly string[], ctx: Ctx): Promis
   // a live process working in it: never, --force or not (it would lose its working folder)
   const users = state.guard(() => envUsers(state, e));
   if (users.length) {
-    throw new ExitError(EXIT.failed, `refusing to remove environment ${name}: in use by ${users.map((u) => `PID ${u.pid} (${u.why})`).join(', ')}; stop it first (--force does not override this)`, 'env_in_use', { in_use: users });
+    throw new ExitError(
+      EXIT.failed,
+      `refusing to remove environment ${name}: in use by ${users.map((u) => `PID ${u.pid} (${u.why})`).join(', ')}; stop it first (--force does not override this)`,
+      'env_in_use',
+      { in_use: users },
+    );
   }
   const badPath = e.worktree ? badWorktreePath(e.worktree) : undefined;
   if (badPath) throw new ExitError(EXIT.failed, `refusing to remove environment ${name}: ${badPath}`, 'worktree_unsafe');
   if (e.worktree && e.repo) {
     const problems = worktreeProblems(e.repo, e.worktree, { excuseLock: halfCreated(e) ? 'initializing' : undefined });
-    if (problems.length && !force) throw new ExitError(EXIT.failed, `refusing to remove worktree ${e.worktree}: ${problems.join('; ')}; commit and push it, or pass --force`, 'worktree_unsafe', { problems });
+    if (problems.length && !force)
+      throw new ExitError(EXIT.failed, `refusing to remove worktree ${e.worktree}: ${problems.join('; ')}; commit and push it, or pass --force`, 'worktree_unsafe', { problems });
   }
   if (opts.dryRun) {
     return { data: { action: 'rm', removed: name, ports: state.guard(() => leasesOf(state, { kind: 'env', id: name })), worktree: e.worktree, dry_run: true } };
@@ -178,7 +244,13 @@ async function rm(opts: OptionValues, args: readonly string[], ctx: Ctx): Promis
   }
   const ports = state.write(() => {
     const p = dropEnv(state, e);
-    state.event({ command: 'env', kind: 'env.removed', subject: name, reason: `removed by hand${force ? ' (--force)' : ''}; released ports ${p.join(', ') || 'none'}`, data: { ports: p, worktree: e.worktree } });
+    state.event({
+      command: 'env',
+      kind: 'env.removed',
+      subject: name,
+      reason: `removed by hand${force ? ' (--force)' : ''}; released ports ${p.join(', ') || 'none'}`,
+      data: { ports: p, worktree: e.worktree },
+    });
     return p;
   });
   return { data: { action: 'rm', removed: name, ports, worktree: e.worktree } };
@@ -215,7 +287,11 @@ export function render(r: EnvResult, ui: Ui): string {
       if (r.dry_run) return `would remove ${printable(r.removed)}: ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${printable(r.worktree)}` : ''}`;
       return `removed ${printable(r.removed)}: released ports ${r.ports.join(', ') || 'none'}${r.worktree ? `, worktree ${printable(r.worktree)}` : ''}`;
     case 'ls':
-      return r.envs.length ? ui.table(['name', 'ports', 'expires in', 'owner', 'worktree'], r.envs.map((e) => line(e, ui))) : 'no environments';
+      return r.envs.length
+        ? ui.table(
+            ['name', 'ports', 'expires in', 'owner', 'worktree'],
+            r.envs.map((e) => line(e, ui)),
+          )
+        : 'no environments';
   }
 }
-

@@ -136,7 +136,19 @@ export function render(r: PsResult, ui: Ui): string {
   }
   if (r.unmanaged.length) {
     out.push('', `agents not started by agentctl: ${r.unmanaged.length}`);
-    out.push(ui.table(['pid', 'program', 'uptime', 'cpu', 'rss', 'command'], r.unmanaged.map((a) => [a.pid, a.program, a.uptime_ms === null ? '-' : formatDuration(a.uptime_ms), a.cpu_ms === null ? '-' : formatDuration(a.cpu_ms), a.rss_bytes === null ? '-' : formatBytes(a.rss_bytes), printable(a.command, 60)])));
+    out.push(
+      ui.table(
+        ['pid', 'program', 'uptime', 'cpu', 'rss', 'command'],
+        r.unmanaged.map((a) => [
+          a.pid,
+          a.program,
+          a.uptime_ms === null ? '-' : formatDuration(a.uptime_ms),
+          a.cpu_ms === null ? '-' : formatDuration(a.cpu_ms),
+          a.rss_bytes === null ? '-' : formatBytes(a.rss_bytes),
+          printable(a.command, 60),
+        ]),
+      ),
+    );
   }
   return out.join('\n');
 }

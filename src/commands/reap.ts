@@ -27,7 +27,6 @@ export const declaration: CommandDecl = {
   examples: ['agentctl reap --dry-run', '*/5 * * * * agentctl reap --quiet --idle 5m', 'agentctl reap --orphans --json', 'agentctl reap --shed'],
 };
 
-
 const duration = (v: OptionValues[string], flag: string) => (v !== undefined ? parseDuration(String(v), flag) : undefined);
 
 export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<ReapResult>> {

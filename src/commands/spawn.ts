@@ -43,12 +43,14 @@ export const declaration: CommandDecl = {
   exitCodes: "the child's own code in the foreground (128+n for signal n); 75 no slot, cooldown, backoff, rate limit or --wait ran out; 69 circuit open or a dependency unhealthy.",
 };
 
-
 export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput>> {
   const command = [...args];
   if (command.length === 0 || command[0] === '') throw new UsageError('spawn: missing command; give it after --, e.g. agentctl spawn --name worker -- python3 worker.py');
   // default name: the program the command runs (the script, not the interpreter)
-  const name = checkName(opts.name !== undefined ? String(opts.name) : programName(command) || basename(command[0]!), opts.name !== undefined ? '--name' : 'spawn: the name taken from the command (give --name)');
+  const name = checkName(
+    opts.name !== undefined ? String(opts.name) : programName(command) || basename(command[0]!),
+    opts.name !== undefined ? '--name' : 'spawn: the name taken from the command (give --name)',
+  );
   const group = checkName(String(opts.group), '--group');
   const priority = parseIntInRange(String(opts.priority), '--priority', 1, 3);
   const max = opts.max !== undefined ? parseIntInRange(String(opts.max), '--max', 1, 10_000) : undefined;
@@ -96,7 +98,15 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     case 'started':
       return { data, exitCode: EXIT.ok };
     case 'finished':
-      return { data, exitCode: result.passThrough, ...(result.failure ? { message: `${name} ${result.timedOut ? 'timed out' : 'failed'} (${result.failure}): ${result.signal ? `ended by ${result.signal}` : `exit ${result.exitCode}`} after ${formatDuration(result.durationMs)}` } : {}) };
+      return {
+        data,
+        exitCode: result.passThrough,
+        ...(result.failure
+          ? {
+              message: `${name} ${result.timedOut ? 'timed out' : 'failed'} (${result.failure}): ${result.signal ? `ended by ${result.signal}` : `exit ${result.exitCode}`} after ${formatDuration(result.durationMs)}`,
+            }
+          : {}),
+      };
   }
 }
 

@@ -53,10 +53,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
   reconcileAll(state, ctx.config(), ctx.now(), 'stats'); // record runs that ended since anyone looked
   const db = state.db;
   const names = state.guard(
-    () =>
-      db
-        .prepare(`SELECT DISTINCT name FROM runs WHERE started_at >= ? ${only ? 'AND name = ?' : ''} ORDER BY name`)
-        .all(...[since ?? 0, ...(only ? [only] : [])]) as Array<{ name: string }>,
+    () => db.prepare(`SELECT DISTINCT name FROM runs WHERE started_at >= ? ${only ? 'AND name = ?' : ''} ORDER BY name`).all(...[since ?? 0, ...(only ? [only] : [])]) as Array<{ name: string }>,
   );
   const out: NameStats[] = names.map(({ name }) => {
     const counts = db
@@ -70,12 +67,16 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       )
       .get(name, since ?? 0) as { runs: number; ok: number; bad: number; running: number; last: number };
     const durations = (
-      db.prepare("SELECT ended_at - started_at AS d FROM runs WHERE name = ? AND state = 'exited' AND started_at >= ? ORDER BY started_at DESC LIMIT ?").all(name, since ?? 0, PERCENTILE_WINDOW) as Array<{ d: number }>
+      db
+        .prepare("SELECT ended_at - started_at AS d FROM runs WHERE name = ? AND state = 'exited' AND started_at >= ? ORDER BY started_at DESC LIMIT ?")
+        .all(name, since ?? 0, PERCENTILE_WINDOW) as Array<{ d: number }>
     )
       .map((r) => r.d)
       .sort((a, b) => a - b);
     const failures = Object.fromEntries(
-      (db.prepare('SELECT failure, COUNT(*) AS n FROM runs WHERE name = ? AND failure IS NOT NULL AND started_at >= ? GROUP BY failure').all(name, since ?? 0) as Array<{ failure: string; n: number }>).map((r) => [r.failure, r.n]),
+      (
+        db.prepare('SELECT failure, COUNT(*) AS n FROM runs WHERE name = ? AND failure IS NOT NULL AND started_at >= ? GROUP BY failure').all(name, since ?? 0) as Array<{ failure: string; n: number }>
+      ).map((r) => [r.failure, r.n]),
     );
     const ended = counts.ok + counts.bad;
     return {
@@ -110,7 +111,9 @@ export function render(r: StatsResult, ui: Ui): string {
       d(n.p50_ms),
       d(n.p95_ms),
       d(n.p99_ms),
-      Object.entries(n.failures).map(([k, v]) => `${k} ${v}`).join(', ') || '-',
+      Object.entries(n.failures)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || '-',
       n.running,
     ]),
   );

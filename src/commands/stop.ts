@@ -98,19 +98,36 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   const notRunning = names.filter((n) => !selected.some((r) => r.name === n));
   const view = selected.map((r) => ({ run_id: r.id, name: r.name, pid: r.pid }));
   if (dry) return { data: { dry_run: true, selected: view, closed, not_running: notRunning, graceful: [], forced: [], failed: [], ended: [], duration_ms: 0 } };
-  const ended = (await Promise.all(selected.map((r) => endRun(state, loaded, r, graceMs, { timedOut: false, why: `stopped by agentctl stop (grace ${formatDuration(graceMs)})`, command: 'stop' })))).filter((e): e is Ended => e !== undefined);
+  const ended = (
+    await Promise.all(selected.map((r) => endRun(state, loaded, r, graceMs, { timedOut: false, why: `stopped by agentctl stop (grace ${formatDuration(graceMs)})`, command: 'stop' })))
+  ).filter((e): e is Ended => e !== undefined);
   const duration = ctx.now() - started;
   const recordError = ended.find((e) => e.record_error !== undefined)?.record_error;
   if (recordError === undefined) {
     try {
       state.write(() =>
-        state.event({ command: 'stop', kind: 'stop.done', subject: all ? 'all' : group ?? names.join(','), reason: `${tally(ended)} in ${formatDuration(duration)}`, data: { ...sorted(ended), duration_ms: duration } }),
+        state.event({
+          command: 'stop',
+          kind: 'stop.done',
+          subject: all ? 'all' : (group ?? names.join(',')),
+          reason: `${tally(ended)} in ${formatDuration(duration)}`,
+          data: { ...sorted(ended), duration_ms: duration },
+        }),
       );
     } catch (err) {
       if (!(err instanceof StateError)) throw err;
     }
   }
-  return finish({ dry_run: false, selected: view, closed, not_running: notRunning, ...sorted(ended), ended, duration_ms: duration, ...(recordError !== undefined ? { record_error: recordError } : {}) });
+  return finish({
+    dry_run: false,
+    selected: view,
+    closed,
+    not_running: notRunning,
+    ...sorted(ended),
+    ended,
+    duration_ms: duration,
+    ...(recordError !== undefined ? { record_error: recordError } : {}),
+  });
 }
 
 /** graceful / forced / failed, by name; a run with survivors failed, whatever its leader did. */

@@ -218,7 +218,13 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       exitCode = EXIT.tryLater;
       message = `throttle level ${r.throttle_level} (${r.throttle_params.name}) stayed above ${p.waitLevel} for ${formatDuration(p.timeoutMs)}: ${r.reasons.join('; ') || 'no reason recorded'}`;
     }
-    state.event({ command: 'throttle-status', kind: ok ? 'throttle.wait_done' : 'throttle.wait_timeout', subject: `level ${r.throttle_level}`, reason: ok ? `level ${r.throttle_level} <= ${p.waitLevel} after ${formatDuration(waited)}` : message!, data: { wait_level: p.waitLevel, level: r.throttle_level, waited_ms: waited } });
+    state.event({
+      command: 'throttle-status',
+      kind: ok ? 'throttle.wait_done' : 'throttle.wait_timeout',
+      subject: `level ${r.throttle_level}`,
+      reason: ok ? `level ${r.throttle_level} <= ${p.waitLevel} after ${formatDuration(waited)}` : message!,
+      data: { wait_level: p.waitLevel, level: r.throttle_level, waited_ms: waited },
+    });
   }
   if (p.maxLevel !== undefined) {
     const ok = r.throttle_level <= p.maxLevel;
@@ -237,7 +243,6 @@ const LEVEL_COLORS = ['green', 'yellow', 'magenta', 'red'] as const;
 function levelLabel(level: ThrottleLevel, name: string, ui: Ui): string {
   return ui.c.bold[LEVEL_COLORS[level]](`level ${level} ${name}`);
 }
-
 
 /** One line per reading, for --watch and logs. */
 export function renderLine(r: ThrottleReport | ThrottleStatusResult, ui: Ui): string {
@@ -259,7 +264,9 @@ export function renderLine(r: ThrottleReport | ThrottleStatusResult, ui: Ui): st
 export function render(r: ThrottleStatusResult, ui: Ui): string {
   const p = r.throttle_params;
   const lines: string[] = [];
-  lines.push(`Throttle ${levelLabel(r.throttle_level, p.name, ui)}: max agents ${p.max_agents}, batch ${p.batch_size}, delay ${p.delay_ms} ms, max concurrent ${p.max_concurrent}, reasoning ${p.reasoning_effort}`);
+  lines.push(
+    `Throttle ${levelLabel(r.throttle_level, p.name, ui)}: max agents ${p.max_agents}, batch ${p.batch_size}, delay ${p.delay_ms} ms, max concurrent ${p.max_concurrent}, reasoning ${p.reasoning_effort}`,
+  );
   if (r.disabled) lines.push(ui.c.yellow('throttling disabled by AGENTCTL_DISABLE_THROTTLE: level forced to 0'));
   else if (r.reasons.length) lines.push(`why: ${r.reasons.join('; ')}`);
   lines.push('');
@@ -279,7 +286,10 @@ export function render(r: ThrottleStatusResult, ui: Ui): string {
   );
   if (r.max_level) lines.push('', r.max_level.ok ? `at or below --max-level ${r.max_level.limit}` : ui.c.red(`above --max-level ${r.max_level.limit}`));
   if (r.wait) {
-    lines.push('', r.wait.ok ? `reached level ${r.wait.level} or below after ${formatDuration(r.wait.waited_ms)}` : ui.c.red(`still above level ${r.wait.level} after ${formatDuration(r.wait.waited_ms)}`));
+    lines.push(
+      '',
+      r.wait.ok ? `reached level ${r.wait.level} or below after ${formatDuration(r.wait.waited_ms)}` : ui.c.red(`still above level ${r.wait.level} after ${formatDuration(r.wait.waited_ms)}`),
+    );
   }
   return lines.join('\n');
 }

@@ -151,7 +151,9 @@ export function worktreeProblems(repo: string, path: string, opts: { excuseLock?
   const head = git(['rev-parse', '--verify', '-q', 'HEAD'], path);
   if (head.code === 0) {
     const ownRef = wt?.branch ?? null;
-    const refs = git(['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/remotes'], repo).out.split('\n').filter((r) => r && r !== ownRef);
+    const refs = git(['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/remotes'], repo)
+      .out.split('\n')
+      .filter((r) => r && r !== ownRef);
     const unique = git(['rev-list', '--count', 'HEAD', ...(refs.length ? ['--not', ...refs] : [])], path);
     const n = Number(unique.out);
     if (unique.code === 0 && n > 0) problems.push(`${n} commit(s) on no other branch or remote (unpushed)`);

@@ -83,11 +83,7 @@ export function findByRunId(runId: string): number[] {
  * only while the PID still names that very process and it is not protected. Returns whether
  * the signal was sent. This is the only function in agentctl that calls kill(2).
  */
-export function signalProcess(
-  id: ProcessIdentity,
-  sig: NodeJS.Signals,
-  opts: { group?: boolean; guard?: ReadonlySet<number>; os?: ProcessOs } = {},
-): boolean {
+export function signalProcess(id: ProcessIdentity, sig: NodeJS.Signals, opts: { group?: boolean; guard?: ReadonlySet<number>; os?: ProcessOs } = {}): boolean {
   const os = opts.os ?? realOs;
   const guard = opts.guard ?? protectedPids();
   if (guard.has(id.pid) || !isSameProcess(id, (pid) => os.identity(pid))) return false;
@@ -141,10 +137,7 @@ function treeOf(os: ProcessOs, roots: readonly number[], pgid: number | undefine
  * descendant that left the group (`setsid`, `env -i`) while its parent lived is ended too; what
  * still lives at the end is listed in `survivors`.
  */
-export async function endTree(
-  id: ProcessIdentity,
-  opts: { runId?: string; graceMs: number; pollMs?: number; self?: number; os?: ProcessOs },
-): Promise<Ended> {
+export async function endTree(id: ProcessIdentity, opts: { runId?: string; graceMs: number; pollMs?: number; self?: number; os?: ProcessOs }): Promise<Ended> {
   const started = Date.now();
   const os = opts.os ?? realOs;
   const guard = protectedPids(opts.self);
@@ -179,7 +172,11 @@ export async function endTree(
   if (!graceful) {
     forced = true;
     // what was forked during the grace, under processes of the tree that still live
-    for (const e of snapshot([...tree.values()].filter(still).map((e) => e.pid), still(id))) if (!tree.has(e.pid)) tree.set(e.pid, e);
+    for (const e of snapshot(
+      [...tree.values()].filter(still).map((e) => e.pid),
+      still(id),
+    ))
+      if (!tree.has(e.pid)) tree.set(e.pid, e);
     // the group only through a leader that is still ours; its members by their own identity
     if (still(id)) send(id, 'SIGKILL', leads);
     for (const e of tree.values()) if (still(e)) send(e, 'SIGKILL');

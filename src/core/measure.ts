@@ -89,7 +89,18 @@ export async function measure(deps: MeasureDeps, config: Config, state: State, c
 
   const disabled = throttleDisabled(deps.env);
   const snap = w.end;
-  const raw = rawLevel({ memoryUsedPct: snap.memory.usedPct, cpuUsedPct: r.cpu, cpuShortWindow: w.short, psiMemorySome: snap.psi?.memory_some_avg10, psiMemoryFull: snap.psi?.memory_full_avg10, swapInPerS: r.swapInPerS, loadPerCore: snap.load[0] / snap.cpus }, t);
+  const raw = rawLevel(
+    {
+      memoryUsedPct: snap.memory.usedPct,
+      cpuUsedPct: r.cpu,
+      cpuShortWindow: w.short,
+      psiMemorySome: snap.psi?.memory_some_avg10,
+      psiMemoryFull: snap.psi?.memory_full_avg10,
+      swapInPerS: r.swapInPerS,
+      loadPerCore: snap.load[0] / snap.cpus,
+    },
+    t,
+  );
   const decided = record(state, { boot, snap, cpu: r.cpu, raw, disabled, command, recoveryMs: t.recoveryMs });
 
   // history stays small whoever writes samples (watch, spawn, the library): at most every 10 min
@@ -209,9 +220,7 @@ function record(state: State, m: { boot: string; snap: Snapshot; cpu: number; ra
       state.event({ command: m.command, kind: 'throttle.level', subject: `level ${d.level}`, reason: d.change.reason, data }, now);
     }
     state.db
-      .prepare(
-        'INSERT INTO samples (ts, boot_id, cpu_total, cpu_idle, swap_in, swap_out, memory_used_pct, cpu_used_pct, load1, raw_level, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      )
+      .prepare('INSERT INTO samples (ts, boot_id, cpu_total, cpu_idle, swap_in, swap_out, memory_used_pct, cpu_used_pct, load1, raw_level, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(now, m.boot, snap.cpu.total, snap.cpu.idle, snap.swapIn ?? null, snap.swapOut ?? null, snap.memory.usedPct, m.cpu, snap.load[0], raw.level, d.level);
     return d;
   });

@@ -142,11 +142,7 @@ export function modeAt(h: NameHealth, now: number): BreakerMode {
  * Update a name's health when one of its runs ends.
  * `startsLastHour` counts starts of this name in the hour before `now`.
  */
-export function afterRun(
-  h: NameHealth,
-  outcome: { failure: FailureType | null; runtimeMs: number; endedAt: number; startsLastHour: number },
-  s: PolicySettings = DEFAULT_POLICY,
-): NameHealth {
+export function afterRun(h: NameHealth, outcome: { failure: FailureType | null; runtimeMs: number; endedAt: number; startsLastHour: number }, s: PolicySettings = DEFAULT_POLICY): NameHealth {
   const { failure, runtimeMs, endedAt } = outcome;
   if (failure === null) return HEALTHY;
   // a long healthy stretch before this failure: count it as the first of a new series

@@ -131,11 +131,7 @@ export interface AgentCounts {
 }
 
 /** Count agents in a process list. `selfPid` (agentctl itself) and detached runs' supervisors are never counted. */
-export function countAgents(
-  procs: readonly ProcInfo[],
-  patterns: { readonly patterns: readonly string[]; readonly claude: string },
-  selfPid = process.pid,
-): AgentCounts {
+export function countAgents(procs: readonly ProcInfo[], patterns: { readonly patterns: readonly string[]; readonly claude: string }, selfPid = process.pid): AgentCounts {
   const agentRes = patterns.patterns.map((p) => new RegExp(p));
   const claudeRe = new RegExp(patterns.claude);
   let claude = 0;

@@ -106,11 +106,7 @@ export function storedCommand(argv: readonly string[]): string {
  * process's start ticks and parent (undefined when it is gone meanwhile); a ProcDetail
  * already carries them. `bootMs` is when the host booted (now minus uptime).
  */
-export function planSightings(
-  matches: ReadonlyArray<{ proc: ProcInfo; matched: string }>,
-  statOf: (pid: number) => { startTicks: string; ppid: number } | undefined,
-  bootMs: number,
-): Seen[] {
+export function planSightings(matches: ReadonlyArray<{ proc: ProcInfo; matched: string }>, statOf: (pid: number) => { startTicks: string; ppid: number } | undefined, bootMs: number): Seen[] {
   const out: Seen[] = [];
   for (const { proc, matched } of matches.slice(0, MAX_PER_READING)) {
     const d = proc as Partial<ProcDetail>;
@@ -268,9 +264,7 @@ export function restartLoops(rows: readonly SightingRow[], opts: { now: number; 
   for (const r of rows) (groups.get(r.ident) ?? groups.set(r.ident, []).get(r.ident)!).push(r);
   const out: RestartLoop[] = [];
   for (const [ident, all] of groups) {
-    const short = all
-      .filter((r) => r.gone_at !== null && r.started_at >= since && r.last_seen - r.started_at < opts.lifetimeMs)
-      .sort((a, b) => a.started_at - b.started_at);
+    const short = all.filter((r) => r.gone_at !== null && r.started_at >= since && r.last_seen - r.started_at < opts.lifetimeMs).sort((a, b) => a.started_at - b.started_at);
     if (short.length < opts.minCount) continue;
     const newest = short[short.length - 1]!;
     out.push({

@@ -346,8 +346,7 @@ export class State {
       if (!force && last && now - last.value < PRUNE_EVERY_MS) return undefined;
       const byAge = (table: string, maxAgeMs: number) => this.db.prepare(`DELETE FROM ${table} WHERE ts < ?`).run(now - maxAgeMs).changes;
       // ids grow with time, so "keep the newest N" is one range delete on the primary key
-      const byCount = (table: string, maxRows: number) =>
-        this.db.prepare(`DELETE FROM ${table} WHERE id <= (SELECT MAX(id) FROM ${table}) - ?`).run(maxRows).changes;
+      const byCount = (table: string, maxRows: number) => this.db.prepare(`DELETE FROM ${table} WHERE id <= (SELECT MAX(id) FROM ${table}) - ?`).run(maxRows).changes;
       const events = byAge('events', limits.eventsMaxAgeMs) + byCount('events', limits.eventsMaxRows);
       const samples = byAge('samples', limits.samplesMaxAgeMs) + byCount('samples', limits.samplesMaxRows);
       // process sightings follow the samples limits, by when each was last seen
@@ -356,9 +355,7 @@ export class State {
         this.db.prepare('DELETE FROM sightings WHERE last_seen <= (SELECT last_seen FROM sightings ORDER BY last_seen DESC LIMIT 1 OFFSET ?)').run(limits.samplesMaxRows).changes;
       // ended runs follow the events limits; live runs are never pruned
       this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?').run(now - limits.eventsMaxAgeMs);
-      this.db
-        .prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)')
-        .run(limits.eventsMaxRows);
+      this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)').run(limits.eventsMaxRows);
       this.setKv('prune.last_at', now, now);
       return { events, samples, sightings };
     });

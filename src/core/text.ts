@@ -53,7 +53,7 @@ export function printable(s: string, max?: number): string {
   if (!UNSAFE.test(s) && (max === undefined || s.length <= max)) return s;
   const pieces: Array<readonly [text: string, width: number]> = [];
   let width = 0;
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     const cp = s.codePointAt(i)!;
     const size = cp > 0xffff ? 2 : 1; // a pair is one code point; a lone surrogate one unit
     const piece: readonly [string, number] = escaped(cp) ? [escapeOne(cp), escapeOne(cp).length] : [s.slice(i, i + size), 1];

@@ -121,10 +121,7 @@ const known = (v: number | null | undefined): v is number => v !== undefined && 
  * call for at least a fixed level. The worst rule decides; every rule that calls for that level
  * is named. An unknown reading does not raise the level.
  */
-export function rawLevel(
-  reading: Readings,
-  settings: Pick<ThrottleSettings, 'memoryPct' | 'cpuPct'> & Partial<ThrottleSettings> = DEFAULT_THROTTLE,
-): RawLevel {
+export function rawLevel(reading: Readings, settings: Pick<ThrottleSettings, 'memoryPct' | 'cpuPct'> & Partial<ThrottleSettings> = DEFAULT_THROTTLE): RawLevel {
   const s = { ...DEFAULT_THROTTLE, ...settings };
   const rules: Array<{ level: number; reason: string }> = [];
   if (known(reading.memoryUsedPct)) {

@@ -86,7 +86,11 @@ describe('the level caps all agents on the host (1)', () => {
     const first = await spawnAll([['--name', 'holder', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done`]]);
     expect(first[0]!.code).toBe(0);
     const waiter = (name: string, group: string, priority: string) => {
-      const c = spawn(process.execPath, [BIN, '--state-dir', t.sd, 'spawn', '--json', '-d', '--wait', '60s', '--group', group, '--priority', priority, '--name', name, '--', 'sleep', '60'], { env: env(), cwd: t.dir, stdio: ['ignore', 'pipe', 'ignore'] });
+      const c = spawn(process.execPath, [BIN, '--state-dir', t.sd, 'spawn', '--json', '-d', '--wait', '60s', '--group', group, '--priority', priority, '--name', name, '--', 'sleep', '60'], {
+        env: env(),
+        cwd: t.dir,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       let out = '';
       c.stdout!.on('data', (d) => (out += d));
       return { c, exited: once(c, 'exit'), out: () => out };
@@ -129,7 +133,7 @@ describe('a spawn loop under new names meets the host breaker (3)', () => {
     expect((await cli(['spawn', '--name', 'healthy2', '--', 'true'])).code).toBe(0);
   });
 
-  it('runs killed from outside within min_uptime (KILL, or lost with their supervisor) do not open it: they fail on no one\'s loop', async () => {
+  it("runs killed from outside within min_uptime (KILL, or lost with their supervisor) do not open it: they fail on no one's loop", async () => {
     for (let i = 0; i < 8; i++) {
       const [r] = await spawnAll([['--name', `killed-${i}`, '--', 'sleep', '60']]);
       const run = parseJson<{ pid: number; run_id: string }>(r!.stdout);
@@ -173,7 +177,8 @@ describe('protections on by default (4)', () => {
   }
   const defaults = (e: NodeJS.ProcessEnv) => (args: string[]) => runCli(['--state-dir', t.sd, ...args], { env: e, cwd: t.dir });
   type Check = { id: string; status: string; value: string };
-  const check = async (run: (a: string[]) => Promise<RunResult>, id: string) => parseJson<{ checks: Check[] }>((await run(['doctor', '--json', '--check', id])).stdout).checks.find((c) => c.id === id)!;
+  const check = async (run: (a: string[]) => Promise<RunResult>, id: string) =>
+    parseJson<{ checks: Check[] }>((await run(['doctor', '--json', '--check', id])).stdout).checks.find((c) => c.id === id)!;
 
   it('15 x spawn -d -- claude: one per name, and under new names no more than the level allows; doctor shows the cap biting', async () => {
     const run = defaults(fakeClaude('while :; do sleep 1; done'));

@@ -185,8 +185,8 @@ describe('completion', () => {
       execFileSync('bash', ['-c', `source ${script}; COMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _agentctl; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' })
         .trim()
         .split('\n');
-    expect(complete("agentctl thr")).toEqual(['throttle-status']);
-    expect(complete("agentctl throttle-status --max")).toEqual(['--max-level']);
+    expect(complete('agentctl thr')).toEqual(['throttle-status']);
+    expect(complete('agentctl throttle-status --max')).toEqual(['--max-level']);
     expect(complete("agentctl completion ''")).toEqual(expect.arrayContaining(['bash', 'zsh', 'fish']));
   });
 });

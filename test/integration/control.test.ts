@@ -87,15 +87,25 @@ describe('reap', () => {
 
   it('ends a run past --timeout: TERM, grace, KILL for one that ignores TERM, and sweeps a grandchild that called setsid', async () => {
     const gfile = join(t.dir, 'g.pid');
-    const run = await spawnD('stubborn', '--', process.execPath, '-e', `process.on('SIGTERM', () => {}); const g = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { detached: true, stdio: 'ignore' }); g.unref(); require('fs').writeFileSync(${JSON.stringify(gfile)}, String(g.pid)); setInterval(() => {}, 1e6)`);
+    const run = await spawnD(
+      'stubborn',
+      '--',
+      process.execPath,
+      '-e',
+      `process.on('SIGTERM', () => {}); const g = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { detached: true, stdio: 'ignore' }); g.unref(); require('fs').writeFileSync(${JSON.stringify(gfile)}, String(g.pid)); setInterval(() => {}, 1e6)`,
+    );
     await waitFor(() => existsSync(gfile) && readFileSync(gfile, 'utf8') !== '', 5000);
     // ended by afterEach too, should an assertion below fail before reap sweeps it
     procs.adopt(Number(readFileSync(gfile, 'utf8')));
     // zombies other processes left on this host (PID 1 here never reaps) are reported too: skip them
     const before = await cli(['reap', '--dry-run', '--json', '--timeout', '100ms']);
-    expect(parseJson<{ findings: Array<{ kind: string; action: string }> }>(before.stdout).findings.filter((x) => x.kind !== 'zombie')).toEqual([expect.objectContaining({ kind: 'timeout', action: 'would_end' })]);
+    expect(parseJson<{ findings: Array<{ kind: string; action: string }> }>(before.stdout).findings.filter((x) => x.kind !== 'zombie')).toEqual([
+      expect.objectContaining({ kind: 'timeout', action: 'would_end' }),
+    ]);
     const r = await cli(['reap', '--json', '--timeout', '100ms', '--grace', '500ms']);
-    const f = parseJson<{ findings: Array<{ kind: string; action: string; ended: { graceful: boolean; forced: boolean; swept: number[]; survivors: number[] } }> }>(r.stdout).findings.filter((x) => x.kind !== 'zombie');
+    const f = parseJson<{ findings: Array<{ kind: string; action: string; ended: { graceful: boolean; forced: boolean; swept: number[]; survivors: number[] } }> }>(r.stdout).findings.filter(
+      (x) => x.kind !== 'zombie',
+    );
     expect(f[0]).toMatchObject({ kind: 'timeout', action: 'ended', ended: { graceful: false, forced: true, survivors: [] } });
     expect(f[0]!.ended.swept.length).toBe(1);
     procs.adopt(...f[0]!.ended.swept);
@@ -127,7 +137,11 @@ describe('reap', () => {
     await cli(['ps']);
     const s = State.open(t.sd);
     const real = getIdentity(victim.pid!)!;
-    s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rreused0002', 'ghost', 'default', 3, 'foreground', 'running', ?, '1', ?, ?, '[\"x\"]', '/', ?)").run(victim.pid, real.bootId, victim.pid, Date.now());
+    s.db
+      .prepare(
+        "INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rreused0002', 'ghost', 'default', 3, 'foreground', 'running', ?, '1', ?, ?, '[\"x\"]', '/', ?)",
+      )
+      .run(victim.pid, real.bootId, victim.pid, Date.now());
     // make the detached run's supervisor and child vanish without a trace
     const sup = s.db.prepare('SELECT sup_pid FROM runs WHERE id = ?').get(gone.run_id) as { sup_pid: number };
     s.close();
@@ -136,7 +150,10 @@ describe('reap', () => {
     await waitFor(() => !alive(gone.pid), 3000);
     const r = parseJson<{ findings: Array<{ kind: string; name: string; action: string }> }>((await cli(['reap', '--json'])).stdout);
     const mine = r.findings.filter((f) => f.kind === 'gone' || f.kind === 'pid_reused');
-    expect(mine.map((f) => [f.kind, f.name, f.action]).sort()).toEqual([['gone', 'gone', 'closed'], ['pid_reused', 'ghost', 'closed']]);
+    expect(mine.map((f) => [f.kind, f.name, f.action]).sort()).toEqual([
+      ['gone', 'gone', 'closed'],
+      ['pid_reused', 'ghost', 'closed'],
+    ]);
     expect(alive(victim.pid!)).toBe(true);
   });
 
@@ -172,7 +189,9 @@ describe('reap', () => {
   it('reports a zombie with its parent', async () => {
     // a parent that never waits for its child
     const ready = join(t.dir, 'z.ready');
-    const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(60)\n`], { stdio: 'ignore' });
+    const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(60)\n`], {
+      stdio: 'ignore',
+    });
     procs.track(parent);
     await waitFor(() => existsSync(ready) && readFileSync(ready, 'utf8') !== '', 5000);
     const kid = Number(readFileSync(ready, 'utf8'));
@@ -187,7 +206,9 @@ describe('reap', () => {
 describe('stop', () => {
   it('stops by name, group or all; reports graceful and forced', async () => {
     const ok = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'polite', '--group', 'g', '--', 'sleep', '30'])).stdout);
-    const rude = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1e6)"])).stdout);
+    const rude = parseJson<{ pid: number }>(
+      (await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1e6)"])).stdout,
+    );
     procs.adopt(ok.pid, rude.pid);
     // rude must ignore the TERM for the test to mean anything: wait until its handler is in place
     await waitFor(() => catches(rude.pid, 'SIGTERM'), 5_000, { what: 'rude catching SIGTERM' });
@@ -268,7 +289,11 @@ describe('other users', () => {
     await cli(['ps']);
     const id = getIdentity(c.pid!)!;
     const s = State.open(t.sd);
-    s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rnobody0001', 'theirs', 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"sleep\"]', '/', ?)").run(c.pid, id.startTime, id.bootId, c.pid, Date.now());
+    s.db
+      .prepare(
+        "INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rnobody0001', 'theirs', 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"sleep\"]', '/', ?)",
+      )
+      .run(c.pid, id.startTime, id.bootId, c.pid, Date.now());
     s.close();
     const r = parseJson<{ selected: unknown[]; not_running: string[] }>((await cli(['stop', 'theirs', '--grace', '200ms', '--json'])).stdout);
     expect(r.selected).toEqual([]);

@@ -21,7 +21,6 @@ import { BIN, cleanEnv, rng, runCli, sizeFromEnv, tempDir } from '../helpers.js'
 const SEED = sizeFromEnv('AGENTCTL_CRASH_SEED', 7);
 const INJECTIONS = sizeFromEnv('AGENTCTL_CRASH_INJECTIONS', 200);
 
-
 const t = tempDir();
 const sd = join(t.dir, 'state');
 const cfg = join(t.dir, 'agentctl.toml');
@@ -73,7 +72,11 @@ const supervisorAlive = (r: OpenRun) => r.sup_pid !== null && getIdentity(r.sup_
 function ownedRuns(): Set<string> {
   const s = State.open(sd);
   try {
-    return new Set(openRuns(s).filter((r) => processAlive(r) || supervisorAlive(r)).map((r) => r.id));
+    return new Set(
+      openRuns(s)
+        .filter((r) => processAlive(r) || supervisorAlive(r))
+        .map((r) => r.id),
+    );
   } finally {
     s.close();
   }

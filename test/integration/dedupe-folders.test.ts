@@ -11,7 +11,6 @@ const procs = t.procs;
 // a name nobody else's processes have, so --match sees only this test's workers
 const tag = `srv${process.pid}x${Date.now().toString(36)}`;
 
-
 const cli = (args: string[]) => runCli(['--state-dir', t.sd, ...args], { env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' }), cwd: t.dir });
 
 function project(name: string, ...scripts: string[]): string {

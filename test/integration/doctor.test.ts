@@ -74,13 +74,20 @@ describe('doctor', () => {
 
   it('finds two processes listening on one port', async () => {
     const ready = join(t.dir, 'port');
-    const c = spawn('python3', ['-c', `import socket, time
+    const c = spawn(
+      'python3',
+      [
+        '-c',
+        `import socket, time
 socks = []
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1); s.bind(("127.0.0.1", 0)); s.listen(); socks.append(s)
 port = s.getsockname()[1]
 s2 = socket.socket(); s2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1); s2.bind(("127.0.0.1", port)); s2.listen(); socks.append(s2)
 open(${JSON.stringify(ready)}, "w").write(str(port))
-time.sleep(60)`], { stdio: 'ignore' });
+time.sleep(60)`,
+      ],
+      { stdio: 'ignore' },
+    );
     procs.track(c);
     await waitFor(() => existsSync(ready) && readFileSync(ready, 'utf8') !== '', 5000);
     const port = readFileSync(ready, 'utf8');
@@ -104,7 +111,9 @@ time.sleep(60)`], { stdio: 'ignore' });
     await doctor(['--check', 'state.integrity']);
     const s = State.open(t.sd);
     const now = Date.now();
-    const ins = s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at, failure, exit_code) VALUES (?, 'coordinator-worker', 'default', 3, 'detached', 'failed', '[\"w\"]', '/', ?, ?, 'startup_error', 1)");
+    const ins = s.db.prepare(
+      "INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at, failure, exit_code) VALUES (?, 'coordinator-worker', 'default', 3, 'detached', 'failed', '[\"w\"]', '/', ?, ?, 'startup_error', 1)",
+    );
     for (let i = 0; i < 6; i++) ins.run(`rloop00000${i}`, now - 60_000 + i * 1000, now - 59_000 + i * 1000);
     s.close();
     const r = await doctor(['--check', 'runs.spawn_loops', 'runs.failure_rate']);
@@ -126,7 +135,9 @@ time.sleep(60)`], { stdio: 'ignore' });
     expect(r.code).toBe(1);
     const c = check(r.doc, 'runs.spawn_loops');
     expect(c.status).toBe('fail');
-    expect(c.value).toMatch(/^coordinator-worker: 3 startup errors in \d+m?s, last exits 3, 3, 3; breaker open since \S+Z \(3 consecutive failures, last startup_error\); last command: sh -c exit 3 x --token <redacted> \\x1b\[2J$/);
+    expect(c.value).toMatch(
+      /^coordinator-worker: 3 startup errors in \d+m?s, last exits 3, 3, 3; breaker open since \S+Z \(3 consecutive failures, last startup_error\); last command: sh -c exit 3 x --token <redacted> \\x1b\[2J$/,
+    );
     expect(c.value).not.toContain('hunter2');
     expect(c.value).not.toContain('\x1b');
     expect(c.remedy).toBe('agentctl events --kind run.failed --since 1h; agentctl stats --name coordinator-worker; once fixed: agentctl breaker reset coordinator-worker');
@@ -143,13 +154,20 @@ time.sleep(60)`], { stdio: 'ignore' });
       s.setKv('breaker.host', value, now);
       s.close();
     };
-    const failures = Array.from({ length: 6 }, (_, i) => ({ name: i === 5 ? 'crashy-\x1b]0;PWNED\x07' : `crashy-${i}`, run_id: `r0mwuwoc${i}sj801`, at: now - 40_000 + i * 1000, exit_code: i === 4 ? null : 1 }));
+    const failures = Array.from({ length: 6 }, (_, i) => ({
+      name: i === 5 ? 'crashy-\x1b]0;PWNED\x07' : `crashy-${i}`,
+      run_id: `r0mwuwoc${i}sj801`,
+      at: now - 40_000 + i * 1000,
+      exit_code: i === 4 ? null : 1,
+    }));
     write({ openedAt: now - 35_000, notBefore: now + 565_000, reason: '6 startup errors in 41s across 6 names (more than 5 in 10m)', failures });
     const open = await doctor(['--check', 'runs.host_breaker']);
     expect(open.code).toBe(1);
     const c = check(open.doc, 'runs.host_breaker');
     expect(c).toMatchObject({ status: 'fail', remedy: 'agentctl events --kind run.failed --since 1h; once fixed: agentctl breaker reset --host' });
-    expect(c.value).toMatch(/^open since \S+Z, every spawn refused for 9m \d+s more: 6 startup errors in 41s across 6 names \(more than 5 in 10m\); last failures: crashy-1 exit 1 \(run r0mwuwoc1sj801\), crashy-2 exit 1 .*crashy-4 no exit code .*crashy-\\x1b\]0;PWNED\\x07 exit 1 \(run r0mwuwoc5sj801\)$/);
+    expect(c.value).toMatch(
+      /^open since \S+Z, every spawn refused for 9m \d+s more: 6 startup errors in 41s across 6 names \(more than 5 in 10m\); last failures: crashy-1 exit 1 \(run r0mwuwoc1sj801\), crashy-2 exit 1 .*crashy-4 no exit code .*crashy-\\x1b\]0;PWNED\\x07 exit 1 \(run r0mwuwoc5sj801\)$/,
+    );
     // the real command closes it
     expect((await runCli(['--state-dir', t.sd, 'breaker', 'reset', '--host'], { env: env(), cwd: t.dir })).code).toBe(0);
     expect(check((await doctor(['--check', 'runs.host_breaker'])).doc, 'runs.host_breaker')).toMatchObject({ status: 'ok', value: 'closed' });
@@ -220,14 +238,44 @@ time.sleep(60)`], { stdio: 'ignore' });
     const r = await runCli(['--state-dir', join(t.dir, 'fresh'), 'doctor', '--json'], { env: env(), cwd: t.dir });
     const d = parseJson<Doc>(r.stdout);
     expect(d.checks.map((c) => c.id)).toEqual([
-      'host.load', 'host.cpu_idle', 'host.memory', 'host.pressure',
-      'agents.count', 'agents.throttle', 'agents.duplicates', 'agents.restart_loops',
-      'runs.stale', 'runs.spawn_loops', 'runs.host_breaker', 'runs.breakers', 'runs.failure_rate',
-      'ports.pool', 'ports.double_listeners', 'envs.expired', 'envs.worktrees', 'envs.half_created',
-      'config.valid', 'config.drift', 'state.integrity', 'state.disk',
+      'host.load',
+      'host.cpu_idle',
+      'host.memory',
+      'host.pressure',
+      'agents.count',
+      'agents.throttle',
+      'agents.duplicates',
+      'agents.restart_loops',
+      'runs.stale',
+      'runs.spawn_loops',
+      'runs.host_breaker',
+      'runs.breakers',
+      'runs.failure_rate',
+      'ports.pool',
+      'ports.double_listeners',
+      'envs.expired',
+      'envs.worktrees',
+      'envs.half_created',
+      'config.valid',
+      'config.drift',
+      'state.integrity',
+      'state.disk',
     ]);
     // nothing recorded and nothing configured yet: these cannot find a problem on any host
-    const fresh = ['runs.stale', 'runs.spawn_loops', 'runs.host_breaker', 'runs.breakers', 'runs.failure_rate', 'ports.pool', 'envs.expired', 'envs.worktrees', 'envs.half_created', 'config.valid', 'config.drift', 'state.integrity'];
+    const fresh = [
+      'runs.stale',
+      'runs.spawn_loops',
+      'runs.host_breaker',
+      'runs.breakers',
+      'runs.failure_rate',
+      'ports.pool',
+      'envs.expired',
+      'envs.worktrees',
+      'envs.half_created',
+      'config.valid',
+      'config.drift',
+      'state.integrity',
+    ];
     expect(fresh.map((id) => [id, check(d, id).status])).toEqual(fresh.map((id) => [id, 'ok']));
     // the host's own checks may find anything on a shared machine: the score, status and exit
     // code are exactly what the checks make of it (docs/doctor.md: 10 - 2 a failure - 0.5 a warning)

@@ -31,7 +31,7 @@ afterEach(async () => {
 const env = () => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' });
 const cli = (args: string[]) => runCli([...cfgFlags, ...args], { env: env(), cwd: t.dir }); // globals first: after -- they would be the child's
 const json = async <T>(args: string[]) => {
-  const r = await cli([...args, "--json"]);
+  const r = await cli([...args, '--json']);
   return { ...r, doc: parseJson<T>(r.stdout) };
 };
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd, encoding: 'utf8' }).trim();
@@ -84,7 +84,9 @@ describe('env create / ls / rm', () => {
     await listen(23000);
     await listen(23001, '::1').catch(() => undefined);
     // a socket bound but not listening is invisible in /proc/net/tcp: only binding finds it
-    const holder = spawn('python3', ['-c', 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", 23002)); print("bound", flush=True); time.sleep(60)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn('python3', ['-c', 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", 23002)); print("bound", flush=True); time.sleep(60)'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       await once(holder.stdout!, 'data');
       const r = await json<EnvDoc>(['env', 'create', 'e1', '--ports', '2']);
@@ -112,7 +114,9 @@ describe('env create / ls / rm', () => {
     await envsExpired(t.sd, ['old']);
     const full = await cli(['env', 'create', 'new', '--ports', '1']);
     expect(full.code).toBe(75);
-    expect(full.stderr).toMatch(/no available ports: need 1, port pool 23100-23102 has 3 ports: 3 leased \(3 by expired environments, 0 by environments whose owner died\), 0 in use by other programs, 0 free; run: agentctl env-gc/);
+    expect(full.stderr).toMatch(
+      /no available ports: need 1, port pool 23100-23102 has 3 ports: 3 leased \(3 by expired environments, 0 by environments whose owner died\), 0 in use by other programs, 0 free; run: agentctl env-gc/,
+    );
     const gc = await json<{ actions: Array<{ name: string; action: string; ports: number[] }> }>(['env-gc']);
     expect(gc.doc.actions).toEqual([expect.objectContaining({ name: 'old', action: 'removed', ports: [23100, 23101, 23102] })]);
     expect((await cli(['env', 'create', 'new', '--ports', '1'])).code).toBe(0);
@@ -154,7 +158,15 @@ describe('env create / ls / rm', () => {
   });
 
   it('bad input: exit 2 and nothing created', async () => {
-    for (const args of [['env', 'create', '../x'], ['env', 'create', 'a/b'], ['env', 'create', 'x', '--ports', '-1'], ['env', 'create', 'x', '--ttl', 'soon'], ['env', 'create', 'x', '--branch', 'b'], ['env', 'create', 'x', '--owner-pid', '0'], ['env', 'bogus']]) {
+    for (const args of [
+      ['env', 'create', '../x'],
+      ['env', 'create', 'a/b'],
+      ['env', 'create', 'x', '--ports', '-1'],
+      ['env', 'create', 'x', '--ttl', 'soon'],
+      ['env', 'create', 'x', '--branch', 'b'],
+      ['env', 'create', 'x', '--owner-pid', '0'],
+      ['env', 'bogus'],
+    ]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
     }
@@ -211,7 +223,10 @@ describe('env-gc with real git worktrees', () => {
 
   it('two env-gc at once: both succeed and each environment is removed once', async () => {
     for (let i = 0; i < 6; i++) await cli(['env', 'create', `g${i}`, '--ttl', '10ms']);
-    await envsExpired(t.sd, Array.from({ length: 6 }, (_, i) => `g${i}`));
+    await envsExpired(
+      t.sd,
+      Array.from({ length: 6 }, (_, i) => `g${i}`),
+    );
     const [a, b] = await Promise.all([cli(['env-gc']), cli(['env-gc'])]);
     expect([a.code, b.code]).toEqual([0, 0]);
     const ev = await json<{ events: unknown[] }>(['events', '--kind', 'env.removed']);

@@ -15,8 +15,7 @@ beforeEach(() => {
 });
 afterEach(() => t.cleanup());
 
-const cli = (args: string[]) =>
-  runCli(args, { env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: '0', HOME: join(t.dir, 'home') }), cwd: t.dir, timeoutMs: 20_000 });
+const cli = (args: string[]) => runCli(args, { env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: '0', HOME: join(t.dir, 'home') }), cwd: t.dir, timeoutMs: 20_000 });
 
 /** exit 2 with exactly this one line on stderr, and no state written */
 async function badInput(args: string[], line: string): Promise<void> {
@@ -68,7 +67,10 @@ describe('a single-value flag given twice', () => {
     const spawnTwice = (...flags: string[]) => ['spawn', ...flags, '--', 'sh', '-c', `touch ${marker}`];
     await badInput(spawnTwice('--state-dir', sd, '--max', '3', '--max', '4'), '--max: given twice ("3", then "4"); give it once (see agentctl --help)');
     await badInput(spawnTwice('--state-dir', sd, '--max=3', '--max', '4'), '--max: given twice ("3", then "4"); give it once (see agentctl --help)');
-    await badInput(['--state-dir', sd, ...spawnTwice('--state-dir', join(t.dir, 'other'))], `--state-dir: given twice (${JSON.stringify(sd)}, then ${JSON.stringify(join(t.dir, 'other'))}); give it once (see agentctl --help)`);
+    await badInput(
+      ['--state-dir', sd, ...spawnTwice('--state-dir', join(t.dir, 'other'))],
+      `--state-dir: given twice (${JSON.stringify(sd)}, then ${JSON.stringify(join(t.dir, 'other'))}); give it once (see agentctl --help)`,
+    );
     await badInput(['throttle-status', '--state-dir', sd, '--watch', '--watch'], '--watch: given twice; give it once (see agentctl --help)');
     expect(existsSync(marker)).toBe(false);
   });

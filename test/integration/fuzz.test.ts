@@ -20,8 +20,45 @@ const CASES = sizeFromEnv('AGENTCTL_FUZZ_CASES', 1000);
 const CONCURRENCY = 4;
 const DOCUMENTED = new Set([0, 1, 2, 69, 75, 78]);
 
-
-const VALUES = ['', '0', '-1', '3', '1.5', '99999999999999999999', 'NaN', '1e309', '30s', '0ms', '5x', '366d', '1h30m', '512M', '2G', 'lots', 'ñame', '名前', '🔥', '../etc', 'a/b', 'a b', 'x'.repeat(300), '--', '-', '--json', 'bash', 'ls', 'reset', 'retry', 'create', 'rm', '20000-20999', 'true', '\u0007', 'null', '{}'];
+const VALUES = [
+  '',
+  '0',
+  '-1',
+  '3',
+  '1.5',
+  '99999999999999999999',
+  'NaN',
+  '1e309',
+  '30s',
+  '0ms',
+  '5x',
+  '366d',
+  '1h30m',
+  '512M',
+  '2G',
+  'lots',
+  'ñame',
+  '名前',
+  '🔥',
+  '../etc',
+  'a/b',
+  'a b',
+  'x'.repeat(300),
+  '--',
+  '-',
+  '--json',
+  'bash',
+  'ls',
+  'reset',
+  'retry',
+  'create',
+  'rm',
+  '20000-20999',
+  'true',
+  '\u0007',
+  'null',
+  '{}',
+];
 
 /** Commands the fuzzer must not run for real on the host: only with --dry-run or inert scope. */
 const GUARD: Record<string, string[]> = {
@@ -73,7 +110,11 @@ describe('argument fuzzing', () => {
         dirs.push(dir);
         // a short-lived, throttle-free world per case; throttle-status --watch and --wait would block: bound them
         const argv = cases[i]!;
-        const res = await runCli(['--state-dir', join(dir, 'state'), ...argv], { env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_THROTTLE_CPU_WINDOW: '50ms' }), cwd: dir, timeoutMs: 20_000 });
+        const res = await runCli(['--state-dir', join(dir, 'state'), ...argv], {
+          env: cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_THROTTLE_CPU_WINDOW: '50ms' }),
+          cwd: dir,
+          timeoutMs: 20_000,
+        });
         const where = `case ${i} (seed ${SEED}): agentctl ${JSON.stringify(argv)} -> exit ${res.code}`;
         if (res.code === null) failures.push(`${where}: killed by ${res.signal} (hung?)`);
         else if (!DOCUMENTED.has(res.code) && !(argv[0] === 'spawn')) failures.push(`${where}: undocumented exit code`);

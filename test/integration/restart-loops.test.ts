@@ -91,7 +91,9 @@ describe('doctor agents.restart_loops', () => {
     const r = await restartLoops();
     expect(r.code).toBe(1);
     expect(r.check.status).toBe('fail');
-    const m = /^services\.flaky: (\S+) (\S+) --token <redacted>: (\d+) processes gone after < 1m in (\d+)s \(longest seen (\d+)ms; PIDs [\d, ]+ newest; 0 alive; parent PID (\d+) gone\)$/.exec(r.check.value);
+    const m = /^services\.flaky: (\S+) (\S+) --token <redacted>: (\d+) processes gone after < 1m in (\d+)s \(longest seen (\d+)ms; PIDs [\d, ]+ newest; 0 alive; parent PID (\d+) gone\)$/.exec(
+      r.check.value,
+    );
     expect(m, r.check.value).not.toBeNull();
     expect(m![1]).toBe(PY);
     expect(m![2]).toBe(join(t.dir, 'flaky_worker.py'));
@@ -103,7 +105,11 @@ describe('doctor agents.restart_loops', () => {
     // the verdict rests on what the readings recorded: that many distinct processes, all gone, no secret kept
     const s = State.open(sd);
     try {
-      const rec = s.db.prepare("SELECT COUNT(DISTINCT pid) AS pids, COUNT(gone_at) AS gone, SUM(command LIKE '%hunter2%') AS secrets FROM sightings WHERE matched = 'services.flaky'").get() as { pids: number; gone: number; secrets: number };
+      const rec = s.db.prepare("SELECT COUNT(DISTINCT pid) AS pids, COUNT(gone_at) AS gone, SUM(command LIKE '%hunter2%') AS secrets FROM sightings WHERE matched = 'services.flaky'").get() as {
+        pids: number;
+        gone: number;
+        secrets: number;
+      };
       expect(rec).toEqual({ pids: flagged, gone: flagged, secrets: 0 });
     } finally {
       s.close();

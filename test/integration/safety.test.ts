@@ -68,7 +68,13 @@ describe('supervisors are not agents (1)', () => {
     const sup = ppidOf(run.pid);
     procs.adopt(sup);
     expect(readFileSync(`/proc/${sup}/cmdline`, 'latin1').split('\0')).toEqual(['agentctl-supervise', '-s', run.run_id, '']);
-    const ts = parseJson<{ claude_processes: number; agent_processes: number }>((await runCli(['--state-dir', t.sd, 'throttle-status', '--json'], { env: cleanEnv({ AGENTCTL_AGENTS_CLAUDE: e.AGENTCTL_AGENTS_CLAUDE!, AGENTCTL_AGENTS_PATTERNS: e.AGENTCTL_AGENTS_PATTERNS! }) })).stdout);
+    const ts = parseJson<{ claude_processes: number; agent_processes: number }>(
+      (
+        await runCli(['--state-dir', t.sd, 'throttle-status', '--json'], {
+          env: cleanEnv({ AGENTCTL_AGENTS_CLAUDE: e.AGENTCTL_AGENTS_CLAUDE!, AGENTCTL_AGENTS_PATTERNS: e.AGENTCTL_AGENTS_PATTERNS! }),
+        })
+      ).stdout,
+    );
     expect([ts.claude_processes, ts.agent_processes]).toEqual([1, 1]);
     const dry = parseJson<{ findings: Array<{ kind: string; pid: number }> }>((await cli(['reap', '--orphans', '--dry-run', '--json'], e)).stdout);
     expect(dry.findings.filter((f) => f.kind === 'orphan')).toEqual([]);
@@ -91,7 +97,9 @@ describe('identity before every signal (2)', () => {
     const runId = `r${Date.now().toString(36)}zz1`;
     const s = db();
     s.db
-      .prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES (?, ?, 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"sleep\"]', '/', ?)")
+      .prepare(
+        "INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES (?, ?, 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"sleep\"]', '/', ?)",
+      )
       .run(runId, name, pid, String(Number(id.startTime) - 5), bootId(), pid, Date.now());
     s.close();
     return { pid, runId };
@@ -117,7 +125,23 @@ describe('identity before every signal (2)', () => {
   it('a descendant left in the group after its leader exits is KILLed by its own identity', async () => {
     // the leader exits on TERM; its child ignores TERM and stays in the group
     const run = await spawnD('leader', ['sh', '-c', `sh -c 'trap "" TERM; while :; do sleep 1; done' & trap 'exit 0' TERM; while :; do sleep 1; done`]);
-    await waitFor(() => readdirSync('/proc').some((n) => /^\d+$/.test(n) && n !== String(run.pid) && alive(Number(n)) && (() => { try { return stat(Number(n))[2] === String(run.pid) && ppidOf(Number(n)) === run.pid; } catch { return false; } })()), 3000);
+    await waitFor(
+      () =>
+        readdirSync('/proc').some(
+          (n) =>
+            /^\d+$/.test(n) &&
+            n !== String(run.pid) &&
+            alive(Number(n)) &&
+            (() => {
+              try {
+                return stat(Number(n))[2] === String(run.pid) && ppidOf(Number(n)) === run.pid;
+              } catch {
+                return false;
+              }
+            })(),
+        ),
+      3000,
+    );
     const r = parseJson<{ forced: string[]; ended: Array<{ survivors: number[] }> }>((await cli(['stop', 'leader', '--grace', '500ms', '--json'])).stdout);
     expect(r.forced).toEqual(['leader']);
     expect(r.ended[0]!.survivors).toEqual([]);
@@ -145,7 +169,11 @@ describe('orphans need a provenance (3)', () => {
     const e = env({ AGENTCTL_AGENTS_PATTERNS: `^sleep 9\\.${token}$` });
     await cli(['ps']);
     const s = db();
-    s.db.prepare("INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at) VALUES ('r0000000gone', 'gone', 'default', 3, 'detached', 'exited', '[\"true\"]', '/', ?, ?)").run(Date.now() - 60_000, Date.now() - 50_000);
+    s.db
+      .prepare(
+        "INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at) VALUES ('r0000000gone', 'gone', 'default', 3, 'detached', 'exited', '[\"true\"]', '/', ?, ?)",
+      )
+      .run(Date.now() - 60_000, Date.now() - 50_000);
     s.close();
     const left = await reparented(`sleep 9.${token}`, { setsid: true, extraEnv: { AGENTCTL_RUN_ID: 'r0000000gone' } });
     // the same, carrying a run id this state never recorded (another state folder's): left alone
@@ -218,17 +246,22 @@ describe('a spawner killed right after launch leaks nothing (6)', () => {
 });
 
 describe('adoption takes only our own processes (6)', () => {
-  it.runIf(process.getuid?.() === 0)('another user\'s process carrying the run id of a dead spawner is not adopted', async () => {
+  it.runIf(process.getuid?.() === 0)("another user's process carrying the run id of a dead spawner is not adopted", async () => {
     const user = testUser();
     await cli(['ps']);
     const runId = `r${Date.now().toString(36)}zz2`;
     // a starting run whose spawner is long gone, and a stranger's setsid process claiming it
     const s = db();
     s.db
-      .prepare("INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, sup_pid, sup_start_time) VALUES (?, 'claimed', 'default', 3, 'detached', 'starting', '[\"sleep\"]', '/', ?, 999999, '1')")
+      .prepare(
+        "INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, sup_pid, sup_start_time) VALUES (?, 'claimed', 'default', 3, 'detached', 'starting', '[\"sleep\"]', '/', ?, 999999, '1')",
+      )
       .run(runId, Date.now() - 60_000);
     s.close();
-    const c = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', 'setsid', 'sleep', '300'], { stdio: 'ignore', env: { PATH: process.env.PATH, AGENTCTL_RUN_ID: runId } });
+    const c = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', 'setsid', 'sleep', '300'], {
+      stdio: 'ignore',
+      env: { PATH: process.env.PATH, AGENTCTL_RUN_ID: runId },
+    });
     await waitFor(() => alive(c.pid!) && readFileSync(`/proc/${c.pid}/cmdline`, 'latin1').startsWith('sleep'), 3000);
     const stranger = c.pid!;
     procs.adopt(stranger);
@@ -329,7 +362,7 @@ describe('what is read back from the state stays in the state folder (8)', () =>
 });
 
 describe('stop markers lapse with their stopper (16)', () => {
-  it('a stop killed during its grace does not make the run\'s later failure a stop', async () => {
+  it("a stop killed during its grace does not make the run's later failure a stop", async () => {
     const go = join(t.dir, 'fail-now');
     const run = await spawnD('stubborn', ['sh', '-c', `trap '' TERM; while [ ! -e ${go} ]; do sleep 0.05; done; exit 3`]);
     const stopper = spawn(process.execPath, [BIN, '--state-dir', t.sd, 'stop', 'stubborn', '--grace', '60s'], { env: env(), stdio: 'ignore' });
@@ -350,10 +383,14 @@ describe('stop markers lapse with their stopper (16)', () => {
     s.close();
     writeFileSync(go, '');
     await waitFor(() => !alive(run.pid), 5000);
-    await waitFor(() => {
-      void cli(['ps']);
-      return row('stubborn').ended_at !== null;
-    }, 10_000, { stepMs: 300, what: 'stubborn recorded as ended' });
+    await waitFor(
+      () => {
+        void cli(['ps']);
+        return row('stubborn').ended_at !== null;
+      },
+      10_000,
+      { stepMs: 300, what: 'stubborn recorded as ended' },
+    );
     expect(row('stubborn')).toMatchObject({ state: 'failed', exit_code: 3 });
   });
 });

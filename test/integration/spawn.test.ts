@@ -55,24 +55,28 @@ function maxOverlap(): number {
 }
 
 describe('admission under concurrency', () => {
-  it(`${SPAWNERS} concurrent foreground spawners with --max 3, in ${ROUNDS} rounds, never have more than 3 alive`, async () => {
-    const results: Awaited<ReturnType<typeof spawnCli>>[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const calls = Array.from({ length: SPAWNERS }, (_, i) => spawnCli(['--name', `job${round}-${i}`, '--group', 'g', '--max', '3', ...worker(`job${round}-${i}`, 'exit=0', 'after=400')]));
-      results.push(...(await Promise.all(calls)));
-    }
-    const codes = results.map((r) => r.code);
-    expect(codes.every((c) => c === 0 || c === 75)).toBe(true);
-    const admitted = codes.filter((c) => c === 0).length;
-    expect(admitted).toBeGreaterThanOrEqual(3);
-    expect(maxOverlap()).toBeLessThanOrEqual(3);
-    // every admitted run is recorded, and every refusal names its reason
-    const s = State.open(t.sd);
-    const runs = s.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE grp = 'g' AND state = 'exited'").get() as { n: number };
-    s.close();
-    expect(runs.n).toBe(admitted);
-    for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/no slot for job[\d-]+: group g: (\d of 3 \(--max 3\)|\d free of 3, \d+ waiting ahead)/);
-  }, Math.max(240_000, SPAWNERS * ROUNDS * 480)); // 240 s for today's 500 spawners, more for more
+  it(
+    `${SPAWNERS} concurrent foreground spawners with --max 3, in ${ROUNDS} rounds, never have more than 3 alive`,
+    async () => {
+      const results: Awaited<ReturnType<typeof spawnCli>>[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const calls = Array.from({ length: SPAWNERS }, (_, i) => spawnCli(['--name', `job${round}-${i}`, '--group', 'g', '--max', '3', ...worker(`job${round}-${i}`, 'exit=0', 'after=400')]));
+        results.push(...(await Promise.all(calls)));
+      }
+      const codes = results.map((r) => r.code);
+      expect(codes.every((c) => c === 0 || c === 75)).toBe(true);
+      const admitted = codes.filter((c) => c === 0).length;
+      expect(admitted).toBeGreaterThanOrEqual(3);
+      expect(maxOverlap()).toBeLessThanOrEqual(3);
+      // every admitted run is recorded, and every refusal names its reason
+      const s = State.open(t.sd);
+      const runs = s.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE grp = 'g' AND state = 'exited'").get() as { n: number };
+      s.close();
+      expect(runs.n).toBe(admitted);
+      for (const r of results.filter((x) => x.code === 75)) expect(r.stderr).toMatch(/no slot for job[\d-]+: group g: (\d of 3 \(--max 3\)|\d free of 3, \d+ waiting ahead)/);
+    },
+    Math.max(240_000, SPAWNERS * ROUNDS * 480),
+  ); // 240 s for today's 500 spawners, more for more
 
   it('detached spawners: exactly the cap is admitted', async () => {
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => spawnCli(['--json', '-d', '--name', `d${i}`, '--group', 'dg', '--max', '3', ...worker(`d${i}`)])));
@@ -83,7 +87,7 @@ describe('admission under concurrency', () => {
     for (const r of results.filter((x) => x.code === 75)) expect(parseJson<{ reason: string }>(r.stdout).reason).toBe('no_slot');
   });
 
-  it('counts an agent started by hand against the host cap, not against a group\'s --max', async () => {
+  it("counts an agent started by hand against the host cap, not against a group's --max", async () => {
     const token = `agentctl-test-agent-${process.pid}-${Date.now()}`;
     // the host cap is 2 at every level; throttling on
     const e = env({ AGENTCTL_DISABLE_THROTTLE: '', AGENTCTL_SPAWN_COUNT_UNMANAGED: '1', AGENTCTL_AGENTS_PATTERNS: token, AGENTCTL_THROTTLE_MAX_AGENTS: '2,2,2,2' });
@@ -178,7 +182,12 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     await waitFor(() => !alive(rest.pid), 5000);
     await runCli(['ps', '--state-dir', t.sd, ...cfg], { env: env() }); // any command reconciles
     const s = State.open(t.sd);
-    const row = s.db.prepare('SELECT state, exit_code, failure, ended_at - started_at AS ms FROM runs WHERE id = ?').get(rest.run_id) as { state: string; exit_code: number; failure: string; ms: number };
+    const row = s.db.prepare('SELECT state, exit_code, failure, ended_at - started_at AS ms FROM runs WHERE id = ?').get(rest.run_id) as {
+      state: string;
+      exit_code: number;
+      failure: string;
+      ms: number;
+    };
     s.close();
     expect(row).toMatchObject({ state: 'failed', exit_code: 7, failure: 'crash' });
     expect(row.ms).toBeGreaterThanOrEqual(350);
@@ -209,7 +218,16 @@ describe('running', () => {
   });
 
   it('gives the child AGENTCTL_RUN_ID and AGENTCTL_NAME, and a PID file holding its identity', async () => {
-    const r = await spawnCli(['--json', '-d', '--name', 'idw', '--', process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(join(t.dir, 'env.txt'))}, process.env.AGENTCTL_RUN_ID + ' ' + process.env.AGENTCTL_NAME); setInterval(() => {}, 1e6)`]);
+    const r = await spawnCli([
+      '--json',
+      '-d',
+      '--name',
+      'idw',
+      '--',
+      process.execPath,
+      '-e',
+      `require('fs').writeFileSync(${JSON.stringify(join(t.dir, 'env.txt'))}, process.env.AGENTCTL_RUN_ID + ' ' + process.env.AGENTCTL_NAME); setInterval(() => {}, 1e6)`,
+    ]);
     const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
     procs.adopt(out.pid);
     await waitFor(() => existsSync(join(t.dir, 'env.txt')), 5000);
@@ -292,14 +310,22 @@ describe('waiting', () => {
     const blocker = await spawnCli(['--json', '-d', '--name', 'blocker', '--group', 'q', '--max', '1', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done`]);
     procs.adopt(parseJson<{ pid: number }>(blocker.stdout).pid);
     const waiters: Array<Promise<unknown>> = [];
-    for (const [i, [name, prio]] of ([['low', 3], ['mid', 2], ['high', 1]] as const).entries()) {
+    for (const [i, [name, prio]] of (
+      [
+        ['low', 3],
+        ['mid', 2],
+        ['high', 1],
+      ] as const
+    ).entries()) {
       waiters.push(spawnCli(['--name', name, '--group', 'q', '--max', '1', '--priority', String(prio), '--wait', '30s', ...worker(name, 'exit=0', 'after=100')]));
       await waitFor(() => queueLength(t.sd) === i + 1, 10_000, { what: `${name} queued` });
     }
     writeFileSync(go, '');
     const res = (await Promise.all(waiters)) as Array<{ code: number }>;
     expect(res.map((r) => r.code)).toEqual([0, 0, 0]);
-    const order = lines().filter((l) => l.startsWith('start') && !l.includes('blocker')).map((l) => l.split(' ')[1]);
+    const order = lines()
+      .filter((l) => l.startsWith('start') && !l.includes('blocker'))
+      .map((l) => l.split(' ')[1]);
     expect(order).toEqual(['high', 'mid', 'low']);
   });
 
@@ -322,7 +348,9 @@ describe('identity', () => {
     const s = State.open(t.sd);
     const real = getIdentity(victim.pid!)!;
     s.db
-      .prepare("INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rreused0001', 'ghost', 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"x\"]', '/', ?)")
+      .prepare(
+        "INSERT INTO runs (id, name, grp, priority, mode, state, pid, start_time, boot_id, pgid, command, cwd, started_at) VALUES ('rreused0001', 'ghost', 'default', 3, 'detached', 'running', ?, ?, ?, ?, '[\"x\"]', '/', ?)",
+      )
       .run(victim.pid, String(Number(real.startTime) - 100), real.bootId, victim.pid, Date.now() - 60_000);
     s.close();
     const end = await runCli(['_end-run', 'rreused0001', '--grace', '100ms', '--state-dir', t.sd], { env: env() });

@@ -20,16 +20,27 @@ describe('state db', () => {
     mkdirSync(dir);
     // run 6 processes that open the same fresh state at once through the built library
     const children = Array.from({ length: 6 }, () =>
-      spawn(process.execPath, ['--input-type=module', '-e', `import { State } from '${join(ROOT, 'dist/core/state.js')}'; const s = State.open(process.argv[1]); s.event({command:'t',kind:'k',reason:'r'}); s.close();`, dir], {
-        stdio: ['ignore', 'ignore', 'pipe'],
+      spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { State } from '${join(ROOT, 'dist/core/state.js')}'; const s = State.open(process.argv[1]); s.event({command:'t',kind:'k',reason:'r'}); s.close();`,
+          dir,
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      ),
+    );
+    const results = await Promise.all(
+      children.map(async (c) => {
+        let err = '';
+        c.stderr!.on('data', (d) => (err += d));
+        const [code] = await once(c, 'exit');
+        return { code, err };
       }),
     );
-    const results = await Promise.all(children.map(async (c) => {
-      let err = '';
-      c.stderr!.on('data', (d) => (err += d));
-      const [code] = await once(c, 'exit');
-      return { code, err };
-    }));
     expect(results).toEqual(results.map(() => ({ code: 0, err: '' })));
     const s = State.open(dir);
     expect(s.events().length).toBe(6);

@@ -25,9 +25,15 @@ const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8');
 
 /** Nothing a terminal would act on: no ESC, BEL or other control but newline, and no forged line. */
 function expectInert(r: RunResult, what: string): void {
-  for (const [stream, text] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
+  for (const [stream, text] of [
+    ['stdout', r.stdout],
+    ['stderr', r.stderr],
+  ] as const) {
     expect(text, `${what} ${stream}`).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
-    expect(text.split('\n').filter((l) => l.startsWith('FORGED')), `${what} ${stream}`).toEqual([]);
+    expect(
+      text.split('\n').filter((l) => l.startsWith('FORGED')),
+      `${what} ${stream}`,
+    ).toEqual([]);
   }
 }
 
@@ -119,7 +125,9 @@ describe('secrets in a command are not stored or shown', () => {
     try {
       const row = db.prepare('SELECT command FROM runs WHERE id = ?').get(started.run_id) as { command: string };
       expect(JSON.parse(row.command)).toEqual(['sh', '-c', 'sleep 30; :', 'x', '--api-key', REDACTED]);
-      const leaks = db.prepare("SELECT (SELECT COUNT(*) FROM runs WHERE command LIKE '%sk-secret123%') + (SELECT COUNT(*) FROM events WHERE reason LIKE '%sk-secret123%' OR data LIKE '%sk-secret123%') AS n").get() as { n: number };
+      const leaks = db
+        .prepare("SELECT (SELECT COUNT(*) FROM runs WHERE command LIKE '%sk-secret123%') + (SELECT COUNT(*) FROM events WHERE reason LIKE '%sk-secret123%' OR data LIKE '%sk-secret123%') AS n")
+        .get() as { n: number };
       expect(leaks.n).toBe(0);
     } finally {
       db.close();

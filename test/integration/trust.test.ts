@@ -38,7 +38,9 @@ describe('state another user could change is refused', () => {
     const r = await cli(['ps', '--state-dir', dir]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`agentctl: state folder ${dir} is owned by ${user.name} (uid ${user.uid}), mode 0700: not yours or root's; fix: chown root ${dir} && chmod 700 ${dir}, or pass --state-dir with a folder of your own\n`);
+    expect(r.stderr).toBe(
+      `agentctl: state folder ${dir} is owned by ${user.name} (uid ${user.uid}), mode 0700: not yours or root's; fix: chown root ${dir} && chmod 700 ${dir}, or pass --state-dir with a folder of your own\n`,
+    );
     const j = await cli(['--json', 'ps', '--state-dir', dir]);
     expect(j.code).toBe(1);
     const doc = JSON.parse(j.stdout) as ErrorDoc; // one document, and only that
@@ -115,7 +117,7 @@ describe('config files another user could have written are ignored', () => {
     expect(used.ignored).toEqual([]);
   });
 
-  it("a group-writable agentctl.toml of the invoking user (664) is ignored, and other commands warn once", async () => {
+  it('a group-writable agentctl.toml of the invoking user (664) is ignored, and other commands warn once', async () => {
     const project = join(t.dir, 'project');
     mkdirSync(project, { mode: 0o755 });
     const file = join(project, 'agentctl.toml');

@@ -232,14 +232,9 @@ describe('validation names file, key and line', () => {
 
 describe('[[services]]', () => {
   it('accepts the design example', () => {
-    writeFileSync(
-      projectFile(),
-      '[[services]]\nname = "orchestrator"\nmatch = "orchestrator.py"\nport = 8080\nurl = "http://127.0.0.1:8080/health"\nexpect_status = 200\n',
-    );
+    writeFileSync(projectFile(), '[[services]]\nname = "orchestrator"\nmatch = "orchestrator.py"\nport = 8080\nurl = "http://127.0.0.1:8080/health"\nexpect_status = 200\n');
     const l = load();
-    expect(l.config.services).toEqual([
-      { name: 'orchestrator', match: 'orchestrator.py', port: 8080, url: 'http://127.0.0.1:8080/health', expect_status: 200, timeoutMs: 2000 },
-    ]);
+    expect(l.config.services).toEqual([{ name: 'orchestrator', match: 'orchestrator.py', port: 8080, url: 'http://127.0.0.1:8080/health', expect_status: 200, timeoutMs: 2000 }]);
   });
 
   it.each([

@@ -56,13 +56,23 @@ describe('registered runs', () => {
     expect(out).toEqual([{ name: 'w', kept: young, ended: [mid, old] }]);
   });
 
-  it('another user\'s run, a run without a process, and ignored or unmatched command lines are out of scope', () => {
+  it("another user's run, a run without a process, and ignored or unmatched command lines are out of scope", () => {
     const theirs = run('r0theirs');
     const noPid = run('r00nopid', { pid: null });
     const ignored = run('r0ignore', { command: '["python3","keep_me.py"]' });
     const mine = run('r00mine1');
     const scope: Scope = { ignore: [/keep_me/], match: undefined };
-    expect(runsInScope([{ run: theirs, ours: false }, { run: noPid, ours: true }, { run: ignored, ours: true }, { run: mine, ours: true }], scope)).toEqual([mine]);
+    expect(
+      runsInScope(
+        [
+          { run: theirs, ours: false },
+          { run: noPid, ours: true },
+          { run: ignored, ours: true },
+          { run: mine, ours: true },
+        ],
+        scope,
+      ),
+    ).toEqual([mine]);
     expect(runsInScope([{ run: mine, ours: true }], { ignore: [], match: /other/ })).toEqual([]);
   });
 
@@ -82,7 +92,7 @@ describe('processInScope', () => {
     expect(processInScope(p, workerId(p.argv)!, base)).toBe(true);
   });
 
-  it('another user\'s process, a registered run\'s group, agentctl itself, an ignored command line: never', () => {
+  it("another user's process, a registered run's group, agentctl itself, an ignored command line: never", () => {
     const p = proc(10, ['python3', 'w.py']);
     const id = workerId(p.argv)!;
     expect(processInScope({ ...p, uid: 1001 }, id, base)).toBe(false);
@@ -133,7 +143,13 @@ describe('dedupeEvents', () => {
       ],
     };
     expect(dedupeEvents([g], [{ name: 'w', kept: 'r2', ended: ['r1'] }], 'highest-version')).toEqual([
-      { command: 'dedupe-workers', kind: 'dedupe.ended', subject: '/srv: w.py', reason: 'kept PID 21 (python3 w_v2.py, --keep highest-version); ended PID 20, PID 22 (FAILED)', data: { kept: 21, ended: [20, 22] } },
+      {
+        command: 'dedupe-workers',
+        kind: 'dedupe.ended',
+        subject: '/srv: w.py',
+        reason: 'kept PID 21 (python3 w_v2.py, --keep highest-version); ended PID 20, PID 22 (FAILED)',
+        data: { kept: 21, ended: [20, 22] },
+      },
       { command: 'dedupe-workers', kind: 'dedupe.ended', subject: 'w', reason: 'registered run w ran 2 times: kept r2, ended r1' },
     ]);
   });

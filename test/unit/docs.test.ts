@@ -23,7 +23,11 @@ describe('docs', () => {
   });
 
   // a default is written once, in the command's declaration: its docs table says the same
-  it.each(declarations().filter((d) => !d.hidden).map((d) => d.name))("docs/%s.md's flags table gives each declared default", (name) => {
+  it.each(
+    declarations()
+      .filter((d) => !d.hidden)
+      .map((d) => d.name),
+  )("docs/%s.md's flags table gives each declared default", (name) => {
     const text = readFileSync(join(ROOT, 'docs', `${name}.md`), 'utf8');
     const decl = declarations().find((d) => d.name === name)!;
     for (const o of decl.options ?? []) {

@@ -11,14 +11,22 @@ describe('doctor --fix lines', () => {
       'env-gc: 0 environment(s) removed, 1 refused (worktrees in use or holding unsaved, ignored or unpushed work; see agentctl env-gc --dry-run)',
     );
     // another env-gc held the lock: nothing done, nothing claimed
-    expect(envGcLine({ dry_run: false, skipped: 'another env-gc (PID 9) is running', actions: [], pruned_repos: [], pruned_worktrees: [], orphan_worktrees: [] })).toBe('env-gc: 0 environment(s) removed');
+    expect(envGcLine({ dry_run: false, skipped: 'another env-gc (PID 9) is running', actions: [], pruned_repos: [], pruned_worktrees: [], orphan_worktrees: [] })).toBe(
+      'env-gc: 0 environment(s) removed',
+    );
   });
 
   it('dedupe counts duplicates, reap counts only what it ended', () => {
     const dup = { pid: 1, command: 'c', version: 1, pids: [1], action: 'ended' as const };
-    expect(dedupeLine({ dry_run: false, across_folders: false, keep_policy: 'newest', groups: [{ identity: 'i', folder: null, keep: { pid: 2, command: 'c', version: 1 }, duplicates: [dup, { ...dup, pid: 3, action: 'failed' }] }], runs: [] })).toBe(
-      'dedupe-workers: 2 duplicate(s) ended',
-    );
+    expect(
+      dedupeLine({
+        dry_run: false,
+        across_folders: false,
+        keep_policy: 'newest',
+        groups: [{ identity: 'i', folder: null, keep: { pid: 2, command: 'c', version: 1 }, duplicates: [dup, { ...dup, pid: 3, action: 'failed' }] }],
+        runs: [],
+      }),
+    ).toBe('dedupe-workers: 2 duplicate(s) ended');
     expect(
       reapLine({
         dry_run: false,

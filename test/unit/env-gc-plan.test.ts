@@ -72,7 +72,7 @@ describe('planEnvGc', () => {
     expect(planEnvGc(d, true)).toEqual({ kind: 'remove', problems: ['2 commit(s) on no other branch or remote (unpushed)'], unlock: undefined });
   });
 
-  it('a half-created environment lifts git\'s own initializing lock, no other', () => {
+  it("a half-created environment lifts git's own initializing lock, no other", () => {
     expect(excusedLock({ halfCreated: true, ownerAlive: true })).toBe('initializing');
     expect(excusedLock(alive)).toBeUndefined();
     expect(planEnvGc(due({ live: { halfCreated: true, ownerAlive: true } }), false)).toMatchObject({ kind: 'remove', unlock: 'initializing' });
@@ -84,8 +84,16 @@ describe('what env-gc records', () => {
     const d = due({ worktreeProblems: ['locked (mine)'] });
     const r = planEnvGc(d, false);
     if (r.kind !== 'refuse') throw new Error('expected a refusal');
-    expect(refusedEvent(d, r)).toEqual({ command: 'env-gc', kind: 'env.gc_refused', subject: 'e1', reason: 'expired, but worktree /srv/wt/e1 has locked (mine); pass --force to remove anyway', data: { in_use: [] } });
-    expect(refusedEvent(due({ env: env({ worktree: null }), inUse: [{ pid: 1, why: 'x' }] }), { kind: 'refuse', problems: ['p'], inUse: [], fix: 'f' }).reason).toBe('expired, but the environment has p; f');
+    expect(refusedEvent(d, r)).toEqual({
+      command: 'env-gc',
+      kind: 'env.gc_refused',
+      subject: 'e1',
+      reason: 'expired, but worktree /srv/wt/e1 has locked (mine); pass --force to remove anyway',
+      data: { in_use: [] },
+    });
+    expect(refusedEvent(due({ env: env({ worktree: null }), inUse: [{ pid: 1, why: 'x' }] }), { kind: 'refuse', problems: ['p'], inUse: [], fix: 'f' }).reason).toBe(
+      'expired, but the environment has p; f',
+    );
   });
 
   it('a removal names the ports released and what --force overrode', () => {
@@ -99,7 +107,7 @@ describe('what env-gc records', () => {
     expect(removedEvent(due({ env: env({ worktree: null }) }), [], false, []).reason).toBe('expired; released ports none');
   });
 
-  it('looks for forgotten worktrees beside every environment\'s, due or not', () => {
+  it("looks for forgotten worktrees beside every environment's, due or not", () => {
     const m = worktreeParents([env(), env({ name: 'e2', worktree: '/srv/wt/e2' }), env({ name: 'e3', repo: null }), env({ name: 'e4', repo: '/other', worktree: '/tmp/x/e4' })]);
     expect([...m].map(([repo, parents]) => [repo, [...parents]])).toEqual([
       ['/srv/repo', ['/srv/wt']],

@@ -70,7 +70,9 @@ describe.runIf(process.platform === 'linux')('a zombie has no identity', () => {
     const { join } = await import('node:path');
     const dir = mkdtempSync(join(tmpdir(), 'agentctl-zombie-'));
     const ready = join(dir, 'pid');
-    const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(30)\n`], { stdio: 'ignore' });
+    const parent = spawn('python3', ['-c', `import os, time\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nopen(${JSON.stringify(ready)}, 'w').write(str(pid))\ntime.sleep(30)\n`], {
+      stdio: 'ignore',
+    });
     try {
       const kid = Number(await waitFor(() => existsSync(ready) && readFileSync(ready, 'utf8'), 5_000, { what: 'the child PID written' }));
       await waitFor(() => readFileSync(`/proc/${kid}/stat`, 'utf8').split(') ')[1]![0] === 'Z', 5_000, { what: `${kid} a zombie` });

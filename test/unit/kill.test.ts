@@ -180,7 +180,7 @@ describe('orphanVerdict', () => {
     expect(orphanVerdict({ ...base, sid: 4000, runId: 'r00000gone1' }, ctx).orphan).toBe(true);
     expect(orphanVerdict({ ...base, runId: 'r00000live1' }, ctx).orphan).toBe(false);
   });
-  it('a run id this state does not know (another state folder\'s) proves nothing: rule 2 decides', () => {
+  it("a run id this state does not know (another state folder's) proves nothing: rule 2 decides", () => {
     expect(orphanVerdict({ ...base, sid: 4000, runId: 'r00000else1' }, ctx)).toMatchObject({ orphan: false, why: expect.stringMatching(/own session/) });
     expect(orphanVerdict({ ...base, runId: 'r00000else1' }, ctx).orphan).toBe(true);
   });

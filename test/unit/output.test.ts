@@ -24,7 +24,14 @@ describe('colour is decided per stream', () => {
 describe('ui', () => {
   it('without colour, tables and styles have no escape codes', () => {
     const ui = makeUi(false);
-    const out = ui.table(['a', 'b'], [[1, ui.c.red('x')], [ui.c.bold.green('y'), 'z']]) + ui.pairs([[ui.c.dim('k'), 'v']]);
+    const out =
+      ui.table(
+        ['a', 'b'],
+        [
+          [1, ui.c.red('x')],
+          [ui.c.bold.green('y'), 'z'],
+        ],
+      ) + ui.pairs([[ui.c.dim('k'), 'v']]);
     expect(out).not.toMatch(/\u001b/);
     expect(out).toContain('│ a │ b │');
     expect(ui.color).toBe(false);
@@ -59,13 +66,23 @@ describe('ui escapes text it did not paint (core/text.ts)', () => {
 
   it('with colour: its own styles and borders stay painted, foreign escape codes do not', async () => {
     const ui = makeUi(true, await loadChalk());
-    const t = ui.table(['state', 'cmd'], [[ui.c.red('open'), hostile], [ui.c.bold.green(hostile), `7${ui.c.red(' (gone)')}`]]);
+    const t = ui.table(
+      ['state', 'cmd'],
+      [
+        [ui.c.red('open'), hostile],
+        [ui.c.bold.green(hostile), `7${ui.c.red(' (gone)')}`],
+      ],
+    );
     const out = ui.safe(`${t}\n${ui.c.yellow('head')} ${printable(hostile)}`);
     expect(out).toContain('\u001b[31mopen\u001b[39m');
     expect(out).toContain('\u001b[33mhead\u001b[39m');
     expect(out).toContain(`7\u001b[31m (gone)\u001b[39m`); // painted pieces inside a built cell
     expect(out).not.toMatch(/\u0007|\u001b\]|\u001b\[2J/);
-    expect(stripAnsi(out).split('\n').some((l) => l.startsWith('FORGED'))).toBe(false);
+    expect(
+      stripAnsi(out)
+        .split('\n')
+        .some((l) => l.startsWith('FORGED')),
+    ).toBe(false);
     expect(out.split(escaped).length - 1).toBe(3);
   });
 });

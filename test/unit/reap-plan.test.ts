@@ -107,7 +107,7 @@ describe('planLost (rules 1-2)', () => {
 });
 
 describe('planOverdue (rules 3-4)', () => {
-  it('the lower of the run\'s own timeout and --timeout wins; 0 turns --timeout off', () => {
+  it("the lower of the run's own timeout and --timeout wins; 0 turns --timeout off", () => {
     expect(runLimit(run({ timeout_ms: 5 * MIN }), 60 * MIN)).toBe(5 * MIN);
     expect(runLimit(run({ timeout_ms: 90 * MIN }), 60 * MIN)).toBe(60 * MIN);
     expect(runLimit(run({ timeout_ms: 5 * MIN }), 0)).toBe(5 * MIN);
@@ -173,7 +173,7 @@ describe('planShed (rule 7)', () => {
     expect(out).toEqual([]);
   });
 
-  it('counts agents outside every live run\'s group as unmanaged', () => {
+  it("counts agents outside every live run's group as unmanaged", () => {
     const r = run({ pid: 4000, pgid: 4000 });
     const procs = [proc({ pid: 4000 }), proc({ pid: 4001, pgid: 4000 }), proc({ pid: 5000 })];
     expect(unmanagedAgents([4001, 5000, 6000], procs, [r])).toBe(2); // 6000 is in no table: counted
@@ -181,7 +181,7 @@ describe('planShed (rule 7)', () => {
 });
 
 describe('planRunEnds', () => {
-  it('another user\'s run is never ended, but it still counts for --shed', () => {
+  it("another user's run is never ended, but it still counts for --shed", () => {
     const theirs = run({ id: 'r0theirs', started_at: NOW - 20 * MIN, timeout_ms: 10 * MIN });
     const mine = run({ id: 'r00mine1', priority: 1 });
     const out = planRunEnds([live(theirs, { ours: false }), live(mine)], limits, NOW, { level: 3, maxAgents: 0, reasons: ['x'], unmanaged: 0 });
@@ -213,7 +213,7 @@ describe('findings of acting', () => {
 describe('orphans (rule 5)', () => {
   const mine = (p: ProcDetail) => p.uid === 1000;
 
-  it('candidates: agents whose parent is PID 1, outside live runs\' groups, not agentctl, ours', () => {
+  it("candidates: agents whose parent is PID 1, outside live runs' groups, not agentctl, ours", () => {
     const r = run({ pid: 4000, pgid: 4000 });
     const procs = [
       proc({ pid: 10 }), // a candidate
@@ -226,16 +226,10 @@ describe('orphans (rule 5)', () => {
     expect(orphanCandidates(procs, new Set([10, 11, 12, 13, 14]), [r], mine).map((p) => p.pid)).toEqual([10]);
   });
 
-  it('ends the agent a finished run left behind; leaves a live run\'s, a service\'s and a session leader', () => {
+  it("ends the agent a finished run left behind; leaves a live run's, a service's and a session leader", () => {
     const facts = (pid: number, over: object = {}) => ({ proc: proc({ pid }), facts: { pid, ppid: 1, sid: 3, runId: undefined, cgroup: undefined, ...over } });
     const out = planOrphans(
-      [
-        facts(20, { runId: 'r0ended1' }),
-        facts(21, { runId: 'r00live1' }),
-        facts(22, { cgroup: '0::/system.slice/mcp.service' }),
-        facts(23, { sid: 23 }),
-        facts(24),
-      ],
+      [facts(20, { runId: 'r0ended1' }), facts(21, { runId: 'r00live1' }), facts(22, { cgroup: '0::/system.slice/mcp.service' }), facts(23, { sid: 23 }), facts(24)],
       new Map([
         ['r0ended1', true],
         ['r00live1', false],
@@ -253,7 +247,7 @@ describe('orphans (rule 5)', () => {
 });
 
 describe('planZombies (rule 6)', () => {
-  it('reports our zombies with their parent\'s command line, redacted and cut; never another user\'s', () => {
+  it("reports our zombies with their parent's command line, redacted and cut; never another user's", () => {
     const procs = [proc({ pid: 40, state: 'Z', ppid: 39, comm: 'sh' }), proc({ pid: 39, comm: 'python3' }), proc({ pid: 41, state: 'Z', ppid: 39, uid: 0 })];
     const out = planZombies(procs, (p) => p.uid === 1000, new Map([[39, 'python3\0w.py\0--token=sk-abcdefghijklmnopqrstuvwxyz123456\0']]));
     expect(out).toHaveLength(1);
@@ -262,7 +256,7 @@ describe('planZombies (rule 6)', () => {
     expect(out[0]!.reason).not.toContain('abcdefghijklmnopqrstuvwxyz123456');
   });
 
-  it('falls back to the parent\'s name, then to unknown', () => {
+  it("falls back to the parent's name, then to unknown", () => {
     const out = planZombies([proc({ pid: 40, state: 'Z', ppid: 39 }), proc({ pid: 39, comm: 'bash' }), proc({ pid: 42, state: 'Z', ppid: 77 })], () => true, new Map());
     expect(out.map((f) => f.reason)).toEqual(['zombie claude (PID 40); its parent PID 39 (bash) has not waited for it', 'zombie claude (PID 42); its parent PID 77 (unknown) has not waited for it']);
   });
@@ -287,6 +281,15 @@ describe('what reap records', () => {
 
   it('removes only the run files of runs the db says ended, never unknown ones', () => {
     const files = ['r1.exit', 'r1.timeout', 'r2.exit', 'r3.child', 'r3.exit.tmp', 'notes.txt'];
-    expect(leftoverRunFiles(files, new Map([['r1', true], ['r2', false], ['r3', true]]))).toEqual(['r1.exit', 'r1.timeout', 'r3.child', 'r3.exit.tmp']);
+    expect(
+      leftoverRunFiles(
+        files,
+        new Map([
+          ['r1', true],
+          ['r2', false],
+          ['r3', true],
+        ]),
+      ),
+    ).toEqual(['r1.exit', 'r1.timeout', 'r3.child', 'r3.exit.tmp']);
   });
 });

@@ -1,12 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config/load.js';
 import { listProcesses, type ProcDetail, type ProcInfo } from '../../src/core/proc.js';
-import { goneAmong, identKey, matchProcesses, MAX_PER_READING, planSightings, recordSightings, restartLoops, type Seen, type SightingRow, sightingRules, storedCommand } from '../../src/core/sightings.js';
+import {
+  goneAmong,
+  identKey,
+  matchProcesses,
+  MAX_PER_READING,
+  planSightings,
+  recordSightings,
+  restartLoops,
+  type Seen,
+  type SightingRow,
+  sightingRules,
+  storedCommand,
+} from '../../src/core/sightings.js';
 import { State } from '../../src/core/state.js';
 import { Procs, tempDir } from '../helpers.js';
 
 const proc = (pid: number, argv: string[]): ProcInfo => ({ pid, argv, cmdline: argv.join(' ') });
-const config = { agents: { patterns: ['(^|/)claude(\\s|$)'], claude: 'claude' }, services: [{ name: 'orchestrator', match: 'orchestrator\\.py', expect_status: 200, timeoutMs: 2000 }, { name: 'site', port: 7085, expect_status: 200, timeoutMs: 2000 }] };
+const config = {
+  agents: { patterns: ['(^|/)claude(\\s|$)'], claude: 'claude' },
+  services: [
+    { name: 'orchestrator', match: 'orchestrator\\.py', expect_status: 200, timeoutMs: 2000 },
+    { name: 'site', port: 7085, expect_status: 200, timeoutMs: 2000 },
+  ],
+};
 
 describe('what a reading records', () => {
   it('matches agent patterns and service regexes, never itself or a supervisor', () => {
@@ -102,7 +120,8 @@ describe('restart loops', () => {
     gone_at: goneAt,
   });
   const opts = { now, windowMs: 600_000, lifetimeMs: 60_000, minCount: 5 };
-  const loop = (ident: string, n: number, from: number, life: number, step = 1000) => Array.from({ length: n }, (_, i) => row(ident, from + i * step, from + i * step + life, from + i * step + life + 500));
+  const loop = (ident: string, n: number, from: number, life: number, step = 1000) =>
+    Array.from({ length: n }, (_, i) => row(ident, from + i * step, from + i * step + life, from + i * step + life + 500));
 
   it('five short-lived, gone processes of one command line in the window are a loop; four are not', () => {
     const found = restartLoops([...loop('flaky', 5, now - 60_000, 300), ...loop('calm', 4, now - 60_000, 300)], opts);
@@ -161,12 +180,13 @@ describe('sightings in the state db', () => {
     }
   });
 
-
   it('are pruned with the samples limits, by when each was last seen', () => {
     const t = tempDir();
     const s = State.open(t.dir);
     try {
-      const ins = s.db.prepare("INSERT INTO sightings (ident, pid, ppid, start_time, boot_id, started_at, matched, command, first_seen, last_seen) VALUES ('i', ?, 1, ?, 'b', 0, 'agents', '[]', ?, ?)");
+      const ins = s.db.prepare(
+        "INSERT INTO sightings (ident, pid, ppid, start_time, boot_id, started_at, matched, command, first_seen, last_seen) VALUES ('i', ?, 1, ?, 'b', 0, 'agents', '[]', ?, ?)",
+      );
       const now = 100_000_000;
       for (let i = 0; i < 30; i++) ins.run(i, String(i), now - 7_200_000 + i, now - 7_200_000 + i); // 2 h old
       for (let i = 30; i < 60; i++) ins.run(i, String(i), now - i, now - i);

@@ -95,7 +95,13 @@ describe('decide: checks run in order and name their reason', () => {
   });
   it('the host breaker refuses every name while open (69), naming the failures and the reset', () => {
     const hostBreaker = { openedAt: 900_000, notBefore: 1_600_000, reason: '6 startup errors in 40s across 6 names', failures: [{ name: 'crashy-5', run_id: 'r1', at: 899_000, exit_code: 1 }] };
-    expect(decide({ ...base, hostBreaker })).toMatchObject({ admit: false, reason: 'breaker_open', exitCode: 69, retryAt: 1_600_000, message: expect.stringMatching(/^host breaker open: 6 startup errors .*\(crashy-5 exit 1\).*agentctl breaker reset --host$/) });
+    expect(decide({ ...base, hostBreaker })).toMatchObject({
+      admit: false,
+      reason: 'breaker_open',
+      exitCode: 69,
+      retryAt: 1_600_000,
+      message: expect.stringMatching(/^host breaker open: 6 startup errors .*\(crashy-5 exit 1\).*agentctl breaker reset --host$/),
+    });
     expect(decide({ ...base, now: 1_600_001, hostBreaker }).admit).toBe(true);
   });
   it('breaker before everything (69)', () => {
@@ -120,18 +126,29 @@ describe('decide: checks run in order and name their reason', () => {
   });
   it('the level caps every agent on the host: all groups plus agents agentctl did not start', () => {
     const host = { ...base.cap, max: undefined, managed: 1, hostManaged: 3, unmanaged: 2 };
-    expect(decide({ ...base, cap: host })).toMatchObject({ reason: 'no_slot', slot: { used: 5, limit: 5, kind: 'host' }, message: 'no slot for w: host: 5 of 5 agents at level 0 (3 started by agentctl, 2 other agents); wait with --wait, or see agentctl ps' });
-    expect(decide({ ...base, cap: { ...host, levelMax: 1, level: 3, hostManaged: 1, unmanaged: 0 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/host: 1 of 1 agents at level 3/) });
+    expect(decide({ ...base, cap: host })).toMatchObject({
+      reason: 'no_slot',
+      slot: { used: 5, limit: 5, kind: 'host' },
+      message: 'no slot for w: host: 5 of 5 agents at level 0 (3 started by agentctl, 2 other agents); wait with --wait, or see agentctl ps',
+    });
+    expect(decide({ ...base, cap: { ...host, levelMax: 1, level: 3, hostManaged: 1, unmanaged: 0 } })).toMatchObject({
+      reason: 'no_slot',
+      message: expect.stringMatching(/host: 1 of 1 agents at level 3/),
+    });
     expect(decide({ ...base, cap: { ...host, unmanaged: 1 } })).toMatchObject({ admit: true, slot: { used: 5, limit: 5, kind: 'host' } });
   });
   it('--max caps the group within the host, and is named first when both are full', () => {
-    expect(decide({ ...base, cap: { ...base.cap, managed: 3, hostManaged: 5 } })).toMatchObject({ reason: 'no_slot', slot: { used: 3, limit: 3, kind: 'group' }, message: expect.stringMatching(/group g: 3 of 3 \(--max 3\)/) });
+    expect(decide({ ...base, cap: { ...base.cap, managed: 3, hostManaged: 5 } })).toMatchObject({
+      reason: 'no_slot',
+      slot: { used: 3, limit: 3, kind: 'group' },
+      message: expect.stringMatching(/group g: 3 of 3 \(--max 3\)/),
+    });
     expect(decide({ ...base, cap: { ...base.cap, managed: 2, hostManaged: 2 } })).toMatchObject({ admit: true, slot: { used: 3, limit: 3, kind: 'group' } });
   });
   it('throttling off (levelMax Infinity): only --max holds', () => {
     expect(decide({ ...base, cap: { ...base.cap, max: undefined, levelMax: Number.POSITIVE_INFINITY, hostManaged: 500 } }).admit).toBe(true);
   });
-  it('waiters ahead keep a newcomer out: the group\'s for the group cap, every group\'s for the host cap', () => {
+  it("waiters ahead keep a newcomer out: the group's for the group cap, every group's for the host cap", () => {
     expect(decide({ ...base, ahead: 3 })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/group g: 3 free of 3, 3 waiting ahead/) });
     expect(decide({ ...base, ahead: 2 }).admit).toBe(true); // two ahead take two of the three slots
     expect(decide({ ...base, hostAhead: 5 })).toMatchObject({ reason: 'no_slot', slot: { kind: 'host' }, message: expect.stringMatching(/host: 5 free of 5 agents at level 0, 5 waiting ahead/) });
@@ -183,7 +200,16 @@ describe('pollDelay: how long a waiter sleeps before asking again', () => {
   });
   it('the no_slot refusal carries the limit it is keyed to', () => {
     const facts: AdmissionFacts = {
-      now: 0, name: 'w', group: 'g', health: HEALTHY, alive: undefined, lastStartOfName: undefined, cooldownMs: 0, lastStartAny: undefined, minIntervalMs: 0, requires: [],
+      now: 0,
+      name: 'w',
+      group: 'g',
+      health: HEALTHY,
+      alive: undefined,
+      lastStartOfName: undefined,
+      cooldownMs: 0,
+      lastStartAny: undefined,
+      minIntervalMs: 0,
+      requires: [],
       cap: { max: 3, levelMax: 5, level: 0, managed: 3, hostManaged: 3, unmanaged: 0 },
       ahead: 1,
       hostAhead: 1,

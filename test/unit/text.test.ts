@@ -34,17 +34,50 @@ describe('printable', () => {
 
 describe('redaction', () => {
   const cases: Array<[string[], string[]]> = [
-    [['claude', '--api-key', 'sk-ant-api03-XYZ'], ['claude', '--api-key', REDACTED]],
-    [['gh', '--token=ghp_abc'], ['gh', `--token=${REDACTED}`]],
-    [['env', 'OPENAI_API_KEY=sk-123', 'claude'], ['env', `OPENAI_API_KEY=${REDACTED}`, 'claude']],
-    [['psql', '--password', 'hunter2'], ['psql', '--password', REDACTED]],
-    [['tool', '--db-password=hunter2', '--github-token', 'x1', '--client-secret', 's'], ['tool', `--db-password=${REDACTED}`, '--github-token', REDACTED, '--client-secret', REDACTED]],
-    [['migrate', 'postgres://u:pw@h/db'], ['migrate', `postgres://u:${REDACTED}@h/db`]],
-    [['git', 'clone', 'https://user:p%40ss@github.com/o/r'], ['git', 'clone', `https://user:${REDACTED}@github.com/o/r`]],
-    [['x', 'GITHUB_TOKEN=a', 'AWS_SECRET=b', 'PGPASSWORD=c', 'db_password=d'], ['x', `GITHUB_TOKEN=${REDACTED}`, `AWS_SECRET=${REDACTED}`, `PGPASSWORD=${REDACTED}`, `db_password=${REDACTED}`]],
-    [['sh', '-c', 'ANTHROPIC_API_KEY=abc claude --token "t t" -p hi'], ['sh', '-c', `ANTHROPIC_API_KEY=${REDACTED} claude --token ${REDACTED} -p hi`]],
-    [['claude', '-p', 'use sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123'], ['claude', '-p', `use ${REDACTED}`]],
-    [['curl', '-H', 'Authorization: Bearer abc.def'], ['curl', '-H', `Authorization: Bearer ${REDACTED}`]],
+    [
+      ['claude', '--api-key', 'sk-ant-api03-XYZ'],
+      ['claude', '--api-key', REDACTED],
+    ],
+    [
+      ['gh', '--token=ghp_abc'],
+      ['gh', `--token=${REDACTED}`],
+    ],
+    [
+      ['env', 'OPENAI_API_KEY=sk-123', 'claude'],
+      ['env', `OPENAI_API_KEY=${REDACTED}`, 'claude'],
+    ],
+    [
+      ['psql', '--password', 'hunter2'],
+      ['psql', '--password', REDACTED],
+    ],
+    [
+      ['tool', '--db-password=hunter2', '--github-token', 'x1', '--client-secret', 's'],
+      ['tool', `--db-password=${REDACTED}`, '--github-token', REDACTED, '--client-secret', REDACTED],
+    ],
+    [
+      ['migrate', 'postgres://u:pw@h/db'],
+      ['migrate', `postgres://u:${REDACTED}@h/db`],
+    ],
+    [
+      ['git', 'clone', 'https://user:p%40ss@github.com/o/r'],
+      ['git', 'clone', `https://user:${REDACTED}@github.com/o/r`],
+    ],
+    [
+      ['x', 'GITHUB_TOKEN=a', 'AWS_SECRET=b', 'PGPASSWORD=c', 'db_password=d'],
+      ['x', `GITHUB_TOKEN=${REDACTED}`, `AWS_SECRET=${REDACTED}`, `PGPASSWORD=${REDACTED}`, `db_password=${REDACTED}`],
+    ],
+    [
+      ['sh', '-c', 'ANTHROPIC_API_KEY=abc claude --token "t t" -p hi'],
+      ['sh', '-c', `ANTHROPIC_API_KEY=${REDACTED} claude --token ${REDACTED} -p hi`],
+    ],
+    [
+      ['claude', '-p', 'use sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123'],
+      ['claude', '-p', `use ${REDACTED}`],
+    ],
+    [
+      ['curl', '-H', 'Authorization: Bearer abc.def'],
+      ['curl', '-H', `Authorization: Bearer ${REDACTED}`],
+    ],
   ];
   it.each(cases)('%j', (argv, want) => {
     expect(redactArgv(argv)).toEqual(want);
@@ -52,7 +85,23 @@ describe('redaction', () => {
   });
 
   it('leaves counts, names, paths and a URL user name alone', () => {
-    const argv = ['claude', '--tokens', '5', '--max-tokens=4096', '--key-file', '/etc/k.pem', '--token-file', 'tok.txt', '--key', 'name', 'ssh://git@github.com/o/r', 'MONKEY=1', 'task-abcdefghijklmnopqrstuvwxyz', '-p', 'hello'];
+    const argv = [
+      'claude',
+      '--tokens',
+      '5',
+      '--max-tokens=4096',
+      '--key-file',
+      '/etc/k.pem',
+      '--token-file',
+      'tok.txt',
+      '--key',
+      'name',
+      'ssh://git@github.com/o/r',
+      'MONKEY=1',
+      'task-abcdefghijklmnopqrstuvwxyz',
+      '-p',
+      'hello',
+    ];
     expect(redactArgv(argv)).toEqual(argv);
     expect(isRedacted(argv)).toBe(false);
   });

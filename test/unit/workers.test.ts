@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { firstCommandWords, groupInstances, identityOf, mayRunScript, pickKeeper, type ProcLite, scriptFolder, splitVersion, workerId } from '../../src/core/workers.js';
 
 describe('workerId', () => {
-  it('a detached run\'s supervisor is no worker', () => {
+  it("a detached run's supervisor is no worker", () => {
     expect(workerId(['agentctl-supervise', '-s', 'r0mwuv7mm4fo101'])).toBeUndefined();
     expect(workerId(['agentctl-supervise', '-s', 'not-a-run'])).toBeDefined();
   });

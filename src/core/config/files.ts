@@ -216,4 +216,3 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
   }
   return services ? { values, services } : { values };
 }
-

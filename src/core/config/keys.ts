@@ -161,7 +161,11 @@ function portRange(raw: unknown): unknown {
 
 const fmtMs = (ms: number) => (ms === 0 ? '0s' : ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
-const envList = (t: string) => t.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const envList = (t: string) =>
+  t
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 const envNums = (t: string) => envList(t).map((s) => (/^-?\d+(\.\d+)?$/.test(s) ? Number(s) : s));
 const envNum = (t: string) => (/^\d+(\.\d+)?$/.test(t.trim()) ? Number(t.trim()) : t);
 const envInt = (t: string) => (/^-?\d+$/.test(t.trim()) ? Number(t.trim()) : t);
@@ -178,10 +182,24 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'throttle', key: 'batch_size', default: [100, 50, 25, 10], validate: intList4(1, 1_000_000, 'desc'), fromEnv: envNums, doc: 'batch size at levels 0..3' },
   { section: 'throttle', key: 'delay_ms', default: [0, 500, 1000, 2000], validate: intList4(0, 3_600_000, 'asc'), fromEnv: envNums, doc: 'delay between work items at levels 0..3' },
   { section: 'throttle', key: 'max_concurrent', default: [3, 2, 1, 1], validate: intList4(1, 1000, 'desc'), fromEnv: envNums, doc: 'concurrent requests per agent at levels 0..3' },
-  { section: 'throttle', key: 'reasoning_effort', default: ['high', 'high', 'medium', 'low'], validate: stringList(4, LEVEL_EFFORTS), fromEnv: envList, doc: 'reasoning effort at levels 0..3 (low, medium, high)' },
+  {
+    section: 'throttle',
+    key: 'reasoning_effort',
+    default: ['high', 'high', 'medium', 'low'],
+    validate: stringList(4, LEVEL_EFFORTS),
+    fromEnv: envList,
+    doc: 'reasoning effort at levels 0..3 (low, medium, high)',
+  },
   { section: 'throttle', key: 'recovery_interval', default: '30s', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'calm time needed to drop one level' },
   { section: 'throttle', key: 'sample_max_age', default: '2m', validate: duration(1000, 3_600_000), fromEnv: envStr, doc: 'oldest stored sample CPU is measured against (at least twice cpu_window)' },
-  { section: 'throttle', key: 'cpu_window', default: '10s', validate: duration(50, 600_000), fromEnv: envStr, doc: 'span CPU use is judged over; a shorter one counts only when the host is saturated' },
+  {
+    section: 'throttle',
+    key: 'cpu_window',
+    default: '10s',
+    validate: duration(50, 600_000),
+    fromEnv: envStr,
+    doc: 'span CPU use is judged over; a shorter one counts only when the host is saturated',
+  },
   { section: 'throttle', key: 'psi_memory_full', default: 5, validate: pct0, fromEnv: envNum, doc: 'memory PSI full avg10 % at which the level is at least 2' },
   { section: 'throttle', key: 'psi_memory_some', default: 20, validate: pct0, fromEnv: envNum, doc: 'memory PSI some avg10 % at which the level is at least 1' },
   { section: 'throttle', key: 'swap_in_rate', default: 100, validate: number(0, 1_000_000_000), fromEnv: envNum, doc: 'pages swapped in per second at which the level is at least 2' },
@@ -196,7 +214,14 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'spawn', key: 'max_restarts_per_hour', default: 50, validate: int(1, 100_000), fromEnv: envInt, doc: 'starts per rolling hour that open the breaker' },
   { section: 'spawn', key: 'breaker_pause', default: '1h', validate: duration(0, 7 * 86_400_000), fromEnv: envStr, doc: 'how long an open breaker refuses before one trial run' },
   { section: 'spawn', key: 'reset_after', default: '10m', validate: duration(0, 7 * 86_400_000), fromEnv: envStr, doc: 'uptime that forgives earlier failures' },
-  { section: 'spawn', key: 'host_breaker_failures', default: 5, validate: int(0, 100_000), fromEnv: envInt, doc: 'startup errors across all names within host_breaker_window above which every spawn on the host pauses (0 = off)' },
+  {
+    section: 'spawn',
+    key: 'host_breaker_failures',
+    default: 5,
+    validate: int(0, 100_000),
+    fromEnv: envInt,
+    doc: 'startup errors across all names within host_breaker_window above which every spawn on the host pauses (0 = off)',
+  },
   { section: 'spawn', key: 'host_breaker_window', default: '10m', validate: duration(1000, 86_400_000), fromEnv: envStr, doc: 'the window the host breaker counts startup errors in' },
   { section: 'spawn', key: 'host_breaker_pause', default: '10m', validate: duration(0, 86_400_000), fromEnv: envStr, doc: 'how long an open host breaker refuses every spawn' },
   { section: 'spawn', key: 'count_unmanaged', default: true, validate: bool, fromEnv: envBool, doc: 'count agents agentctl did not start against caps' },
@@ -205,7 +230,14 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'spawn', key: 'logs_per_name', default: 5, validate: int(1, 1000), fromEnv: envInt, doc: 'detached logs kept per name' },
   { section: 'ports', key: 'range', default: '20000-20999', validate: portRange, fromEnv: envStr, doc: 'port pool for leases' },
   { section: 'reap', key: 'max_runtime', default: '0s', validate: duration(0, 365 * 86_400_000), fromEnv: envStr, doc: 'reap ends runs older than this (0s = off; --timeout overrides)' },
-  { section: 'reap', key: 'idle', default: '0s', validate: duration(0, 365 * 86_400_000), fromEnv: envStr, doc: 'reap ends runs with no CPU progress and no log output this long (0s = off; --idle overrides)' },
+  {
+    section: 'reap',
+    key: 'idle',
+    default: '0s',
+    validate: duration(0, 365 * 86_400_000),
+    fromEnv: envStr,
+    doc: 'reap ends runs with no CPU progress and no log output this long (0s = off; --idle overrides)',
+  },
   { section: 'reap', key: 'grace', default: '10s', validate: duration(0, 3_600_000), fromEnv: envStr, doc: 'reap: TERM, then this long, then KILL (--grace overrides)' },
   { section: 'dedupe', key: 'ignore', default: [], validate: regexList, fromEnv: envList, doc: 'command-line regexes dedupe-workers never touches' },
   { section: 'doctor', key: 'load_per_core', default: [0.75, 1.0], validate: ascendingPair(0, 100), fromEnv: envNums, doc: 'load per core: warn, fail' },
@@ -215,7 +247,14 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'doctor', key: 'failure_rate', default: [20, 50], validate: ascendingPair(0, 100), fromEnv: envNums, doc: '24 h failure rate %: warn above, fail above' },
   { section: 'doctor', key: 'port_pool_warn', default: 80, validate: int(1, 100), fromEnv: envInt, doc: 'warn when this % of the port pool is leased' },
   { section: 'doctor', key: 'spawn_loop_errors', default: 5, validate: int(1, 10_000), fromEnv: envInt, doc: 'startup errors of one name in 10 min that count as a spawn loop' },
-  { section: 'doctor', key: 'restart_loop_count', default: 5, validate: int(2, 10_000), fromEnv: envInt, doc: 'short-lived processes of one command line within restart_loop_window that count as a restart loop' },
+  {
+    section: 'doctor',
+    key: 'restart_loop_count',
+    default: 5,
+    validate: int(2, 10_000),
+    fromEnv: envInt,
+    doc: 'short-lived processes of one command line within restart_loop_window that count as a restart loop',
+  },
   { section: 'doctor', key: 'restart_loop_window', default: '10m', validate: duration(60_000, 86_400_000), fromEnv: envStr, doc: 'the window restart loops are counted in' },
   { section: 'doctor', key: 'restart_loop_lifetime', default: '60s', validate: duration(1000, 3_600_000), fromEnv: envStr, doc: 'a process last seen younger than this, then gone, lived short' },
   { section: 'doctor', key: 'disk_free', default: ['1G', '100M'], validate: sizePair, fromEnv: envList, doc: 'free disk in the state folder: warn below, fail below' },
@@ -243,7 +282,6 @@ export const SERVICE_KEYS = ['name', 'pidfile', 'match', 'port', 'url', 'expect_
 export function envName(section: string, key: string): string {
   return `AGENTCTL_${section}_${key}`.toUpperCase();
 }
-
 
 /** Values as a person would write them in TOML (durations as text, ranges as "a-b"). */
 export function displayValue(key: string, value: unknown): unknown {

@@ -133,5 +133,3 @@ export interface IgnoredConfig {
   /** what is wrong and the fix: "owned by bob (uid 1001), mode 0644: not yours or root's; fix: ..." */
   readonly reason: string;
 }
-
-

@@ -65,7 +65,11 @@ export function planRunDuplicates(runs: readonly RunRow[]): Array<{ name: string
  * (those are deduplicated as runs), not agentctl, not ignored; with --match, matched, else a
  * script an interpreter runs.
  */
-export function processInScope(p: ProcDetail, id: WorkerId, ctx: { readonly mine: (p: ProcDetail) => boolean; readonly runPgids: ReadonlySet<number | null>; readonly scope: Scope; readonly isAgentctl: boolean }): boolean {
+export function processInScope(
+  p: ProcDetail,
+  id: WorkerId,
+  ctx: { readonly mine: (p: ProcDetail) => boolean; readonly runPgids: ReadonlySet<number | null>; readonly scope: Scope; readonly isAgentctl: boolean },
+): boolean {
   if (!ctx.mine(p) || ctx.runPgids.has(p.pgid) || ctx.isAgentctl) return false;
   if (ctx.scope.ignore.some((re) => re.test(p.cmdline))) return false;
   return ctx.scope.match ? ctx.scope.match.test(p.cmdline) : id.script;
@@ -100,6 +104,11 @@ export function dedupeEvents(groups: readonly DedupeGroup[], runs: DedupeResult[
       reason: `kept PID ${g.keep.pid} (${g.keep.command.slice(0, 80)}, --keep ${keep}); ended ${g.duplicates.map((d) => `PID ${d.pid}${d.action === 'failed' ? ' (FAILED)' : ''}`).join(', ')}`,
       data: { kept: g.keep.pid, ended: g.duplicates.map((d) => d.pid) },
     })),
-    ...runs.map((r) => ({ command: 'dedupe-workers', kind: 'dedupe.ended', subject: r.name, reason: `registered run ${r.name} ran ${r.ended.length + 1} times: kept ${r.kept}, ended ${r.ended.join(', ')}` })),
+    ...runs.map((r) => ({
+      command: 'dedupe-workers',
+      kind: 'dedupe.ended',
+      subject: r.name,
+      reason: `registered run ${r.name} ran ${r.ended.length + 1} times: kept ${r.kept}, ended ${r.ended.join(', ')}`,
+    })),
   ];
 }

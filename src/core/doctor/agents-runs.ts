@@ -52,7 +52,13 @@ export const agentRunChecks: readonly CheckEntry[] = [
       if (!f.report) return skip('no reading');
       const l = f.report.throttle_level;
       const s: Status = l >= 3 ? 'fail' : l >= 2 ? 'warn' : 'ok';
-      return { status: s, value: `${l} (${f.report.throttle_params.name})${f.report.reasons.length ? `: ${f.report.reasons.join('; ')}` : ''}`, threshold: 'warn at 2, fail at 3', remedy: s === 'ok' ? '' : 'agentctl throttle-status', metric: l };
+      return {
+        status: s,
+        value: `${l} (${f.report.throttle_params.name})${f.report.reasons.length ? `: ${f.report.reasons.join('; ')}` : ''}`,
+        threshold: 'warn at 2, fail at 3',
+        remedy: s === 'ok' ? '' : 'agentctl throttle-status',
+        metric: l,
+      };
     },
   },
   {
@@ -73,7 +79,13 @@ export const agentRunChecks: readonly CheckEntry[] = [
       const dups = [...groups.values()].filter((inst) => inst.length > 1);
       const s: Status = dups.length ? 'warn' : 'ok';
       const where = (id: WorkerId) => (id.folder ? ` in ${id.folder}` : '');
-      return { status: s, value: dups.length ? dups.map((inst) => `${redactText(inst[0]!.id.key)} x${inst.length}${where(inst[0]!.id)}`).join(', ') : 'none', threshold: 'one instance per worker', remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run', metric: dups.length };
+      return {
+        status: s,
+        value: dups.length ? dups.map((inst) => `${redactText(inst[0]!.id.key)} x${inst.length}${where(inst[0]!.id)}`).join(', ') : 'none',
+        threshold: 'one instance per worker',
+        remedy: s === 'ok' ? '' : 'agentctl dedupe-workers --dry-run',
+        metric: dups.length,
+      };
     },
   },
   {
@@ -103,9 +115,16 @@ export const agentRunChecks: readonly CheckEntry[] = [
         })
         .join('; ');
       const parent = parentOf(loops[0]!);
-      return { status: 'fail', value, threshold, remedy: parent ? `ps -o pid,lstart,args -p ${parent.pid} (what restarts it); agentctl ps` : 'agentctl ps; agentctl doctor --check agents.restart_loops (again, while it runs)', metric: loops.length };
+      return {
+        status: 'fail',
+        value,
+        threshold,
+        remedy: parent ? `ps -o pid,lstart,args -p ${parent.pid} (what restarts it); agentctl ps` : 'agentctl ps; agentctl doctor --check agents.restart_loops (again, while it runs)',
+        metric: loops.length,
+      };
     },
-  },  {
+  },
+  {
     id: 'runs.stale',
     group: 'runs',
     title: 'stale PID files and dead runs',
@@ -127,7 +146,13 @@ export const agentRunChecks: readonly CheckEntry[] = [
       const threshold = `fail when a name's breaker opened for startup errors, or at >= ${t.spawnLoopErrors} startup errors of one name in 10 min`;
       if (!loops.length) return ok('none', threshold, 0);
       const first = shellWord(loops[0]!.name);
-      return { status: 'fail', value: loops.map(describeSpawnLoop).join('; '), threshold, remedy: `agentctl events --kind run.failed --since 1h; agentctl stats --name ${first}; once fixed: agentctl breaker reset ${first}`, metric: loops.length };
+      return {
+        status: 'fail',
+        value: loops.map(describeSpawnLoop).join('; '),
+        threshold,
+        remedy: `agentctl events --kind run.failed --since 1h; agentctl stats --name ${first}; once fixed: agentctl breaker reset ${first}`,
+        metric: loops.length,
+      };
     },
   },
   {
@@ -140,7 +165,8 @@ export const agentRunChecks: readonly CheckEntry[] = [
       const row = f.state.db.prepare('SELECT value FROM kv WHERE key = ?').get(HOST_BREAKER_KEY) as { value: string } | undefined;
       if (!row) return ok('closed', threshold, 0);
       const hb = hostBreakerRecord(row.value);
-      if (!hb) return { status: 'warn', value: `unreadable record in the state (kv ${HOST_BREAKER_KEY}): ${printable(row.value, 60)}`, threshold, remedy: 'agentctl breaker reset --host', metric: null };
+      if (!hb)
+        return { status: 'warn', value: `unreadable record in the state (kv ${HOST_BREAKER_KEY}): ${printable(row.value, 60)}`, threshold, remedy: 'agentctl breaker reset --host', metric: null };
       if (hb.notBefore <= f.now) return ok(`closed (last opened ${new Date(hb.openedAt).toISOString()}: ${printable(hb.reason)})`, threshold, 0);
       const failures = hb.failures.slice(-5).map((x) => `${printable(x.name)} ${x.exit_code === null ? 'no exit code' : `exit ${x.exit_code}`} (run ${printable(x.run_id)})`);
       return {
@@ -161,7 +187,13 @@ export const agentRunChecks: readonly CheckEntry[] = [
       const open = health(f).filter((x) => modeAt(x.h, f.now) !== 'closed');
       const dlq = (f.state.db.prepare('SELECT COUNT(*) AS n FROM dlq').get() as { n: number }).n;
       const s: Status = open.length || dlq ? 'warn' : 'ok';
-      return { status: s, value: `${open.length} open${open.length ? ` (${open.map((x) => x.name).join(', ')})` : ''}, ${dlq} in the dead-letter queue`, threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl breaker; agentctl dlq', metric: open.length + dlq };
+      return {
+        status: s,
+        value: `${open.length} open${open.length ? ` (${open.map((x) => x.name).join(', ')})` : ''}, ${dlq} in the dead-letter queue`,
+        threshold: 'none',
+        remedy: s === 'ok' ? '' : 'agentctl breaker; agentctl dlq',
+        metric: open.length + dlq,
+      };
     },
   },
   {
@@ -170,12 +202,21 @@ export const agentRunChecks: readonly CheckEntry[] = [
     title: 'failure rate over 24 h',
     run: (f, t) => {
       if (!f.state) return skip(f.stateError ?? 'no state');
-      const r = f.state.db.prepare("SELECT SUM(state = 'failed') AS bad, SUM(state IN ('failed', 'exited')) AS ended FROM runs WHERE started_at >= ?").get(f.now - 86_400_000) as { bad: number | null; ended: number | null };
+      const r = f.state.db.prepare("SELECT SUM(state = 'failed') AS bad, SUM(state IN ('failed', 'exited')) AS ended FROM runs WHERE started_at >= ?").get(f.now - 86_400_000) as {
+        bad: number | null;
+        ended: number | null;
+      };
       const ended = r.ended ?? 0;
       if (!ended) return ok('no runs ended in 24 h', `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`, null);
       const rate = ((r.bad ?? 0) / ended) * 100;
       const s: Status = rate > t.failRateFail ? 'fail' : rate > t.failRateWarn ? 'warn' : 'ok';
-      return { status: s, value: `${formatPct(rate)} (${r.bad} of ${ended})`, threshold: `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`, remedy: s === 'ok' ? '' : 'agentctl stats --since 24h', metric: rate };
+      return {
+        status: s,
+        value: `${formatPct(rate)} (${r.bad} of ${ended})`,
+        threshold: `warn > ${t.failRateWarn}%, fail > ${t.failRateFail}%`,
+        remedy: s === 'ok' ? '' : 'agentctl stats --since 24h',
+        metric: rate,
+      };
     },
   },
 ];
@@ -188,7 +229,8 @@ function health(f: Facts): Array<{ name: string; h: NameHealth }> {
 
 /** spawn.refused events since `since` whose limit was the host cap. */
 function refusedByHostCap(state: State, since: number): number {
-  return (state.guard(() => state.db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'spawn.refused' AND ts >= ? AND json_extract(data, '$.limit_kind') = 'host'").get(since)) as { n: number }).n;
+  return (state.guard(() => state.db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'spawn.refused' AND ts >= ? AND json_extract(data, '$.limit_kind') = 'host'").get(since)) as { n: number })
+    .n;
 }
 
 /** A name in a spawn loop: why, and its recent startup errors (newest first). */
@@ -213,13 +255,18 @@ function spawnLoops(f: Facts, t: DoctorThresholds): SpawnLoop[] {
     const mode = modeAt(h, f.now);
     if (mode === 'closed' || h.lastFailure !== 'startup_error') continue;
     const opened = typeof h.openedAt === 'number' ? h.openedAt : f.now;
-    why.set(name, { why: `breaker ${mode === 'open' ? 'open' : 'half-open'} since ${new Date(opened).toISOString()}${h.reason ? ` (${printable(h.reason)})` : ''}`, since: opened - SPAWN_LOOP_LOOKBACK_MS });
+    why.set(name, {
+      why: `breaker ${mode === 'open' ? 'open' : 'half-open'} since ${new Date(opened).toISOString()}${h.reason ? ` (${printable(h.reason)})` : ''}`,
+      since: opened - SPAWN_LOOP_LOOKBACK_MS,
+    });
   }
   const counted = state.db
     .prepare("SELECT name, COUNT(*) AS n FROM runs WHERE failure = 'startup_error' AND started_at >= ? GROUP BY name HAVING n >= ? ORDER BY n DESC")
     .all(f.now - 600_000, t.spawnLoopErrors) as Array<{ name: string; n: number }>;
   for (const r of counted) if (!why.has(r.name)) why.set(r.name, { why: '', since: f.now - 600_000 });
-  const recent = state.db.prepare("SELECT command, exit_code, signal, started_at, ended_at FROM runs WHERE name = ? AND failure = 'startup_error' AND started_at >= ? ORDER BY started_at DESC LIMIT 100");
+  const recent = state.db.prepare(
+    "SELECT command, exit_code, signal, started_at, ended_at FROM runs WHERE name = ? AND failure = 'startup_error' AND started_at >= ? ORDER BY started_at DESC LIMIT 100",
+  );
   return [...why].map(([name, w]) => {
     const failures = recent.all(name, w.since) as SpawnLoop['failures'];
     return { name, why: w.why, failures, count: failures.length };
@@ -264,4 +311,3 @@ export function stalePidFiles(state: State): string[] {
     .filter((f) => !f.identity || !isSameProcess(f.identity))
     .map((f) => f.path);
 }
-

@@ -25,7 +25,13 @@ export const configStateChecks: readonly CheckEntry[] = [
       if (!f.state || !f.config) return skip(f.stateError ?? f.configError ?? 'no state');
       const old = live(f).filter((r) => r.config_hash !== null && r.config_hash !== f.config!.hash);
       const s: Status = old.length ? 'warn' : 'ok';
-      return { status: s, value: old.length ? `${old.length}: ${old.map((r) => r.name).join(', ')}` : 'none', threshold: 'every live run on the current config', remedy: s === 'ok' ? '' : `agentctl stop ${shellWord(old[0]!.name)} (and start it again)`, metric: old.length };
+      return {
+        status: s,
+        value: old.length ? `${old.length}: ${old.map((r) => r.name).join(', ')}` : 'none',
+        threshold: 'every live run on the current config',
+        remedy: s === 'ok' ? '' : `agentctl stop ${shellWord(old[0]!.name)} (and start it again)`,
+        metric: old.length,
+      };
     },
   },
   {
@@ -36,7 +42,9 @@ export const configStateChecks: readonly CheckEntry[] = [
       if (!f.state) return { status: 'fail', value: f.stateError ?? 'cannot open', threshold: 'quick_check ok', remedy: 'move the state file aside (see the message) and run again', metric: 0 };
       const res = f.state.quickCheck();
       const good = res.length === 1 && res[0] === 'ok';
-      return good ? ok('quick_check ok', 'quick_check ok', 1) : { status: 'fail', value: res.slice(0, 3).join('; '), threshold: 'quick_check ok', remedy: `mv ${shellWord(f.state.paths.db)} ${shellWord(`${f.state.paths.db}.bad`)}`, metric: 0 };
+      return good
+        ? ok('quick_check ok', 'quick_check ok', 1)
+        : { status: 'fail', value: res.slice(0, 3).join('; '), threshold: 'quick_check ok', remedy: `mv ${shellWord(f.state.paths.db)} ${shellWord(`${f.state.paths.db}.bad`)}`, metric: 0 };
     },
   },
   {
@@ -48,11 +56,16 @@ export const configStateChecks: readonly CheckEntry[] = [
         const st = statfsSync(existsSync(f.stateDir) ? f.stateDir : '/');
         const free = st.bavail * st.bsize;
         const s: Status = free < t.diskFailBytes ? 'fail' : free < t.diskWarnBytes ? 'warn' : 'ok';
-        return { status: s, value: formatBytes(free), threshold: `warn < ${formatBytes(t.diskWarnBytes)}, fail < ${formatBytes(t.diskFailBytes)}`, remedy: s === 'ok' ? '' : `du -sh ${shellWord(`${f.stateDir}/logs`)}`, metric: free };
+        return {
+          status: s,
+          value: formatBytes(free),
+          threshold: `warn < ${formatBytes(t.diskWarnBytes)}, fail < ${formatBytes(t.diskFailBytes)}`,
+          remedy: s === 'ok' ? '' : `du -sh ${shellWord(`${f.stateDir}/logs`)}`,
+          metric: free,
+        };
       } catch (err) {
         return { status: 'warn', value: (err as Error).message, threshold: '-', remedy: '', metric: null };
       }
     },
   },
 ];
-

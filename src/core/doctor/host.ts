@@ -11,7 +11,13 @@ export const hostChecks: readonly CheckEntry[] = [
       if (!f.report) return skip('no reading');
       const v = f.report.load_per_core;
       const s = grade(v, t.loadWarn, t.loadFail);
-      return { status: s, value: `${v.toFixed(2)} per core (load ${f.report.load_1m.toFixed(2)}, ${f.report.cpus} cores)`, threshold: `warn >= ${t.loadWarn}, fail >= ${t.loadFail}`, remedy: s === 'ok' ? '' : 'agentctl ps; agentctl reap --shed', metric: v };
+      return {
+        status: s,
+        value: `${v.toFixed(2)} per core (load ${f.report.load_1m.toFixed(2)}, ${f.report.cpus} cores)`,
+        threshold: `warn >= ${t.loadWarn}, fail >= ${t.loadFail}`,
+        remedy: s === 'ok' ? '' : 'agentctl ps; agentctl reap --shed',
+        metric: v,
+      };
     },
   },
   {
@@ -33,7 +39,13 @@ export const hostChecks: readonly CheckEntry[] = [
       if (!f.report) return skip('no reading');
       const avail = (f.report.memory_available_bytes / f.report.memory_total_bytes) * 100;
       const s = grade(avail, t.memWarn, t.memFail, false);
-      return { status: s, value: `${formatPct(avail)} (${formatBytes(f.report.memory_available_bytes)} of ${formatBytes(f.report.memory_total_bytes)})`, threshold: `warn < ${t.memWarn}%, fail < ${t.memFail}%`, remedy: s === 'ok' ? '' : 'agentctl reap --shed; agentctl ps', metric: avail };
+      return {
+        status: s,
+        value: `${formatPct(avail)} (${formatBytes(f.report.memory_available_bytes)} of ${formatBytes(f.report.memory_total_bytes)})`,
+        threshold: `warn < ${t.memWarn}%, fail < ${t.memFail}%`,
+        remedy: s === 'ok' ? '' : 'agentctl reap --shed; agentctl ps',
+        metric: avail,
+      };
     },
   },
   {
@@ -45,8 +57,13 @@ export const hostChecks: readonly CheckEntry[] = [
       const swapping = (f.report.swap_in_per_s ?? 0) + (f.report.swap_out_per_s ?? 0);
       const psi = f.report.psi?.memory_some_avg10 ?? null;
       const s: Status = swapping > 0 || (psi !== null && psi >= t.psiWarn) ? 'warn' : 'ok';
-      return { status: s, value: `swap ${swapping} pages/s, memory pressure ${psi === null ? 'n/a' : `${psi.toFixed(2)}%`}`, threshold: `warn when swapping or memory PSI >= ${t.psiWarn}%`, remedy: s === 'ok' ? '' : 'agentctl reap --shed', metric: psi };
+      return {
+        status: s,
+        value: `swap ${swapping} pages/s, memory pressure ${psi === null ? 'n/a' : `${psi.toFixed(2)}%`}`,
+        threshold: `warn when swapping or memory PSI >= ${t.psiWarn}%`,
+        remedy: s === 'ok' ? '' : 'agentctl reap --shed',
+        metric: psi,
+      };
     },
   },
 ];
-

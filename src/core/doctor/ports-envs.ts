@@ -22,7 +22,13 @@ export const portEnvChecks: readonly CheckEntry[] = [
       const size = u.size;
       const rows = u.leases;
       const s: Status = use >= 100 ? 'fail' : use >= t.poolWarn || expired > 0 ? 'warn' : 'ok';
-      return { status: s, value: `${rows.length} of ${size} leased (${formatPct(use)}), ${expired} held by expired or dead owners`, threshold: `warn >= ${t.poolWarn}% or any expired lease, fail at 100%`, remedy: s === 'ok' ? '' : expired ? 'agentctl env-gc' : 'agentctl ports', metric: use };
+      return {
+        status: s,
+        value: `${rows.length} of ${size} leased (${formatPct(use)}), ${expired} held by expired or dead owners`,
+        threshold: `warn >= ${t.poolWarn}% or any expired lease, fail at 100%`,
+        remedy: s === 'ok' ? '' : expired ? 'agentctl env-gc' : 'agentctl ports',
+        metric: use,
+      };
     },
   },
   {
@@ -30,9 +36,18 @@ export const portEnvChecks: readonly CheckEntry[] = [
     group: 'ports',
     title: 'two listeners on one port',
     run: () => {
-      const doubled = [...listenerCounts().entries()].filter(([, n]) => n > 1).map(([p]) => p).sort((a, b) => a - b);
+      const doubled = [...listenerCounts().entries()]
+        .filter(([, n]) => n > 1)
+        .map(([p]) => p)
+        .sort((a, b) => a - b);
       const s: Status = doubled.length ? 'warn' : 'ok';
-      return { status: s, value: doubled.length ? `ports ${doubled.join(', ')}` : 'none', threshold: 'one listening socket per port and address family', remedy: s === 'ok' ? '' : `ss -ltnp 'sport = :${doubled[0]}'`, metric: doubled.length };
+      return {
+        status: s,
+        value: doubled.length ? `ports ${doubled.join(', ')}` : 'none',
+        threshold: 'one listening socket per port and address family',
+        remedy: s === 'ok' ? '' : `ss -ltnp 'sport = :${doubled[0]}'`,
+        metric: doubled.length,
+      };
     },
   },
   {
@@ -44,7 +59,18 @@ export const portEnvChecks: readonly CheckEntry[] = [
       // half-created ones have their own check
       const bad = allEnvs(f.state).filter((e) => e.status !== 'creating' && gcReason(e, f.now) !== undefined);
       const s: Status = bad.length ? 'warn' : 'ok';
-      return { status: s, value: bad.length ? `${bad.length}: ${bad.slice(0, 5).map((e) => e.name).join(', ')}` : 'none', threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl env-gc --dry-run', metric: bad.length };
+      return {
+        status: s,
+        value: bad.length
+          ? `${bad.length}: ${bad
+              .slice(0, 5)
+              .map((e) => e.name)
+              .join(', ')}`
+          : 'none',
+        threshold: 'none',
+        remedy: s === 'ok' ? '' : 'agentctl env-gc --dry-run',
+        metric: bad.length,
+      };
     },
   },
   {
@@ -73,9 +99,15 @@ export const portEnvChecks: readonly CheckEntry[] = [
       // env create records its intent first; a 'creating' row whose creator is gone was killed half-way
       const half = allEnvs(f.state).filter(halfCreated);
       const s: Status = half.length ? 'warn' : 'ok';
-      const what = (e: (typeof half)[number]) => `${e.name} (env create PID ${e.creator_pid} ended${e.worktree ? `; worktree ${e.worktree} ${existsSync(e.worktree) ? 'exists' : 'was not made'}` : ''})`;
-      return { status: s, value: half.length ? `${half.length}: ${half.slice(0, 5).map(what).join(', ')}` : 'none', threshold: 'none', remedy: s === 'ok' ? '' : 'agentctl env-gc', metric: half.length };
+      const what = (e: (typeof half)[number]) =>
+        `${e.name} (env create PID ${e.creator_pid} ended${e.worktree ? `; worktree ${e.worktree} ${existsSync(e.worktree) ? 'exists' : 'was not made'}` : ''})`;
+      return {
+        status: s,
+        value: half.length ? `${half.length}: ${half.slice(0, 5).map(what).join(', ')}` : 'none',
+        threshold: 'none',
+        remedy: s === 'ok' ? '' : 'agentctl env-gc',
+        metric: half.length,
+      };
     },
   },
 ];
-

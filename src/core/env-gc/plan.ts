@@ -54,7 +54,8 @@ export type GcDecision =
 export const excusedLock = (live: EnvLiveness) => (live.halfCreated ? 'initializing' : undefined);
 
 /** Should the worktree's contents be asked about at all: it has a repo and a path on record that is safe to hand to git. */
-export const worktreeToCheck = (e: EnvRow): { repo: string; worktree: string } | undefined => (e.repo && e.worktree && !badWorktreePath(e.worktree) ? { repo: e.repo, worktree: e.worktree } : undefined);
+export const worktreeToCheck = (e: EnvRow): { repo: string; worktree: string } | undefined =>
+  e.repo && e.worktree && !badWorktreePath(e.worktree) ? { repo: e.repo, worktree: e.worktree } : undefined;
 
 /**
  * Remove or refuse one due environment. A live process working in it, or a worktree path on
@@ -78,7 +79,13 @@ export const REFUSAL_EVENT_INTERVAL_MS = 3_600_000;
 
 export function refusedEvent(d: DueEnv, r: Extract<GcDecision, { kind: 'refuse' }>): EventInput {
   const e = d.env;
-  return { command: 'env-gc', kind: 'env.gc_refused', subject: e.name, reason: `${d.reason}, but ${e.worktree ? `worktree ${e.worktree}` : 'the environment'} has ${r.problems.join('; ')}; ${r.fix}`, data: { in_use: r.inUse } };
+  return {
+    command: 'env-gc',
+    kind: 'env.gc_refused',
+    subject: e.name,
+    reason: `${d.reason}, but ${e.worktree ? `worktree ${e.worktree}` : 'the environment'} has ${r.problems.join('; ')}; ${r.fix}`,
+    data: { in_use: r.inUse },
+  };
 }
 
 export function removedEvent(d: DueEnv, released: readonly number[], force: boolean, problems: readonly string[]): EventInput {

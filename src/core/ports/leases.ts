@@ -61,7 +61,15 @@ export async function tryBind(port: number): Promise<boolean> {
  * Lease `count` free ports to `owner` (call inside a write transaction). Returns the ports, or
  * undefined when the pool has too few free ones. `skip` lists ports found busy by tryBind.
  */
-export function leasePorts(state: State, range: { from: number; to: number }, count: number, owner: LeaseOwner, listening: Set<number>, now: number, skip: ReadonlySet<number> = new Set()): number[] | undefined {
+export function leasePorts(
+  state: State,
+  range: { from: number; to: number },
+  count: number,
+  owner: LeaseOwner,
+  listening: Set<number>,
+  now: number,
+  skip: ReadonlySet<number> = new Set(),
+): number[] | undefined {
   if (count <= 0) return [];
   const leased = new Set((state.db.prepare('SELECT port FROM port_leases WHERE port BETWEEN ? AND ?').all(range.from, range.to) as Array<{ port: number }>).map((r) => r.port));
   const got: number[] = [];
@@ -117,4 +125,3 @@ export async function leaseVerified(
   }
   return ports && count === ports.length ? ports : undefined;
 }
-

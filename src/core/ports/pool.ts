@@ -24,10 +24,13 @@ export interface PoolUsage {
 export type EnvLeaseState = (env: string) => LeaseState;
 
 export function poolUsage(state: State, range: { from: number; to: number }, envState: EnvLeaseState): PoolUsage {
-  const rows = state.db
-    .prepare('SELECT port, owner_kind, owner, leased_at FROM port_leases WHERE port BETWEEN ? AND ? ORDER BY port')
-    .all(range.from, range.to) as Array<{ port: number; owner_kind: string; owner: string; leased_at: number }>;
-  const leases = rows.map((r) => ({ ...r, state: r.owner_kind === 'env' ? envState(r.owner) : ('ok') }));
+  const rows = state.db.prepare('SELECT port, owner_kind, owner, leased_at FROM port_leases WHERE port BETWEEN ? AND ? ORDER BY port').all(range.from, range.to) as Array<{
+    port: number;
+    owner_kind: string;
+    owner: string;
+    leased_at: number;
+  }>;
+  const leases = rows.map((r) => ({ ...r, state: r.owner_kind === 'env' ? envState(r.owner) : 'ok' }));
   const leased = new Set(rows.map((r) => r.port));
   const listening = listeningPorts();
   let elsewhere = 0;

@@ -91,7 +91,10 @@ export async function reap(ctx: Ctx, o: ReapOptions = {}): Promise<ReapResult> {
     const now = ctx.now();
     // 1-2: the same reading reconcile acts on, so --dry-run says what the real run does
     const before = state.guard(() => liveRuns(state));
-    const findings = planLost(before.map((run) => ({ run, fate: runFate(state, run, { now, lookup: getIdentity }) })), dry);
+    const findings = planLost(
+      before.map((run) => ({ run, fate: runFate(state, run, { now, lookup: getIdentity }) })),
+      dry,
+    );
     if (!dry) reconcileAll(state, loaded, now, 'reap');
     const live = state.guard(() => liveRuns(state)).filter((r) => r.pid !== null && runAlive(r, getIdentity));
     // command lines only when something matches on them (orphans, shed); stat is enough otherwise
@@ -145,12 +148,23 @@ function runsEnded(state: State, ids: readonly string[]): Map<string, boolean> {
 }
 
 /** Rule 5: read what orphanVerdict needs for the candidates only, then end the orphans whose identity still holds. */
-async function endOrphans(state: State, procs: readonly ProcDetail[], agentPids: ReadonlySet<number>, live: readonly RunRow[], mine: (p: ProcDetail) => boolean, graceMs: number, dry: boolean): Promise<Finding[]> {
+async function endOrphans(
+  state: State,
+  procs: readonly ProcDetail[],
+  agentPids: ReadonlySet<number>,
+  live: readonly RunRow[],
+  mine: (p: ProcDetail) => boolean,
+  graceMs: number,
+  dry: boolean,
+): Promise<Finding[]> {
   const candidates = orphanCandidates(procs, agentPids, live, mine).map((p) => ({
     proc: p,
     facts: { pid: p.pid, ppid: p.ppid, sid: readProcStat(p.pid)?.sid, runId: runIdOf(p.pid), cgroup: readProcFile(`/proc/${p.pid}/cgroup`) },
   }));
-  const ended = runsEnded(state, candidates.flatMap((c) => (c.facts.runId !== undefined ? [c.facts.runId] : [])));
+  const ended = runsEnded(
+    state,
+    candidates.flatMap((c) => (c.facts.runId !== undefined ? [c.facts.runId] : [])),
+  );
   const out: Finding[] = [];
   for (const x of planOrphans(candidates, ended, readProcFile(`/proc/${process.pid}/cgroup`))) {
     if (dry) {

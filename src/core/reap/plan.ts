@@ -92,7 +92,11 @@ export function planLost(runs: ReadonlyArray<{ readonly run: RunRow; readonly fa
   const out: Finding[] = [];
   for (const { run: r, fate } of runs) {
     if (fate.kind !== 'lost') continue;
-    const reason = fate.reused ? `PID ${r.pid} now belongs to another process: closed, never signalled` : r.pid === null ? `${fate.why}: closed` : `process ${r.pid} is gone: closed, PID file and ports released`;
+    const reason = fate.reused
+      ? `PID ${r.pid} now belongs to another process: closed, never signalled`
+      : r.pid === null
+        ? `${fate.why}: closed`
+        : `process ${r.pid} is gone: closed, PID file and ports released`;
     out.push({ kind: fate.reused ? 'pid_reused' : 'gone', pid: r.pid, run_id: r.id, name: r.name, reason, action: dry ? 'would_close' : 'closed' });
   }
   return out;
@@ -155,7 +159,13 @@ export function planShed(live: readonly RunRow[], ending: readonly RunAction[], 
 /** Rules 3, 4 and 7 together: the runs to end (ours only) and the progress records to keep. */
 export function planRunEnds(live: readonly LiveRun[], limits: ReapLimits, now: number, pressure: Pressure | undefined): { end: RunAction[]; progress: Array<{ runId: string; value: Progress }> } {
   const overdue = planOverdue(live, limits, now);
-  const shed = pressure ? planShed(live.map((l) => l.run), overdue.end, pressure) : [];
+  const shed = pressure
+    ? planShed(
+        live.map((l) => l.run),
+        overdue.end,
+        pressure,
+      )
+    : [];
   const ours = new Set(live.filter((l) => l.ours).map((l) => l.run.id));
   return { end: [...overdue.end, ...shed].filter((x) => ours.has(x.run.id)), progress: overdue.progress };
 }

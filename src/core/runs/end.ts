@@ -22,7 +22,24 @@ export function decodeShellStatus(rc: number): { exitCode: number | null; signal
   return { exitCode: rc, signal: null };
 }
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL', 10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM', 24: 'SIGXCPU', 25: 'SIGXFSZ' };
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  3: 'SIGQUIT',
+  4: 'SIGILL',
+  6: 'SIGABRT',
+  7: 'SIGBUS',
+  8: 'SIGFPE',
+  9: 'SIGKILL',
+  10: 'SIGUSR1',
+  11: 'SIGSEGV',
+  12: 'SIGUSR2',
+  13: 'SIGPIPE',
+  14: 'SIGALRM',
+  15: 'SIGTERM',
+  24: 'SIGXCPU',
+  25: 'SIGXFSZ',
+};
 export const signalName = (n: number) => SIGNALS[n] ?? `SIG${n}`;
 
 export interface EndFacts {
@@ -81,9 +98,7 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
       : null
     : classifyExit({ exitCode: f.exitCode, signal: f.signal, runtimeMs, timedOut: Boolean(f.timedOut), oom: Boolean(f.oom), stoppedByUs: Boolean(f.stoppedByUs) }, deps.minUptimeMs);
   const runState: RunState = f.stoppedByUs ? 'stopped' : f.lost ? 'lost' : failure ? 'failed' : 'exited';
-  state.db
-    .prepare('UPDATE runs SET state = ?, exit_code = ?, signal = ?, failure = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL')
-    .run(runState, f.exitCode, f.signal, failure, f.endedAt, run.id);
+  state.db.prepare('UPDATE runs SET state = ?, exit_code = ?, signal = ?, failure = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL').run(runState, f.exitCode, f.signal, failure, f.endedAt, run.id);
 
   const before = getHealth(state, run.name);
   const startsLastHour = (state.db.prepare('SELECT COUNT(*) AS n FROM runs WHERE name = ? AND started_at > ?').get(run.name, f.endedAt - 3_600_000) as { n: number }).n;
@@ -121,11 +136,22 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
   }
   // opened now, or opened again by a failed trial
   if (health.mode === 'open' && (before.mode !== 'open' || health.openedAt !== before.openedAt)) {
-    state.event({ command: deps.command, kind: 'breaker.open', subject: run.name, reason: `${health.reason}; paused until ${new Date(health.notBefore).toISOString()}`, data: { until: health.notBefore } }, deps.now);
+    state.event(
+      { command: deps.command, kind: 'breaker.open', subject: run.name, reason: `${health.reason}; paused until ${new Date(health.notBefore).toISOString()}`, data: { until: health.notBefore } },
+      deps.now,
+    );
     const restarts = health.consecutiveFailures;
     state.db
       .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(run.name, run.id, failure, health.reason ?? 'breaker opened', restarts, JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }), deps.now);
+      .run(
+        run.name,
+        run.id,
+        failure,
+        health.reason ?? 'breaker opened',
+        restarts,
+        JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }),
+        deps.now,
+      );
     // the dead-letter queue keeps the last 100 entries (incident 4)
     state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
   }
@@ -142,7 +168,6 @@ function removePidFileIfOurs(state: State, run: RunRow): void {
     /* no PID file, or not ours */
   }
 }
-
 
 /** The run an ended tree was, and what could not be recorded: added to endTree's report. */
 const withRun = (r: Ended, run?: { id: string; name: string }, recordError?: string): Ended => ({
@@ -179,7 +204,12 @@ export async function endRun(state: State, config: LoadedConfig, run: RunRow, gr
   const finishError = tryRecord(state, () => {
     const cur = getRun(state, run.id);
     if (!cur || cur.ended_at !== null) return; // its supervisor's record won the race
-    finishRun(state, cur, { exitCode: null, signal: r.graceful ? 'SIGTERM' : 'SIGKILL', endedAt: Date.now(), timedOut: how.timedOut, stoppedByUs: !how.timedOut, why: how.why }, registryFor(config, Date.now(), how.command));
+    finishRun(
+      state,
+      cur,
+      { exitCode: null, signal: r.graceful ? 'SIGTERM' : 'SIGKILL', endedAt: Date.now(), timedOut: how.timedOut, stoppedByUs: !how.timedOut, why: how.why },
+      registryFor(config, Date.now(), how.command),
+    );
   });
   return withRun(r, run, finishError ?? markError);
 }

@@ -40,12 +40,19 @@ export const RUN_ID_RE = /^r[0-9a-z]{6,20}$/;
  * input, so a row someone else wrote (`../../x`) never names a file outside the state folder.
  */
 export function safeRunId(id: string): string {
-  if (!RUN_ID_RE.test(id)) throw new StateError(`state holds a run id that agentctl never makes (${JSON.stringify(id.slice(0, 40))}); the state file is damaged or was written by someone else`, 'runs', 1, 'state_corrupt');
+  if (!RUN_ID_RE.test(id))
+    throw new StateError(`state holds a run id that agentctl never makes (${JSON.stringify(id.slice(0, 40))}); the state file is damaged or was written by someone else`, 'runs', 1, 'state_corrupt');
   return id;
 }
 
 export function safeName(name: string): string {
-  if (!NAME_RE.test(name) || name.includes('..')) throw new StateError(`state holds a run name that agentctl never accepts (${JSON.stringify(name.slice(0, 40))}); the state file is damaged or was written by someone else`, 'runs', 1, 'state_corrupt');
+  if (!NAME_RE.test(name) || name.includes('..'))
+    throw new StateError(
+      `state holds a run name that agentctl never accepts (${JSON.stringify(name.slice(0, 40))}); the state file is damaged or was written by someone else`,
+      'runs',
+      1,
+      'state_corrupt',
+    );
   return name;
 }
 
@@ -109,9 +116,22 @@ export function pidFiles(pidsDir: string): PidFileRead[] {
       } catch {
         return { path, identity: undefined, entry: undefined };
       }
-      const identity = e && Number.isInteger(e.pid) && (e.pid as number) > 1 && typeof e.start_time === 'string' && typeof e.boot_id === 'string' ? { pid: e.pid!, startTime: e.start_time, bootId: e.boot_id } : undefined;
+      const identity =
+        e && Number.isInteger(e.pid) && (e.pid as number) > 1 && typeof e.start_time === 'string' && typeof e.boot_id === 'string'
+          ? { pid: e.pid!, startTime: e.start_time, bootId: e.boot_id }
+          : undefined;
       const named = typeof e.name === 'string' && `${e.name}.pid` === f && NAME_RE.test(e.name) && typeof e.run_id === 'string' && RUN_ID_RE.test(e.run_id);
-      const entry = identity && named ? { run_id: e.run_id!, name: e.name!, group: typeof e.group === 'string' && NAME_RE.test(e.group) ? e.group : 'default', pid: identity.pid, start_time: identity.startTime, boot_id: identity.bootId } : undefined;
+      const entry =
+        identity && named
+          ? {
+              run_id: e.run_id!,
+              name: e.name!,
+              group: typeof e.group === 'string' && NAME_RE.test(e.group) ? e.group : 'default',
+              pid: identity.pid,
+              start_time: identity.startTime,
+              boot_id: identity.bootId,
+            }
+          : undefined;
       return { path, identity, entry };
     });
 }

@@ -47,8 +47,13 @@ export function openHostBreakerIfLooping(state: State, now: number, deps: Regist
   if (!opened) return;
   state.setKv(HOST_BREAKER_KEY, opened, now);
   state.event(
-    { command: deps.command, kind: 'breaker.open', subject: 'host', reason: `${opened.reason}; every spawn on this host paused until ${new Date(opened.notBefore).toISOString()}; agentctl breaker reset --host after fixing the cause`, data: { until: opened.notBefore, failures: opened.failures } },
+    {
+      command: deps.command,
+      kind: 'breaker.open',
+      subject: 'host',
+      reason: `${opened.reason}; every spawn on this host paused until ${new Date(opened.notBefore).toISOString()}; agentctl breaker reset --host after fixing the cause`,
+      data: { until: opened.notBefore, failures: opened.failures },
+    },
     deps.now,
   );
 }
-

@@ -94,7 +94,16 @@ function adopt(state: State, run: RunRow, child: ProcessIdentity, sup: ProcessId
     .prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ?, sup_pid = ?, sup_start_time = ?, log_path = ? WHERE id = ? AND ended_at IS NULL")
     .run(child.pid, child.startTime, child.bootId, child.pid, sup?.pid ?? null, sup?.startTime ?? null, run.mode === 'detached' ? logFile(state, run) : null, run.id);
   writePidFile(state, run, child);
-  state.event({ command: deps.command, kind: 'run.adopted', subject: run.name, reason: `${run.id}: its spawner died after starting PID ${child.pid}; recorded from ${sup ? 'its supervisor' : 'the run id in its environment'}`, data: { run_id: run.id, pid: child.pid } }, deps.now);
+  state.event(
+    {
+      command: deps.command,
+      kind: 'run.adopted',
+      subject: run.name,
+      reason: `${run.id}: its spawner died after starting PID ${child.pid}; recorded from ${sup ? 'its supervisor' : 'the run id in its environment'}`,
+      data: { run_id: run.id, pid: child.pid },
+    },
+    deps.now,
+  );
 }
 
 /**

@@ -114,7 +114,10 @@ function breakerRefusal(f: AdmissionFacts, mode: BreakerMode): Refusal | undefin
   const { now, name } = f;
   const hb = f.hostBreaker;
   if (hb && hb.notBefore > now) {
-    const recent = hb.failures.slice(-5).map((x) => `${x.name} ${howEnded(x)}`).join(', ');
+    const recent = hb.failures
+      .slice(-5)
+      .map((x) => `${x.name} ${howEnded(x)}`)
+      .join(', ');
     return {
       admit: false,
       reason: 'breaker_open',
@@ -159,11 +162,23 @@ function nameRefusal(f: AdmissionFacts, mode: BreakerMode): Refusal | undefined 
   }
   if (f.cooldownMs > 0 && f.lastStartOfName !== undefined && now - f.lastStartOfName < f.cooldownMs) {
     const retryAt = f.lastStartOfName + f.cooldownMs;
-    return { admit: false, reason: 'cooldown', exitCode: 75, message: `${name} started ${formatDuration(now - f.lastStartOfName)} ago; cooldown is ${formatDuration(f.cooldownMs)}, retry in ${formatDuration(retryAt - now)}`, retryAt };
+    return {
+      admit: false,
+      reason: 'cooldown',
+      exitCode: 75,
+      message: `${name} started ${formatDuration(now - f.lastStartOfName)} ago; cooldown is ${formatDuration(f.cooldownMs)}, retry in ${formatDuration(retryAt - now)}`,
+      retryAt,
+    };
   }
   if (f.minIntervalMs > 0 && f.lastStartAny !== undefined && now - f.lastStartAny < f.minIntervalMs) {
     const retryAt = f.lastStartAny + f.minIntervalMs;
-    return { admit: false, reason: 'rate_limit', exitCode: 75, message: `a spawn ran ${formatDuration(now - f.lastStartAny)} ago; at most one per ${formatDuration(f.minIntervalMs)} on this host, retry in ${formatDuration(retryAt - now)}`, retryAt };
+    return {
+      admit: false,
+      reason: 'rate_limit',
+      exitCode: 75,
+      message: `a spawn ran ${formatDuration(now - f.lastStartAny)} ago; at most one per ${formatDuration(f.minIntervalMs)} on this host, retry in ${formatDuration(retryAt - now)}`,
+      retryAt,
+    };
   }
   return undefined;
 }
@@ -203,7 +218,8 @@ function envRefusal(f: AdmissionFacts): Refusal | undefined {
   const e = f.env;
   if (!e) return undefined;
   if (!e.exists) return { admit: false, reason: 'dependency', exitCode: 69, message: `${f.name} needs environment ${e.name}, which does not exist; create it with agentctl env create ${e.name}` };
-  if (e.gcDue) return { admit: false, reason: 'dependency', exitCode: 69, message: `${f.name} needs environment ${e.name}, which env-gc will remove (${e.gcDue}); create a new one with agentctl env create` };
+  if (e.gcDue)
+    return { admit: false, reason: 'dependency', exitCode: 69, message: `${f.name} needs environment ${e.name}, which env-gc will remove (${e.gcDue}); create a new one with agentctl env create` };
   return undefined;
 }
 
@@ -226,7 +242,10 @@ export function portsTakenRefusal(name: string): Refusal {
 function admit(f: AdmissionFacts, mode: BreakerMode): Decision {
   const c = f.cap;
   const hostUsed = c.hostManaged + c.unmanaged;
-  const slot = c.max !== undefined && c.max - c.managed <= c.levelMax - hostUsed ? { used: c.managed + 1, limit: c.max, kind: 'group' as const } : { used: hostUsed + 1, limit: c.levelMax, kind: 'host' as const };
+  const slot =
+    c.max !== undefined && c.max - c.managed <= c.levelMax - hostUsed
+      ? { used: c.managed + 1, limit: c.max, kind: 'group' as const }
+      : { used: hostUsed + 1, limit: c.levelMax, kind: 'host' as const };
   return { admit: true, trial: mode === 'half_open', slot, host: { used: hostUsed + 1, limit: c.levelMax } };
 }
 

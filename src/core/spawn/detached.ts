@@ -29,7 +29,9 @@ export async function launchDetached(deps: SpawnDeps, req: SpawnRequest, run: La
     logFd = openLogForAppend(logPath);
     started = await startSupervisor(deps, req, run, logFd);
   } catch (err) {
-    state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, registryFor(deps.config, deps.now(), 'spawn')));
+    state.write(() =>
+      finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, registryFor(deps.config, deps.now(), 'spawn')),
+    );
     throw err;
   } finally {
     if (logFd !== undefined) closeSync(logFd);

@@ -90,7 +90,15 @@ function requireFacts(state: State, live: readonly RunRow[], name: string, now: 
  * the host's cap (a waiter held by its own --max cannot take a host slot).
  */
 function queueFacts(state: State, req: SpawnRequest, queueId: number | undefined, inGroup: ReadonlyMap<string, number>): { ahead: number; hostAhead: number; dead: number[] } {
-  const rows = state.db.prepare('SELECT id, grp, priority, max, pid, start_time, boot_id FROM queue ORDER BY priority, id').all() as Array<{ id: number; grp: string; priority: number; max: number | null; pid: number; start_time: string; boot_id: string }>;
+  const rows = state.db.prepare('SELECT id, grp, priority, max, pid, start_time, boot_id FROM queue ORDER BY priority, id').all() as Array<{
+    id: number;
+    grp: string;
+    priority: number;
+    max: number | null;
+    pid: number;
+    start_time: string;
+    boot_id: string;
+  }>;
   const dead: number[] = [];
   const queued = rows.filter((q) => {
     if (q.id === queueId || isSameProcess({ pid: q.pid, startTime: q.start_time, bootId: q.boot_id })) return true;

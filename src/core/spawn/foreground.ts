@@ -24,7 +24,20 @@ export async function superviseForeground(deps: SpawnDeps, req: SpawnRequest, ru
   if (spawnError) {
     const why = `could not start ${req.command[0]}: ${(spawnError as NodeJS.ErrnoException).code ?? spawnError.message}`;
     state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why }, registryFor(deps.config, deps.now(), 'spawn')));
-    return { outcome: 'finished', runId, pid: 0, name: req.name, exitCode: 127, signal: null, failure: 'startup_error', durationMs: 0, limitMechanism: run.mechanism, timedOut: false, waitedMs: run.waitedMs, passThrough: 127 };
+    return {
+      outcome: 'finished',
+      runId,
+      pid: 0,
+      name: req.name,
+      exitCode: 127,
+      signal: null,
+      failure: 'startup_error',
+      durationMs: 0,
+      limitMechanism: run.mechanism,
+      timedOut: false,
+      waitedMs: run.waitedMs,
+      passThrough: 127,
+    };
   }
   const pid = child.pid!;
   const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));

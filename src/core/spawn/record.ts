@@ -47,18 +47,45 @@ function recordAdmission(state: State, config: LoadedConfig, input: AttemptInput
       `INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, config_hash, timeout_ms, started_at, sup_pid, sup_start_time, limits, limit_mechanism)
        VALUES (?, ?, ?, ?, ?, 'starting', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .run(runId, req.name, req.group, req.priority, req.detach ? 'detached' : 'foreground', JSON.stringify(redactArgv(req.command)), req.cwd, config.hash, req.timeoutMs ?? null, now, self.pid, self.startTime, JSON.stringify(req.limits), input.mechanism);
+    .run(
+      runId,
+      req.name,
+      req.group,
+      req.priority,
+      req.detach ? 'detached' : 'foreground',
+      JSON.stringify(redactArgv(req.command)),
+      req.cwd,
+      config.hash,
+      req.timeoutMs ?? null,
+      now,
+      self.pid,
+      self.startTime,
+      JSON.stringify(req.limits),
+      input.mechanism,
+    );
   if (envPorts.length || runPorts.length) state.db.prepare('UPDATE runs SET ports = ? WHERE id = ?').run(JSON.stringify([...envPorts, ...runPorts]), runId);
   if (queueId !== undefined) state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId);
   const host = `host ${decision.host.used} ${Number.isFinite(decision.host.limit) ? `of ${decision.host.limit}` : '(no cap)'} agents`;
   const group = req.max !== undefined ? `, group ${decision.slot.kind === 'group' ? decision.slot.used : facts.cap.managed + 1} of ${req.max}` : '';
-  state.event({
-    command: 'spawn',
-    kind: decision.trial ? 'spawn.trial' : 'spawn.admitted',
-    subject: req.name,
-    reason: `${runId} admitted in group ${req.group}: ${host}${group}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
-    data: { run_id: runId, group: req.group, priority: req.priority, used: decision.slot.used, limit: decision.slot.limit, limit_kind: decision.slot.kind, host_used: decision.host.used, host_limit: decision.host.limit },
-  }, now);
+  state.event(
+    {
+      command: 'spawn',
+      kind: decision.trial ? 'spawn.trial' : 'spawn.admitted',
+      subject: req.name,
+      reason: `${runId} admitted in group ${req.group}: ${host}${group}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
+      data: {
+        run_id: runId,
+        group: req.group,
+        priority: req.priority,
+        used: decision.slot.used,
+        limit: decision.slot.limit,
+        limit_kind: decision.slot.kind,
+        host_used: decision.host.used,
+        host_limit: decision.host.limit,
+      },
+    },
+    now,
+  );
   return { decision, runId, ahead: facts.ahead, ports: [...envPorts, ...runPorts] };
 }
 
@@ -77,7 +104,16 @@ function recordRefusal(state: State, input: AttemptInput, facts: AdmissionFacts,
   }
   // a refusal that ends the call is an event; a waiter's repeated polls are not
   if (!waiting || d.exitCode === 69 || d.reason === 'already_running') {
-    state.event({ command: 'spawn', kind: 'spawn.refused', subject: req.name, reason: d.message, data: { reason: d.reason, exit_code: d.exitCode, ...(d.slot ? { limit_kind: d.slot.kind, used: d.slot.used, limit: d.slot.limit } : {}) } }, now);
+    state.event(
+      {
+        command: 'spawn',
+        kind: 'spawn.refused',
+        subject: req.name,
+        reason: d.message,
+        data: { reason: d.reason, exit_code: d.exitCode, ...(d.slot ? { limit_kind: d.slot.kind, used: d.slot.used, limit: d.slot.limit } : {}) },
+      },
+      now,
+    );
   }
   // a waiter's place is counted in the queue of the cap that holds it
   return { decision: d, ahead: d.slot?.kind === 'host' ? facts.hostAhead : facts.ahead, ...(qid !== undefined ? { queueId: qid } : {}) };

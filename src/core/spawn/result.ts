@@ -58,7 +58,16 @@ export function spawnJson(r: SpawnResult): SpawnOutput {
   switch (r.outcome) {
     case 'refused': {
       const d = r.decision;
-      return { outcome: 'refused', reason: d.reason, exit_code: d.exitCode, message: d.message, retry_at: d.retryAt !== undefined ? new Date(d.retryAt).toISOString() : null, run_id: d.runId ?? null, pid: d.pid ?? null, waited_ms: r.waitedMs };
+      return {
+        outcome: 'refused',
+        reason: d.reason,
+        exit_code: d.exitCode,
+        message: d.message,
+        retry_at: d.retryAt !== undefined ? new Date(d.retryAt).toISOString() : null,
+        run_id: d.runId ?? null,
+        pid: d.pid ?? null,
+        waited_ms: r.waitedMs,
+      };
     }
     case 'already_running':
       return { outcome: 'already_running', run_id: r.runId, pid: r.pid };

@@ -42,7 +42,14 @@ async function provePorts(deps: SpawnDeps, req: SpawnRequest, admitted: Admitted
   let first = true;
   const verified = await leaseVerified(state, deps.config.config.ports, { kind: 'run', id: runId }, req.ports, () => (first ? ((first = false), own) : undefined));
   if (!verified) {
-    state.write(() => finishRun(state, getRun(state, runId)!, { exitCode: null, signal: null, endedAt: deps.now(), lost: true, why: 'its ports were taken before it started' }, registryFor(deps.config, deps.now(), 'spawn')));
+    state.write(() =>
+      finishRun(
+        state,
+        getRun(state, runId)!,
+        { exitCode: null, signal: null, endedAt: deps.now(), lost: true, why: 'its ports were taken before it started' },
+        registryFor(deps.config, deps.now(), 'spawn'),
+      ),
+    );
     return undefined;
   }
   const proven = [...ports.slice(0, envCount), ...verified];

@@ -73,7 +73,11 @@ export interface Admitted {
  * Ask until admitted; or the answer that ends the call: a refusal (at once without --wait,
  * for good, or when --wait runs out), or already running under --if-not-running.
  */
-export async function admitOrWait(deps: SpawnDeps, req: SpawnRequest, from: { started: number; host: HostSample; mechanism: LimitMechanism }): Promise<Admitted | Extract<SpawnResult, { outcome: 'refused' | 'already_running' }>> {
+export async function admitOrWait(
+  deps: SpawnDeps,
+  req: SpawnRequest,
+  from: { started: number; host: HostSample; mechanism: LimitMechanism },
+): Promise<Admitted | Extract<SpawnResult, { outcome: 'refused' | 'already_running' }>> {
   const { state } = deps;
   const self = getIdentity(process.pid) ?? { pid: process.pid, startTime: '0', bootId: 'unknown' };
   const waiting = req.waitMs !== undefined;
@@ -92,7 +96,9 @@ export async function admitOrWait(deps: SpawnDeps, req: SpawnRequest, from: { st
       if (!waiting || d.exitCode === 69 || d.reason === 'already_running' || waited >= req.waitMs) {
         leaveQueue(state, queueId);
         if (waiting && waited >= req.waitMs) {
-          state.write(() => state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }));
+          state.write(() =>
+            state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }),
+          );
         }
         return { outcome: 'refused', decision: d, waitedMs: waited };
       }
