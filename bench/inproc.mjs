@@ -10,19 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { median, printTable, round, runsFromArgv } from './lib.mjs';
+import { buildsFromArgv, median, printTable, round, runsFromArgv } from './lib.mjs';
 
-const builds = process.argv
-  .slice(2)
-  .filter((a, i, all) => a.includes('=') && all[i - 1] !== '--runs' && all[i - 1] !== '--cases')
-  .map((a) => {
-    const [name, dir] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
-    return { name, bin: join(resolve(dir), 'bin', 'agentctl'), state: mkdtempSync(join(tmpdir(), `agentctl-inproc-${name}-`)) };
-  });
-if (builds.length === 0) {
-  console.error('usage: node bench/inproc.mjs [--runs N] [--cases A,B] NAME=CHECKOUT ...   (each checkout built; the first is the baseline)');
-  process.exit(2);
-}
+const builds = buildsFromArgv('usage: node bench/inproc.mjs [--runs N] [--cases A,B] NAME=CHECKOUT ...   (each checkout built; the first is the baseline)', 'agentctl-inproc');
 const runs = runsFromArgv(60);
 const casesArg = process.argv.indexOf('--cases');
 const cases = (casesArg > 0 ? process.argv[casesArg + 1] : '--version,throttle-status --json,config').split(',').map((c) => c.trim().split(/\s+/));

@@ -1,6 +1,8 @@
 // Shared helpers for bench scripts: where things are, --runs, interleaved runs, medians, one table.
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The project root and the agentctl binary every bench runs. */
@@ -70,4 +72,25 @@ export function printTable(rows, cols) {
   console.log(line(cols));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(cols.map((c) => r[c])));
+}
+
+/**
+ * The builds named on the command line as NAME=CHECKOUT (each checkout built; the first is the
+ * baseline), each with its agentctl and a fresh state folder; exits 2 with `usage` when none.
+ * @param {string} usage
+ * @param {string} prefix of the state folders' names
+ */
+export function buildsFromArgv(usage, prefix) {
+  const builds = process.argv
+    .slice(2)
+    .filter((a, i, all) => a.includes('=') && all[i - 1] !== '--runs' && all[i - 1] !== '--cases')
+    .map((a) => {
+      const [name, dir] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+      return { name, bin: join(resolve(dir), 'bin', 'agentctl'), state: mkdtempSync(join(tmpdir(), `${prefix}-${name}-`)) };
+    });
+  if (builds.length === 0) {
+    console.error(usage);
+    process.exit(2);
+  }
+  return builds;
 }

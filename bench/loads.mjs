@@ -10,21 +10,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { median, printTable, root, round, runsFromArgv } from './lib.mjs';
 
 const runs = runsFromArgv(40);
 // a config's display entries as loadConfig hashes them: about 3 KB of JSON
 const sample = JSON.stringify(Array.from({ length: 70 }, (_, i) => [`section.key_${i}`, `value ${i} ${'x'.repeat(20)}`]));
-const fnv = `function fnv1a64(text) {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193 + 2);
-  }
-  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
-}`;
+// the built function itself (dist/, so run npm run build first), its source handed to each fresh process
+const fnv = (await import(pathToFileURL(join(root, 'dist', 'core', 'config', 'load.js')).href)).fnv1a64.toString();
 const cases = [
   { name: 'fnv1a64 of the config (the hand-made hash)', code: `${fnv}\nMEASURE(() => fnv1a64(S))` },
   { name: "require('node:crypto') + sha256 of the config", code: "MEASURE(() => require('node:crypto').createHash('sha256').update(S).digest('hex').slice(0, 16))" },

@@ -16,19 +16,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { median, printTable, round, runsFromArgv } from './lib.mjs';
+import { buildsFromArgv, median, printTable, round, runsFromArgv } from './lib.mjs';
 
-const builds = process.argv
-  .slice(2)
-  .filter((a, i, all) => a.includes('=') && all[i - 1] !== '--runs' && all[i - 1] !== '--cases')
-  .map((a) => {
-    const [name, dir] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
-    return { name, bin: join(resolve(dir), 'bin', 'agentctl'), state: mkdtempSync(join(tmpdir(), `agentctl-var-${name}-`)) };
-  });
-if (builds.length === 0) {
-  console.error('usage: node bench/variants.mjs [--runs N] NAME=CHECKOUT ...   (each checkout built; the first is the baseline)');
-  process.exit(2);
-}
+const builds = buildsFromArgv('usage: node bench/variants.mjs [--runs N] NAME=CHECKOUT ...   (each checkout built; the first is the baseline)', 'agentctl-var');
 const runs = runsFromArgv(60);
 const cfg = mkdtempSync(join(tmpdir(), 'agentctl-var-cfg-'));
 const env = { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: cfg };
