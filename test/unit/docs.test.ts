@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KEYS } from '../../src/core/config/keys.js';
@@ -55,5 +55,14 @@ describe('docs', () => {
   it('the README links a page for every command', () => {
     const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
     for (const c of spec.subcommands) expect(text).toContain(`docs/${c.name}.md`);
+  });
+});
+
+describe('paths the docs name', () => {
+  // a moved or split module leaves docs pointing at nothing: every source path a page names must exist
+  const pages = ['README.md', 'CONTRIBUTING.md', ...readdirSync(join(ROOT, 'docs')).map((f) => join('docs', f))].filter((f) => f.endsWith('.md'));
+  it.each(pages)('%s names only files that exist', (page) => {
+    const named = [...readFileSync(join(ROOT, page), 'utf8').matchAll(/\b((?:src|test|bench|scripts)\/[\w./-]+\.(?:ts|mjs|cjs))\b/g)].map((m) => m[1]!);
+    expect(named.filter((p) => !existsSync(join(ROOT, p)))).toEqual([]);
   });
 });
