@@ -15,8 +15,9 @@ import { buildsFromArgv, median, printTable, round, runsFromArgv } from './lib.m
 const builds = buildsFromArgv('usage: node bench/inproc.mjs [--runs N] [--cases A,B] NAME=CHECKOUT ...   (each checkout built; the first is the baseline)', 'agentctl-inproc');
 const runs = runsFromArgv(60);
 const casesArg = process.argv.indexOf('--cases');
-const cases = (casesArg > 0 ? process.argv[casesArg + 1] : '--version,throttle-status --json,config').split(',').map((c) => c.trim().split(/\s+/));
+const cases = /** @type {string} */ (casesArg > 0 ? process.argv[casesArg + 1] : '--version,throttle-status --json,config').split(',').map((c) => c.trim().split(/\s+/));
 const work = mkdtempSync(join(tmpdir(), 'agentctl-inproc-'));
+/** @type {NodeJS.ProcessEnv} */
 const env = { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: work };
 for (const k of Object.keys(env)) if (k.startsWith('AGENTCTL_')) delete env[k];
 
@@ -37,6 +38,17 @@ agentctl.main(argv).then((code) => {
 `,
 );
 
+/**
+ * @typedef {{ name: string; build: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv; wall: number[]; cpu: number[] }} Job
+ */
+
+/**
+ * One run, timed inside the process by the runner.
+ * @param {readonly string[]} args
+ * @param {string} cwd
+ * @param {NodeJS.ProcessEnv} jobEnv
+ * @returns {{ code: number; wall: number; cpu: number }}
+ */
 function time(args, cwd, jobEnv) {
   const r = spawnSync(process.execPath, [runner, ...args], { env: jobEnv, cwd, stdio: ['ignore', 'ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   const out = r.output[3];
@@ -47,24 +59,28 @@ function time(args, cwd, jobEnv) {
 }
 
 try {
+  /** @type {Job[]} */
   const jobs = [];
   for (const c of cases) for (const b of builds) jobs.push({ name: c.join(' '), build: b.name, args: [b.bin, ...c], cwd: b.state, env: { ...env, AGENTCTL_STATE_DIR: b.state }, wall: [], cpu: [] });
   for (const j of jobs) time(j.args, j.cwd, j.env); // warm the page cache and store a first sample
   for (let i = 0; i < runs; i++) {
     for (let k = 0; k < jobs.length; k++) {
-      const j = jobs[(k + i) % jobs.length];
+      const j = /** @type {Job} */ (jobs[(k + i) % jobs.length]);
       const { wall, cpu } = time(j.args, j.cwd, j.env);
       j.wall.push(wall);
       j.cpu.push(cpu);
     }
   }
-  const base = (k, name) => median(jobs.find((j) => j.build === builds[0].name && j.name === name)[k]);
+  /** @type {(k: 'wall' | 'cpu', name: string) => number} */
+  const base = (k, name) => median(/** @type {Job} */ (jobs.find((j) => j.build === builds[0].name && j.name === name))[k]);
+  /** @type {(j: Job, k: 'wall' | 'cpu') => string} */
   const vs = (j, k) => {
     if (j.build === builds[0].name) return '';
     const d = median(j[k]) - base(k, j.name);
     return `${d >= 0 ? '+' : ''}${round(d)}`;
   };
-  const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)];
+  /** @type {(xs: readonly number[], p: number) => number} */
+  const q = (xs, p) => /** @type {number} */ ([...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]);
   printTable(
     jobs.map((j) => ({
       case: j.name,

@@ -41,7 +41,9 @@ export function timeOnce(cmd, args, opts = {}) {
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? /** @type {number} */ (s[m]) : /** @type {number} */ (s[m - 1] + /** @type {number} */ (s[m])) / 2;
+  const mid = /** @type {number} */ (s[m]);
+  const below = /** @type {number} */ (s[m - 1]);
+  return s.length % 2 ? mid : (below + mid) / 2;
 };
 
 /**
@@ -75,10 +77,15 @@ export function printTable(rows, cols) {
 }
 
 /**
+ * @typedef {{ name: string; bin: string; state: string }} Build
+ */
+
+/**
  * The builds named on the command line as NAME=CHECKOUT (each checkout built; the first is the
  * baseline), each with its agentctl and a fresh state folder; exits 2 with `usage` when none.
  * @param {string} usage
  * @param {string} prefix of the state folders' names
+ * @returns {[Build, ...Build[]]} never empty, so `builds[0]` is the baseline
  */
 export function buildsFromArgv(usage, prefix) {
   const builds = process.argv
@@ -92,5 +99,5 @@ export function buildsFromArgv(usage, prefix) {
     console.error(usage);
     process.exit(2);
   }
-  return builds;
+  return /** @type {[Build, ...Build[]]} */ (builds);
 }

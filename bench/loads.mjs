@@ -47,20 +47,21 @@ const files = cases.map((c, j) => {
   writeFileSync(f, `${prelude}\n${c.code}\n`);
   return f;
 });
-const times = cases.map(() => ({ wall: [], cpu: [] }));
+/** @typedef {{ wall: number[]; cpu: number[] }} Times */
+const times = cases.map(() => /** @type {Times} */ ({ wall: [], cpu: [] }));
 for (let i = 0; i < runs + 2; i++) {
   cases.forEach((c, j) => {
-    const r = spawnSync(process.execPath, [files[j]], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [/** @type {string} */ (files[j])], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${c.name}: ${r.stderr}`);
     if (i < 2) return; // warm-up
     const { wall, cpu } = JSON.parse(r.stdout);
-    times[j].wall.push(wall);
-    times[j].cpu.push(cpu);
+    /** @type {Times} */ (times[j]).wall.push(wall);
+    /** @type {Times} */ (times[j]).cpu.push(cpu);
   });
 }
 rmSync(dir, { recursive: true, force: true });
 printTable(
-  cases.map((c, j) => ({ load: c.name, wall_ms: round(median(times[j].wall), 2), cpu_ms: round(median(times[j].cpu), 2) })),
+  cases.map((c, j) => ({ load: c.name, wall_ms: round(median(/** @type {Times} */ (times[j]).wall), 2), cpu_ms: round(median(/** @type {Times} */ (times[j]).cpu), 2) })),
   ['load', 'wall_ms', 'cpu_ms'],
 );
 console.log(`\nmedians of ${runs} fresh processes each, interleaved; node ${process.version}`);

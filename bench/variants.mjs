@@ -21,16 +21,26 @@ import { buildsFromArgv, median, printTable, round, runsFromArgv } from './lib.m
 const builds = buildsFromArgv('usage: node bench/variants.mjs [--runs N] NAME=CHECKOUT ...   (each checkout built; the first is the baseline)', 'agentctl-var');
 const runs = runsFromArgv(60);
 const cfg = mkdtempSync(join(tmpdir(), 'agentctl-var-cfg-'));
+/** @type {NodeJS.ProcessEnv} */
 const env = { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: cfg };
 for (const k of Object.keys(env)) if (k.startsWith('AGENTCTL_')) delete env[k];
 const casesArg = process.argv.indexOf('--cases');
-const cases = (casesArg > 0 ? process.argv[casesArg + 1] : '--version,throttle-status --json,config').split(',').map((c) => c.trim().split(/\s+/));
+const cases = /** @type {string} */ (casesArg > 0 ? process.argv[casesArg + 1] : '--version,throttle-status --json,config').split(',').map((c) => c.trim().split(/\s+/));
 
 const perf = !process.argv.includes('--no-perf') && spawnSync('perf', ['stat', '-x,', '-e', 'task-clock', '--', 'true'], { stdio: 'ignore' }).status === 0;
 
-/** One run: wall ms, and CPU ms (NaN without perf). */
+/**
+ * @typedef {{ name: string; build: string; args: string[]; cwd: string; env?: NodeJS.ProcessEnv; wall: number[]; cpu: number[] }} Job
+ */
+
+/**
+ * One run: wall ms, and CPU ms (NaN without perf).
+ * @param {readonly string[]} args
+ * @param {string} cwd
+ * @param {NodeJS.ProcessEnv} [jobEnv]
+ */
 function time(args, cwd, jobEnv = env) {
-  const [cmd, argv] = perf ? ['perf', ['stat', '-x,', '-e', 'task-clock', '--', process.execPath, ...args]] : [process.execPath, args];
+  const [cmd, argv] = /** @type {[string, readonly string[]]} */ (perf ? ['perf', ['stat', '-x,', '-e', 'task-clock', '--', process.execPath, ...args]] : [process.execPath, args]);
   const t0 = process.hrtime.bigint();
   const r = spawnSync(cmd, argv, { env: jobEnv, cwd, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const wall = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -41,23 +51,27 @@ function time(args, cwd, jobEnv = env) {
 
 try {
   // jobs: node -e 0, then every case of every build
+  /** @type {Job[]} */
   const jobs = [{ name: 'node -e 0', build: '', args: ['-e', '0'], cwd: cfg, wall: [], cpu: [] }];
   for (const c of cases) for (const b of builds) jobs.push({ name: c.join(' '), build: b.name, args: [b.bin, ...c], cwd: b.state, env: { ...env, AGENTCTL_STATE_DIR: b.state }, wall: [], cpu: [] });
   for (const j of jobs) time(j.args, j.cwd, j.env); // warm the page cache and store a first sample
   for (let i = 0; i < runs; i++) {
     for (let k = 0; k < jobs.length; k++) {
-      const j = jobs[(k + i) % jobs.length];
+      const j = /** @type {Job} */ (jobs[(k + i) % jobs.length]);
       const { wall, cpu } = time(j.args, j.cwd, j.env);
       j.wall.push(wall);
       j.cpu.push(cpu);
     }
   }
+  /** @param {'wall' | 'cpu'} k */
   const first = (k) => new Map(jobs.filter((j) => j.build === builds[0].name).map((j) => [j.name, median(j[k])]));
   const base = { wall: first('wall'), cpu: first('cpu') };
-  const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)];
+  /** @type {(xs: readonly number[], p: number) => number} */
+  const q = (xs, p) => /** @type {number} */ ([...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]);
+  /** @type {(j: Job, k: 'wall' | 'cpu') => string} */
   const vs = (j, k) => {
     if (!j.build || j.build === builds[0].name) return '';
-    const d = median(j[k]) - base[k].get(j.name);
+    const d = median(j[k]) - /** @type {number} */ (base[k].get(j.name));
     return `${d >= 0 ? '+' : ''}${round(d)}`;
   };
   const cols = ['case', 'build', 'wall_ms', 'wall_vs_first', ...(perf ? ['cpu_ms', 'cpu_iqr', 'cpu_vs_first'] : [])];
