@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { buildsFromArgv, median, printTable, round, runsFromArgv } from './lib.mjs';
 
 const builds = buildsFromArgv('usage: node bench/inproc.mjs [--runs N] [--cases A,B] NAME=CHECKOUT ...   (each checkout built; the first is the baseline)', 'agentctl-inproc');
