@@ -28,7 +28,7 @@ _agentctl() {
     env) COMPREPLY=($(compgen -W "$global_opts --ports --ttl --worktree --repo --branch --owner-pid --unique --force --dry-run create ls rm" -- "$cur")) ;;
     env-gc) COMPREPLY=($(compgen -W "$global_opts --dry-run --force" -- "$cur")) ;;
     ports) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
-    reap) COMPREPLY=($(compgen -W "$global_opts --dry-run --timeout --idle --grace --orphans --shed --all-users" -- "$cur")) ;;
+    reap) COMPREPLY=($(compgen -W "$global_opts --dry-run --timeout --idle --grace --orphans --shed --all-users --verbose" -- "$cur")) ;;
     stop) COMPREPLY=($(compgen -W "$global_opts --group --all --grace --dry-run --all-users" -- "$cur")) ;;
     dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users --across-folders" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;

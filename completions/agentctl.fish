@@ -71,6 +71,7 @@ complete -c agentctl -n '__fish_seen_subcommand_from reap' -l grace -r -d 'TERM,
 complete -c agentctl -n '__fish_seen_subcommand_from reap' -l orphans -d 'also end agent processes whose parent died and that nothing registered'
 complete -c agentctl -n '__fish_seen_subcommand_from reap' -l shed -d 'at throttle level 3 (heavy), stop lowest-priority runs until the level\'s agent count is met'
 complete -c agentctl -n '__fish_seen_subcommand_from reap' -l all-users -d 'root only: also act on other users\' processes'
+complete -c agentctl -n '__fish_seen_subcommand_from reap' -l verbose -d 'also say so when another reap holds the lock and this one did nothing'
 complete -c agentctl -n '__fish_seen_subcommand_from stop' -l group -r -d 'every run in this group'
 complete -c agentctl -n '__fish_seen_subcommand_from stop' -l all -d 'every registered run'
 complete -c agentctl -n '__fish_seen_subcommand_from stop' -l grace -r -d 'how long to wait after TERM before KILL (default: 30s)'

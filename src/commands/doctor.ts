@@ -133,6 +133,8 @@ export function prometheusMetrics(r: DoctorResult, nowMs: number): Metric[] {
   ];
 }
 
+/** `1 warning`, `2 warnings` */
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<DoctorResult>> {
   const strict = Boolean(opts.strict);
   const prom = opts.prometheus !== undefined ? String(opts.prometheus) : undefined;
@@ -174,7 +176,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
     g.facts.state!.event({
       command: 'doctor',
       kind: 'doctor.run',
-      reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${results.filter((r) => r.status === 'warn').length} warnings`,
+      reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${plural(results.filter((r) => r.status === 'warn').length, 'warning')}`,
       data: { score: result.score },
     }),
   );
@@ -200,7 +202,7 @@ export function render(r: DoctorResult, ui: Ui): string {
   lines.push(table(r.checks, ui));
   const fails = r.checks.filter((c) => c.status === 'fail').length;
   const warns = r.checks.filter((c) => c.status === 'warn').length;
-  const head = `health score ${r.score}/10: ${fails} failing, ${warns} warning${warns === 1 ? '' : 's'}, ${r.checks.length - fails - warns} ok`;
+  const head = `health score ${r.score}/10: ${fails} failing, ${plural(warns, 'warning')}, ${r.checks.length - fails - warns} ok`;
   lines.push(r.status === 'ok' ? ui.c.green(head) : r.status === 'warn' ? ui.c.yellow(head) : ui.c.red(head));
   return lines.join('\n');
 }

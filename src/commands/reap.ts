@@ -23,8 +23,14 @@ export const declaration: CommandDecl = {
     { flags: '--orphans', help: 'also end agent processes whose parent died and that nothing registered' },
     { flags: '--shed', help: "at throttle level 3 (heavy), stop lowest-priority runs until the level's agent count is met" },
     { flags: '--all-users', help: "root only: also act on other users' processes" },
+    { flags: '--verbose', help: 'also say so when another reap holds the lock and this one did nothing' },
   ],
-  examples: ['agentctl reap --dry-run', '*/5 * * * * agentctl reap --quiet --idle 5m', 'agentctl reap --orphans --json', 'agentctl reap --shed'],
+  examples: [
+    'agentctl reap --dry-run',
+    '*/5 * * * * AGENTCTL_STATE_DIR=/var/lib/agentctl agentctl reap --quiet --idle 5m   # the state the spawns use',
+    'agentctl reap --orphans --json',
+    'agentctl reap --shed',
+  ],
 };
 
 const duration = (v: OptionValues[string], flag: string) => (v !== undefined ? parseDuration(String(v), flag) : undefined);
@@ -40,6 +46,8 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
     orphans: Boolean(opts.orphans),
     shed: Boolean(opts.shed),
   });
+  // another reaper holds the lock: nothing was done, and cron mail should not say so each time
+  if (data.skipped && !opts.verbose && !ctx.globals.json) return { exitCode: EXIT.ok };
   const failed = data.findings.some((f) => f.action === 'failed');
   return { data, exitCode: failed ? EXIT.failed : EXIT.ok, ...(failed ? { message: 'some processes could not be ended; see the findings' } : {}) };
 }

@@ -54,6 +54,10 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   const group = checkName(String(opts.group), '--group');
   const priority = parseIntInRange(String(opts.priority), '--priority', 1, 3);
   const max = opts.max !== undefined ? parseIntInRange(String(opts.max), '--max', 1, 10_000) : undefined;
+  // one instance per name: without --name every run of this command shares one name, so --max above 1 never fills
+  if (max !== undefined && max > 1 && opts.name === undefined) {
+    ctx.note(`agentctl: warning: --max ${max} without --name: every run of this command is named ${name}, and a name runs once at a time; give each run its own --name (e.g. --name ${name}-$i)`);
+  }
   const requires = ((opts.requires as string[] | undefined) ?? []).map((r) => checkName(r, '--requires'));
   const waitMs = opts.wait === undefined ? undefined : parseDuration(String(opts.wait), '--wait');
   const timeoutMs = opts.timeout !== undefined ? parseDuration(String(opts.timeout), '--timeout', MAX_TIMER_MS) : undefined; // a timer ends the child

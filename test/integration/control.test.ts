@@ -322,3 +322,22 @@ describe('other users', () => {
     expect(all.findings.find((f) => f.kind === 'orphan')).toMatchObject({ pid: theirs, action: 'ended' });
   });
 });
+
+describe('reap: one reaper at a time', () => {
+  it('a reap that finds the lock held does nothing: silent in human form, says why under --verbose and --json, exit 0', async () => {
+    // the lock names a live process (this test's): a second reaper must leave everything to it
+    const s = State.open(t.sd);
+    try {
+      s.write(() => s.setKv('reap.lock', getIdentity(process.pid)!));
+    } finally {
+      s.close();
+    }
+    const quiet = await cli(['reap']);
+    expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    const verbose = await cli(['reap', '--verbose']);
+    expect(verbose).toMatchObject({ code: 0, stdout: `reap: another reap (PID ${process.pid}) is running; nothing done\n` });
+    const json = await cli(['--json', 'reap']);
+    expect(json.code).toBe(0);
+    expect(parseJson(json.stdout)).toEqual({ dry_run: false, skipped: `another reap (PID ${process.pid}) is running`, findings: [] });
+  });
+});

@@ -363,6 +363,21 @@ describe('identity', () => {
   });
 });
 
+describe('--max without --name', () => {
+  it('warns that every run shares one name (one instance per name), and still runs; no warning with --name or --max 1', async () => {
+    const warned = await spawnCli(['--max', '2', '--', 'true']);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toMatch(
+      /agentctl: warning: --max 2 without --name: every run of this command is named true, and a name runs once at a time; give each run its own --name \(e\.g\. --name true-\$i\)/,
+    );
+    for (const args of [
+      ['--max', '2', '--name', 'one'],
+      ['--max', '1'],
+    ])
+      expect((await spawnCli([...args, '--', 'true'])).stderr).not.toMatch(/warning/);
+  });
+});
+
 describe('bad input: exit 2, nothing started', () => {
   it.each([
     [['--max', '0', '--', 'true'], /--max: 0 is out of range/],

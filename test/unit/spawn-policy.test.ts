@@ -145,6 +145,14 @@ describe('decide: checks run in order and name their reason', () => {
     });
     expect(decide({ ...base, cap: { ...base.cap, managed: 2, hostManaged: 2 } })).toMatchObject({ admit: true, slot: { used: 3, limit: 3, kind: 'group' } });
   });
+  it('more running than a cap allows reads as over the cap, never "3 of 1"', () => {
+    expect(decide({ ...base, cap: { ...base.cap, max: 1, managed: 3, hostManaged: 3 } })).toMatchObject({ reason: 'no_slot', message: expect.stringMatching(/group g: 3 running, over --max 1;/) });
+    const over = { ...base.cap, max: undefined, hostManaged: 2, unmanaged: 1, levelMax: 1, level: 3 };
+    expect(decide({ ...base, cap: over })).toMatchObject({
+      reason: 'no_slot',
+      message: expect.stringMatching(/host: 3 agents, over the cap of 1 at level 3 \(2 started by agentctl, 1 other agent\);/),
+    });
+  });
   it('throttling off (levelMax Infinity): only --max holds', () => {
     expect(decide({ ...base, cap: { ...base.cap, max: undefined, levelMax: Number.POSITIVE_INFINITY, hostManaged: 500 } }).admit).toBe(true);
   });

@@ -197,17 +197,18 @@ function slotRefusal(f: AdmissionFacts): Refusal | undefined {
   if (c.max !== undefined) {
     const used = c.managed;
     if (used >= c.max || used + f.ahead >= c.max) {
-      const why = used >= c.max ? `group ${f.group}: ${used} of ${c.max} (--max ${c.max})` : `group ${f.group}: ${c.max - used} free of ${c.max}, ${f.ahead} waiting ahead`;
+      // more can run than the cap allows (a lower --max than the runs had): say so, not "3 of 1"
+      const full = used > c.max ? `${used} running, over --max ${c.max}` : `${used} of ${c.max} (--max ${c.max})`;
+      const why = used >= c.max ? `group ${f.group}: ${full}` : `group ${f.group}: ${c.max - used} free of ${c.max}, ${f.ahead} waiting ahead`;
       return noSlot(name, why, { used, limit: c.max, kind: 'group' });
     }
   }
   const hostUsed = c.hostManaged + c.unmanaged;
   if (hostUsed >= c.levelMax || hostUsed + f.hostAhead >= c.levelMax) {
     const who = `${c.hostManaged} started by agentctl, ${c.unmanaged} other agent${c.unmanaged === 1 ? '' : 's'}`;
-    const why =
-      hostUsed >= c.levelMax
-        ? `host: ${hostUsed} of ${c.levelMax} agents at level ${c.level} (${who})`
-        : `host: ${c.levelMax - hostUsed} free of ${c.levelMax} agents at level ${c.level}, ${f.hostAhead} waiting ahead`;
+    // agents started by hand, or a level that rose, can put more on the host than its cap
+    const full = hostUsed > c.levelMax ? `${hostUsed} agents, over the cap of ${c.levelMax} at level ${c.level}` : `${hostUsed} of ${c.levelMax} agents at level ${c.level}`;
+    const why = hostUsed >= c.levelMax ? `host: ${full} (${who})` : `host: ${c.levelMax - hostUsed} free of ${c.levelMax} agents at level ${c.level}, ${f.hostAhead} waiting ahead`;
     return noSlot(name, why, { used: hostUsed, limit: c.levelMax, kind: 'host' });
   }
   return undefined;
