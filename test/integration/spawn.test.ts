@@ -249,6 +249,19 @@ describe('running', () => {
     await waitFor(() => !alive(g), 3000);
   });
 
+  it("a detached run's log holds what the worker wrote, and nothing of the supervisor's (no 'Terminated' when it is stopped)", async () => {
+    const r = await spawnCli(['--json', '-d', '--name', 'quietlog', '--', 'sh', '-c', 'echo out; echo err >&2; exec sleep 30']);
+    const out = parseJson<{ run_id: string; pid: number; log_path: string }>(r.stdout);
+    procs.adopt(out.pid);
+    await waitFor(() => readFileSync(out.log_path, 'utf8') === 'out\nerr\n', 5000, { what: 'the worker wrote its two lines' });
+    const sup = dbGet<{ sup_pid: number }>(t.sd, 'SELECT sup_pid FROM runs WHERE id = ?', out.run_id)!.sup_pid;
+    procs.adopt(sup);
+    expect((await runCli(['stop', 'quietlog', '--grace', '2s', '--state-dir', t.sd], { env: env() })).code).toBe(0);
+    // the supervisor's last words (its wait ending by a signal) come as it exits
+    await waitFor(() => !alive(sup), 5000, { what: 'the supervisor exited' });
+    expect(readFileSync(out.log_path, 'utf8')).toBe('out\nerr\n');
+  });
+
   it('--timeout on a detached run: the supervisor ends the tree and the run is recorded as a timeout', async () => {
     const gfile = join(t.dir, 'grandchild.pid');
     const r = await spawnCli(['--json', '-d', '--name', 'dslow', '--timeout', '1s', '--kill-grace', '300ms', ...worker('dslow', `grandchild=${gfile}`)]);

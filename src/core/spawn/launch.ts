@@ -79,6 +79,9 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  * - `setsid` gives the child its own session and process group (its PID is the group id), so
  *   ending the group never reaches this supervisor, which then records the exit status. Only
  *   the child carries AGENTCTL_RUN_ID: a sweep by run id never takes the supervisor with it.
+ * - Once the child has the log as its stdout and stderr, the supervisor lets go of both: the
+ *   log is the worker's, and the shell's own words ("Terminated" when a wait ends by a
+ *   signal) must not land in it.
  * - The child's PID goes to runs/RUN_ID.child first, then to the spawner on fd 3 from a
  *   subshell: a spawner killed meanwhile costs that subshell a SIGPIPE, not the supervisor,
  *   and reconcile adopts the run from the file.
@@ -102,6 +105,7 @@ done
 unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC
 AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid -- "$@" </dev/null 3>&- &
 pid=$!
+exec >/dev/null 2>&1
 put() { [ -e "$1" ] || [ -L "$1" ] || ( umask 077; printf '%s\\n' "$2" > "$1" ); }
 put "$childfile" "$pid"
 ( printf '%s\\n' "$pid" >&3 ) 2>/dev/null
