@@ -39,7 +39,7 @@ describe('waitDecision', () => {
     expect(waitDecision([exited(3), running], false)).toEqual({ done: false });
   });
 
-  it("one run: done with its own code", () => {
+  it('one run: done with its own code', () => {
     expect(waitDecision([exited(3)], false)).toEqual({ done: true, exitCode: 3, decidedBy: 0 });
     expect(waitDecision([exited(0)], false)).toEqual({ done: true, exitCode: 0, decidedBy: undefined });
     expect(waitDecision([killed('SIGKILL')], false)).toEqual({ done: true, exitCode: 137, decidedBy: 0 });
