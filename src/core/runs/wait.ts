@@ -6,7 +6,7 @@
  */
 import { BellListener, bellPath } from '../bell.js';
 import type { LoadedConfig } from '../config/types.js';
-import { EXIT } from '../errors.js';
+import { EXIT, StateError } from '../errors.js';
 import { checkName } from '../names.js';
 import type { State } from '../state.js';
 import { RUN_ID_RE, safeName, safeRunId } from './files.js';
@@ -136,7 +136,12 @@ export async function waitForRuns(deps: WaitDeps, runIds: readonly string[], opt
   const bell = new BellListener(bellPath(state));
   try {
     for (;;) {
-      reconcileAll(state, deps.config, deps.now(), 'wait');
+      try {
+        reconcileAll(state, deps.config, deps.now(), 'wait');
+      } catch (err) {
+        // a writer held the state past the busy timeout: look at what is recorded, reconcile next time
+        if (!(err instanceof StateError && err.reason === 'state_locked')) throw err;
+      }
       const rows = runIds.map((id) => getRun(state, id)).filter((r): r is RunRow => r !== undefined);
       if (rows.length !== runIds.length) throw new Error('a run being waited for left the registry');
       const decision = waitDecision(rows, opts.any);
