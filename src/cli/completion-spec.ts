@@ -22,6 +22,7 @@ import * as spawn from '../commands/spawn.js';
 import * as stats from '../commands/stats.js';
 import * as stop from '../commands/stop.js';
 import * as throttleStatus from '../commands/throttle-status.js';
+import * as wait from '../commands/wait.js';
 import type { Ctx, Outcome } from '../core/ctx.js';
 import type { CommandDecl, OptionDecl, OptionValues } from '../core/declaration.js';
 import { type CmdSpec, completionScript, type OptSpec, type Shell, SHELLS } from './completion.js';
@@ -53,6 +54,7 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   ports,
   reap,
   stop,
+  wait,
   'dedupe-workers': dedupeWorkers,
   '_end-run': endRun,
   config,

@@ -33,6 +33,7 @@ export const COMMANDS = {
   ports: () => import('../commands/ports.js'),
   reap: () => import('../commands/reap.js'),
   stop: () => import('../commands/stop.js'),
+  wait: () => import('../commands/wait.js'),
   'dedupe-workers': () => import('../commands/dedupe-workers.js'),
   '_end-run': () => import('../commands/end-run.js'),
   config: () => import('../commands/config.js'),

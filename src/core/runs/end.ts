@@ -42,6 +42,14 @@ const SIGNALS: Record<number, string> = {
 };
 export const signalName = (n: number) => SIGNALS[n] ?? `SIG${n}`;
 
+/** The number of a signal as signalName writes it (`SIGKILL` 9, `SIG34` 34); undefined for anything else. */
+export function signalNumber(name: string): number | undefined {
+  const known = Object.entries(SIGNALS).find(([, s]) => s === name);
+  if (known) return Number(known[0]);
+  const m = /^SIG([1-9][0-9]?)$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 export interface EndFacts {
   readonly exitCode: number | null;
   readonly signal: string | null;
