@@ -2,7 +2,7 @@
 import { ignoredWarning } from '../core/config/files.js';
 import { loadConfig } from '../core/config/load.js';
 import type { LoadedConfig } from '../core/config/types.js';
-import { makeUi } from './output.js';
+import { makeUi, outputWidth } from './output.js';
 import type { Ctx, GlobalOptions, Stream } from '../core/ctx.js';
 import { emit } from './command.js';
 import { printable } from '../core/text.js';
@@ -31,17 +31,19 @@ export function createCtx(init: CtxInit): Ctx {
   const cwd = init.cwd ?? process.cwd();
   let loaded: LoadedConfig | undefined;
   let state: State | undefined;
+  const stdout = init.stdout ?? process.stdout;
   const stderr = init.stderr ?? process.stderr;
+  const width = (s: Stream) => outputWidth({ wide: Boolean(init.globals.wide), isTTY: Boolean(s.isTTY), columns: s.columns });
   const ctx: Ctx = {
     globals: init.globals,
     env,
     cwd,
     now: init.now ?? Date.now,
     sleep: init.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-    stdout: init.stdout ?? process.stdout,
+    stdout,
     stderr,
-    ui: makeUi(init.colorOut, init.chalk),
-    uiErr: makeUi(init.colorErr, init.chalk),
+    ui: makeUi(init.colorOut, init.chalk, width(stdout)),
+    uiErr: makeUi(init.colorErr, init.chalk, width(stderr)),
     sampler: init.sampler ?? systemSampler,
     listProcesses: init.listProcesses ?? listProcesses,
     config(flags) {

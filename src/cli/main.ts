@@ -54,8 +54,8 @@ interface Colors {
 async function runCommand(mod: CommandModule, opts: OptionValues, args: readonly string[], cmd: Command, colors: Colors, opened: (ctx: { close(): void }) => void): Promise<number> {
   const { UsageError } = await import('../core/errors.js');
   const { decideColor } = await import('./output.js');
-  const g = cmd.optsWithGlobals<{ json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean }>();
-  const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colors.flag };
+  const g = cmd.optsWithGlobals<{ json?: boolean; quiet?: boolean; stateDir?: string; config?: string; color?: boolean; wide?: boolean }>();
+  const globals = { json: Boolean(g.json), quiet: Boolean(g.quiet), stateDir: g.stateDir, config: g.config, color: colors.flag, wide: Boolean(g.wide) };
   // an empty path would fall back to the default one without a word
   if (g.stateDir === '') throw new UsageError('--state-dir: empty path; expected a folder, e.g. --state-dir ~/.local/state/agentctl');
   if (g.config === '') throw new UsageError('--config: empty path; expected a config file, e.g. --config ./agentctl.toml');

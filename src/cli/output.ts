@@ -101,8 +101,112 @@ export function loadChalk(): ChalkInstance {
   return new Chalk({ level: 1 });
 }
 
-/** A Ui for one stream; pass chalk (from loadChalk) when colour is on. */
-export function makeUi(color: boolean, chalk?: ChalkInstance): Ui {
+/** Columns a view is fitted to when the terminal's width is unknown (piped, redirected). */
+export const DEFAULT_WIDTH = 80;
+
+export interface WidthInputs {
+  /** --wide: lines as long as their text */
+  readonly wide: boolean;
+  readonly isTTY: boolean;
+  /** the terminal's columns, when the stream is one */
+  readonly columns: number | undefined;
+}
+
+/** How wide a stream's views may be: its terminal's columns, 80 when unknown, no limit under --wide. */
+export function outputWidth({ wide, isTTY, columns }: WidthInputs): number {
+  if (wide) return Infinity;
+  return isTTY && columns !== undefined && columns > 0 ? columns : DEFAULT_WIDTH;
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI_AT = /\u001b\[[0-9;]*[A-Za-z]/y;
+
+/** The pieces of painted text: escape codes (no width) and code points (one column each). */
+function pieces(s: string): Array<readonly [text: string, width: 0 | 1]> {
+  const out: Array<readonly [string, 0 | 1]> = [];
+  for (let i = 0; i < s.length;) {
+    ANSI_AT.lastIndex = i;
+    const m = ANSI_AT.exec(s);
+    if (m) {
+      out.push([m[0], 0]);
+      i += m[0].length;
+      continue;
+    }
+    const size = s.codePointAt(i)! > 0xffff ? 2 : 1;
+    out.push([s.slice(i, i + size), 1]);
+    i += size;
+  }
+  return out;
+}
+
+/** Columns a line takes on a terminal: code points, escape codes not counted. */
+export function visibleWidth(s: string): number {
+  let n = 0;
+  for (const _ of stripAnsi(s)) n++;
+  return n;
+}
+
+const RESET = '\u001b[0m';
+
+/** `s` cut to `width` columns with a final `…`; a colour left open is closed. */
+function cut(s: string, width: number): string {
+  if (visibleWidth(s) <= width) return s;
+  let out = '';
+  let used = 0;
+  let painted = false;
+  for (const [text, w] of pieces(s)) {
+    if (w === 0) painted = true;
+    else if (used + 1 > width - 1) break;
+    out += text;
+    used += w;
+  }
+  return `${out}…${painted ? RESET : ''}`;
+}
+
+/**
+ * `s` broken into lines between words: the first at most `first` columns, the others at most
+ * `rest`. A word longer than a line is broken where the line ends.
+ */
+function wrapLines(s: string, first: number, rest: number = first): string[] {
+  const lines: string[] = [];
+  // the first line's own indent stays
+  let line = /^ */.exec(s)![0];
+  let used = line.length;
+  let words = 0; // on this line
+  const room = () => Math.max(1, lines.length ? rest : first);
+  const flush = () => {
+    lines.push(line);
+    line = '';
+    used = 0;
+    words = 0;
+  };
+  for (const word of s.slice(used).split(' ')) {
+    const w = visibleWidth(word);
+    if (words > 0 && used + 1 + w <= room()) {
+      line += ` ${word}`;
+      used += 1 + w;
+      continue;
+    }
+    if (words > 0) flush();
+    words = 1;
+    if (used + w <= room()) {
+      line += word;
+      used += w;
+      continue;
+    }
+    for (const [text, pw] of pieces(word)) {
+      if (used + pw > room() && used > 0) flush();
+      line += text;
+      used += pw;
+    }
+    words = 1; // the word's last piece
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** A Ui for one stream; pass chalk (from loadChalk) when colour is on, and the width to fit (outputWidth). */
+export function makeUi(color: boolean, chalk?: ChalkInstance, width: number = Infinity): Ui {
   // what this Ui painted with escape codes: kept as it is wherever it turns up again
   const painted = new Set<string>();
   const remember = (s: string) => {
@@ -116,22 +220,54 @@ export function makeUi(color: boolean, chalk?: ChalkInstance): Ui {
   return {
     color: c !== plain,
     c,
-    table(head, rows) {
+    width,
+    table(head, rows, fit = {}) {
       // cli-table3 is CommonJS and only needed when a person reads a table: load it then
       TableClass ??= createRequire(import.meta.url)('cli-table3') as TableCtor;
+      const body = rows.map((r) => r.map((x) => (typeof x === 'number' ? String(x) : cell(x))));
+      const widths = head.map((h, i) => Math.max(visibleWidth(h), ...body.map((r) => visibleWidth(r[i] ?? ''))));
+      // each column takes its width, a space either side and one border; one more border closes the row
+      let excess = widths.reduce((a, b) => a + b, 0) + 3 * head.length + 1 - width;
+      // the widest free-text column gives way, a column at a time, down to its header (never below 3)
+      const free = head.flatMap((h, i) => (fit[h] ? [i] : []));
+      const floor = (i: number) => Math.max(3, visibleWidth(head[i]!));
+      const natural = [...widths];
+      while (excess > 0) {
+        let widest = -1;
+        for (const i of free) if (widths[i]! > floor(i) && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
+        if (widest < 0) break; // only fixed columns left: they are never cut
+        widths[widest]!--;
+        excess--;
+      }
+      for (const i of free) {
+        if (widths[i] === natural[i]) continue;
+        const how = fit[head[i]!];
+        for (const r of body) if (r[i] !== undefined) r[i] = how === 'wrap' ? wrapLines(r[i], widths[i]!).join('\n') : cut(r[i], widths[i]!);
+      }
       const t = new TableClass({
         head: head.map((h) => c.bold(h)),
         style: color ? { head: [], border: ['grey'] } : { head: [], border: [] },
         // no rule between rows: compact, and greps as one line per row
         chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
       });
-      t.push(...rows.map((r) => r.map((x) => (typeof x === 'number' ? String(x) : cell(x)))));
+      t.push(...body);
       return remember(t.toString());
     },
     pairs(rows) {
       const keys = rows.map(([k]) => cell(k));
-      const w = Math.max(0, ...keys.map((k) => stripAnsi(k).length));
-      return remember(rows.map(([, v], i) => `${c.dim(keys[i]!.padEnd(w + keys[i]!.length - stripAnsi(keys[i]!).length))}  ${cell(v)}`).join('\n'));
+      const w = Math.max(0, ...keys.map((k) => visibleWidth(k)));
+      const indent = `\n${' '.repeat(w + 2)}`;
+      // a value too long for the line continues under the previous one, not under its key
+      const value = (v: string) => wrapLines(cell(v), Math.max(10, width - w - 2)).join(indent);
+      return remember(rows.map(([, v], i) => `${c.dim(keys[i]!.padEnd(w + keys[i]!.length - visibleWidth(keys[i]!)))}  ${value(v)}`).join('\n'));
+    },
+    wrap(text, indent = 0) {
+      const pad = ' '.repeat(indent);
+      return remember(
+        wrapLines(cell(text), width, Math.max(10, width - indent))
+          .map((l, i) => (i ? pad + l : l))
+          .join('\n'),
+      );
     },
     safe(text) {
       return escapeExcept(text, painted, true);

@@ -5,6 +5,7 @@ import type { CommandDecl, OptionDecl } from '../core/declaration.js';
 export const GLOBAL_OPTIONS: readonly OptionDecl[] = [
   { flags: '--json', help: 'print one JSON document on stdout (errors too)' },
   { flags: '-q, --quiet', help: 'print nothing on success unless asked for data' },
+  { flags: '--wide', help: 'do not fit tables and lines to the terminal (or to 80 columns when piped): nothing cut or wrapped' },
   { flags: '--state-dir <dir>', help: 'state folder (default: $AGENTCTL_STATE_DIR, $XDG_STATE_HOME/agentctl, ~/.local/state/agentctl)', path: 'dir' },
   { flags: '--config <file>', help: 'read this config file instead of ./agentctl.toml and ~/.config/agentctl/config.toml', path: 'file' },
   { flags: '--color', help: 'force colour on' },

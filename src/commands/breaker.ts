@@ -115,8 +115,11 @@ export function render(r: BreakerResult, ui: Ui): string {
   const now = Date.now();
   const hostLine =
     r.host.mode === 'open'
-      ? ui.c.red(
-          `host breaker OPEN: ${r.host.reason}; every spawn paused for ${formatDuration(Date.parse(r.host.not_before!) - now)} (recent: ${r.host.failures.map((f) => `${printable(f.name)} ${howEnded(f)}`).join(', ')}); agentctl breaker reset --host`,
+      ? ui.wrap(
+          ui.c.red(
+            `host breaker OPEN: ${r.host.reason}; every spawn paused for ${formatDuration(Date.parse(r.host.not_before!) - now)} (recent: ${r.host.failures.map((f) => `${printable(f.name)} ${howEnded(f)}`).join(', ')}); agentctl breaker reset --host`,
+          ),
+          2,
         )
       : '';
   if (r.breakers.length === 0) return [hostLine, 'every name is healthy: no backoff, no open breaker'].filter(Boolean).join('\n');
@@ -132,6 +135,7 @@ export function render(r: BreakerResult, ui: Ui): string {
         b.not_before ? formatDuration(Date.parse(b.not_before) - now) : '-',
         b.reason ?? '',
       ]),
+      { name: 'cut', reason: 'wrap' },
     )
   );
 }

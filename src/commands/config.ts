@@ -55,11 +55,14 @@ export function render(r: ConfigResult, ui: Ui): string {
   const services = r.entries.find((e) => e.key === 'services');
   const list = (services?.value as Array<Record<string, unknown>> | undefined) ?? [];
   const out = [
-    ui.table(['key', 'value', 'source'], rows),
-    `services: ${list.length ? list.map((s) => show(s)).join('\n  ') : 'none configured'}${services && services.source.kind !== 'default' ? ` (${services.source.detail})` : ''}`,
-    `state dir: ${r.state_dir.path} (${r.state_dir.source})`,
-    `config files read: ${r.files.length ? r.files.join(', ') : 'none (built-in defaults)'}`,
-    ...r.ignored.map((i) => `config file ignored: ${i.path}: ${i.reason}`),
+    ui.table(['key', 'value', 'source'], rows, { value: 'wrap', source: 'wrap' }),
+    // one service a line, the first beside the key; a long one wraps under itself
+    ...(list.length ? list.map((s) => show(s)) : ['none configured'])
+      .map((s, i, all) => `${i ? '  ' : 'services: '}${s}${i === all.length - 1 && services && services.source.kind !== 'default' ? ` (${services.source.detail})` : ''}`)
+      .map((line) => ui.wrap(line, 4)),
+    ui.wrap(`state dir: ${r.state_dir.path} (${r.state_dir.source})`, 2),
+    ui.wrap(`config files read: ${r.files.length ? r.files.join(', ') : 'none (built-in defaults)'}`, 2),
+    ...r.ignored.map((i) => ui.wrap(`config file ignored: ${i.path}: ${i.reason}`, 2)),
     `config hash: ${r.hash}`,
   ];
   return out.join('\n');

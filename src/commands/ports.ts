@@ -47,9 +47,10 @@ export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ct
 
 export function render(r: PortsResult, ui: Ui): string {
   const head = `pool ${r.range}: ${r.size} ports, ${r.leased} leased, ${r.free} free, ${r.in_use_elsewhere} in use by other programs${r.held_by_expired || r.held_by_dead_owner ? `; ${r.held_by_expired} held by expired environments, ${r.held_by_dead_owner} by dead owners (run: agentctl env-gc)` : ''}`;
-  if (!r.leases.length) return head;
-  return `${head}\n${ui.table(
+  if (!r.leases.length) return ui.wrap(head, 2);
+  return `${ui.wrap(head, 2)}\n${ui.table(
     ['port', 'owner', 'since', 'state'],
     r.leases.map((l) => [l.port, `${l.owner_kind} ${l.owner}`, l.leased_at.replace('T', ' ').slice(0, 19), l.state === 'ok' ? 'ok' : ui.c.yellow(l.state)]),
+    { owner: 'cut' },
   )}`;
 }

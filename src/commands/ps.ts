@@ -131,6 +131,7 @@ export function render(r: PsResult, ui: Ui): string {
           x.breaker === 'closed' ? x.breaker : ui.c.red(x.breaker),
           showArgv(x.command, 60),
         ]),
+        { name: 'cut', group: 'cut', command: 'cut' },
       ),
     );
   }
@@ -147,6 +148,7 @@ export function render(r: PsResult, ui: Ui): string {
           a.rss_bytes === null ? '-' : formatBytes(a.rss_bytes),
           printable(a.command, 60),
         ]),
+        { program: 'cut', command: 'cut' },
       ),
     );
   }

@@ -265,10 +265,13 @@ export function render(r: ThrottleStatusResult, ui: Ui): string {
   const p = r.throttle_params;
   const lines: string[] = [];
   lines.push(
-    `Throttle ${levelLabel(r.throttle_level, p.name, ui)}: max agents ${p.max_agents}, batch ${p.batch_size}, delay ${p.delay_ms} ms, max concurrent ${p.max_concurrent}, reasoning ${p.reasoning_effort}`,
+    ui.wrap(
+      `Throttle ${levelLabel(r.throttle_level, p.name, ui)}: max agents ${p.max_agents}, batch ${p.batch_size}, delay ${p.delay_ms} ms, max concurrent ${p.max_concurrent}, reasoning ${p.reasoning_effort}`,
+      2,
+    ),
   );
-  if (r.disabled) lines.push(ui.c.yellow('throttling disabled by AGENTCTL_DISABLE_THROTTLE: level forced to 0'));
-  else if (r.reasons.length) lines.push(`why: ${r.reasons.join('; ')}`);
+  if (r.disabled) lines.push(ui.wrap(ui.c.yellow('throttling disabled by AGENTCTL_DISABLE_THROTTLE: level forced to 0'), 2));
+  else if (r.reasons.length) lines.push(ui.wrap(`why: ${r.reasons.join('; ')}`, 5));
   lines.push('');
   const psi = r.psi
     ? `cpu ${fmt(r.psi.cpu_some_avg10)}, memory ${fmt(r.psi.memory_some_avg10)}/${fmt(r.psi.memory_full_avg10)}, io ${fmt(r.psi.io_some_avg10)}/${fmt(r.psi.io_full_avg10)} (some/full, % of last 10s)`

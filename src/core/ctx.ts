@@ -12,6 +12,8 @@ import type { State } from './state.js';
 export interface Stream {
   write(s: string): unknown;
   readonly isTTY?: boolean;
+  /** the terminal's width, when the stream is one */
+  readonly columns?: number;
 }
 
 export interface GlobalOptions {
@@ -20,6 +22,8 @@ export interface GlobalOptions {
   readonly stateDir?: string | undefined;
   readonly config?: string | undefined;
   readonly color?: boolean | undefined;
+  /** --wide: views as wide as their text, whatever the terminal */
+  readonly wide?: boolean | undefined;
 }
 
 export interface Ctx {
@@ -60,14 +64,27 @@ export interface Ctx {
  * that carries an escape code is shown escaped, even text a render built from painted pieces
  * (a visible `\x1b[31m` is a cosmetic bug; a raw one from another process is not).
  */
+/** The free-text columns of a table, by header, and how each gives way (Ui.table). */
+export type TableFit = Readonly<Record<string, 'wrap' | 'cut'>>;
+
 export interface Ui {
   readonly color: boolean;
   /** chalk, or the plain stand-in: every style escapes its text before painting it */
   readonly c: ChalkInstance;
-  /** Render rows as a table, each cell escaped; plain borders and no escape codes when colour is off. */
-  table(head: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string;
-  /** Two-column key/value block, each side escaped. */
+  /** Columns views are fitted to: the terminal's, 80 when unknown (piped), Infinity under --wide. Colour codes take none. */
+  readonly width: number;
+  /**
+   * Render rows as a table, each cell escaped; plain borders and no escape codes when colour is
+   * off. A table wider than `width` narrows its free-text columns, named by header in `fit`:
+   * the widest first, down to its header's width; a `wrap` column breaks its cells between
+   * words, a `cut` column ends them with `…`. Other columns (ids, numbers, times) keep their
+   * width, so a table of only those can still be wider.
+   */
+  table(head: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>, fit?: TableFit): string;
+  /** Two-column key/value block, each side escaped; a long value wraps at `width`, under itself. */
   pairs(rows: ReadonlyArray<readonly [string, string]>): string;
+  /** A free-text line, escaped, wrapped between words at `width`; lines after the first indented by `indent` spaces. */
+  wrap(text: string, indent?: number): string;
   /** A rendered view, safe for a terminal: control characters escaped except its newlines and what this Ui painted. */
   safe(text: string): string;
 }
