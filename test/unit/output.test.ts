@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideColor, loadChalk, makeUi, stripAnsi } from '../../src/cli/output.js';
+import { decideColor, loadChalk, makeUi, outputWidth, stripAnsi, visibleWidth } from '../../src/cli/output.js';
 import { printable } from '../../src/core/text.js';
 
 describe('colour is decided per stream', () => {
@@ -84,5 +84,90 @@ describe('ui escapes text it did not paint (core/text.ts)', () => {
         .some((l) => l.startsWith('FORGED')),
     ).toBe(false);
     expect(out.split(escaped).length - 1).toBe(3);
+  });
+});
+
+describe('views fit the width (the issue "The operator\'s day", item 5)', () => {
+  const reason = 'the breaker opened after three startup errors in a row: the command exits at once because its config file /srv/fleet/workers/assigner.toml is missing';
+  const head = ['pid', 'kind', 'why', 'cmd'];
+  const rows = [
+    [123456, 'breaker.open', reason, 'python3 /srv/fleet/workers/assigner.py --config /srv/fleet/workers/assigner.toml'],
+    [7, 'run.failed', 'short', 'true'],
+  ] as const;
+  const fit = { why: 'wrap', cmd: 'cut' } as const;
+  const lines = (s: string) => stripAnsi(s).split('\n');
+  const longest = (s: string) => Math.max(...lines(s).map(visibleWidth));
+  /** the text of one column, its lines joined */
+  const column = (out: string, i: number) =>
+    lines(out)
+      .filter((l) => l.includes('│'))
+      .map((l) => l.split('│')[i + 1]!.trim())
+      .join(' ');
+
+  it("the width: the terminal's columns, 80 when unknown, no limit under --wide", () => {
+    expect(outputWidth({ wide: false, isTTY: true, columns: 60 })).toBe(60);
+    expect(outputWidth({ wide: false, isTTY: false, columns: undefined })).toBe(80);
+    expect(outputWidth({ wide: false, isTTY: true, columns: 0 })).toBe(80); // a TTY that does not say
+    expect(outputWidth({ wide: true, isTTY: true, columns: 60 })).toBe(Infinity);
+  });
+
+  it.each([80, 40])('at %i columns no line is longer; the free-text columns give way, the fixed ones stay whole', (width) => {
+    const out = makeUi(false, undefined, width).table(head, rows, fit);
+    expect(longest(out)).toBeLessThanOrEqual(width);
+    for (const fixed of ['123456', 'breaker.open', 'run.failed']) expect(out).toContain(` ${fixed} `);
+    expect(column(out, 3).replace(/ +/g, ' ').trim()).toMatch(/^cmd pyth[^…]*… true$/); // cut: one line a row
+    expect(out).not.toContain(reason); // the reason is wrapped: all its words, over several lines
+    expect(column(out, 2).replace(/\s+/g, '')).toContain(reason.replace(/\s+/g, '')); // a word longer than the column is broken
+  });
+
+  it('colour codes take no width', async () => {
+    const ui = makeUi(true, await loadChalk(), 40);
+    const out = ui.table(head, [[ui.c.red('999999'), ui.c.bold('breaker.open'), ui.c.yellow(reason), 'x'], ...rows], fit);
+    expect(out).toMatch(/\u001b\[/);
+    expect(longest(out)).toBeLessThanOrEqual(40);
+    expect(Math.max(...out.split('\n').map((l) => l.length))).toBeGreaterThan(40); // with the codes counted it would not fit
+    expect(stripAnsi(out)).toContain(' 999999 ');
+  });
+
+  it('a table that fits is left as it is, and under --wide (Infinity) nothing is cut or wrapped', () => {
+    const small = [[1, 'k', 'why', 'cmd']];
+    expect(makeUi(false, undefined, 80).table(head, small, fit)).toBe(makeUi(false).table(head, small));
+    const wide = makeUi(false, undefined, Infinity).table(head, rows, fit);
+    expect(wide).toContain(reason);
+    expect(wide).toContain(rows[0][3]);
+    expect(wide).not.toContain('…');
+    expect(wide.split('\n')).toHaveLength(rows.length + 3);
+  });
+
+  it('pairs and free-text lines wrap at the width, indented under their start', () => {
+    const ui = makeUi(false, undefined, 40);
+    const pairs = ui.pairs([
+      ['memory', '3.6% used, 22.7G of 23.5G available'],
+      ['pressure', 'cpu 94.20, memory 0.00/0.00, io 0.90/0.00 (some/full, % of last 10s)'],
+    ]);
+    expect(longest(pairs)).toBeLessThanOrEqual(40);
+    expect(
+      pairs
+        .split('\n')
+        .slice(1)
+        .every((l) => /^(?:[a-z]+ +|          )\S/.test(l)),
+    ).toBe(true);
+    const why = ui.wrap(`why: ${reason}`, 5);
+    expect(longest(why)).toBeLessThanOrEqual(40);
+    expect(
+      why
+        .split('\n')
+        .slice(1)
+        .every((l) => l.startsWith('     ') && l[5] !== ' '),
+    ).toBe(true);
+    expect(why.replace(/\n +/g, ' ')).toBe(`why: ${reason}`);
+    expect(makeUi(false).wrap(`why: ${reason}`, 5)).toBe(`why: ${reason}`);
+  });
+
+  it('wrapping keeps escaping: a hostile reason is shown escaped, whatever the width', () => {
+    const ui = makeUi(false, undefined, 30);
+    const out = ui.safe(ui.wrap('why: claude \u001b]0;PWNED\u0007 then a long tail of words here'));
+    expect(out).not.toMatch(/\u001b|\u0007/);
+    expect(out).toContain('\\x1b]0;PWNED\\x07');
   });
 });
