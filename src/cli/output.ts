@@ -222,30 +222,37 @@ export function makeUi(color: boolean, chalk?: ChalkInstance, width: number = In
     c,
     width,
     table(head, rows, fit = {}) {
+      const show = (x: string | number | undefined) => (x === undefined ? '' : typeof x === 'number' ? String(x) : cell(x));
       // cli-table3 is CommonJS and only needed when a person reads a table: load it then
       TableClass ??= createRequire(import.meta.url)('cli-table3') as TableCtor;
-      const body = rows.map((r) => r.map((x) => (typeof x === 'number' ? String(x) : cell(x))));
-      const widths = head.map((h, i) => Math.max(visibleWidth(h), ...body.map((r) => visibleWidth(r[i] ?? ''))));
+      let cols = head.map((h, i) => ({ h, i, how: fit[h], width: Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(show(r[i])))) }));
       // each column takes its width, a space either side and one border; one more border closes the row
-      let excess = widths.reduce((a, b) => a + b, 0) + 3 * head.length + 1 - width;
-      // the widest free-text column gives way, a column at a time, down to its header (never below 3)
-      const free = head.flatMap((h, i) => (fit[h] ? [i] : []));
-      const floor = (i: number) => Math.max(3, visibleWidth(head[i]!));
-      const natural = [...widths];
-      while (excess > 0) {
-        let widest = -1;
-        for (const i of free) if (widths[i]! > floor(i) && (widest < 0 || widths[i]! > widths[widest]!)) widest = i;
-        if (widest < 0) break; // only fixed columns left: they are never cut
-        widths[widest]!--;
-        excess--;
+      const total = (widthOf: (c: (typeof cols)[number]) => number) => cols.reduce((a, c) => a + widthOf(c) + 3, 1);
+      // how narrow a column that gives way may get: its header's width, never below 3
+      const floor = (c: (typeof cols)[number]) => Math.max(3, visibleWidth(c.h));
+      // 'drop' columns leave, in the order fit names them, while the rest cannot fit otherwise
+      for (const [h, how] of Object.entries(fit)) {
+        if (how === 'drop' && total((c) => (c.how && c.how !== 'drop' ? Math.min(c.width, floor(c)) : c.width)) > width) cols = cols.filter((c) => c.h !== h);
       }
-      for (const i of free) {
-        if (widths[i] === natural[i]) continue;
-        const how = fit[head[i]!];
-        for (const r of body) if (r[i] !== undefined) r[i] = how === 'wrap' ? wrapLines(r[i], widths[i]!).join('\n') : cut(r[i], widths[i]!);
+      const widths = cols.map((c) => c.width);
+      let excess = total((c) => c.width) - width;
+      // the widest free-text column gives way, a column at a time, down to its floor; names
+      // ('cut-last') only once the others are down to theirs
+      for (const tier of [['wrap', 'cut'], ['cut-last']]) {
+        while (excess > 0) {
+          let widest = -1;
+          cols.forEach((c, k) => {
+            if (tier.includes(c.how ?? '') && widths[k]! > floor(c) && (widest < 0 || widths[k]! > widths[widest]!)) widest = k;
+          });
+          if (widest < 0) break; // only fixed columns left: they are never cut
+          widths[widest]!--;
+          excess--;
+        }
       }
+      const fitted = (text: string, c: (typeof cols)[number], k: number) => (widths[k] === c.width ? text : c.how === 'wrap' ? wrapLines(text, widths[k]!).join('\n') : cut(text, widths[k]!));
+      const body = rows.map((r) => cols.map((c, k) => fitted(show(r[c.i]), c, k)));
       const t = new TableClass({
-        head: head.map((h) => c.bold(h)),
+        head: cols.map((col) => c.bold(col.h)),
         style: color ? { head: [], border: ['grey'] } : { head: [], border: [] },
         // no rule between rows: compact, and greps as one line per row
         chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },

@@ -135,7 +135,7 @@ export function render(r: BreakerResult, ui: Ui): string {
         b.not_before ? formatDuration(Date.parse(b.not_before) - now) : '-',
         b.reason ?? '',
       ]),
-      { name: 'cut', reason: 'wrap' },
+      { name: 'cut-last', reason: 'wrap' },
     )
   );
 }

@@ -143,6 +143,6 @@ export function render(r: DlqResult, ui: Ui): string {
   return ui.table(
     ['id', 'time', 'name', 'failure', 'restarts', 'error', 'command'],
     r.entries.map((e) => [e.id, e.time.replace('T', ' ').slice(0, 19), e.name, e.failure ?? '-', e.restarts, e.error, showArgv(e.context.command, 50)]),
-    { name: 'cut', error: 'wrap', command: 'cut' },
+    { name: 'cut-last', error: 'wrap', command: 'cut' },
   );
 }

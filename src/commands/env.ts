@@ -291,7 +291,7 @@ export function render(r: EnvResult, ui: Ui): string {
         ? ui.table(
             ['name', 'ports', 'expires in', 'owner', 'worktree'],
             r.envs.map((e) => line(e, ui)),
-            { name: 'cut', worktree: 'cut' },
+            { name: 'cut-last', worktree: 'cut' },
           )
         : 'no environments';
   }

@@ -52,6 +52,6 @@ export function render(r: EventsResult, ui: Ui): string {
   return ui.table(
     ['time', 'command', 'kind', 'subject', 'reason'],
     r.events.map((e) => [e.time.replace('T', ' ').slice(0, 19), e.command, e.kind, e.subject ?? '', e.reason]),
-    { subject: 'cut', reason: 'wrap' },
+    { subject: 'cut-last', reason: 'wrap' },
   );
 }

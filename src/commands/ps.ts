@@ -131,7 +131,8 @@ export function render(r: PsResult, ui: Ui): string {
           x.breaker === 'closed' ? x.breaker : ui.c.red(x.breaker),
           showArgv(x.command, 60),
         ]),
-        { name: 'cut', group: 'cut', command: 'cut' },
+        // on a narrow terminal the columns that matter least leave first (--wide or --json have them)
+        { prio: 'drop', cpu: 'drop', group: 'drop', rss: 'drop', name: 'cut-last', command: 'cut' },
       ),
     );
   }

@@ -116,6 +116,6 @@ export function render(r: StatsResult, ui: Ui): string {
         .join(', ') || '-',
       n.running,
     ]),
-    { name: 'cut', failures: 'wrap' },
+    { name: 'cut-last', failures: 'wrap' },
   );
 }

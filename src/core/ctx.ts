@@ -64,8 +64,13 @@ export interface Ctx {
  * that carries an escape code is shown escaped, even text a render built from painted pieces
  * (a visible `\x1b[31m` is a cosmetic bug; a raw one from another process is not).
  */
-/** The free-text columns of a table, by header, and how each gives way (Ui.table). */
-export type TableFit = Readonly<Record<string, 'wrap' | 'cut'>>;
+/**
+ * The columns of a table that may give way, by header, and how (Ui.table): `wrap` breaks cells
+ * between words, `cut` ends them with `…`, `cut-last` (names) is cut only once the others are
+ * down to their headers' width, and `drop` columns (in the order named) are left out when the
+ * table cannot fit with them.
+ */
+export type TableFit = Readonly<Record<string, 'wrap' | 'cut' | 'cut-last' | 'drop'>>;
 
 export interface Ui {
   readonly color: boolean;
@@ -75,10 +80,9 @@ export interface Ui {
   readonly width: number;
   /**
    * Render rows as a table, each cell escaped; plain borders and no escape codes when colour is
-   * off. A table wider than `width` narrows its free-text columns, named by header in `fit`:
-   * the widest first, down to its header's width; a `wrap` column breaks its cells between
-   * words, a `cut` column ends them with `…`. Other columns (ids, numbers, times) keep their
-   * width, so a table of only those can still be wider.
+   * off. A table wider than `width` narrows the columns named in `fit` (TableFit), the widest
+   * first, down to its header's width. Other columns (ids, numbers, times) keep their width,
+   * so a table of only those can still be wider.
    */
   table(head: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>, fit?: TableFit): string;
   /** Two-column key/value block, each side escaped; a long value wraps at `width`, under itself. */

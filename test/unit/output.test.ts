@@ -120,6 +120,21 @@ describe('views fit the width (the issue "The operator\'s day", item 5)', () => 
     expect(column(out, 2).replace(/\s+/g, '')).toContain(reason.replace(/\s+/g, '')); // a word longer than the column is broken
   });
 
+  it('names (cut-last) give way only after the free text; drop columns leave when nothing else fits', () => {
+    const ui = makeUi(false, undefined, 40);
+    const named = ui.table(['name', 'why'], [['a-rather-long-worker-name', reason]], { name: 'cut-last', why: 'wrap' });
+    expect(named).toContain(' a-rather-long-worker-name ');
+    expect(longest(named)).toBeLessThanOrEqual(40);
+    const many = [['r0mwrf0p246fy01', 'worker', 'default', 3, 'running', 123456, 'python3 worker.py']];
+    const ps = makeUi(false, undefined, 60).table(['run', 'name', 'group', 'prio', 'state', 'pid', 'command'], many, { prio: 'drop', group: 'drop', name: 'cut-last', command: 'cut' });
+    expect(longest(ps)).toBeLessThanOrEqual(60);
+    expect(ps).not.toContain('prio');
+    expect(ps).not.toContain('group');
+    expect(ps).toContain(' r0mwrf0p246fy01 ');
+    expect(ps).toContain(' 123456 ');
+    expect(makeUi(false, undefined, Infinity).table(['run', 'prio'], [['r', 3]], { prio: 'drop' })).toContain('prio');
+  });
+
   it('colour codes take no width', async () => {
     const ui = makeUi(true, await loadChalk(), 40);
     const out = ui.table(head, [[ui.c.red('999999'), ui.c.bold('breaker.open'), ui.c.yellow(reason), 'x'], ...rows], fit);
