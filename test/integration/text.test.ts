@@ -65,7 +65,7 @@ describe('control characters in other processes command lines are escaped', () =
     }
     for (const pid of dups) await waitFor(() => cmdline(pid).includes(HOSTILE), 5_000);
 
-    const ps = await cli(['ps']);
+    const ps = await cli(['--wide', 'ps']); // whole lines: the command column is not cut
     expect(ps.code).toBe(0);
     expectInert(ps, 'ps');
     expect(ps.stdout).toContain(SHOWN);
@@ -144,7 +144,7 @@ describe('secrets in a command are not stored or shown', () => {
     const entries = parseJson<{ entries: Array<{ id: number; name: string; context: { command: string[] } }> }>(q.stdout).entries;
     expect(entries).toEqual([expect.objectContaining({ name: 'f', context: expect.objectContaining({ command: ['sh', '-c', 'exit 3', 'x', `--token=${REDACTED}`] }) })]);
     expect(q.stdout).not.toContain('ghp_secret456');
-    const human = await cli(['--config', cfg, 'dlq']);
+    const human = await cli(['--config', cfg, '--wide', 'dlq']); // whole lines: the command column is not cut
     expect(human.stdout).toContain(REDACTED);
     expect(human.stdout).not.toContain('ghp_secret456');
 

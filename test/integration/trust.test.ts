@@ -106,8 +106,8 @@ describe('config files another user could have written are ignored', () => {
     const q = await cli(['config', '--json', '--quiet'], { cwd: project });
     expect(q.stderr).toBe('');
     expect((JSON.parse(q.stdout) as ConfigDoc).ignored.length).toBe(1);
-    // the human view names it too
-    expect((await cli(['config'], { cwd: project })).stdout).toContain(`config file ignored: ${file}: owned by ${user.name}`);
+    // the human view names it too (--wide: on one line, however long the temp path)
+    expect((await cli(['config', '--wide'], { cwd: project })).stdout).toContain(`config file ignored: ${file}: owned by ${user.name}`);
     // named explicitly, it is trusted
     const named = await cli(['config', '--json', '--config', file], { cwd: project });
     expect(named.code).toBe(0);
