@@ -3,7 +3,7 @@ _agentctl() {
   local cur prev cmd i
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local global_opts="--json --quiet -q --state-dir --config --color --no-color"
+  local global_opts="--json --quiet -q --wide --state-dir --config --color --no-color"
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in

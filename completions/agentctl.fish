@@ -2,6 +2,7 @@
 complete -c agentctl -f
 complete -c agentctl -l json -d 'print one JSON document on stdout (errors too)'
 complete -c agentctl -l quiet -s q -d 'print nothing on success unless asked for data'
+complete -c agentctl -l wide -d 'do not fit tables and lines to the terminal (or to 80 columns when piped): nothing cut or wrapped'
 complete -c agentctl -l state-dir -r -F -d 'state folder (default: $AGENTCTL_STATE_DIR, $XDG_STATE_HOME/agentctl, ~/.local/state/agentctl)'
 complete -c agentctl -l config -r -F -d 'read this config file instead of ./agentctl.toml and ~/.config/agentctl/config.toml'
 complete -c agentctl -l color -d 'force colour on'

@@ -187,7 +187,11 @@ function wrapLines(s: string, first: number, rest: number = first): string[] {
       used += 1 + w;
       continue;
     }
-    if (words > 0) flush();
+    if (words > 0 && w > Math.max(1, rest) && used + 2 <= room()) {
+      // too long for any line: it starts here and is broken where lines end
+      line += ' ';
+      used += 1;
+    } else if (words > 0) flush();
     words = 1;
     if (used + w <= room()) {
       line += word;
@@ -204,6 +208,9 @@ function wrapLines(s: string, first: number, rest: number = first): string[] {
   lines.push(line);
   return lines;
 }
+
+/** Columns a free-text column should keep before a table leaves out a column it may drop. */
+const READABLE = 20;
 
 /** A Ui for one stream; pass chalk (from loadChalk) when colour is on, and the width to fit (outputWidth). */
 export function makeUi(color: boolean, chalk?: ChalkInstance, width: number = Infinity): Ui {
@@ -230,9 +237,10 @@ export function makeUi(color: boolean, chalk?: ChalkInstance, width: number = In
       const total = (widthOf: (c: (typeof cols)[number]) => number) => cols.reduce((a, c) => a + widthOf(c) + 3, 1);
       // how narrow a column that gives way may get: its header's width, never below 3
       const floor = (c: (typeof cols)[number]) => Math.max(3, visibleWidth(c.h));
-      // 'drop' columns leave, in the order fit names them, while the rest cannot fit otherwise
+      // 'drop' columns leave, in the order fit names them, while the columns that give way would
+      // get less than READABLE columns each
       for (const [h, how] of Object.entries(fit)) {
-        if (how === 'drop' && total((c) => (c.how && c.how !== 'drop' ? Math.min(c.width, floor(c)) : c.width)) > width) cols = cols.filter((c) => c.h !== h);
+        if (how === 'drop' && total((c) => (c.how && c.how !== 'drop' ? Math.min(c.width, Math.max(floor(c), READABLE)) : c.width)) > width) cols = cols.filter((c) => c.h !== h);
       }
       const widths = cols.map((c) => c.width);
       let excess = total((c) => c.width) - width;

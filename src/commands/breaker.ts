@@ -110,8 +110,8 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
 }
 
 export function render(r: BreakerResult, ui: Ui): string {
-  if (r.reset_host) return `host breaker reset (was ${r.reset_host.was}); startup errors before now no longer count toward it`;
-  if (r.reset) return `breaker for ${printable(r.reset.name)} reset (was ${r.reset.was}); the next spawn is admitted normally`;
+  if (r.reset_host) return ui.wrap(`host breaker reset (was ${r.reset_host.was}); startup errors before now no longer count toward it`, 2);
+  if (r.reset) return ui.wrap(`breaker for ${printable(r.reset.name)} reset (was ${r.reset.was}); the next spawn is admitted normally`, 2);
   const now = Date.now();
   const hostLine =
     r.host.mode === 'open'

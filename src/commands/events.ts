@@ -52,6 +52,7 @@ export function render(r: EventsResult, ui: Ui): string {
   return ui.table(
     ['time', 'command', 'kind', 'subject', 'reason'],
     r.events.map((e) => [e.time.replace('T', ' ').slice(0, 19), e.command, e.kind, e.subject ?? '', e.reason]),
-    { subject: 'cut-last', reason: 'wrap' },
+    // on a narrow terminal the command leaves first: the kind names it (throttle.level, spawn.admitted)
+    { command: 'drop', subject: 'cut-last', reason: 'wrap' },
   );
 }

@@ -132,7 +132,7 @@ export function render(r: PsResult, ui: Ui): string {
           showArgv(x.command, 60),
         ]),
         // on a narrow terminal the columns that matter least leave first (--wide or --json have them)
-        { prio: 'drop', cpu: 'drop', group: 'drop', rss: 'drop', name: 'cut-last', command: 'cut' },
+        { prio: 'drop', cpu: 'drop', group: 'drop', rss: 'drop', breaker: 'drop', name: 'cut-last', command: 'cut' },
       ),
     );
   }
