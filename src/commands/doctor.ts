@@ -199,7 +199,7 @@ function table(checks: readonly CheckOut[], ui: Ui): string {
 export function render(r: DoctorResult, ui: Ui): string {
   const lines: string[] = [];
   if (r.fix) {
-    lines.push(`before --fix: score ${r.fix.before.score}/10`, ...r.fix.actions.map((a) => `  fixed: ${printable(a)}`), '');
+    lines.push(`before --fix: score ${r.fix.before.score}/10`, ...r.fix.actions.map((a) => ui.wrap(`  fixed: ${printable(a)}`, 9)), '');
   }
   lines.push(table(r.checks, ui));
   const fails = r.checks.filter((c) => c.status === 'fail').length;

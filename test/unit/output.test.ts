@@ -177,6 +177,10 @@ describe('views fit the width (the issue "The operator\'s day", item 5)', () => 
     ).toBe(true);
     expect(why.replace(/\n +/g, ' ')).toBe(`why: ${reason}`);
     expect(makeUi(false).wrap(`why: ${reason}`, 5)).toBe(`why: ${reason}`);
+    // a line's own indent stays; a word too long for any line starts beside the text before it
+    const fixed = ui.wrap(`  fixed: ${'x'.repeat(70)}`, 9);
+    expect(fixed.startsWith('  fixed: xxx')).toBe(true);
+    expect(longest(fixed)).toBeLessThanOrEqual(40);
   });
 
   it('wrapping keeps escaping: a hostile reason is shown escaped, whatever the width', () => {
