@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
@@ -119,6 +119,25 @@ describe('agentctl logs', () => {
       .split('\n')
       .map((l) => (JSON.parse(l) as { line: string }).line);
     expect(got).toEqual(lines(6, 600));
+  });
+
+  it('-f costs no CPU while the run is quiet (it sleeps on the bell and a watch on the log)', async () => {
+    await spawnD('quiet', 'echo hello; exec sleep 60');
+    const f = startLogs(['quiet', '-f']);
+    await waitFor(() => f.out().includes('hello\n'), 15_000, { what: 'the first line' });
+    /** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat) */
+    const ticks = () => {
+      const fields = readFileSync(`/proc/${f.child.pid!}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    };
+    const before = ticks();
+    const from = Date.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const used = ticks() - before;
+    // a busy loop would use nearly all of it (USER_HZ is 100); a reconcile a second a few ticks
+    expect(used).toBeLessThan(((Date.now() - from) / 1000) * 100 * 0.1);
+    f.child.kill('SIGINT');
+    expect((await f.done).code).toBe(130);
   });
 
   it('refuses a symlink planted in place of the log', async () => {
