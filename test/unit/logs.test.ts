@@ -146,3 +146,20 @@ describe('LogFollower', () => {
     expect(f.step().lost).toBe('missing');
   });
 });
+
+describe('LogFollower without a new .prev', () => {
+  it('neither replays an old .prev when the log is cut short, nor re-reads the log when .prev is removed', () => {
+    const log = join(t.dir, 'a.log');
+    writeFileSync(log, numbered(1, 100), { mode: 0o600 });
+    capLog(log, 4096);
+    appendFileSync(log, numbered(101, 103));
+    const r = readTail(log, 0);
+    if (!r.ok) throw new Error(r.why);
+    const f = new LogFollower(log, r.tail);
+    rmSync(`${log}.prev`);
+    appendFileSync(log, numbered(104, 104));
+    expect(f.step().lines.map((s) => s.slice(0, 10))).toEqual(['line 00104']);
+    writeFileSync(log, numbered(105, 105)); // cut short by someone else, no .prev: go on from its start
+    expect(f.step().lines.map((s) => s.slice(0, 10))).toEqual(['line 00105']);
+  });
+});

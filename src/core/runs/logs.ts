@@ -182,9 +182,16 @@ export class LogFollower {
       const st = statOwn(this.log);
       if (!st) return { lines, gap, lost: refusal(this.log) };
       const prevKey = fileKey(prevPath(this.log));
-      if (prevKey !== this.prevKey || st.size < this.offset) {
-        this.prevKey = prevKey;
+      // a cap writes a new .prev; a .prev removed (or the log cut short with none) has nothing to replay
+      const newPrev = prevKey !== '' && prevKey !== this.prevKey;
+      this.prevKey = prevKey;
+      if (newPrev) {
         gap = this.afterCap(lines) || gap;
+        continue;
+      }
+      if (st.size < this.offset) {
+        this.offset = 0;
+        this.carry = Buffer.alloc(0);
         continue;
       }
       const len = Math.min(st.size - this.offset, FOLLOW_CHUNK);
