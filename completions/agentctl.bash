@@ -31,7 +31,7 @@ _agentctl() {
     reap) COMPREPLY=($(compgen -W "$global_opts --dry-run --timeout --idle --grace --orphans --shed --all-users --verbose" -- "$cur")) ;;
     stop) COMPREPLY=($(compgen -W "$global_opts --group --all --grace --dry-run --all-users" -- "$cur")) ;;
     wait) COMPREPLY=($(compgen -W "$global_opts --timeout --any" -- "$cur")) ;;
-    logs) COMPREPLY=($(compgen -W "$global_opts --lines -n --follow -f" -- "$cur")) ;;
+    logs) COMPREPLY=($(compgen -W "$global_opts --lines -n --follow -f --next" -- "$cur")) ;;
     dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users --across-folders" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit" -- "$cur")) ;;

@@ -83,6 +83,7 @@ complete -c agentctl -n '__fish_seen_subcommand_from wait' -l timeout -r -d 'giv
 complete -c agentctl -n '__fish_seen_subcommand_from wait' -l any -d 'return as soon as one of the runs ends, with its code'
 complete -c agentctl -n '__fish_seen_subcommand_from logs' -l lines -s n -r -d 'print the last n lines (0: none), from <log>.prev too when the log was capped (default: 10)'
 complete -c agentctl -n '__fish_seen_subcommand_from logs' -l follow -s f -d 'print new lines as they are written until the run ends; exit with the run\'s code'
+complete -c agentctl -n '__fish_seen_subcommand_from logs' -l next -d 'with -f: when the run ends, go on with the name\'s next detached run, and so on, until interrupted'
 complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l match -r -d 'only command lines matching this (default: processes running a script)'
 complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l keep -r -f -a 'highest-version newest oldest' -d 'which instance to keep (highest-version breaks ties by newest) (default: highest-version)'
 complete -c agentctl -n '__fish_seen_subcommand_from dedupe-workers' -l grace -r -d 'TERM, then this long, then KILL (default: reap.grace)'

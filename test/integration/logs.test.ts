@@ -121,6 +121,21 @@ describe('agentctl logs', () => {
     expect(got).toEqual(lines(6, 600));
   });
 
+  it("-f --next goes on with the name's next run until interrupted", async () => {
+    await spawnD('again', 'echo one; exit 0');
+    expect((await cli(['wait', 'again'])).code).toBe(0);
+    const f = startLogs(['again', '-f', '--next', '-n', '5']);
+    await waitFor(() => f.out().includes('one\n'), 15_000, { what: 'the first run' });
+    await spawnD('again', 'echo two; echo three; exit 4');
+    await waitFor(() => f.out().includes('three\n'), 15_000, { what: 'the next run' });
+    f.child.kill('SIGINT');
+    const r = await f.done;
+    expect(r.code).toBe(130);
+    expect(r.stdout).toBe('one\ntwo\nthree\n');
+    expect(r.stderr).toContain('waiting for the next run of again');
+    expect((await cli(['logs', 'again', '--next'])).code).toBe(2);
+  });
+
   it('-f costs no CPU while the run is quiet (it sleeps on the bell and a watch on the log)', async () => {
     await spawnD('quiet', 'echo hello; exec sleep 60');
     const f = startLogs(['quiet', '-f']);

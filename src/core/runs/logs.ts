@@ -274,6 +274,33 @@ export type FollowEnd =
   | { readonly how: 'signal'; readonly signal: 'SIGINT' | 'SIGTERM' }
   | { readonly how: 'lost'; readonly why: 'missing' | 'refused' };
 
+/** A run being followed: its id and the follower of its log. */
+export interface Followed {
+  readonly runId: string;
+  readonly follower: LogFollower;
+}
+
+/**
+ * The detached run of `name` that started next after `after`, if one has: what `logs -f --next`
+ * goes on with. Foreground runs have no log and are passed over.
+ */
+export function nextRun(state: State, name: string, after: Pick<RunRow, 'id' | 'started_at'>): RunRow | undefined {
+  return state.db
+    .prepare("SELECT * FROM runs WHERE name = ? AND mode = 'detached' AND (started_at > ? OR (started_at = ? AND id > ?)) ORDER BY started_at, id LIMIT 1")
+    .get(name, after.started_at, after.started_at, after.id) as RunRow | undefined;
+}
+
+export interface FollowOut {
+  lines(l: readonly string[]): void;
+  gap(): void;
+  /**
+   * With --next: called once the followed run has ended, and at every look after, until it
+   * gives the run to go on with (following then ends only by a signal). Without it, following
+   * ends with the run's status.
+   */
+  next?: (ended: RunRow) => Followed | undefined;
+}
+
 /**
  * Print the log's new lines as they are written until the run ends (then its status, as
  * `wait` gives it), a SIGINT or SIGTERM, or the log is gone or replaced by something not ours.
@@ -281,18 +308,25 @@ export type FollowEnd =
  * it), with WAIT_POLL_MS as the floor; reconciles when the bell rang or the poll ran out, not
  * on every write.
  */
-export async function followLog(deps: FollowDeps, runId: string, follower: LogFollower, out: { lines(l: readonly string[]): void; gap(): void }): Promise<FollowEnd> {
+export async function followLog(deps: FollowDeps, first: Followed, out: FollowOut): Promise<FollowEnd> {
   const { state } = deps;
   const poll = deps.pollMs ?? WAIT_POLL_MS;
   const bellFile = bellPath(state);
   const bell = new BellListener(bellFile);
   let logWatch: FSWatcher | undefined;
-  try {
-    logWatch = watch(follower.log, { persistent: false }, () => bell.poke());
-    logWatch.on('error', () => logWatch?.close());
-  } catch {
-    logWatch = undefined; // no watching here: the poll
-  }
+  const watchLog = (path: string) => {
+    logWatch?.close();
+    try {
+      logWatch = watch(path, { persistent: false }, () => bell.poke());
+      logWatch.on('error', () => logWatch?.close());
+    } catch {
+      logWatch = undefined; // no watching here: the poll
+    }
+  };
+  let current = first;
+  /** the followed run, once it has ended and --next waits for the name's next run */
+  let ended: RunRow | undefined;
+  watchLog(current.follower.log);
   let signal: 'SIGINT' | 'SIGTERM' | undefined;
   const onInt = () => {
     signal = 'SIGINT';
@@ -319,17 +353,29 @@ export async function followLog(deps: FollowDeps, runId: string, follower: LogFo
           if (!(err instanceof StateError && err.reason === 'state_locked')) throw err;
         }
       }
-      const row = getRun(state, runId);
-      if (!row) throw new Error('the run being followed left the registry');
-      // look at the log after the run's row: output written before it ended is all there
-      const s = follower.step();
-      if (s.gap) out.gap();
-      if (s.lines.length) out.lines(s.lines);
-      if (s.lost) return { how: 'lost', why: s.lost };
-      if (row.ended_at !== null) {
-        const rest = follower.rest();
-        if (rest !== undefined) out.lines([rest]);
-        return { how: 'ended', run: row, status: runStatus(row) };
+      if (!ended) {
+        const row = getRun(state, current.runId);
+        if (!row) throw new Error('the run being followed left the registry');
+        // look at the log after the run's row: output written before it ended is all there
+        const s = current.follower.step();
+        if (s.gap) out.gap();
+        if (s.lines.length) out.lines(s.lines);
+        if (s.lost) return { how: 'lost', why: s.lost };
+        if (row.ended_at !== null) {
+          const rest = current.follower.rest();
+          if (rest !== undefined) out.lines([rest]);
+          if (!out.next) return { how: 'ended', run: row, status: runStatus(row) };
+          ended = row;
+        }
+      }
+      if (ended && out.next) {
+        const nx = out.next(ended);
+        if (nx) {
+          current = nx;
+          ended = undefined;
+          watchLog(current.follower.log);
+          continue;
+        }
       }
       await bell.wait(poll);
     }
