@@ -15,6 +15,7 @@ import * as endRun from '../commands/end-run.js';
 import * as envGc from '../commands/env-gc.js';
 import * as env from '../commands/env.js';
 import * as events from '../commands/events.js';
+import * as logs from '../commands/logs.js';
 import * as ports from '../commands/ports.js';
 import * as ps from '../commands/ps.js';
 import * as reap from '../commands/reap.js';
@@ -55,6 +56,7 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   reap,
   stop,
   wait,
+  logs,
   'dedupe-workers': dedupeWorkers,
   '_end-run': endRun,
   config,

@@ -34,6 +34,7 @@ export const COMMANDS = {
   reap: () => import('../commands/reap.js'),
   stop: () => import('../commands/stop.js'),
   wait: () => import('../commands/wait.js'),
+  logs: () => import('../commands/logs.js'),
   'dedupe-workers': () => import('../commands/dedupe-workers.js'),
   '_end-run': () => import('../commands/end-run.js'),
   config: () => import('../commands/config.js'),

@@ -68,6 +68,11 @@ export class BellListener {
     });
   }
 
+  /** End the current wait early: another source of news (a log that grew) wakes the waiter too. */
+  poke(): void {
+    this.wake?.();
+  }
+
   /** Is the file watched? Where watching fails, waiters keep the fast poll instead. */
   get watching(): boolean {
     return this.watcher !== undefined;

@@ -32,14 +32,15 @@ export interface Resolved {
 /**
  * A RUN_ID means that run; a NAME its latest run (detached or not). An argument shaped like
  * a run id that names no run is tried as a name. Every argument is checked as a name first
- * (a run id is one), so nothing unchecked reaches a query or a file name.
+ * (a run id is one), so nothing unchecked reaches a query or a file name. `what` names the
+ * argument in the error for a bad one (`logs` resolves its one argument the same way).
  */
-export function resolveTargets(state: State, args: readonly string[]): Resolved {
+export function resolveTargets(state: State, args: readonly string[], what = 'wait NAME|RUN_ID'): Resolved {
   const targets: Array<{ arg: string; runId: string }> = [];
   const unknown: string[] = [];
   const latest = state.db.prepare('SELECT id FROM runs WHERE name = ? ORDER BY started_at DESC, id DESC LIMIT 1');
   for (const raw of args) {
-    const arg = checkName(raw, 'wait NAME|RUN_ID');
+    const arg = checkName(raw, what);
     const byId = RUN_ID_RE.test(arg) ? getRun(state, arg) : undefined;
     const id = byId?.id ?? (latest.get(arg) as { id: string } | undefined)?.id;
     if (id === undefined) unknown.push(arg);
