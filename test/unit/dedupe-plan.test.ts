@@ -3,40 +3,12 @@ import { dedupeEvents, type DedupeGroup, inScope, planInstanceDuplicates, planRu
 import type { ProcDetail } from '../../src/core/proc.js';
 import type { RunRow } from '../../src/core/runs/registry.js';
 import { type Instance, workerId } from '../../src/core/workers.js';
+import { runRow } from '../rows.js';
 
 const NOW = 1_800_000_000_000;
 const none: Scope = { ignore: [], match: undefined };
 
-function run(id: string, over: Partial<RunRow> = {}): RunRow {
-  return {
-    id,
-    name: 'w',
-    grp: 'default',
-    priority: 0,
-    mode: 'detached',
-    state: 'running',
-    pid: 4000,
-    start_time: '100',
-    boot_id: 'b',
-    pgid: 4000,
-    sup_pid: null,
-    sup_start_time: null,
-    command: '["python3","w.py"]',
-    cwd: '/srv',
-    ports: null,
-    config_hash: null,
-    limits: null,
-    limit_mechanism: null,
-    timeout_ms: null,
-    log_path: null,
-    exit_code: null,
-    signal: null,
-    failure: null,
-    started_at: NOW,
-    ended_at: null,
-    ...over,
-  };
-}
+const run = (id: string, over: Partial<RunRow> = {}): RunRow => runRow({ id, command: '["python3","w.py"]', started_at: NOW, ...over });
 
 function proc(pid: number, argv: string[], over: Partial<ProcDetail> = {}): ProcDetail {
   return { pid, argv, cmdline: argv.join(' '), ppid: 1, pgid: pid, state: 'S', uid: 1000, startTicks: 100, cpuTicks: 0, comm: 'python3', ...over };

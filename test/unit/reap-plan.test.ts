@@ -20,41 +20,12 @@ import {
   unmanagedAgents,
 } from '../../src/core/reap/plan.js';
 import type { RunRow } from '../../src/core/runs/registry.js';
+import { runRow } from '../rows.js';
 
 const NOW = 1_800_000_000_000;
 const MIN = 60_000;
 
-function run(over: Partial<RunRow> = {}): RunRow {
-  const id = over.id ?? 'r000001';
-  return {
-    id,
-    name: 'w',
-    grp: 'default',
-    priority: 0,
-    mode: 'detached',
-    state: 'running',
-    pid: 4000,
-    start_time: '100',
-    boot_id: 'b',
-    pgid: over.pid ?? 4000,
-    sup_pid: null,
-    sup_start_time: null,
-    command: '["node","w.js"]',
-    cwd: '/srv',
-    ports: null,
-    config_hash: null,
-    limits: null,
-    limit_mechanism: null,
-    timeout_ms: null,
-    log_path: null,
-    exit_code: null,
-    signal: null,
-    failure: null,
-    started_at: NOW - 10 * MIN,
-    ended_at: null,
-    ...over,
-  };
-}
+const run = (over: Partial<RunRow> = {}): RunRow => runRow({ started_at: NOW - 10 * MIN, pgid: over.pid ?? 4000, ...over });
 
 function proc(over: Partial<ProcDetail> & { pid: number }): ProcDetail {
   const argv = over.argv ?? ['claude', '--print'];
