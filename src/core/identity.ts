@@ -136,14 +136,14 @@ export function sameIdentity(a: ProcessIdentity, b: ProcessIdentity): boolean {
   return a.pid === b.pid && a.startTime === b.startTime && a.bootId === b.bootId;
 }
 
-/**
- * Is the process that `id` names still running, as the very same process? False when it has
- * exited, when its PID now belongs to another process, or after a reboot.
- */
 let self: ProcessIdentity | undefined | null = null;
 /** This process's own identity, read once. */
 export const selfIdentity = (): ProcessIdentity | undefined => (self === null ? (self = getIdentity(process.pid)) : self);
 
+/**
+ * Is the process that `id` names still running, as the very same process? False when it has
+ * exited, when its PID now belongs to another process, or after a reboot.
+ */
 export function isSameProcess(id: ProcessIdentity, lookup: (pid: number) => ProcessIdentity | undefined = getIdentity): boolean {
   const now = lookup(id.pid);
   return now !== undefined && sameIdentity(id, now);
