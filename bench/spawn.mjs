@@ -14,7 +14,7 @@
 //      wall time until all exit vs the ideal 10 s (goal <= 1.05x), and the same with
 //      `sem -j 3` (DESIGN: 1.23x). Beside it, the floor for any Node command line on this host:
 //      the ideal plus the time until 3 of 30 `node -e 0` started at once have exited.
-//   4. supervision RSS: 5 detached `sleep 60`, summed VmRSS of their /bin/sh supervisors
+//   4. supervision RSS: 5 detached `sleep 60`, summed VmRSS of their /bin/sh supervisors and what runs under them (the log capper, its sleep), PSS too
 //      (goal <= 5 MB per agent) vs the RSS of pm2's God Daemon holding the same 5 jobs.
 //
 // Usage:  node bench/spawn.mjs [--runs 20]     (build first if dist/ is stale: npm run build)
@@ -81,6 +81,42 @@ const cmdline = (pid) => {
 };
 /** @param {number} pid */
 const vmRssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+/** @param {number} pid */
+const pssKb = (pid) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? NaN);
+/**
+ * The supervision of one run: its supervisor and every process under it but the run's child
+ * (the log capper, a watchdog, their `sleep`s), as RSS summed (shared pages counted in each)
+ * and PSS summed (shared pages split among their users).
+ * @param {number} sup
+ * @param {number} child
+ */
+function supervisionKb(sup, child) {
+  /** @type {Map<number, number[]>} */
+  const byParent = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = procStat(Number(d));
+    if (st) byParent.set(st.ppid, [...(byParent.get(st.ppid) ?? []), Number(d)]);
+  }
+  /** @type {number[]} */
+  const pids = [];
+  const walk = (/** @type {number} */ p) => {
+    pids.push(p);
+    for (const c of byParent.get(p) ?? []) if (c !== child) walk(c);
+  };
+  walk(sup);
+  let rss = 0;
+  let pss = 0;
+  for (const p of pids) {
+    try {
+      rss += vmRssKb(p);
+      pss += pssKb(p);
+    } catch {
+      /* ended meanwhile (a sleep of the capper) */
+    }
+  }
+  return { rss, pss, processes: pids.length };
+}
 /** Is PID still the process that had this start time (and not a zombie)? */
 /** @param {Proc} p */
 const alive = (p) => {
@@ -543,13 +579,14 @@ async function waitMakespan() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. supervision RSS: 5 detached sleep 60
+// 4. supervision RSS: 5 detached sleep 60, each supervisor with what runs under it (the log
+//    capper and its sleep) but the run's own child
 
 function supervisionRss() {
   const N = 5;
   const stateDir = tmp('state-rss');
   stateDirs.push(stateDir);
-  /** @type {Array<{ run: string; pid: number; supervisor: number; rss_kb: number }>} */
+  /** @type {Array<{ run: string; pid: number; supervisor: number; rss_kb: number; pss_kb: number; processes: number }>} */
   const sups = [];
   for (let i = 0; i < N; i++) {
     const r = spawnSync(node, [bin, 'spawn', '-d', '--json', '--state-dir', stateDir, '--name', `r${i}`, '--', 'sleep', '60'], { env: agentEnv, cwd, encoding: 'utf8', timeout: 60_000 });
@@ -557,11 +594,17 @@ function supervisionRss() {
     const { pid } = JSON.parse(r.stdout);
     const sup = procStat(pid)?.ppid; // the supervisor is the child's parent (stat field 4)
     if (!sup || !cmdline(sup).includes('agentctl-supervise')) throw new Error(`parent ${sup} of run r${i} (PID ${pid}) is not an agentctl-supervise shell: ${cmdline(/** @type {number} */ (sup))}`);
-    sups.push({ run: `r${i}`, pid, supervisor: sup, rss_kb: 0 });
+    sups.push({ run: `r${i}`, pid, supervisor: sup, rss_kb: 0, pss_kb: 0, processes: 0 });
   }
   sleepSync(300); // let the shells settle
-  for (const s of sups) s.rss_kb = vmRssKb(s.supervisor);
+  for (const s of sups) {
+    const k = supervisionKb(s.supervisor, s.pid);
+    s.rss_kb = k.rss;
+    s.pss_kb = k.pss;
+    s.processes = k.processes;
+  }
   const agentKb = sups.reduce((a, s) => a + s.rss_kb, 0);
+  const agentPssKb = sups.reduce((a, s) => a + s.pss_kb, 0);
   for (const s of sups) endRun(stateDir, s.run);
 
   /** @type {{ daemon_pid: number; title: string; rss_kb: number; apps: number } | { error: string; rss_kb?: undefined } | null} */
@@ -576,7 +619,7 @@ function supervisionRss() {
     pm2Shutdown(home);
     pm2Homes.splice(pm2Homes.indexOf(home), 1);
   }
-  return { agents: N, agentctl: { total_kb: agentKb, per_agent_kb: round(agentKb / N), supervisors: sups }, pm2 };
+  return { agents: N, agentctl: { total_kb: agentKb, per_agent_kb: round(agentKb / N), per_agent_pss_kb: round(agentPssKb / N), supervisors: sups }, pm2 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,6 +726,14 @@ try {
     ratio: pm2Kb ? ratio(rss.agentctl.per_agent_kb, pm2Kb / rss.agents) : '',
     goal: '<= 5 MB',
     ok: ok(rss.agentctl.per_agent_kb <= 5 * 1024),
+  });
+  rows.push({
+    figure: 'supervision PSS MB per agent (shared pages split)',
+    agentctl: mb(rss.agentctl.per_agent_pss_kb),
+    peer: '',
+    ratio: '',
+    goal: '',
+    ok: '',
   });
 
   console.log('');

@@ -9,6 +9,7 @@ import { bootId } from './identity.js';
 import { type AgentCounts, countAgents, type ProcInfo } from './proc.js';
 import { type CpuCounters, cpuUsedPct, type PsiReading, type Sampler, type Snapshot } from './resources.js';
 import { recordSightings } from './sightings.js';
+import { pruneHistory } from './runs/files.js';
 import type { State } from './state.js';
 import { round } from './units.js';
 import { type LevelState, nextLevel, paramsFor, type RawLevel, rawLevel, type ThrottleLevel, type ThrottleParams, type ThrottleSettings } from './throttle.js';
@@ -104,7 +105,7 @@ export async function measure(deps: MeasureDeps, config: Config, state: State, c
   const decided = record(state, { boot, snap, cpu: r.cpu, raw, disabled, command, recoveryMs: t.recoveryMs });
 
   // history stays small whoever writes samples (watch, spawn, the library): at most every 10 min
-  state.prune(config.state, snap.ts);
+  pruneHistory(state, config.state, snap.ts);
   return report({ w, r, counts, raw, decided, disabled, t });
 }
 

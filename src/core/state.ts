@@ -353,9 +353,9 @@ export class State {
       const sightings =
         this.db.prepare('DELETE FROM sightings WHERE last_seen < ?').run(now - limits.samplesMaxAgeMs).changes +
         this.db.prepare('DELETE FROM sightings WHERE last_seen <= (SELECT last_seen FROM sightings ORDER BY last_seen DESC LIMIT 1 OFFSET ?)').run(limits.samplesMaxRows).changes;
-      // ended runs follow the events limits; live runs are never pruned
+      // ended runs follow the events limits (the newest events_max_rows kept); live runs are never pruned
       this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?').run(now - limits.eventsMaxAgeMs);
-      this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)').run(limits.eventsMaxRows);
+      this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)').run(limits.eventsMaxRows - 1);
       this.setKv('prune.last_at', now, now);
       return { events, samples, sightings };
     });

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
@@ -71,7 +71,22 @@ describe('agentctl logs', () => {
     expect((await cli(['logs', 'build', '-n', 'lots'])).code).toBe(2);
   });
 
-  it('reaches into <log>.prev when reconcile capped the log', async () => {
+  it('the supervisor caps a live log as it grows and an ended one at its end, no agentctl command needed', async () => {
+    // ~44 kB in a burst against log_max 4K, then alive: nothing but the supervisor looks at the log
+    const live = await spawnD('burst', `${seq(1, 5000)}; exec sleep 60`);
+    await waitFor(() => existsSync(`${live.log_path}.prev`) && statSync(live.log_path).size <= 4096, 15_000, { what: 'the live log capped by its supervisor' });
+    expect(readFileSync(`${live.log_path}.prev`, 'utf8').endsWith('line 5000\n')).toBe(true);
+    expect(statSync(`${live.log_path}.prev`).size).toBe(2048);
+    // a run that prints and exits at once: the supervisor caps before it records the exit
+    const ended = await spawnD('quick', `${seq(1, 5000)}; exit 3`);
+    const exitFile = join(t.sd, 'runs', `${ended.run_id}.exit`);
+    await waitFor(() => existsSync(exitFile), 15_000, { what: 'the exit recorded' });
+    expect(statSync(ended.log_path).size).toBeLessThanOrEqual(4096);
+    expect(readFileSync(`${ended.log_path}.prev`, 'utf8').endsWith('line 5000\n')).toBe(true);
+    expect((await cli(['wait', 'quick'])).code).toBe(3);
+  });
+
+  it('reaches into <log>.prev when the log was capped', async () => {
     // ~5.4 kB of output, then it stays alive: the next reconcile (ps) caps the live run's log
     const { log_path } = await spawnD('chatty', `${seq(1, 600)}; exec sleep 60`);
     await waitFor(

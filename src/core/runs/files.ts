@@ -3,25 +3,26 @@
  * file. Every path is derived from a validated name and run id, never taken from a stored
  * path, and every read refuses links and files that are not ours (core/safefs.ts).
  */
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from '../errors.js';
 import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
 import type { ProcessIdentity } from '../identity.js';
 import { NAME_RE } from '../names.js';
 import { readOwn, statOwn, truncateOwn } from '../safefs.js';
-import type { State } from '../state.js';
+import type { PruneLimits, State } from '../state.js';
 
 /**
  * Keep a log under `max` bytes while its writer runs: its newest half is copied to <log>.prev
  * and the log is truncated. The child writes with O_APPEND, so its next write lands at the new end.
  * Never through a link: the log must be a plain file of ours, and .prev is written new and
- * renamed into place.
+ * renamed into place. A log at most `over` bytes long is left alone (the supervisor caps its
+ * run's log at `max` itself: reconcile steps in only when it fell far behind or is an old one).
  */
-export function capLog(path: string, max: number): boolean {
+export function capLog(path: string, max: number, over = max): boolean {
   try {
     const st = statOwn(path);
-    if (!st || st.size <= max) return false;
+    if (!st || st.size <= over) return false;
     const keep = Math.floor(max / 2);
     const buf = readOwn(path, keep, st.size - keep);
     if (!buf) return false;
@@ -64,6 +65,41 @@ export const childFile = (state: State, id: string) => join(runDir(state), `${sa
 export const pidFile = (state: State, name: string) => join(state.paths.pids, `${safeName(name)}.pid`);
 /** A detached run's log: always derived from its name and id, never taken from a stored path. */
 export const logFile = (state: State, run: { id: string; name: string }) => join(state.paths.logs, `${safeName(run.name)}.${safeRunId(run.id)}.log`);
+
+/** A log's file name: `<name>.<run id>.log`, or its capped half `<name>.<run id>.log.prev`. */
+const LOG_FILE_RE = /^(.+)\.(r[0-9a-z]{6,20})\.log(\.prev)?$/;
+
+/**
+ * Prune the history (State.prune: events, samples, ended runs), then the logs of the runs it
+ * no longer holds: a log goes with its run's row. Only plain files named as agentctl names
+ * logs, whose run id has no row, are removed (a run's row is written before its log, so a
+ * starting run's log always has one). Returns what State.prune returned (undefined: not due).
+ */
+export function pruneHistory(state: State, limits: PruneLimits, now: number): (NonNullable<ReturnType<State['prune']>> & { logs?: number }) | undefined {
+  const r = state.prune(limits, now);
+  if (!r) return undefined;
+  let files: string[];
+  try {
+    files = readdirSync(state.paths.logs);
+  } catch {
+    return r;
+  }
+  const known = state.db.prepare('SELECT 1 FROM runs WHERE id = ?').pluck();
+  let logs = 0;
+  for (const f of files) {
+    const m = LOG_FILE_RE.exec(f);
+    if (!m || !NAME_RE.test(m[1]!) || state.guard(() => known.get(m[2]!)) !== undefined) continue;
+    const path = join(state.paths.logs, f);
+    try {
+      if (!lstatSync(path).isFile()) continue;
+      rmSync(path, { force: true });
+      logs += 1;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return { ...r, logs };
+}
 
 /** What a PID file's second line holds. */
 export interface PidFileEntry {

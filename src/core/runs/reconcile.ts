@@ -132,7 +132,7 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
         closed.push({ run, why: run.pid === null ? 'never started' : fate.reused ? 'pid reused' : 'gone' });
         break;
       case 'alive': {
-        if (run.mode === 'detached' && deps.logMaxBytes) capLog(logFile(state, run), deps.logMaxBytes);
+        if (run.mode === 'detached' && deps.logMaxBytes) capLog(logFile(state, run), deps.logMaxBytes, 2 * deps.logMaxBytes);
         const h = getHealth(state, run.name);
         const up = deps.now - run.started_at;
         const mode = modeAt(h, deps.now);

@@ -6,6 +6,7 @@ import type { LoadedConfig } from '../config/types.js';
 import type { Ctx } from '../ctx.js';
 import { measure, throttleDisabled } from '../measure.js';
 import type { ProcInfo } from '../proc.js';
+import { pruneHistory } from '../runs/files.js';
 import type { State } from '../state.js';
 import type { Limits } from './launch.js';
 
@@ -75,7 +76,7 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     // throttle.cpu_window when no recent sample is stored), but not the pruning it does
     throttle: async () => {
       if (throttleDisabled(ctx.env)) {
-        state.prune(loaded.config.state, ctx.now());
+        pruneHistory(state, loaded.config.state, ctx.now());
         return { level: 0, maxAgents: Number.POSITIVE_INFINITY };
       }
       const r = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses }, loaded.config, state, command);

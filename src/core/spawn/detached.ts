@@ -27,7 +27,7 @@ export async function launchDetached(deps: SpawnDeps, req: SpawnRequest, run: La
   let logFd: number | undefined;
   try {
     logFd = openLogForAppend(logPath);
-    started = await startSupervisor(deps, req, run, logFd);
+    started = await startSupervisor(deps, req, run, logFd, logPath);
   } catch (err) {
     state.write(() =>
       finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, registryFor(deps.config, deps.now(), 'spawn')),
@@ -41,7 +41,7 @@ export async function launchDetached(deps: SpawnDeps, req: SpawnRequest, run: La
   return { outcome: 'started', runId, pid: started.pid, name: req.name, logPath, limitMechanism: run.mechanism, trial: run.trial, waitedMs: run.waitedMs, ports: run.ports };
 }
 
-function startSupervisor(deps: SpawnDeps, req: SpawnRequest, run: Launch, logFd: number): Promise<DetachedStart> {
+function startSupervisor(deps: SpawnDeps, req: SpawnRequest, run: Launch, logFd: number, logPath: string): Promise<DetachedStart> {
   const { state } = deps;
   const { runId } = run;
   const timeoutSec = req.timeoutMs ? Math.max(1, Math.ceil(req.timeoutMs / 1000)) : 0;
@@ -64,6 +64,8 @@ function startSupervisor(deps: SpawnDeps, req: SpawnRequest, run: Launch, logFd:
     timeoutMarker: timeoutMarker(state, runId),
     childFile: childFile(state, runId),
     timeoutSec,
+    log: logPath,
+    logMax: deps.config.config.spawn.logMaxBytes,
     runId,
     name: req.name,
     watchdog,

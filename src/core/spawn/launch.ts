@@ -89,11 +89,17 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
  * - The exit status is written in one write to a new file; a reader that finds it empty waits
  *   for the next reconcile (the supervisor is still alive then).
+ * - The capper, a subshell, keeps the log under `spawn.log_max` while the child runs, with no
+ *   agentctl command needed: past the cap, the newest half goes to `<log>.prev` (written new,
+ *   renamed into place) and the log is emptied (the child writes with O_APPEND). It looks every
+ *   second, and up to every 16 s while the log grows slowly; it ends with the child (and is
+ *   ended by the supervisor, which caps once more before recording the exit).
  */
 export const SUPERVISOR_SCRIPT = `set -C
 runid=$1
 exitfile=$AGENTCTL_SUP_EXIT; marker=$AGENTCTL_SUP_MARKER; childfile=$AGENTCTL_SUP_CHILD; timeout=$AGENTCTL_SUP_TIMEOUT
 name=$AGENTCTL_SUP_NAME; node=$AGENTCTL_SUP_NODE; bin=$AGENTCTL_SUP_BIN; statedir=$AGENTCTL_SUP_STATEDIR; grace=$AGENTCTL_SUP_GRACE
+log=$AGENTCTL_SUP_LOG; logmax=$AGENTCTL_SUP_LOGMAX
 n=$AGENTCTL_SUP_ARGC
 set --
 i=0
@@ -102,11 +108,20 @@ while [ "$i" -lt "$n" ]; do
   unset "AGENTCTL_SUP_ARG_$i"
   i=$((i + 1))
 done
-unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC
+unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC AGENTCTL_SUP_LOG AGENTCTL_SUP_LOGMAX
 AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid -- "$@" </dev/null 3>&- &
 pid=$!
 exec >/dev/null 2>&1
 put() { [ -e "$1" ] || [ -L "$1" ] || ( umask 077; printf '%s\\n' "$2" > "$1" ); }
+caplog() {
+  size=0
+  [ -f "$log" ] && [ ! -L "$log" ] || return 1
+  size=$(wc -c < "$log") || return 1
+  [ "$size" -gt "$logmax" ] || return 1
+  rm -f "$log.prev.$$"
+  ( umask 077; tail -c "$((logmax / 2))" "$log" > "$log.prev.$$" ) && mv -f "$log.prev.$$" "$log.prev" && : >| "$log"
+  size=0
+}
 put "$childfile" "$pid"
 ( printf '%s\\n' "$pid" >&3 ) 2>/dev/null
 exec 3>&-
@@ -125,8 +140,27 @@ if [ "$timeout" != 0 ]; then
   ) </dev/null >/dev/null 2>&1 &
   dog=$!
 fi
+capper=
+if [ "$logmax" != 0 ]; then
+  (
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    i=1; last=0
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep "$i" &
+      s=$!
+      wait "$s"
+      if caplog; then i=1
+      elif [ $(((size - last) * 4)) -lt $((logmax - size)) ]; then [ "$i" -ge 16 ] || i=$((i * 2))
+      else i=1
+      fi
+      last=$size
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  capper=$!
+fi
 wait "$pid"
 rc=$?
+if [ -n "$capper" ]; then kill "$capper" 2>/dev/null; wait "$capper" 2>/dev/null; caplog; fi
 if [ -n "$dog" ]; then
   if [ -e "$marker" ]; then wait "$dog"; else kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null; fi
 fi
@@ -153,6 +187,9 @@ export function startDetached(opts: {
   timeoutMarker: string;
   childFile: string;
   timeoutSec: number;
+  /** the log the child writes, capped by the supervisor at logMax bytes (0: never) */
+  log: string;
+  logMax: number;
   runId: string;
   name: string;
   /** node, agentctl's entry script, state dir, kill grace (e.g. "10000ms") */
@@ -173,6 +210,8 @@ export function startDetached(opts: {
       AGENTCTL_SUP_STATEDIR: statedir,
       AGENTCTL_SUP_GRACE: grace,
       AGENTCTL_SUP_ARGC: String(opts.argv.length),
+      AGENTCTL_SUP_LOG: opts.log,
+      AGENTCTL_SUP_LOGMAX: String(opts.logMax),
     };
     opts.argv.forEach((a, i) => (env[`AGENTCTL_SUP_ARG_${i}`] = a));
     const sup = spawn('/bin/sh', ['-s', opts.runId], {
