@@ -34,7 +34,7 @@ _agentctl() {
     logs) COMPREPLY=($(compgen -W "$global_opts --lines -n --follow -f --next" -- "$cur")) ;;
     dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users --across-folders" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
-    events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit" -- "$cur")) ;;
+    events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit --follow -f" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "$global_opts bash zsh fish" -- "$cur")) ;;
   esac
 }

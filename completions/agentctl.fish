@@ -95,4 +95,5 @@ complete -c agentctl -n '__fish_seen_subcommand_from events' -l since -r -d 'onl
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l kind -r -d 'only events of this kind (e.g. throttle.level)'
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l command -r -d 'only events written by this command'
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l limit -r -d 'at most n events, the newest (default: 100)'
+complete -c agentctl -n '__fish_seen_subcommand_from events' -l follow -s f -d 'then print new events as they are written, one a line (--json: JSON lines), until interrupted'
 complete -c agentctl -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
