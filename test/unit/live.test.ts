@@ -5,7 +5,7 @@ import { buildFrame, cutTo, layout, type Painter } from '../../src/core/live/fra
 import { LiveGatherer, type LiveRun, type LiveSnapshot, parsePorts } from '../../src/core/live/gather.js';
 import { parseInterval } from '../../src/core/live/interval.js';
 import { cpuPercent, type LiveProc, parseStat, treeOf, treeUsage } from '../../src/core/live/procs.js';
-import { drawText, isQuitKey, LEAVE } from '../../src/core/live/screen.js';
+import { drawText, ENTER, isQuitKey, LEAVE, Screen, type TermIn, type TermOut } from '../../src/core/live/screen.js';
 import { UsageError } from '../../src/core/errors.js';
 import { State } from '../../src/core/state.js';
 import { FakeHost } from '../fake-host.js';
@@ -181,6 +181,44 @@ describe('the terminal', () => {
     expect(isQuitKey('x')).toBe(false);
     expect(isQuitKey('\u001b[A')).toBe(false);
     expect(LEAVE).toContain('?25h');
+  });
+
+  it('Screen: raw mode and the alternate screen while open; on close (twice is once) the keyboard mode as it was, and on process exit too', () => {
+    const written: string[] = [];
+    const listeners = new Map<string, (...a: never[]) => void>();
+    const out: TermOut = { write: (x) => written.push(x), columns: 50, rows: 10, on: (e, f) => listeners.set(`out:${e}`, f), removeListener: (e) => listeners.delete(`out:${e}`) };
+    const modes: boolean[] = [];
+    const input: TermIn = {
+      isTTY: true,
+      isRaw: false,
+      setRawMode: (r) => modes.push(r),
+      on: (e, f) => listeners.set(`in:${e}`, f),
+      removeListener: (e) => listeners.delete(`in:${e}`),
+      resume: () => undefined,
+      pause: () => undefined,
+    };
+    let quits = 0;
+    const exitBefore = process.listenerCount('exit');
+    const screen = new Screen(
+      out,
+      input,
+      () => quits++,
+      () => undefined,
+    );
+    screen.open();
+    expect(written).toEqual([ENTER]);
+    expect(modes).toEqual([true]);
+    expect(process.listenerCount('exit')).toBe(exitBefore + 1);
+    expect(screen.size()).toEqual({ width: 50, height: 10 });
+    (listeners.get('in:data') as (d: string) => void)('x');
+    (listeners.get('in:data') as (d: string) => void)('q');
+    expect(quits).toBe(1);
+    screen.close();
+    screen.close();
+    expect(written).toEqual([ENTER, LEAVE]);
+    expect(modes).toEqual([true, false]);
+    expect(listeners.size).toBe(0);
+    expect(process.listenerCount('exit')).toBe(exitBefore);
   });
 
   it('parseInterval: at least 100ms, a unit needed, one line naming the flag', () => {
