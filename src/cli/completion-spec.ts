@@ -23,6 +23,7 @@ import * as spawn from '../commands/spawn.js';
 import * as stats from '../commands/stats.js';
 import * as stop from '../commands/stop.js';
 import * as throttleStatus from '../commands/throttle-status.js';
+import * as top from '../commands/top.js';
 import * as wait from '../commands/wait.js';
 import type { Ctx, Outcome } from '../core/ctx.js';
 import type { CommandDecl, OptionDecl, OptionValues } from '../core/declaration.js';
@@ -47,6 +48,7 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   'throttle-status': throttleStatus,
   spawn,
   ps,
+  top,
   stats,
   dlq,
   breaker,

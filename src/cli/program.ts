@@ -25,6 +25,7 @@ export const COMMANDS = {
   'throttle-status': () => import('../commands/throttle-status.js'),
   spawn: () => import('../commands/spawn.js'),
   ps: () => import('../commands/ps.js'),
+  top: () => import('../commands/top.js'),
   stats: () => import('../commands/stats.js'),
   dlq: () => import('../commands/dlq.js'),
   breaker: () => import('../commands/breaker.js'),

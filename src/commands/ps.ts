@@ -12,11 +12,13 @@ import { formatBytes, formatDuration } from '../core/units.js';
 import { hostAgents, type HostAgents, lastLevel, unmanagedAgents } from '../core/hostcap.js';
 import { throttleDisabled } from '../core/measure.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
+import { parseInterval } from '../core/live/interval.js';
 
 export const declaration: CommandDecl = {
   name: 'ps',
-  description: 'list registered runs and the agents agentctl did not start',
-  examples: ['agentctl ps', 'agentctl ps --json | jq \'.runs[] | select(.breaker != "closed")\''],
+  description: 'list registered runs and the agents agentctl did not start; --watch for the live view (as agentctl top)',
+  options: [{ flags: '--watch [interval]', help: 'the live view: redraw every interval on a terminal (q or Ctrl-C leaves); piped, a snapshot per interval', preset: '1s' }],
+  examples: ['agentctl ps', 'agentctl ps --json | jq \'.runs[] | select(.breaker != "closed")\'', 'agentctl ps --watch', "agentctl ps --watch 5s --json | jq -c '.runs[] | {name, cpu_pct}'"],
 };
 
 export interface PsRun {
@@ -63,7 +65,14 @@ function procUsage(pid: number): { cpu_ms: number | null; rss_bytes: number | nu
   return { cpu_ms: st ? st.cpuTicks * TICK_MS : null, rss_bytes: Number.isFinite(rssPages) ? rssPages * PAGE : null };
 }
 
-export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<PsResult>> {
+export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<PsResult>> {
+  if (opts.watch !== undefined) {
+    const intervalMs = parseInterval(String(opts.watch), '--watch');
+    // the live view's code loads only here: plain `ps` does not pay for it
+    const { runLive } = await import('../core/live/loop.js');
+    await runLive(ctx, { intervalMs, command: 'ps', title: 'agentctl ps --watch' });
+    return {};
+  }
   const loaded = ctx.config();
   const state = ctx.state();
   const now = ctx.now();
