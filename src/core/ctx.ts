@@ -51,7 +51,7 @@ export interface Ctx {
   /** A diagnostic line on stderr (suppressed by --quiet). */
   note(line: string): void;
   /**
-   * A status line for a wait that may last (docs/architecture.md, "Progress"): a line on a
+   * A status line for a wait that may last (src/cli/progress.ts draws it): a line on a
    * terminal's stderr, or nothing at all (piped, --quiet, --json, TERM=dumb). Call it when a
    * wait starts, `update` it as what is waited for changes, `done` it when the wait ends.
    */
