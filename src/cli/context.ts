@@ -3,9 +3,10 @@ import { ignoredWarning } from '../core/config/files.js';
 import { loadConfig } from '../core/config/load.js';
 import type { LoadedConfig } from '../core/config/types.js';
 import { makeUi, outputWidth } from './output.js';
-import type { Ctx, GlobalOptions, Stream } from '../core/ctx.js';
+import { type Ctx, type GlobalOptions, NO_PROGRESS, type Stream } from '../core/ctx.js';
 import { emit } from './command.js';
 import { printable } from '../core/text.js';
+import { showProgress, TtyProgress } from './progress.js';
 import { listProcesses, type ProcInfo } from '../core/proc.js';
 import { type Sampler, systemSampler } from '../core/resources.js';
 import { resolveStateDir, State } from '../core/state.js';
@@ -33,12 +34,18 @@ export function createCtx(init: CtxInit): Ctx {
   let state: State | undefined;
   const stdout = init.stdout ?? process.stdout;
   const stderr = init.stderr ?? process.stderr;
+  // status lines on the terminal now: erased before anything else is printed
+  const lines = new Set<TtyProgress>();
+  const clearLines = () => {
+    for (const l of lines) l.clear();
+  };
+  const now = init.now ?? Date.now;
   const width = (s: Stream) => outputWidth({ wide: Boolean(init.globals.wide), isTTY: Boolean(s.isTTY), columns: s.columns });
   const ctx: Ctx = {
     globals: init.globals,
     env,
     cwd,
-    now: init.now ?? Date.now,
+    now,
     sleep: init.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     stdout,
     stderr,
@@ -61,13 +68,29 @@ export function createCtx(init: CtxInit): Ctx {
       state ??= State.open(ctx.stateDir().dir);
       return state;
     },
+    progress() {
+      if (!showProgress({ isTTY: Boolean(stderr.isTTY), quiet: init.globals.quiet, json: init.globals.json, term: env.TERM })) return NO_PROGRESS;
+      const line = new TtyProgress(stderr, { now, columns: () => stderr.columns });
+      lines.add(line);
+      return {
+        update: (what, tail) => line.update(what, tail),
+        done: () => {
+          line.done();
+          lines.delete(line);
+        },
+      };
+    },
     note(line) {
+      clearLines();
       if (!init.globals.quiet) stderr.write(`${printable(line)}\n`);
     },
     print(data, render) {
+      clearLines();
       emit(ctx, data, render);
     },
     close() {
+      for (const l of lines) l.done();
+      lines.clear();
       state?.close();
       state = undefined;
     },

@@ -8,6 +8,7 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { envGc } from '../core/env-gc/apply.js';
 import type { GcResult } from '../core/env-gc/plan.js';
+import { envGcText } from '../core/progress.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
@@ -21,7 +22,11 @@ export const declaration: CommandDecl = {
 };
 
 export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<GcResult>> {
-  return { data: await envGc(ctx, { dryRun: Boolean(opts.dryRun), force: Boolean(opts.force) }) };
+  const dryRun = Boolean(opts.dryRun);
+  // a status line on a terminal while many environments go: how far it is
+  const progress = ctx.progress();
+  const onProgress = (checked: number, total: number) => progress.update(envGcText(checked, total, dryRun));
+  return { data: await envGc(ctx, { dryRun, force: Boolean(opts.force), onProgress }).finally(() => progress.done()) };
 }
 
 export function render(r: GcResult, ui: Ui): string {

@@ -17,6 +17,7 @@ import { reconcileAll, runFate } from '../core/runs/reconcile.js';
 import { liveRuns, type RunRow } from '../core/runs/registry.js';
 import { readPidFiles } from '../core/runs/files.js';
 import { statePaths } from '../core/state.js';
+import { graceTail, stopText } from '../core/progress.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
@@ -98,9 +99,9 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   const notRunning = names.filter((n) => !selected.some((r) => r.name === n));
   const view = selected.map((r) => ({ run_id: r.id, name: r.name, pid: r.pid }));
   if (dry) return { data: { dry_run: true, selected: view, closed, not_running: notRunning, graceful: [], forced: [], failed: [], ended: [], duration_ms: 0 } };
-  const ended = (
-    await Promise.all(selected.map((r) => endRun(state, loaded, r, graceMs, { timedOut: false, why: `stopped by agentctl stop (grace ${formatDuration(graceMs)})`, command: 'stop' })))
-  ).filter((e): e is Ended => e !== undefined);
+  const ended = await endAll(ctx, selected, graceMs, (r) =>
+    endRun(state, loaded, r, graceMs, { timedOut: false, why: `stopped by agentctl stop (grace ${formatDuration(graceMs)})`, command: 'stop' }),
+  );
   const duration = ctx.now() - started;
   const recordError = ended.find((e) => e.record_error !== undefined)?.record_error;
   if (recordError === undefined) {
@@ -128,6 +129,30 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     duration_ms: duration,
     ...(recordError !== undefined ? { record_error: recordError } : {}),
   });
+}
+
+/**
+ * End every run at once, with a status line on a terminal: the runs not yet ended, and how
+ * much of the grace has passed.
+ */
+async function endAll<R extends { name: string; pid: number | null }>(ctx: Ctx, runs: readonly R[], graceMs: number, end: (r: R) => Promise<Ended | undefined>): Promise<Ended[]> {
+  const progress = ctx.progress();
+  const left = new Set(runs);
+  const show = () => left.size > 0 && progress.update(stopText([...left]), graceTail(graceMs));
+  show();
+  try {
+    const ended = await Promise.all(
+      runs.map(async (r) => {
+        const e = await end(r);
+        left.delete(r);
+        show();
+        return e;
+      }),
+    );
+    return ended.filter((e): e is Ended => e !== undefined);
+  } finally {
+    progress.done();
+  }
 }
 
 /** graceful / forced / failed, by name; a run with survivors failed, whatever its leader did. */
@@ -163,7 +188,7 @@ async function stopFromPidFiles(
 ): Promise<Outcome<StopResult>> {
   ctx.note(`agentctl: ${error}; stopping the runs named in the PID files, without recording it`);
   const entries = readPidFiles(statePaths(ctx.stateDir().dir).pids).filter((e) => sel.wanted({ name: e.name, grp: e.group }) && sel.mine({ pid: e.pid, uid: processUid(e.pid) }));
-  const ended = await Promise.all(entries.map((e) => endFromPidFile(e, sel.graceMs, error)));
+  const ended = await endAll(ctx, entries, sel.graceMs, (e) => endFromPidFile(e, sel.graceMs, error));
   const view = entries.map((e) => ({ run_id: e.run_id, name: e.name, pid: e.pid }));
   const notRunning = sel.names.filter((n) => !entries.some((e) => e.name === n));
   return finish({ dry_run: false, selected: view, closed: [], not_running: notRunning, ...sorted(ended), ended, duration_ms: ctx.now() - sel.started, record_error: error });

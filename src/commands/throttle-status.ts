@@ -10,6 +10,7 @@ import type { Config } from '../core/config/types.js';
 import { hostAgents, type HostAgents, unmanagedAgents } from '../core/hostcap.js';
 import { getIdentity } from '../core/identity.js';
 import type { ProcInfo } from '../core/proc.js';
+import { levelWaitText, timeoutTail } from '../core/progress.js';
 import { liveRuns, runAlive } from '../core/runs/registry.js';
 import type { State } from '../core/state.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
@@ -191,6 +192,25 @@ async function watch(ctx: Ctx, p: Parsed, intervalMs: number): Promise<Outcome<T
   return {};
 }
 
+/** Read again until the level is at or below `level` or time is out, with a status line on a terminal: the level now, and why. */
+async function waitForLevel(ctx: Ctx, w: { config: Config; state: State; first: ThrottleStatusResult; started: number; level: number; timeoutMs: number }): Promise<ThrottleStatusResult> {
+  let r = w.first;
+  if (r.throttle_level <= w.level) return r;
+  const progress = ctx.progress();
+  // the timeout counts from before the first reading; the line's clock too
+  const tail = timeoutTail(w.timeoutMs, ctx.now() - w.started);
+  try {
+    while (r.throttle_level > w.level && ctx.now() - w.started < w.timeoutMs) {
+      progress.update(levelWaitText(r, w.level), tail);
+      await ctx.sleep(Math.max(0, Math.min(WAIT_POLL_MS, w.timeoutMs - (ctx.now() - w.started))));
+      r = await reading(ctx, w.config, w.state);
+    }
+    return r;
+  } finally {
+    progress.done();
+  }
+}
+
 export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<ThrottleStatusResult>> {
   const p = parseOptions(opts);
   const config = ctx.config().config;
@@ -199,12 +219,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
 
   const started = ctx.now();
   let r = await reading(ctx, config, state);
-  if (p.waitLevel !== undefined) {
-    while (r.throttle_level > p.waitLevel && ctx.now() - started < p.timeoutMs) {
-      await ctx.sleep(Math.max(0, Math.min(WAIT_POLL_MS, p.timeoutMs - (ctx.now() - started))));
-      r = await reading(ctx, config, state);
-    }
-  }
+  if (p.waitLevel !== undefined) r = await waitForLevel(ctx, { config, state, first: r, started, level: p.waitLevel, timeoutMs: p.timeoutMs });
   writeOutputs(p, r, ctx.now());
 
   let result: ThrottleStatusResult = r;

@@ -7,6 +7,7 @@ import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
 import { EXIT, UsageError } from '../core/errors.js';
 import { resolveTargets, waitedRun, type WaitedRun, waitForRuns } from '../core/runs/wait.js';
+import { waitText } from '../core/progress.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 
@@ -41,7 +42,16 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   if (unknown.length) {
     throw new UsageError(`wait: no run named ${unknown.map((u) => JSON.stringify(u)).join(', ')} (neither a run id nor a name with a run)`, { unknown });
   }
-  const out = await waitForRuns({ state, config: ctx.config(), now: ctx.now }, [...new Set(targets.map((t) => t.runId))], { any, timeoutMs });
+  // a status line on a terminal: the runs still waited for, and how long so far
+  const progress = ctx.progress();
+  const onWaiting = (pending: readonly { name: string }[]) =>
+    progress.update(
+      waitText(
+        pending.map((r) => r.name),
+        any,
+      ),
+    );
+  const out = await waitForRuns({ state, config: ctx.config(), now: ctx.now }, [...new Set(targets.map((t) => t.runId))], { any, timeoutMs, onWaiting }).finally(() => progress.done());
   const now = ctx.now();
   const byId = new Map(out.rows.map((r) => [r.id, r]));
   const runs = targets.map((t) => waitedRun(byId.get(t.runId)!, now));

@@ -50,11 +50,35 @@ export interface Ctx {
   stateDir(): { dir: string; source: string };
   /** A diagnostic line on stderr (suppressed by --quiet). */
   note(line: string): void;
+  /**
+   * A status line for a wait that may last (src/cli/progress.ts draws it): a line on a
+   * terminal's stderr, or nothing at all (piped, --quiet, --json, TERM=dumb). Call it when a
+   * wait starts, `update` it as what is waited for changes, `done` it when the wait ends.
+   */
+  progress(): Progress;
   /** Print one result the way the globals ask (a JSON document, or the view), as a command's outcome is printed; for commands that print as they go (--watch). */
   print<T>(data: T, render: (data: T, ui: Ui) => string): void;
   /** Release what the context holds (the db). */
   close(): void;
 }
+
+/**
+ * One wait's status line. Core loops report through it without knowing whether anyone sees it.
+ * The line reads `what` then `tail(elapsed)`: `what` is cut with `…` to the terminal's width,
+ * the tail (how long so far; by default `, 12s`) is kept whole and redrawn as time passes.
+ */
+export interface Progress {
+  /** What is waited for now, e.g. `waiting for a slot in group claude: 3rd in queue, 2 of 2 running`. */
+  update(what: string, tail?: (elapsedMs: number) => string): void;
+  /** The wait is over: the line is erased and nothing more is drawn. Safe to call twice. */
+  done(): void;
+}
+
+/** A Progress that shows nothing: piped output, --quiet, --json, tests. */
+export const NO_PROGRESS: Progress = {
+  update() {},
+  done() {},
+};
 
 /**
  * Text reaches people only through a Ui, and the Ui escapes it (core/text.ts `printable`):

@@ -16,6 +16,8 @@ export interface EnvGcOptions {
   readonly dryRun?: boolean | undefined;
   /** remove worktrees holding unsaved, ignored or unpushed work, or locked. @default false */
   readonly force?: boolean | undefined;
+  /** told how far it is (environments looked at, of all), before each and at the end: for a status line */
+  readonly onProgress?: ((checked: number, total: number) => void) | undefined;
 }
 
 const LOCK = 'env-gc.lock';
@@ -34,7 +36,8 @@ export async function envGc(ctx: Ctx, o: EnvGcOptions = {}): Promise<GcResult> {
     const pruned = new Set<string>();
     const prunedTrees: string[] = [];
     const envs = state.guard(() => allEnvs(state));
-    for (const e of envs) {
+    for (const [i, e] of envs.entries()) {
+      o.onProgress?.(i, envs.length);
       const due = gatherDue(state, e, now);
       if (!due) continue;
       const a = applyOne(state, due, { dry, force, now });
@@ -44,6 +47,7 @@ export async function envGc(ctx: Ctx, o: EnvGcOptions = {}): Promise<GcResult> {
         prunedTrees.push(a.pruned.worktree);
       }
     }
+    o.onProgress?.(envs.length, envs.length);
     const orphans: string[] = [];
     for (const [repo, parents] of worktreeParents(envs)) orphans.push(...orphanWorktrees(repo, parents));
     return { dry_run: dry, actions, pruned_repos: [...pruned], pruned_worktrees: prunedTrees, orphan_worktrees: orphans };

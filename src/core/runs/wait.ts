@@ -129,7 +129,11 @@ export interface WaitOutcome {
  * what is left of the timeout. The bell wakes it at once when a detached run ends; nothing
  * runs in between, so waiting costs no CPU.
  */
-export async function waitForRuns(deps: WaitDeps, runIds: readonly string[], opts: { any: boolean; timeoutMs: number | undefined }): Promise<WaitOutcome> {
+export async function waitForRuns(
+  deps: WaitDeps,
+  runIds: readonly string[],
+  opts: { any: boolean; timeoutMs: number | undefined; onWaiting?: (pending: readonly RunRow[]) => void },
+): Promise<WaitOutcome> {
   const { state } = deps;
   const started = deps.now();
   const poll = deps.pollMs ?? WAIT_POLL_MS;
@@ -149,6 +153,8 @@ export async function waitForRuns(deps: WaitDeps, runIds: readonly string[], opt
       const waited = deps.now() - started;
       if (decision.done) return { rows, decision, timedOut: false, waitedMs: waited };
       if (opts.timeoutMs !== undefined && waited >= opts.timeoutMs) return { rows, decision, timedOut: true, waitedMs: waited };
+      // for a status line: the runs it still waits for
+      opts.onWaiting?.(rows.filter((r) => !ended(r)));
       const left = opts.timeoutMs !== undefined ? opts.timeoutMs - waited : poll;
       await bell.wait(Math.max(1, Math.min(poll, left)));
     }

@@ -3,7 +3,7 @@
  * touch the world, built from a command's context by `spawnDeps` (spawn and dlq retry).
  */
 import type { LoadedConfig } from '../config/types.js';
-import type { Ctx } from '../ctx.js';
+import type { Ctx, Progress } from '../ctx.js';
 import { measure, throttleDisabled } from '../measure.js';
 import type { ProcInfo } from '../proc.js';
 import { pruneHistory } from '../runs/files.js';
@@ -44,6 +44,8 @@ export interface SpawnDeps {
   readonly listProcesses: () => Promise<ProcInfo[]>;
   /** argv that runs agentctl, for the detached timeout watchdog */
   readonly selfArgv: readonly string[];
+  /** a status line for --wait (a terminal's, or none): wait.ts says what holds the spawn */
+  readonly progress?: () => Progress;
   /** called once the child runs (foreground) or is launched (detached) */
   readonly onStart?: (info: { runId: string; pid: number }) => void;
 }
@@ -84,6 +86,7 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     },
     listProcesses,
     selfArgv: [process.execPath, process.argv[1]!],
+    progress: () => ctx.progress(),
     ...(onStart ? { onStart } : {}),
   };
 }

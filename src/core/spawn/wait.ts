@@ -12,6 +12,8 @@ import type { Refusal } from './admission.js';
 import { attempt } from './attempt.js';
 import type { SpawnDeps, SpawnRequest, ThrottleCap } from './deps.js';
 import type { LimitMechanism } from './launch.js';
+import type { Progress } from '../ctx.js';
+import { elapsedSince, spawnWaitText } from '../progress.js';
 import { leaveQueue } from './record.js';
 import type { SpawnResult } from './result.js';
 
@@ -85,6 +87,9 @@ export async function admitOrWait(
   let queueId: number | undefined;
   // waiters that could take the next free slot listen for the slot bell (bell.ts)
   let bell: BellListener | undefined;
+  // the status line (deps.progress), from the first refusal it waits out
+  let progress: Progress | undefined;
+  let tail: ((ms: number) => string) | undefined;
   try {
     for (;;) {
       const a = attempt(deps, { req, throttle: host.throttle, agents: host.agents, self, queueId, waiting, listening: req.ports ? listeningPorts() : new Set(), mechanism: from.mechanism });
@@ -102,6 +107,11 @@ export async function admitOrWait(
         }
         return { outcome: 'refused', decision: d, waitedMs: waited };
       }
+      if (!progress) {
+        progress = deps.progress?.();
+        tail = elapsedSince(deps.now() - from.started); // the line counts the whole wait
+      }
+      progress?.update(spawnWaitText(req, d, a.ahead, deps.now()), tail);
       const candidate = d.retryAt === undefined && couldTakeNextSlot(a.ahead, d.slot?.limit);
       if (candidate) bell ??= new BellListener(bellPath(state));
       await pause(deps, d, a.ahead, req.waitMs - waited, candidate ? bell : undefined);
@@ -109,6 +119,7 @@ export async function admitOrWait(
       if (deps.now() - host.at > HOST_RESAMPLE_MS) host = await sampleHost(deps);
     }
   } finally {
+    progress?.done();
     bell?.close();
   }
 }
