@@ -53,6 +53,23 @@ export interface StopResult {
   readonly record_error?: string;
 }
 
+/** How long stop waits for a selected run that is still starting to get its process. */
+const STARTING_WAIT_MS = 5_000;
+
+/**
+ * A run admitted a moment ago has no process yet: wait (up to STARTING_WAIT_MS from `started`)
+ * for the selected ones to get one or end, rather than let them start after the stop is done.
+ */
+async function untilStarted(ctx: Ctx, loaded: LoadedConfig, wanted: (r: RunRow) => boolean, started: number, live: RunRow[], closedRows: Array<{ run: RunRow; why: string }>) {
+  const state = ctx.state();
+  while (live.some((r) => wanted(r) && r.state === 'starting' && r.pid === null) && ctx.now() - started < STARTING_WAIT_MS) {
+    await ctx.sleep(50);
+    closedRows = closedRows.concat(reconcileAll(state, loaded, ctx.now(), 'stop'));
+    live = state.guard(() => liveRuns(state));
+  }
+  return { live, closedRows };
+}
+
 /** A state that cannot be used because its disk is full or failing: stopping must still stop. */
 const DISK_TROUBLE = new Set(['state_disk_full', 'state_io_error']);
 
@@ -83,6 +100,7 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     const state = ctx.state();
     if (!dry) closedRows = reconcileAll(state, loaded, started, 'stop');
     live = state.guard(() => liveRuns(state));
+    if (!dry) ({ live, closedRows } = await untilStarted(ctx, loaded, wanted, started, live, closedRows));
   } catch (err) {
     if (!(err instanceof StateError) || !DISK_TROUBLE.has(err.reason) || dry) throw err;
     return stopFromPidFiles(ctx, { wanted, names, all, group, graceMs, started, mine }, err.message);
