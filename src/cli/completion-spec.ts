@@ -36,7 +36,12 @@ export const declaration: CommandDecl = {
   name: 'completion',
   description: 'print the shell completion script for bash, zsh or fish',
   args: [{ name: '<shell>', help: 'the shell', choices: SHELLS }],
-  examples: ['agentctl completion bash > /etc/bash_completion.d/agentctl', 'agentctl completion zsh > "${fpath[1]}/_agentctl"', 'agentctl completion fish > ~/.config/fish/completions/agentctl.fish'],
+  examples: [
+    'source <(agentctl completion bash)',
+    'agentctl completion bash > /etc/bash_completion.d/agentctl',
+    'agentctl completion zsh > "${fpath[1]}/_agentctl"',
+    'agentctl completion fish > ~/.config/fish/completions/agentctl.fish',
+  ],
 };
 
 /**
