@@ -9,37 +9,40 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export type TestShell = 'bash' | 'zsh' | 'fish';
+/** What a test may need installed: a shell, or bash-completion (the functions bash users load, _command_offset among them). */
+export type TestPackage = TestShell | 'bash-completion';
 
 const LOCK = '/tmp/agentctl-test-apt.lock';
 
-/** The shell's path, or undefined when it is not on PATH. */
-export function shellPath(shell: TestShell): string | undefined {
+/** bash-completion's main script, where Debian and Ubuntu put it. */
+export const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
+
+/** The shell command that succeeds when the package is there. */
+const presentCheck = (p: TestPackage) => (p === 'bash-completion' ? `[ -e ${BASH_COMPLETION} ]` : `command -v ${p} >/dev/null 2>&1`);
+
+function present(p: TestPackage): boolean {
   try {
-    return execFileSync('sh', ['-c', `command -v ${shell}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+    execFileSync('sh', ['-c', presentCheck(p)], { stdio: 'ignore' });
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
-const cache = new Map<TestShell, string>();
+const found = new Set<TestPackage>();
 
 /**
- * The shells that are there, installing the missing ones (`apt-get update`, then `apt-get
- * install -y`) when running as root. Returns the reason for each shell still missing, to skip
+ * The packages that are there, installing the missing ones (`apt-get update`, then `apt-get
+ * install -y`) when running as root. Returns the reason for each one still missing, to skip
  * its tests with; an empty map when all are there.
  */
-export function ensureShells(shells: readonly TestShell[]): Map<TestShell, string> {
-  const missing = () => shells.filter((s) => !cache.has(s) && !shellPath(s));
+export function ensurePackages(pkgs: readonly TestPackage[]): Map<TestPackage, string> {
+  const missing = () => pkgs.filter((p) => !found.has(p) && !present(p));
   const want = missing();
   if (want.length && process.getuid?.() === 0) {
-    const script = [
-      'set -e',
-      'need=""',
-      `for s in ${want.join(' ')}; do command -v "$s" >/dev/null 2>&1 || need="$need $s"; done`,
-      '[ -z "$need" ] && exit 0',
-      'apt-get update -qq',
-      'apt-get install -y -qq $need',
-    ].join('\n');
+    // looked for again under the lock: another test file may have installed them meanwhile
+    const checks = want.map((p) => `${presentCheck(p)} || need="$need ${p}"`);
+    const script = ['set -e', 'need=""', ...checks, '[ -z "$need" ] && exit 0', 'apt-get update -qq', 'apt-get install -y -qq $need'].join('\n');
     try {
       execFileSync('flock', ['-w', '900', LOCK, 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 900_000 });
     } catch (err) {
@@ -47,14 +50,11 @@ export function ensureShells(shells: readonly TestShell[]): Map<TestShell, strin
         .trim()
         .split('\n')
         .pop();
-      return new Map(missing().map((s) => [s, `${s} is not installed and apt-get install failed: ${why}`]));
+      return new Map(missing().map((p) => [p, `${p} is not installed and apt-get install failed: ${why}`]));
     }
   }
-  for (const s of shells) {
-    const p = shellPath(s);
-    if (p) cache.set(s, p);
-  }
-  return new Map(missing().map((s) => [s, `${s} is not installed, and installing it needs root (apt-get install ${s})`]));
+  for (const p of pkgs) if (present(p)) found.add(p);
+  return new Map(missing().map((p) => [p, `${p} is not installed, and installing it needs root (apt-get install ${p})`]));
 }
 
 /**

@@ -12,9 +12,9 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMPLETION_FILES } from '../../src/cli/completion.js';
 import { BIN, cleanEnv, parseJson, Procs, ROOT, runCli, tempDir, waitFor } from '../helpers.js';
-import { ensureShells, TmuxShell } from '../shells.js';
+import { BASH_COMPLETION, ensurePackages, TmuxShell } from '../shells.js';
 
-const missing = ensureShells(['bash', 'zsh', 'fish']);
+const missing = ensurePackages(['bash', 'zsh', 'fish', 'bash-completion']);
 const script = (shell: 'bash' | 'zsh' | 'fish') => join(ROOT, 'completions', COMPLETION_FILES[shell]);
 
 let t: ReturnType<typeof tempDir>;
@@ -155,19 +155,20 @@ describe('agentctl help', () => {
 
 describe('bash', () => {
   /** The candidates bash's completion function gives for the words (the last one being completed). */
-  const complete = (...words: string[]): string[] => {
+  /**
+   * The candidates bash's completion function gives for the words (the last one being
+   * completed), with bash-completion's functions loaded first when `withBashCompletion`.
+   */
+  const completeIn = (withBashCompletion: boolean, words: readonly string[]): string[] => {
     const quoted = words.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
-    const out = execFileSync(
-      'bash',
-      ['--norc', '--noprofile', '-c', `source ${script('bash')}; COMP_WORDS=(${quoted}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _agentctl; printf '%s\\n' "\${COMPREPLY[@]}"`],
-      {
-        encoding: 'utf8',
-        env,
-        cwd,
-      },
-    );
+    const setup = `${withBashCompletion ? `source ${BASH_COMPLETION}; ` : ''}source ${script('bash')}`;
+    const line = 'COMP_LINE="${COMP_WORDS[*]}"; COMP_POINT=${#COMP_LINE}';
+    const run = `${setup}; COMP_WORDS=(${quoted}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); ${line}; _agentctl; printf '%s\\n' "\${COMPREPLY[@]}"`;
+    // stderr ignored: bash-completion's compopt complains when called outside a real completion
+    const out = execFileSync('bash', ['--norc', '--noprofile', '-c', run], { encoding: 'utf8', env, cwd, stdio: ['ignore', 'pipe', 'ignore'] });
     return out.split('\n').filter(Boolean);
   };
+  const complete = (...words: string[]): string[] => completeIn(false, words);
 
   it('commands, options, -h/--help everywhere and --version before the command', () => {
     expect(complete('agentctl', 'sto')).toEqual(['stop']);
@@ -200,6 +201,15 @@ describe('bash', () => {
     expect(complete('agentctl', 'spawn', '--name', 'x', '--', 'sle')).toContain('sleep');
     expect(complete('agentctl', 'spawn', '--', 'sleep', 'uniq')).toEqual(['uniquefile-here.txt']);
     expect(complete('agentctl', 'spawn', '--', 'sleep', '--he')).toEqual([]); // no file by that name: not spawn's own --help
+  });
+
+  it.skipIf(missing.has('bash-completion'))('with bash-completion loaded, after spawn -- the child command completes as on a line of its own', () => {
+    const bc = (...words: string[]) => completeIn(true, words).map((w) => w.trim());
+    expect(bc('agentctl', 'spawn', '--', 'sle')).toContain('sleep');
+    expect(bc('agentctl', 'spawn', '--name', 'x', '--', 'sleep', 'uniq')).toEqual(['uniquefile-here.txt']);
+    // git's own completion, which bash-completion loads on demand: its subcommands, not file names
+    if (existsSync('/usr/share/bash-completion/completions/git')) expect(bc('agentctl', 'spawn', '--', 'git', 'chec')).toEqual(['checkout']);
+    expect(bc('agentctl', 'stop', '')).toEqual(['alpha', 'beta']);
   });
 
   it('a hostile state: nothing of it offered, nothing of it run', () => {
