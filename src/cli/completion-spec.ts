@@ -27,7 +27,9 @@ import * as top from '../commands/top.js';
 import * as wait from '../commands/wait.js';
 import type { Ctx, Outcome } from '../core/ctx.js';
 import type { CommandDecl, OptionDecl, OptionValues } from '../core/declaration.js';
-import { type CmdSpec, completionScript, type OptSpec, type Shell, SHELLS } from './completion.js';
+import { loadConfig } from '../core/config/load.js';
+import { checks } from '../core/doctor/checks.js';
+import { type ArgSpec, type CmdSpec, completionScript, type OptSpec, type Shell, SHELLS } from './completion.js';
 import type { CommandModule } from './command.js';
 import { optionHelp, ROOT } from './root.js';
 
@@ -35,7 +37,12 @@ export const declaration: CommandDecl = {
   name: 'completion',
   description: 'print the shell completion script for bash, zsh or fish',
   args: [{ name: '<shell>', help: 'the shell', choices: SHELLS }],
-  examples: ['agentctl completion bash > /etc/bash_completion.d/agentctl', 'agentctl completion zsh > "${fpath[1]}/_agentctl"', 'agentctl completion fish > ~/.config/fish/completions/agentctl.fish'],
+  examples: [
+    'source <(agentctl completion bash)',
+    'agentctl completion bash > /etc/bash_completion.d/agentctl',
+    'agentctl completion zsh > "${fpath[1]}/_agentctl"',
+    'agentctl completion fish > ~/.config/fish/completions/agentctl.fish',
+  ],
 };
 
 /**
@@ -76,36 +83,63 @@ function optDescription(d: OptionDecl): string {
   return `${optionHelp(d)}${given}`;
 }
 
-function optSpec(d: OptionDecl): OptSpec {
+/**
+ * What completes beyond the declarations: values from the state (`agentctl __complete KIND`),
+ * the words an argument takes that commander does not check, the check ids, and the command
+ * after `spawn --`. By command, then argument name or long flag.
+ */
+interface Extra {
+  readonly args?: Record<string, Partial<ArgSpec>>;
+  readonly options?: Record<string, Partial<OptSpec>>;
+  readonly passthrough?: boolean;
+}
+const extras = (): Record<string, Extra> => ({
+  spawn: { passthrough: true },
+  stop: { args: { names: { dynamic: 'names' } }, options: { '--group': { dynamic: 'groups' } } },
+  breaker: { args: { name: { dynamic: 'breakers', after: 'reset' } } },
+  dlq: { args: { action: { choices: ['retry'] }, id: { dynamic: 'dlq', after: 'retry' } } },
+  // the built-in checks; services.NAME come from the config, which a completion does not read
+  doctor: { options: { '--check': { choices: checks(loadConfig({ defaultsOnly: true }).config.doctor).map((c) => c.id) } } },
+});
+
+function optSpec(d: OptionDecl, extra: Partial<OptSpec> = {}): OptSpec {
   const o = new Option(d.flags); // commander reads the flags as it does when parsing
   return {
     long: o.long ?? o.flags,
     short: o.short,
     description: optDescription(d),
     value: o.required ? 'required' : o.optional ? 'optional' : 'none',
+    ...(o.variadic ? { variadic: true } : {}),
     valueName: /[<[]([^>\]]+)[>\]]/.exec(d.flags)?.[1],
     choices: d.choices,
     path: d.path,
+    ...extra,
   };
 }
 
-function commandSpec(d: CommandDecl, subcommands: readonly CmdSpec[] = []): CmdSpec {
+function commandSpec(d: CommandDecl, extra: Extra = {}, subcommands: readonly CmdSpec[] = []): CmdSpec {
   return {
     name: d.name,
     description: d.description,
-    options: (d.options ?? []).map(optSpec),
-    args: (d.args ?? []).map((a) => ({ name: new Argument(a.name).name(), choices: a.choices })),
+    options: (d.options ?? []).map((o) => optSpec(o, extra.options?.[new Option(o.flags).long ?? ''])),
+    args: (d.args ?? []).map((a) => {
+      const arg = new Argument(a.name);
+      return { name: arg.name(), ...(arg.variadic ? { variadic: true } : {}), choices: a.choices, ...extra.args?.[arg.name()] };
+    }),
     subcommands,
+    ...(extra.passthrough ? { passthrough: true } : {}),
   };
 }
 
 /** The whole tree as completions offer it: hidden commands (internal plumbing such as _end-run) left out. */
 export function programSpec(): CmdSpec {
+  const more = extras();
   return commandSpec(
     ROOT,
+    {},
     declarations()
       .filter((d) => !d.hidden)
-      .map((d) => commandSpec(d)),
+      .map((d) => commandSpec(d, more[d.name])),
   );
 }
 

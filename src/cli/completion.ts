@@ -1,153 +1,138 @@
 /**
- * Shell completion scripts generated from the command tree (as plain data, so this module
- * needs no commander). The checked-in completions/ are this module's output; a test fails
- * when they go stale.
+ * Shell completion scripts generated from the command tree (completion-tree.ts: plain data, so
+ * this module needs no commander). The checked-in completions/ are this module's output; a test
+ * fails when they go stale. Values that live in the state (run names, groups, breakers, dead
+ * letters) are not in the scripts: they call `agentctl __complete KIND` (complete.ts) on TAB,
+ * passing the --state-dir of the line being completed through.
  */
+import { type ArgSpec, type CmdSpec, HEADER, type OptSpec, optWords, topCommands, withBuiltins, words } from './completion-tree.js';
+import { fishCompletion } from './completion-fish.js';
+import { zshCompletion } from './completion-zsh.js';
 
-export interface OptSpec {
-  readonly long: string;
-  readonly short?: string | undefined;
-  readonly description: string;
-  /** takes a value: 'required', 'optional', or 'none' for a switch */
-  readonly value: 'required' | 'optional' | 'none';
-  readonly valueName?: string | undefined;
-  readonly choices?: readonly string[] | undefined;
-  /** 'file' or 'dir' when the value is a path */
-  readonly path?: 'file' | 'dir' | undefined;
-}
+export type { ArgSpec, CmdSpec, OptSpec } from './completion-tree.js';
 
-export interface CmdSpec {
-  readonly name: string;
-  readonly description: string;
-  readonly options: readonly OptSpec[];
-  readonly args: ReadonlyArray<{ readonly name: string; readonly choices?: readonly string[] | undefined }>;
-  readonly subcommands: readonly CmdSpec[];
-}
+/** agentctl's own options a command also takes (not --help, which each command has, nor --version). */
+export const globalOptions = (root: CmdSpec): OptSpec[] => root.options.filter((o) => !o.rootOnly && o.long !== '--help');
 
-const HEADER = 'generated from the command tree by scripts/gen-completions.mjs; do not edit';
+/** The shared helpers: state values through `agentctl __complete`, and the shell's own completion after `spawn --`. */
+const BASH_HELPERS = [
+  '# values from the state: agentctl __complete KIND PREFIX, with the --state-dir of this line',
+  '_agentctl_state() {',
+  '  local sd=() w i line',
+  '  for ((i = 1; i < COMP_CWORD; i++)); do',
+  '    w="${COMP_WORDS[i]}"',
+  '    case "$w" in',
+  '      --) break ;;',
+  '      --state-dir)',
+  '        w="${COMP_WORDS[i+1]}"',
+  '        [[ $w == = ]] && w="${COMP_WORDS[i+2]}"',
+  '        sd=(--state-dir "${w/#\\~/$HOME}") ;;',
+  '      --state-dir=*) w="${w#--state-dir=}"; sd=(--state-dir "${w/#\\~/$HOME}") ;;',
+  '    esac',
+  '  done',
+  '  # one candidate a line, read as data (never through compgen -W, which expands words)',
+  '  while IFS= read -r line; do COMPREPLY+=("${line%%$\'\\t\'*}"); done < <(agentctl __complete "${sd[@]}" "$1" "$cur" 2>/dev/null)',
+  '}',
+  '# after spawn ... --: the command and its arguments, as the shell completes them',
+  '_agentctl_command() {',
+  '  if declare -F _command_offset > /dev/null; then _command_offset "$1"; return; fi',
+  '  compopt -o filenames 2> /dev/null',
+  '  if ((COMP_CWORD == $1)); then',
+  '    mapfile -t COMPREPLY < <(compgen -c -- "$cur" | sort -u)',
+  '  else',
+  '    mapfile -t COMPREPLY < <(compgen -f -- "$cur")',
+  '  fi',
+  '}',
+];
 
-const words = (xs: readonly string[]) => xs.join(' ');
-const optWords = (opts: readonly OptSpec[]) => opts.flatMap((o) => (o.short ? [o.long, o.short] : [o.long]));
-
-function allCommands(root: CmdSpec): Array<{ path: string[]; cmd: CmdSpec }> {
-  const out: Array<{ path: string[]; cmd: CmdSpec }> = [];
-  const walk = (c: CmdSpec, path: string[]) => {
-    for (const s of c.subcommands) {
-      out.push({ path: [...path, s.name], cmd: s });
-      walk(s, [...path, s.name]);
-    }
-  };
-  walk(root, []);
-  return out;
-}
-
-export function bashCompletion(root: CmdSpec): string {
-  const globals = root.options;
-  const cmds = allCommands(root).filter((c) => c.path.length === 1);
-  const everyOpt = [...globals, ...cmds.flatMap((c) => c.cmd.options)];
-  const byKind = (pred: (o: OptSpec) => boolean) => [...new Set(everyOpt.filter(pred).flatMap((o) => (o.short ? [o.long, o.short] : [o.long])))];
-  const dirOpts = byKind((o) => o.path === 'dir');
-  const fileOpts = byKind((o) => o.path === 'file');
-  const choiceOpts = everyOpt.filter((o) => o.choices && o.choices.length);
-  const valueOpts = byKind((o) => o.value === 'required' && !o.path && !(o.choices && o.choices.length));
-  const lines = [
-    `# bash completion for ${root.name}: ${HEADER}`,
-    `_${root.name}() {`,
-    '  local cur prev cmd i',
-    '  cur="${COMP_WORDS[COMP_CWORD]}"',
-    '  prev="${COMP_WORDS[COMP_CWORD-1]}"',
-    `  local global_opts="${words(optWords(globals))}"`,
+/** Where the command is, and what came after it: its positional words so far, the last variadic option, a `--`. */
+function bashScan(root: CmdSpec, cmds: readonly CmdSpec[]): string[] {
+  const globalValued = optWords(globalOptions(root).filter((o) => o.value === 'required'));
+  const every = [...globalOptions(root), ...cmds.flatMap((c) => c.options)];
+  const variadic = [...new Set(optWords(every.filter((o) => o.variadic)))];
+  const valued = [...new Set(optWords(every.filter((o) => o.value === 'required' && !o.variadic)))];
+  return [
     '  cmd=""',
     '  for ((i = 1; i < COMP_CWORD; i++)); do',
     '    case "${COMP_WORDS[i]}" in',
-    `      ${cmds.map((c) => c.cmd.name).join('|')}) cmd="\${COMP_WORDS[i]}"; break ;;`,
+    ...(globalValued.length ? [`      ${globalValued.join('|')}) ((i++)) ;;`] : []),
+    `      ${cmds.map((c) => c.name).join('|')}) cmd="\${COMP_WORDS[i]}"; break ;;`,
     '    esac',
     '  done',
-    '  case "$prev" in',
+    '  for ((j = i + 1; j < COMP_CWORD; j++)); do',
+    '    w="${COMP_WORDS[j]}"',
+    '    case "$w" in',
+    '      --) dd=$j; break ;;',
+    ...(variadic.length ? [`      ${variadic.join('|')}) varopt="$w" ;;`] : []),
+    ...(valued.length ? [`      ${valued.join('|')}) varopt=""; ((j++)) ;;`] : []),
+    '      -*) varopt="" ;;',
+    '      *) [[ -z $varopt ]] && pos+=("$w") ;;',
+    '    esac',
+    '  done',
   ];
-  if (dirOpts.length) lines.push(`    ${dirOpts.join('|')}) COMPREPLY=($(compgen -d -- "$cur")); return ;;`);
-  if (fileOpts.length) lines.push(`    ${fileOpts.join('|')}) COMPREPLY=($(compgen -f -- "$cur")); return ;;`);
-  for (const o of choiceOpts) lines.push(`    ${o.long}) COMPREPLY=($(compgen -W "${words(o.choices!)}" -- "$cur")); return ;;`);
-  if (valueOpts.length) lines.push(`    ${valueOpts.join('|')}) COMPREPLY=(); return ;;`);
-  lines.push('  esac', '  case "$cmd" in', `    "") COMPREPLY=($(compgen -W "$global_opts ${words(cmds.map((c) => c.cmd.name))}" -- "$cur")) ;;`);
-  for (const { cmd } of cmds) {
-    const argChoices = cmd.args.flatMap((a) => a.choices ?? []);
-    const subs = cmd.subcommands.map((s) => s.name);
-    lines.push(`    ${cmd.name}) COMPREPLY=($(compgen -W "$global_opts ${words([...optWords(cmd.options), ...argChoices, ...subs])}" -- "$cur")) ;;`);
+}
+
+const bashWords = (ws: readonly string[]) => `COMPREPLY=($(compgen -W "${words(ws)}" -- "$cur"))`;
+
+/** What a value after an option is: folders, files, choices, the state's, or nothing to offer. */
+function bashValues(root: CmdSpec, cmds: readonly CmdSpec[]): string[] {
+  const every = [...globalOptions(root), ...cmds.flatMap((c) => c.options)];
+  const byKind = (pred: (o: OptSpec) => boolean) => [...new Set(optWords(every.filter(pred)))];
+  const lines = ['  case "$cmd:$prev" in'];
+  for (const c of cmds) for (const o of c.options.filter((x) => x.dynamic)) lines.push(`    ${c.name}:${optWords([o]).join(`|${c.name}:`)}) _agentctl_state ${o.dynamic}; return ;;`);
+  lines.push('  esac', '  case "$prev" in');
+  const dirs = byKind((o) => o.path === 'dir');
+  const files = byKind((o) => o.path === 'file');
+  if (dirs.length) lines.push(`    ${dirs.join('|')}) COMPREPLY=($(compgen -d -- "$cur")); return ;;`);
+  if (files.length) lines.push(`    ${files.join('|')}) COMPREPLY=($(compgen -f -- "$cur")); return ;;`);
+  const choice = every.filter((o) => o.choices?.length);
+  for (const o of choice) lines.push(`    ${optWords([o]).join('|')}) ${bashWords(o.choices!)}; return ;;`);
+  const plain = byKind((o) => o.value === 'required' && !o.path && !o.choices?.length && !o.dynamic);
+  if (plain.length) lines.push(`    ${plain.join('|')}) COMPREPLY=(); return ;;`);
+  lines.push('  esac');
+  // more values of a variadic option (--check a b ...)
+  const more = choice.filter((o) => o.variadic);
+  if (more.length) {
+    lines.push('  if [[ -n $varopt && $cur != -* ]]; then', '    case "$varopt" in');
+    for (const o of more) lines.push(`      ${optWords([o]).join('|')}) ${bashWords(o.choices!)}; return ;;`);
+    lines.push('    esac', '  fi');
+  }
+  return lines;
+}
+
+/** The positional word at the cursor: choices, or values from the state; empty when the command declares none there. */
+function bashArgs(args: readonly ArgSpec[]): string[] {
+  const out: string[] = [];
+  args.forEach((a, k) => {
+    const offer = a.dynamic ? `_agentctl_state ${a.dynamic}` : a.choices?.length ? bashWords(a.choices) : undefined;
+    if (!offer) return;
+    const guard = a.after !== undefined && k > 0 ? `[[ \${pos[${k - 1}]} == ${a.after} ]] && ` : '';
+    out.push(`      if ((\${#pos[@]} ${a.variadic ? '>=' : '=='} ${k})); then ${guard}${offer}; return; fi`);
+  });
+  return out.length ? ['      if [[ $cur != -* ]]; then', ...out.map((l) => `  ${l}`), '      fi'] : [];
+}
+
+export function bashCompletion(root: CmdSpec): string {
+  const cmds = topCommands(root);
+  const own = root.options.filter((o) => !globalOptions(root).includes(o));
+  const lines = [
+    `# bash completion for ${root.name}: ${HEADER}`,
+    ...BASH_HELPERS,
+    `_${root.name}() {`,
+    '  local cur prev cmd i j w varopt="" dd=0',
+    '  local -a pos=()',
+    '  COMPREPLY=()',
+    '  cur="${COMP_WORDS[COMP_CWORD]}"',
+    '  prev="${COMP_WORDS[COMP_CWORD-1]}"',
+    `  local global_opts="${words(optWords(globalOptions(root)))}"`,
+    ...bashScan(root, cmds),
+  ];
+  for (const c of cmds.filter((x) => x.passthrough)) lines.push(`  if ((dd)) && [[ $cmd == ${c.name} ]]; then _agentctl_command $((dd + 1)); return; fi`);
+  lines.push(...bashValues(root, cmds), '  case "$cmd" in', `    "") COMPREPLY=($(compgen -W "$global_opts ${words([...optWords(own), ...cmds.map((c) => c.name)])}" -- "$cur")) ;;`);
+  for (const c of cmds) {
+    lines.push(`    ${c.name})`, ...bashArgs(c.args), `      COMPREPLY=($(compgen -W "$global_opts ${words(optWords(c.options))}" -- "$cur")) ;;`);
   }
   lines.push('  esac', '}', `complete -F _${root.name} ${root.name}`, '');
-  return lines.join('\n');
-}
-
-const zq = (s: string) => s.replace(/'/g, `'\\''`);
-const zdesc = (s: string) =>
-  zq(s)
-    .replace(/[[\]]/g, (m) => `\\${m}`)
-    .replace(/:/g, '\\:');
-
-function zshOpt(o: OptSpec): string[] {
-  const action = o.choices?.length ? `(${o.choices.join(' ')})` : o.path === 'dir' ? '_files -/' : o.path === 'file' ? '_files' : ' ';
-  const name = o.valueName ?? 'value';
-  const spec = (flag: string) => {
-    if (o.value === 'none') return `'${flag}[${zdesc(o.description)}]'`;
-    if (o.value === 'optional') return `'${flag}=-[${zdesc(o.description)}]::${name}:${action}'`;
-    return `'${flag}=[${zdesc(o.description)}]:${name}:${action}'`;
-  };
-  return o.short ? [spec(o.long), spec(o.short)] : [spec(o.long)];
-}
-
-export function zshCompletion(root: CmdSpec): string {
-  const cmds = allCommands(root).filter((c) => c.path.length === 1);
-  const lines = [
-    `#compdef ${root.name}`,
-    `# zsh completion for ${root.name}: ${HEADER}`,
-    `_${root.name}() {`,
-    '  local -a commands global_opts',
-    '  local state line',
-    `  commands=(${cmds.map((c) => `'${c.cmd.name}:${zdesc(c.cmd.description)}'`).join(' ')})`,
-    `  global_opts=(${root.options.flatMap(zshOpt).join(' ')})`,
-    "  _arguments -C $global_opts '1: :->cmd' '*:: :->args'",
-    '  case $state in',
-    "    cmd) _describe 'command' commands ;;",
-    '    args)',
-    '      case $words[1] in',
-  ];
-  for (const { cmd } of cmds) {
-    const args = cmd.args.map((a, i) => `'${i + 1}:${a.name}:${a.choices?.length ? `(${a.choices.join(' ')})` : ' '}'`);
-    const subs = cmd.subcommands.length ? [`'1:subcommand:(${cmd.subcommands.map((s) => s.name).join(' ')})'`] : [];
-    lines.push(`        ${cmd.name}) _arguments $global_opts ${[...cmd.options.flatMap(zshOpt), ...args, ...subs].join(' ')} ;;`);
-  }
-  lines.push('      esac ;;', '  esac', '}', `_${root.name} "$@"`, '');
-  return lines.join('\n');
-}
-
-const fq = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-
-function fishOpt(root: string, o: OptSpec, cond?: string): string {
-  const parts = [`complete -c ${root}`];
-  if (cond) parts.push(`-n ${fq(cond)}`);
-  parts.push(`-l ${o.long.replace(/^--/, '')}`);
-  if (o.short) parts.push(`-s ${o.short.replace(/^-/, '')}`);
-  if (o.value === 'required') parts.push('-r');
-  if (o.choices?.length) parts.push(`-f -a ${fq(o.choices.join(' '))}`);
-  else if (o.path) parts.push('-F');
-  parts.push(`-d ${fq(o.description)}`);
-  return parts.join(' ');
-}
-
-export function fishCompletion(root: CmdSpec): string {
-  const cmds = allCommands(root).filter((c) => c.path.length === 1);
-  const lines = [`# fish completion for ${root.name}: ${HEADER}`, `complete -c ${root.name} -f`];
-  for (const o of root.options) lines.push(fishOpt(root.name, o));
-  for (const { cmd } of cmds) lines.push(`complete -c ${root.name} -n '__fish_use_subcommand' -a ${cmd.name} -d ${fq(cmd.description)}`);
-  for (const { cmd } of cmds) {
-    const cond = `__fish_seen_subcommand_from ${cmd.name}`;
-    for (const o of cmd.options) lines.push(fishOpt(root.name, o, cond));
-    const choices = cmd.args.flatMap((a) => a.choices ?? []);
-    if (choices.length) lines.push(`complete -c ${root.name} -n ${fq(cond)} -a ${fq(choices.join(' '))}`);
-    for (const s of cmd.subcommands) lines.push(`complete -c ${root.name} -n ${fq(cond)} -a ${s.name} -d ${fq(s.description)}`);
-  }
-  lines.push('');
   return lines.join('\n');
 }
 
@@ -155,6 +140,8 @@ export type Shell = 'bash' | 'zsh' | 'fish';
 export const SHELLS: readonly Shell[] = ['bash', 'zsh', 'fish'];
 export const COMPLETION_FILES: Record<Shell, string> = { bash: 'agentctl.bash', zsh: '_agentctl', fish: 'agentctl.fish' };
 
+/** The script for `shell`, from the declared tree (commander's -h/--help, --version and help added here). */
 export function completionScript(shell: Shell, root: CmdSpec): string {
-  return shell === 'bash' ? bashCompletion(root) : shell === 'zsh' ? zshCompletion(root) : fishCompletion(root);
+  const tree = withBuiltins(root);
+  return shell === 'bash' ? bashCompletion(tree) : shell === 'zsh' ? zshCompletion(tree) : fishCompletion(tree);
 }

@@ -74,6 +74,20 @@ async function runCommand(mod: CommandModule, opts: OptionValues, args: readonly
   return exitCode;
 }
 
+/** commander throws instead of exiting, and leaves its errors to main(), which reports each once, in our format. */
+function ownErrors(program: Command): void {
+  for (const c of [program, ...program.commands]) {
+    c.exitOverride();
+    c.configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      outputError: () => {
+        /* reported by main(), once */
+      },
+    });
+  }
+}
+
 /** Run agentctl with these arguments; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   // The fast path: nothing else to load for the version.
@@ -86,6 +100,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err.code !== 'EPIPE') throw err;
     process.stdout.destroy();
   });
+  // the completion scripts' callback: no commander, no command module, no config, one read
+  if (argv[0] === '__complete') return (await import('./complete.js')).runComplete(argv.slice(1));
   const own = ownArgs(argv);
   const json = own.includes('--json');
   const colorFlag = own.includes('--no-color') ? false : own.includes('--color') ? true : undefined;
@@ -93,12 +109,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   const colorErr = decideColor({ flag: colorFlag, env: process.env, isTTY: Boolean(process.stderr.isTTY) });
 
   const { ExitError, EXIT } = await import('../core/errors.js');
-  const { allDeclarations, buildProgram, commandName, COMMANDS, CommanderError } = await import('./program.js');
+  const { allDeclarations, buildProgram, commandName, COMMANDS, CommanderError, helpArgv } = await import('./program.js');
+  // `agentctl help CMD` is `agentctl CMD --help`, and as cheap: only that command's module loads
+  const help = helpArgv(own);
+  if (help && 'error' in help) {
+    writeError({ exitCode: EXIT.usage, reason: 'usage', message: help.error }, json, colorErr);
+    return EXIT.usage;
+  }
+  const toParse = help ? help.argv : argv;
 
   let exitCode = 0;
   let ctxToClose: { close(): void } | undefined;
   // only the command that runs is loaded (it is, to run); the whole tree for --help and the like
-  const name = commandName(own);
+  const name = commandName(help ? help.argv : own);
   const declarations = name ? [(await COMMANDS[name]()).declaration] : await allDeclarations();
   const program = buildProgram(readVersion(), declarations, async (ran, opts, args, cmd) => {
     exitCode = await runCommand(await COMMANDS[ran](), opts, args, cmd, { flag: colorFlag, err: colorErr }, (ctx) => {
@@ -106,18 +129,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
   });
 
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => process.stdout.write(s),
-    writeErr: (s) => process.stderr.write(s),
-    outputError: () => {
-      /* reported below, once, in our format */
-    },
-  });
-  for (const c of program.commands) {
-    c.exitOverride();
-    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => {} });
-  }
+  ownErrors(program);
 
   if (own.length === 0) {
     process.stderr.write(program.helpInformation());
@@ -126,7 +138,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync([...toParse], { from: 'user' });
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -56,10 +56,19 @@ export type Dispatch = (name: CommandName, opts: OptionValues, args: string[], c
  * caller builds the whole tree: commander then answers as it always did.
  */
 export function commandName(argv: readonly string[]): CommandName | undefined {
+  const i = firstWord(argv);
+  return i !== undefined && Object.hasOwn(COMMANDS, argv[i]!) ? (argv[i] as CommandName) : undefined;
+}
+
+/**
+ * Where the first word is (the command's name, or `help`): after nothing but agentctl's own
+ * options and their values. Undefined when there is none, or anything else comes first.
+ */
+function firstWord(argv: readonly string[]): number | undefined {
   const globals = GLOBAL_OPTIONS.map((d) => new Option(d.flags));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('-')) return Object.hasOwn(COMMANDS, arg) ? (arg as CommandName) : undefined;
+    if (!arg.startsWith('-')) return i;
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const flag = eq < 0 ? arg : arg.slice(0, eq);
     const o = globals.find((g) => g.long === flag || g.short === flag);
@@ -67,6 +76,35 @@ export function commandName(argv: readonly string[]): CommandName | undefined {
     if (o.required && eq < 0) i++; // its value
   }
   return undefined;
+}
+
+/** The commands `help` and the completions offer: internal plumbing (`_end-run`) left out. */
+export const visibleCommands = (): string[] => Object.keys(COMMANDS).filter((n) => !n.startsWith('_'));
+
+/**
+ * `agentctl help [COMMAND]` (agentctl's own options before or after it) asks for what
+ * `agentctl [COMMAND] --help` prints: the words to parse instead. A word that names no
+ * command, or more than one word, is bad input: its one line. Undefined when argv's first
+ * word is not `help`. (Options before `--` only: the caller passes those.)
+ */
+export function helpArgv(argv: readonly string[]): { argv: string[] } | { error: string } | undefined {
+  const i = firstWord(argv);
+  if (i === undefined || argv[i] !== 'help') return undefined;
+  const opts: string[] = [];
+  const words: string[] = [];
+  const valued = GLOBAL_OPTIONS.map((d) => new Option(d.flags)).filter((o) => o.required);
+  for (let j = i + 1; j < argv.length; j++) {
+    const w = argv[j]!;
+    if (!w.startsWith('-')) words.push(w);
+    else if (valued.some((o) => o.long === w) && j + 1 < argv.length) opts.push(w, argv[++j]!);
+    else opts.push(w);
+  }
+  const known = visibleCommands();
+  const accepted = `expected one of: ${known.join(', ')}`;
+  if (words.length > 1) return { error: `help: give one command, not ${words.length} (${words.map((w) => JSON.stringify(w)).join(' ')}); ${accepted}` };
+  const name = words[0];
+  if (name !== undefined && !Object.hasOwn(COMMANDS, name)) return { error: `help: unknown command ${JSON.stringify(name)}; ${accepted}` };
+  return { argv: [...argv.slice(0, i), ...(name !== undefined ? [name] : []), ...opts, '--help'] };
 }
 
 /** Every command's declaration, in --help's order: loads every module. */
@@ -114,7 +152,11 @@ function addCommand(program: Command, d: CommandDecl, dispatch: Dispatch): void 
 
 /** agentctl with these commands (main.ts passes the one that runs, or all of them). */
 export function buildProgram(version: string, commands: readonly CommandDecl[], dispatch: Dispatch): Command {
-  const program = new Command(ROOT.name).description(ROOT.description).version(version, '-V, --version', 'print the version').helpOption('-h, --help', 'show help').addHelpCommand(false);
+  const program = new Command(ROOT.name)
+    .description(ROOT.description)
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show help for a command (the same as COMMAND --help)');
   for (const o of GLOBAL_OPTIONS) program.addOption(option(o));
   program.showSuggestionAfterError(true).addHelpText('after', helpAfter(ROOT));
   for (const d of commands) addCommand(program, d, dispatch);

@@ -26,7 +26,7 @@ let addonPath: string | null | undefined;
  * The compiled addon's path. Passing it skips the `bindings` package's search through a dozen
  * candidate folders on every start; null falls back to that search (e.g. a debug build).
  */
-function nativeBinding(): string | null {
+export function nativeBinding(): string | null {
   if (addonPath !== undefined) return addonPath;
   try {
     const pkg = createRequire(import.meta.url).resolve('better-sqlite3/package.json');
