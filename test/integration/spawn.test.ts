@@ -304,7 +304,7 @@ describe('running', () => {
   it('a CPU limit the fixture exceeds is enforced, the mechanism recorded, and the run is cpu_limit with its CPU time', async () => {
     // within min_uptime: the limit's class still wins over startup_error
     const r = await spawnCli(['--json', '--name', 'hog', '--cpu-time', '1s', ...worker('hog', 'busy')], env({ AGENTCTL_SPAWN_MIN_UPTIME: '10m' }));
-    const out = parseJson<{ signal: string | null; exit_code: number | null; failure: string; limit_mechanism: string; run_id: string }>(r.stdout);
+    const out = parseJson<{ signal: string | null; exit_code: number | null; failure: string; limit_mechanism: string; run_id: string; cpu_ms: number; peak_rss_bytes: number }>(r.stdout);
     expect(['systemd', 'prlimit', 'ulimit']).toContain(out.limit_mechanism);
     expect(out.signal === 'SIGXCPU' || out.signal === 'SIGKILL').toBe(true);
     expect(out.failure).toBe('cpu_limit');
@@ -325,6 +325,8 @@ describe('running', () => {
     expect(row.cpu_ms).toBeLessThan(5000);
     // sampled while it burned: a node process's peak resident set is megabytes
     expect(row.peak_rss_bytes).toBeGreaterThan(1024 * 1024);
+    // and spawn's own JSON says the same
+    expect([out.cpu_ms, out.peak_rss_bytes]).toEqual([row.cpu_ms, row.peak_rss_bytes]);
   });
 });
 

@@ -99,7 +99,12 @@ export function markerHolds(m: StopMarker, endedAt: number, lookup: RegistryDeps
  * Close a run: record how it ended, classify the failure, update the name's backoff and
  * breaker, park it in the dead-letter queue when the breaker opens, free its PID file.
  */
-export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: RegistryDeps): { failure: FailureType | null; health: NameHealth } {
+export function finishRun(
+  state: State,
+  run: RunRow,
+  facts: EndFacts,
+  deps: RegistryDeps,
+): { failure: FailureType | null; health: NameHealth; usage: { cpu_ms: number | null; peak_rss_bytes: number | null } } {
   const stored = state.getKv<StopMarker>(stopMarker(run.id))?.value;
   const marker = stored && markerHolds(stored, facts.endedAt, deps.lookup) ? stored : undefined;
   const f: EndFacts = marker && !facts.lost ? { ...facts, timedOut: marker.timedOut, stoppedByUs: !marker.timedOut, why: marker.why } : facts;
@@ -172,7 +177,7 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
     // the dead-letter queue keeps the last 100 entries (incident 4)
     state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
   }
-  return { failure, health };
+  return { failure, health, usage };
 }
 
 /**

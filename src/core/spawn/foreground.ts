@@ -35,6 +35,8 @@ export async function superviseForeground(deps: SpawnDeps, req: SpawnRequest, ru
       signal: null,
       failure: 'startup_error',
       durationMs: 0,
+      cpuMs: null,
+      peakRssBytes: null,
       limitMechanism: run.mechanism,
       timedOut: false,
       waitedMs: run.waitedMs,
@@ -72,6 +74,8 @@ export async function superviseForeground(deps: SpawnDeps, req: SpawnRequest, ru
     signal: sig,
     failure: fin.failure,
     durationMs: endedAt - row.started_at,
+    cpuMs: fin.usage.cpu_ms,
+    peakRssBytes: fin.usage.peak_rss_bytes,
     limitMechanism: run.mechanism,
     timedOut,
     waitedMs: run.waitedMs,
@@ -94,7 +98,9 @@ function samplePeakRss(pid: number): { stop(): number | null } {
     timer = setTimeout(read, Date.now() - started < 2000 ? 250 : 1000);
     timer.unref();
   };
-  read();
+  // not at once: before its exec the child is still a copy of us, and exec starts a new mark
+  timer = setTimeout(read, 250);
+  timer.unref();
   return {
     stop() {
       clearTimeout(timer);
