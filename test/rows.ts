@@ -28,6 +28,8 @@ export function runRow(over: Partial<RunRow> = {}): RunRow {
     failure: null,
     started_at: 0,
     ended_at: null,
+    cpu_ms: null,
+    peak_rss_bytes: null,
     ...over,
   };
 }

@@ -33,6 +33,8 @@ export interface PsRun {
   /** CPU time used so far (user + system), ms */
   readonly cpu_ms: number | null;
   readonly rss_bytes: number | null;
+  /** the largest peak RSS (VmHWM) of its process any reading has seen */
+  readonly peak_rss_bytes: number | null;
   readonly ports: unknown;
   readonly breaker: string;
   readonly command: readonly string[];
@@ -91,6 +93,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       pid: r.pid,
       uptime_ms: now - r.started_at,
       ...usage,
+      peak_rss_bytes: r.peak_rss_bytes,
       ports: r.ports ? (JSON.parse(r.ports) as number[]) : [],
       breaker: modeAt(h, now),
       command: redactArgv(JSON.parse(r.command) as string[]), // runs stored before redaction may hold secrets

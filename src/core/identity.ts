@@ -24,6 +24,8 @@ export interface ProcStat {
   readonly sid: number;
   /** user + system CPU time in clock ticks */
   readonly cpuTicks: number;
+  /** user + system CPU time of the children it waited for (cutime + cstime), in clock ticks */
+  readonly childCpuTicks: number;
   readonly startTicks: string;
 }
 
@@ -86,6 +88,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
     pgid: Number(f(5)),
     sid: Number(f(6)),
     cpuTicks: Number(f(14)) + Number(f(15)),
+    childCpuTicks: Number(f(16)) + Number(f(17)),
     startTicks,
   };
 }

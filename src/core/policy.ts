@@ -8,7 +8,10 @@
  * and lets one trial run decide.
  */
 
-export type FailureType = 'startup_error' | 'crash' | 'timeout' | 'killed' | 'oom';
+export type FailureType = 'startup_error' | 'crash' | 'timeout' | 'killed' | 'oom' | 'cpu_limit';
+
+/** Every failure type, in the order classifyExit tries them (docs, stats and checks list them so). */
+export const FAILURE_TYPES: readonly FailureType[] = ['timeout', 'oom', 'cpu_limit', 'startup_error', 'killed', 'crash'];
 
 export interface ExitFacts {
   /** exit code, when the process exited normally */
@@ -18,18 +21,61 @@ export interface ExitFacts {
   readonly runtimeMs: number;
   /** agentctl ended it for running past --timeout */
   readonly timedOut: boolean;
-  /** the kernel's OOM killer ended it (cgroup memory.events or a SIGKILL under a memory limit) */
+  /** the kernel's OOM killer ended it, as the kernel says (a cgroup's memory.events) */
   readonly oom: boolean;
   /** agentctl (stop/reap) ended it on purpose: not the worker's failure */
   readonly stoppedByUs?: boolean;
+  /** the run was started with --memory-max */
+  readonly memoryLimited?: boolean;
+  /** its log's last lines say an allocation failed (MemoryError, out of memory, ...; see OOM_MESSAGE) */
+  readonly oomMessage?: boolean;
+  /** the run's --cpu-time in seconds, when it was started with one */
+  readonly cpuLimitSec?: number | null;
+  /** CPU time (user + system) of the run's tree as recorded at its end, ms; null when unknown */
+  readonly cpuMs?: number | null;
+}
+
+/** Signals a process dies of when an allocation fails under an address-space cap or a cgroup's OOM killer ends it. */
+const OOM_SIGNALS = new Set(['SIGKILL', 'SIGABRT', 'SIGSEGV', 'SIGBUS', 'SIGTRAP']);
+/** Exit codes that say the same: ENOMEM (12) as an exit code, or a shell's 128 + one of OOM_SIGNALS. */
+const OOM_CODES = new Set([12, 128 + 9, 128 + 6, 128 + 11, 128 + 7, 128 + 5]);
+/**
+ * The share of --cpu-time a run killed by SIGKILL must have used for the kill to count as the
+ * limit's. The kernel checks RLIMIT_CPU on its own clock; the user + system time its parent
+ * then reads (rusage, cutime) came to about 0.9 of the limit on a virtual machine under load
+ * (prlimit --cpu=1 and 3: 0.88 to 0.92 of it), so the rule asks for three quarters.
+ */
+const CPU_LIMIT_SHARE = 0.75;
+
+/**
+ * Did a limit the run was started under end it? `oom`: the kernel says so, or under
+ * --memory-max it died of an OOM_SIGNALS signal, exited with an OOM_CODES code, or exited
+ * non-zero saying an allocation failed. `cpu_limit`: under --cpu-time it died of SIGXCPU (the
+ * soft limit; a shell's 152), or of SIGKILL (the hard limit; a shell's 137) having used at least
+ * CPU_LIMIT_SHARE of the limit's CPU time. A CPU limit is tried first: under both limits, a
+ * SIGKILL after the CPU time ran out is the CPU limit's.
+ */
+function limitFailure(f: ExitFacts): 'oom' | 'cpu_limit' | null {
+  if (f.oom) return 'oom';
+  const killed = f.signal === 'SIGKILL' || f.exitCode === 128 + 9;
+  if (f.cpuLimitSec) {
+    if (f.signal === 'SIGXCPU' || f.exitCode === 128 + 24) return 'cpu_limit';
+    if (killed && f.cpuMs != null && f.cpuMs >= f.cpuLimitSec * 1000 * CPU_LIMIT_SHARE) return 'cpu_limit';
+  }
+  if (f.memoryLimited) {
+    if ((f.signal !== null && OOM_SIGNALS.has(f.signal)) || (f.exitCode !== null && OOM_CODES.has(f.exitCode))) return 'oom';
+    if (f.oomMessage && f.exitCode !== 0) return 'oom';
+  }
+  return null;
 }
 
 /** The failure type of an ended run, or null when it succeeded (or was stopped on purpose). */
 export function classifyExit(f: ExitFacts, minUptimeMs: number): FailureType | null {
   if (f.stoppedByUs) return null;
   if (f.timedOut) return 'timeout';
-  if (f.oom) return 'oom';
-  if (f.exitCode === 0 && f.signal === null) return null;
+  if (f.exitCode === 0 && f.signal === null && !f.oom) return null;
+  const limit = limitFailure(f);
+  if (limit) return limit;
   if (f.runtimeMs < minUptimeMs) return 'startup_error';
   if (f.signal === 'SIGKILL' || f.signal === 'SIGTERM' || f.signal === 'SIGINT' || f.signal === 'SIGHUP') return 'killed';
   return 'crash';

@@ -141,6 +141,10 @@ export const MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX sightings_process ON sightings(pid, start_time, boot_id);
    CREATE INDEX sightings_last_seen ON sightings(last_seen);
    CREATE INDEX sightings_alive ON sightings(boot_id) WHERE gone_at IS NULL;`,
+  // 7: what a run used (src/core/runs/usage.ts): CPU time of its tree at its end, and the
+  // largest peak resident set of its main process seen while it ran; NULL when unknown
+  `ALTER TABLE runs ADD COLUMN cpu_ms INTEGER;
+   ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -301,18 +301,32 @@ describe('running', () => {
     expect(row).toEqual({ state: 'failed', signal: 'SIGTERM' });
   });
 
-  it('a CPU limit the fixture exceeds is enforced, and the mechanism recorded', async () => {
-    const r = await spawnCli(['--json', '--name', 'hog', '--cpu-time', '1s', ...worker('hog', 'busy')]);
-    const out = parseJson<{ signal: string | null; exit_code: number | null; failure: string; limit_mechanism: string; run_id: string }>(r.stdout);
+  it('a CPU limit the fixture exceeds is enforced, the mechanism recorded, and the run is cpu_limit with its CPU time', async () => {
+    // within min_uptime: the limit's class still wins over startup_error
+    const r = await spawnCli(['--json', '--name', 'hog', '--cpu-time', '1s', ...worker('hog', 'busy')], env({ AGENTCTL_SPAWN_MIN_UPTIME: '10m' }));
+    const out = parseJson<{ signal: string | null; exit_code: number | null; failure: string; limit_mechanism: string; run_id: string; cpu_ms: number; peak_rss_bytes: number }>(r.stdout);
     expect(['systemd', 'prlimit', 'ulimit']).toContain(out.limit_mechanism);
     expect(out.signal === 'SIGXCPU' || out.signal === 'SIGKILL').toBe(true);
-    expect(out.failure).not.toBeNull();
+    expect(out.failure).toBe('cpu_limit');
     const s = State.open(t.sd);
-    const row = s.db.prepare('SELECT limit_mechanism, limits, signal FROM runs WHERE id = ?').get(out.run_id) as { limit_mechanism: string; limits: string; signal: string };
+    const row = s.db.prepare('SELECT limit_mechanism, limits, signal, cpu_ms, peak_rss_bytes FROM runs WHERE id = ?').get(out.run_id) as {
+      limit_mechanism: string;
+      limits: string;
+      signal: string;
+      cpu_ms: number;
+      peak_rss_bytes: number;
+    };
     s.close();
     expect(row.limit_mechanism).toBe(out.limit_mechanism);
     expect(JSON.parse(row.limits)).toMatchObject({ cpuTimeSec: 1 });
     expect(row.signal).toBe(out.signal);
+    // the foreground agentctl's children's CPU time: about the limit (the kernel's clock and rusage differ by ~10 %)
+    expect(row.cpu_ms).toBeGreaterThanOrEqual(750);
+    expect(row.cpu_ms).toBeLessThan(5000);
+    // sampled while it burned: a node process's peak resident set is megabytes
+    expect(row.peak_rss_bytes).toBeGreaterThan(1024 * 1024);
+    // and spawn's own JSON says the same
+    expect([out.cpu_ms, out.peak_rss_bytes]).toEqual([row.cpu_ms, row.peak_rss_bytes]);
   });
 });
 

@@ -68,7 +68,7 @@ describe('planLost (rules 1-2)', () => {
         [
           { run: r, fate: { kind: 'alive' } },
           { run: r, fate: { kind: 'wait', why: 'its supervisor is recording the exit' } },
-          { run: r, fate: { kind: 'exited', rc: 143, endedAt: NOW, timedOut: false } },
+          { run: r, fate: { kind: 'exited', rc: 143, cpuMs: null, endedAt: NOW, timedOut: false } },
           { run: r, fate: { kind: 'adopt', child: { pid: 1, startTime: '1', bootId: 'b' }, sup: undefined } },
         ],
         false,

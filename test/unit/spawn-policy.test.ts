@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type AdmissionFacts, decide } from '../../src/core/spawn/admission.js';
-import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, HEALTHY, hostBreakerAfter, modeAt, type NameHealth } from '../../src/core/policy.js';
+import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, FAILURE_TYPES, HEALTHY, hostBreakerAfter, modeAt, type NameHealth } from '../../src/core/policy.js';
+import { OOM_MESSAGE, ownChildTicks, parseExitFile, parseVmHwm, readPeakRss, runLimits } from '../../src/core/runs/usage.js';
 import { decodeShellStatus } from '../../src/core/runs/end.js';
 import { newRunId } from '../../src/core/runs/registry.js';
 import { BELL_POLL_MS, couldTakeNextSlot, FAST_POLLERS, pollDelay } from '../../src/core/spawn/wait.js';
@@ -20,8 +22,87 @@ describe('classifyExit', () => {
     [{ exitCode: null, signal: 'SIGTERM', timedOut: true }, 'timeout'],
     [{ exitCode: null, signal: 'SIGKILL', oom: true }, 'oom'],
     [{ exitCode: null, signal: 'SIGTERM', stoppedByUs: true }, null],
+    // limits: only for a run started under them, and before startup_error (a quick death by a limit is the limit's)
+    [{ exitCode: null, signal: 'SIGXCPU', runtimeMs: 100, cpuLimitSec: 1 }, 'cpu_limit'],
+    [{ exitCode: 152, runtimeMs: 100, cpuLimitSec: 1 }, 'cpu_limit'], // a shell's 128 + SIGXCPU
+    [{ exitCode: null, signal: 'SIGXCPU', runtimeMs: 100 }, 'startup_error'], // no --cpu-time: not ours to call
+    [{ exitCode: null, signal: 'SIGKILL', runtimeMs: 100, cpuLimitSec: 1, cpuMs: 880 }, 'cpu_limit'],
+    [{ exitCode: null, signal: 'SIGKILL', runtimeMs: 100, cpuLimitSec: 1, cpuMs: 740 }, 'startup_error'], // killed before the CPU ran out
+    [{ exitCode: null, signal: 'SIGKILL', cpuLimitSec: 1, cpuMs: null }, 'killed'], // CPU unknown: no claim
+    [{ exitCode: null, signal: 'SIGKILL', cpuLimitSec: 1, cpuMs: 10, memoryLimited: true }, 'oom'],
+    [{ exitCode: null, signal: 'SIGKILL', cpuLimitSec: 1, cpuMs: 1000, memoryLimited: true }, 'cpu_limit'],
+    [{ exitCode: null, signal: 'SIGSEGV', runtimeMs: 100, memoryLimited: true }, 'oom'],
+    [{ exitCode: null, signal: 'SIGABRT', memoryLimited: true }, 'oom'],
+    [{ exitCode: null, signal: 'SIGTRAP', memoryLimited: true }, 'oom'], // V8's "Fatal process OOM"
+    [{ exitCode: 134, memoryLimited: true }, 'oom'], // a shell's 128 + SIGABRT
+    [{ exitCode: 12, memoryLimited: true }, 'oom'], // ENOMEM
+    [{ exitCode: null, signal: 'SIGSEGV' }, 'crash'], // no --memory-max: a crash
+    [{ exitCode: null, signal: 'SIGTERM', memoryLimited: true }, 'killed'],
+    [{ exitCode: 1, runtimeMs: 100, memoryLimited: true }, 'startup_error'], // exit 1 alone says nothing of memory
+    [{ exitCode: 1, runtimeMs: 100, memoryLimited: true, oomMessage: true }, 'oom'], // Python's MemoryError
+    [{ exitCode: 1, oomMessage: true }, 'crash'], // the message counts only under --memory-max
+    [{ exitCode: 0, memoryLimited: true, oomMessage: true, cpuLimitSec: 1, cpuMs: 5000 }, null], // a success is a success
+    [{ exitCode: null, signal: 'SIGKILL', memoryLimited: true, timedOut: true }, 'timeout'],
+    [{ exitCode: null, signal: 'SIGKILL', memoryLimited: true, stoppedByUs: true }, null],
   ])('%j -> %s', (f, want) => {
     expect(classifyExit({ ...base, ...f }, MIN_UP)).toBe(want);
+  });
+});
+
+describe('exit file', () => {
+  // a supervisor's /proc/<pid>/stat: cutime 57, cstime 223 (fields 16, 17); its comm may hold ") "
+  const stat = (pid: number, comm = 'sh') => `${pid} (${comm}) R 1 ${pid} ${pid} 0 -1 4194304 129 2710 0 0 3 4 57 223 20 0 1 0 2882131 2654208 390 18446744073709551615`;
+  it.each([
+    ['0\n', 7, { rc: 0, cpuMs: null }], // a supervisor from before usage was recorded
+    ['143', 7, { rc: 143, cpuMs: null }],
+    [`1\n${stat(7)}\n`, 7, { rc: 1, cpuMs: 2800 }],
+    [`1\n${stat(7, 'a) b')}\n`, 7, { rc: 1, cpuMs: 2800 }],
+    [`1\n${stat(7)}\n`, null, { rc: 1, cpuMs: 2800 }], // supervisor unknown: the reading still stands
+    [`1\n${stat(8)}\n`, 7, { rc: 1, cpuMs: null }], // another process's reading: CPU unknown
+    ['0\n\n', 7, { rc: 0, cpuMs: null }], // no /proc: the line stays empty
+    ['0\ngarbage\n', 7, { rc: 0, cpuMs: null }],
+    [`0\n7 (sh) R 1 7 7 0 -1 0 0 0 0 0 0 0 x y 20 0 1 0 5\n`, 7, { rc: 0, cpuMs: null }],
+    ['', 7, undefined], // being written: wait for the next look
+    ['256\n', 7, undefined],
+    ['12abc\n', 7, undefined],
+    ['-1\n', 7, undefined],
+    ['1000\n', 7, undefined],
+  ])('%j (supervisor %s) -> %j', (text, sup, want) => {
+    expect(parseExitFile(text, sup)).toEqual(want);
+  });
+
+  it('peak RSS from /proc/<pid>/status, limits from the row, OOM words', () => {
+    expect(parseVmHwm('Name:\tnode\nVmPeak:\t  999 kB\nVmHWM:\t   46264 kB\nVmRSS:\t 1 kB\n')).toBe(46264 * 1024);
+    expect(parseVmHwm('Name:\tkthreadd\n')).toBeNull();
+    expect(runLimits({ limits: '{"memoryMax":67108864,"cpuTimeSec":2}' })).toEqual({ memoryLimited: true, cpuLimitSec: 2 });
+    expect(runLimits({ limits: '{}' })).toEqual({ memoryLimited: false, cpuLimitSec: null });
+    expect(runLimits({ limits: null })).toEqual({ memoryLimited: false, cpuLimitSec: null });
+    expect(runLimits({ limits: '{"memoryMax":"lots","cpuTimeSec":-1}' })).toEqual({ memoryLimited: false, cpuLimitSec: null });
+    expect(runLimits({ limits: 'not json' })).toEqual({ memoryLimited: false, cpuLimitSec: null });
+    for (const line of [
+      'MemoryError',
+      'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory',
+      'cannot allocate memory',
+      "terminate called after throwing an instance of 'std::bad_alloc'",
+      'memory allocation of 1048576 bytes failed',
+    ])
+      expect(OOM_MESSAGE.test(line)).toBe(true);
+    expect(OOM_MESSAGE.test('Error: ENOENT: no such file or directory')).toBe(false);
+  });
+
+  it("this process reads its own children's CPU and its peak RSS (Linux)", () => {
+    if (process.platform !== 'linux') return;
+    expect(ownChildTicks()).toBeGreaterThanOrEqual(0);
+    expect(readPeakRss(process.pid)).toBeGreaterThan(1024 * 1024);
+    expect(parseExitFile(`0\n${readFileSync('/proc/self/stat', 'utf8')}`, process.pid)!.cpuMs).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('failure types', () => {
+  it('limit kills back off like crashes, not like startup errors', () => {
+    expect(backoffMs(1, 'cpu_limit')).toBe(DEFAULT_POLICY.failureBackoffMs);
+    expect(backoffMs(1, 'oom')).toBe(DEFAULT_POLICY.failureBackoffMs);
+    expect(FAILURE_TYPES).toEqual(expect.arrayContaining(['startup_error', 'crash', 'timeout', 'killed', 'oom', 'cpu_limit']));
   });
 });
 

@@ -4,7 +4,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, w
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StateError } from '../../src/core/errors.js';
-import { SCHEMA_VERSION } from '../../src/core/schema.js';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/core/schema.js';
 import { resolveStateDir, State } from '../../src/core/state.js';
 import { ROOT, tempDir, thrown } from '../helpers.js';
 
@@ -75,6 +76,25 @@ describe('state db', () => {
     const file = join(t.dir, 'f');
     writeFileSync(file, 'x');
     expect(stateErr(() => State.open(file)).message).toMatch(/is not a folder/);
+  });
+
+  it('a version 6 state gains the usage columns, its runs kept with usage unknown', () => {
+    mkdirSync(t.dir, { recursive: true, mode: 0o700 });
+    const db = new Database(join(t.dir, 'state.db'));
+    db.pragma('journal_mode = WAL');
+    for (const m of MIGRATIONS.slice(0, 6)) db.exec(m);
+    db.pragma('user_version = 6');
+    db.prepare(
+      "INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at, failure) VALUES ('r000001', 'w', 'default', 3, 'detached', 'failed', '[]', '/', 1, 2, 'crash')",
+    ).run();
+    db.close();
+    const s = State.open(t.dir);
+    try {
+      expect(s.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(s.db.prepare('SELECT id, failure, cpu_ms, peak_rss_bytes FROM runs').all()).toEqual([{ id: 'r000001', failure: 'crash', cpu_ms: null, peak_rss_bytes: null }]);
+    } finally {
+      s.close();
+    }
   });
 
   it('a schema newer than this build', () => {

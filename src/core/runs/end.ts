@@ -15,6 +15,7 @@ import type { State } from '../state.js';
 import { childFile, exitFile, pidFile, type PidFileEntry, timeoutMarker } from './files.js';
 import { getHealth, openHostBreakerIfLooping, setHealth } from './health.js';
 import { getRun, type RegistryDeps, registryFor, runIdentity, type RunRow, type RunState } from './registry.js';
+import { lastUsage, limitFacts } from './usage.js';
 
 /** Exit status from a shell `wait`: above 128 is 128 + the signal number. */
 export function decodeShellStatus(rc: number): { exitCode: number | null; signal: string | null } {
@@ -55,7 +56,12 @@ export interface EndFacts {
   readonly signal: string | null;
   readonly endedAt: number;
   readonly timedOut?: boolean;
+  /** the kernel says its OOM killer ended it */
   readonly oom?: boolean;
+  /** CPU time of the run's tree (runs/usage.ts), when its reaper read it */
+  readonly cpuMs?: number | null;
+  /** a peak RSS read by whoever recorded the end; the row's own, when larger, stays */
+  readonly peakRssBytes?: number | null;
   readonly stoppedByUs?: boolean;
   /** the exit status is unknown: the process and its supervisor are both gone */
   readonly lost?: boolean;
@@ -93,7 +99,12 @@ export function markerHolds(m: StopMarker, endedAt: number, lookup: RegistryDeps
  * Close a run: record how it ended, classify the failure, update the name's backoff and
  * breaker, park it in the dead-letter queue when the breaker opens, free its PID file.
  */
-export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: RegistryDeps): { failure: FailureType | null; health: NameHealth } {
+export function finishRun(
+  state: State,
+  run: RunRow,
+  facts: EndFacts,
+  deps: RegistryDeps,
+): { failure: FailureType | null; health: NameHealth; usage: { cpu_ms: number | null; peak_rss_bytes: number | null } } {
   const stored = state.getKv<StopMarker>(stopMarker(run.id))?.value;
   const marker = stored && markerHolds(stored, facts.endedAt, deps.lookup) ? stored : undefined;
   const f: EndFacts = marker && !facts.lost ? { ...facts, timedOut: marker.timedOut, stoppedByUs: !marker.timedOut, why: marker.why } : facts;
@@ -104,9 +115,12 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
     ? run.pid !== null && runtimeMs < deps.minUptimeMs
       ? 'startup_error'
       : null
-    : classifyExit({ exitCode: f.exitCode, signal: f.signal, runtimeMs, timedOut: Boolean(f.timedOut), oom: Boolean(f.oom), stoppedByUs: Boolean(f.stoppedByUs) }, deps.minUptimeMs);
+    : classifyExit(
+        { exitCode: f.exitCode, signal: f.signal, runtimeMs, timedOut: Boolean(f.timedOut), oom: Boolean(f.oom), stoppedByUs: Boolean(f.stoppedByUs), ...limitFacts(state, run, f) },
+        deps.minUptimeMs,
+      );
   const runState: RunState = f.stoppedByUs ? 'stopped' : f.lost ? 'lost' : failure ? 'failed' : 'exited';
-  state.db.prepare('UPDATE runs SET state = ?, exit_code = ?, signal = ?, failure = ?, ended_at = ? WHERE id = ? AND ended_at IS NULL').run(runState, f.exitCode, f.signal, failure, f.endedAt, run.id);
+  const usage = recordEnd(state, run, { state: runState, exit_code: f.exitCode, signal: f.signal, failure, ended_at: f.endedAt, cpu_ms: f.cpuMs ?? null, peak: f.peakRssBytes ?? null });
 
   const before = getHealth(state, run.name);
   const startsLastHour = (state.db.prepare('SELECT COUNT(*) AS n FROM runs WHERE name = ? AND started_at > ?').get(run.name, f.endedAt - 3_600_000) as { n: number }).n;
@@ -135,7 +149,7 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
       kind: failure ? 'run.failed' : f.stoppedByUs ? 'run.stopped' : f.lost ? 'run.lost' : 'run.exited',
       subject: run.name,
       reason: `${run.id} ${outcome} after ${Math.round(runtimeMs / 100) / 10}s${failure ? ` (${failure})` : ''}: ${f.why}`,
-      data: { run_id: run.id, pid: run.pid, exit_code: f.exitCode, signal: f.signal, failure, runtime_ms: runtimeMs },
+      data: { run_id: run.id, pid: run.pid, exit_code: f.exitCode, signal: f.signal, failure, runtime_ms: runtimeMs, ...usage },
     },
     deps.now,
   );
@@ -163,7 +177,26 @@ export function finishRun(state: State, run: RunRow, facts: EndFacts, deps: Regi
     // the dead-letter queue keeps the last 100 entries (incident 4)
     state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
   }
-  return { failure, health };
+  return { failure, health, usage };
+}
+
+/**
+ * Write how a run ended and what it used (the larger of the row's peak RSS and `peak`), unless
+ * someone recorded it first; returns what the row now says it used.
+ */
+function recordEnd(
+  state: State,
+  run: RunRow,
+  v: { state: RunState; exit_code: number | null; signal: string | null; failure: FailureType | null; ended_at: number; cpu_ms: number | null; peak: number | null },
+): { cpu_ms: number | null; peak_rss_bytes: number | null } {
+  const row = state.db
+    .prepare(
+      `UPDATE runs SET state = @state, exit_code = @exit_code, signal = @signal, failure = @failure, ended_at = @ended_at, cpu_ms = @cpu_ms,
+         peak_rss_bytes = CASE WHEN @peak IS NULL OR (peak_rss_bytes IS NOT NULL AND peak_rss_bytes >= @peak) THEN peak_rss_bytes ELSE @peak END
+       WHERE id = @id AND ended_at IS NULL RETURNING cpu_ms, peak_rss_bytes`,
+    )
+    .get({ ...v, id: run.id }) as { cpu_ms: number | null; peak_rss_bytes: number | null } | undefined;
+  return row ?? { cpu_ms: v.cpu_ms, peak_rss_bytes: v.peak };
 }
 
 function removePidFileIfOurs(state: State, run: RunRow): void {
@@ -208,6 +241,8 @@ export async function endRun(state: State, config: LoadedConfig, run: RunRow, gr
   const marker: StopMarker = { timedOut: how.timedOut, why: how.why, ...(selfIdentity() ? { by: selfIdentity()! } : {}), at: Date.now(), graceMs };
   // a state that cannot be written (a full disk) must not keep a stop from stopping
   const markError = tryRecord(state, () => state.setKv(stopMarker(run.id), marker));
+  // the last reading of what it used: whoever records its end after the signals cannot read it
+  const used = lastUsage(id);
   const r = await endTree(id, { runId: run.id, graceMs });
   const finishError = tryRecord(state, () => {
     const cur = getRun(state, run.id);
@@ -215,7 +250,7 @@ export async function endRun(state: State, config: LoadedConfig, run: RunRow, gr
     finishRun(
       state,
       cur,
-      { exitCode: null, signal: r.graceful ? 'SIGTERM' : 'SIGKILL', endedAt: Date.now(), timedOut: how.timedOut, stoppedByUs: !how.timedOut, why: how.why },
+      { exitCode: null, signal: r.graceful ? 'SIGTERM' : 'SIGKILL', endedAt: Date.now(), timedOut: how.timedOut, stoppedByUs: !how.timedOut, why: how.why, ...used },
       registryFor(config, Date.now(), how.command),
     );
   });

@@ -13,25 +13,26 @@ import type { State } from '../state.js';
 import { decodeShellStatus, finishRun } from './end.js';
 import { capLog, childFile, exitFile, logFile, timeoutMarker, writePidFile } from './files.js';
 import { getHealth, setHealth } from './health.js';
+import { parseExitFile, readPeakRss } from './usage.js';
 import { liveRuns, type RegistryDeps, registryFor, runAlive, type RunRow, STARTING_TIMEOUT_MS, supervisorAlive } from './registry.js';
 
 export type RunFate =
   | { readonly kind: 'alive' }
   /** not ours to close yet: its supervisor or spawner is about to record it */
   | { readonly kind: 'wait'; readonly why: string }
-  | { readonly kind: 'exited'; readonly rc: number; readonly endedAt: number; readonly timedOut: boolean }
+  | { readonly kind: 'exited'; readonly rc: number; readonly cpuMs: number | null; readonly endedAt: number; readonly timedOut: boolean }
   /** its spawner died after starting it: take it into the registry */
   | { readonly kind: 'adopt'; readonly child: ProcessIdentity; readonly sup: ProcessIdentity | undefined }
   | { readonly kind: 'lost'; readonly why: string; readonly reused: boolean };
 
-/** The exit status a detached run's supervisor left, when it left one (a plain file of ours, never a link). */
-function readExit(state: State, run: RunRow): { rc: number; endedAt: number } | undefined {
+/** The exit status (and CPU time) a detached run's supervisor left, when it left one (a plain file of ours, never a link). */
+function readExit(state: State, run: RunRow): { rc: number; cpuMs: number | null; endedAt: number } | undefined {
   if (run.mode !== 'detached') return undefined;
   const path = exitFile(state, run.id);
   const st = statOwn(path);
   if (!st) return undefined;
-  const rc = Number.parseInt(readOwn(path, 32)?.toString('latin1').trim() ?? '', 10);
-  return Number.isInteger(rc) ? { rc, endedAt: Math.round(st.mtimeMs) } : undefined;
+  const rec = parseExitFile(readOwn(path, 1024)?.toString('latin1') ?? '', run.sup_pid);
+  return rec ? { ...rec, endedAt: Math.round(st.mtimeMs) } : undefined;
 }
 
 /** Does this live process carry the run's id in its environment (Linux; readable ones only)? */
@@ -106,6 +107,13 @@ function adopt(state: State, run: RunRow, child: ProcessIdentity, sup: ProcessId
   );
 }
 
+/** Keep the largest peak RSS seen of a live run's process (one read of /proc/<pid>/status; written only when it grew). */
+function notePeakRss(state: State, run: RunRow): void {
+  const peak = run.pid !== null ? readPeakRss(run.pid) : null;
+  if (peak !== null && peak > (run.peak_rss_bytes ?? -1))
+    state.db.prepare('UPDATE runs SET peak_rss_bytes = ? WHERE id = ? AND (peak_rss_bytes IS NULL OR peak_rss_bytes < ?)').run(peak, run.id, peak);
+}
+
 /**
  * Close every registered run whose process has ended or whose PID now names another process,
  * and adopt the children of spawners that died while starting them. Also forgives earlier
@@ -123,7 +131,8 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
         break;
       case 'exited': {
         const st = decodeShellStatus(fate.rc);
-        finishRun(state, run, { ...st, endedAt: fate.endedAt, timedOut: fate.timedOut, why: fate.timedOut ? 'ran past its timeout' : 'its supervisor recorded the exit' }, deps);
+        const why = fate.timedOut ? 'ran past its timeout' : 'its supervisor recorded the exit';
+        finishRun(state, run, { ...st, endedAt: fate.endedAt, timedOut: fate.timedOut, cpuMs: fate.cpuMs, why }, deps);
         closed.push({ run, why: 'exited' });
         break;
       }
@@ -133,6 +142,7 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
         break;
       case 'alive': {
         if (run.mode === 'detached' && deps.logMaxBytes) capLog(logFile(state, run), deps.logMaxBytes, 2 * deps.logMaxBytes);
+        notePeakRss(state, run);
         const h = getHealth(state, run.name);
         const up = deps.now - run.started_at;
         const mode = modeAt(h, deps.now);

@@ -35,6 +35,10 @@ export interface RunRow {
   readonly failure: FailureType | null;
   readonly started_at: number;
   readonly ended_at: number | null;
+  /** CPU time (user + system) of its tree, recorded at its end; null while live or when unknown */
+  readonly cpu_ms: number | null;
+  /** the largest peak RSS (VmHWM) of its process seen so far; null when never read */
+  readonly peak_rss_bytes: number | null;
 }
 
 /** A reservation older than this with no PID belongs to a spawner that died mid-start. */

@@ -10,6 +10,7 @@ import { endTree, signalProcess } from '../kill.js';
 import { finishRun } from '../runs/end.js';
 import { writePidFile } from '../runs/files.js';
 import { getRun, registryFor } from '../runs/registry.js';
+import { ownChildTicks, readPeakRss, TICK_MS } from '../runs/usage.js';
 import type { SpawnDeps, SpawnRequest } from './deps.js';
 import type { Launch } from './launch.js';
 import type { SpawnResult } from './result.js';
@@ -19,6 +20,7 @@ export async function superviseForeground(deps: SpawnDeps, req: SpawnRequest, ru
   const { state } = deps;
   const { runId, argv } = run;
   const env = { ...deps.env, ...run.portEnv, AGENTCTL_RUN_ID: runId, AGENTCTL_NAME: req.name };
+  const ticksBefore = ownChildTicks();
   const child = spawnChild(argv[0]!, argv.slice(1), { cwd: req.cwd, env, stdio: ['inherit', childStdoutToStderr ? 2 : 'inherit', 'inherit'], detached: true });
   const spawnError = await spawned(child);
   if (spawnError) {
@@ -33,6 +35,8 @@ export async function superviseForeground(deps: SpawnDeps, req: SpawnRequest, ru
       signal: null,
       failure: 'startup_error',
       durationMs: 0,
+      cpuMs: null,
+      peakRssBytes: null,
       limitMechanism: run.mechanism,
       timedOut: false,
       waitedMs: run.waitedMs,
@@ -48,14 +52,18 @@ export async function superviseForeground(deps: SpawnDeps, req: SpawnRequest, ru
   });
   deps.onStart?.({ runId, pid });
   const guard = guardChild(id, runId, req);
+  const peak = samplePeakRss(pid);
   const [code, sig] = await exited;
+  // Node has reaped it: its tree's CPU time is now in ours (our only child meanwhile)
+  const ticksAfter = ownChildTicks();
+  const usage = { cpuMs: ticksBefore !== null && ticksAfter !== null ? Math.max(0, ticksAfter - ticksBefore) * TICK_MS : null, peakRssBytes: peak.stop() };
   const { interrupted, timedOut } = await guard.release();
   const endedAt = deps.now();
   const row = getRun(state, runId)!;
   // a signal the operator sent (Ctrl-C, a TERM to agentctl) is a stop, not the worker failing
   const stoppedByUs = interrupted && !timedOut;
   const why = timedOut ? `ran past --timeout ${req.timeoutMs}ms` : stoppedByUs ? 'stopped by a forwarded signal' : 'exited in the foreground';
-  const fin = state.write(() => finishRun(state, row, { exitCode: code, signal: sig, endedAt, timedOut, stoppedByUs, why }, registryFor(deps.config, deps.now(), 'spawn')));
+  const fin = state.write(() => finishRun(state, row, { exitCode: code, signal: sig, endedAt, timedOut, stoppedByUs, why, ...usage }, registryFor(deps.config, deps.now(), 'spawn')));
   const signum = sig ? (constants.signals[sig] ?? 1) : 0;
   return {
     outcome: 'finished',
@@ -66,10 +74,38 @@ export async function superviseForeground(deps: SpawnDeps, req: SpawnRequest, ru
     signal: sig,
     failure: fin.failure,
     durationMs: endedAt - row.started_at,
+    cpuMs: fin.usage.cpu_ms,
+    peakRssBytes: fin.usage.peak_rss_bytes,
     limitMechanism: run.mechanism,
     timedOut,
     waitedMs: run.waitedMs,
     passThrough: code ?? 128 + signum,
+  };
+}
+
+/**
+ * The child's peak RSS, read from /proc while it runs (every 250 ms for its first 2 s, then
+ * every second: a short run still gets readings) and kept as the largest; `stop` ends the
+ * readings and returns it, null when none was read.
+ */
+function samplePeakRss(pid: number): { stop(): number | null } {
+  const started = Date.now();
+  let peak: number | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const read = () => {
+    const v = readPeakRss(pid);
+    if (v !== null && v > (peak ?? -1)) peak = v;
+    timer = setTimeout(read, Date.now() - started < 2000 ? 250 : 1000);
+    timer.unref();
+  };
+  // not at once: before its exec the child is still a copy of us, and exec starts a new mark
+  timer = setTimeout(read, 250);
+  timer.unref();
+  return {
+    stop() {
+      clearTimeout(timer);
+      return peak;
+    },
   };
 }
 

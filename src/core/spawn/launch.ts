@@ -89,6 +89,10 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
  * - The exit status is written in one write to a new file; a reader that finds it empty waits
  *   for the next reconcile (the supervisor is still alive then).
+ * - Its second line is the supervisor's /proc/<pid>/stat read right after `wait`: its cutime +
+ *   cstime is then the child tree's CPU time (runs/usage.ts), read before the watchdog (whose
+ *   _end-run must not count) and the capper are reaped. `read` is a regular builtin: without /proc it fails,
+ *   the shell goes on, and the line stays empty.
  * - The capper, a subshell, keeps the log under `spawn.log_max` while the child runs, with no
  *   agentctl command needed: past the cap, the newest half goes to `<log>.prev` (written new,
  *   renamed into place) and the log is emptied (the child writes with O_APPEND). It looks every
@@ -160,11 +164,13 @@ if [ "$logmax" != 0 ]; then
 fi
 wait "$pid"
 rc=$?
+read -r usage </proc/$$/stat || usage=
 if [ -n "$capper" ]; then kill "$capper" 2>/dev/null; wait "$capper" 2>/dev/null; caplog; fi
 if [ -n "$dog" ]; then
   if [ -e "$marker" ]; then wait "$dog"; else kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null; fi
 fi
-put "$exitfile" "$rc"
+put "$exitfile" "$rc
+$usage"
 touch -h -c "$statedir/${BELL_FILE}" 2>/dev/null
 `;
 

@@ -28,6 +28,9 @@ export type SpawnResult =
       readonly signal: string | null;
       readonly failure: string | null;
       readonly durationMs: number;
+      /** what it used (runs/usage.ts); null when unknown */
+      readonly cpuMs: number | null;
+      readonly peakRssBytes: number | null;
       readonly limitMechanism: LimitMechanism;
       readonly timedOut: boolean;
       readonly waitedMs: number;
@@ -49,6 +52,8 @@ export type SpawnOutput =
       signal: string | null;
       failure: string | null;
       duration_ms: number;
+      cpu_ms: number | null;
+      peak_rss_bytes: number | null;
       timed_out: boolean;
       limit_mechanism: string;
       waited_ms: number;
@@ -83,6 +88,8 @@ export function spawnJson(r: SpawnResult): SpawnOutput {
         signal: r.signal,
         failure: r.failure,
         duration_ms: r.durationMs,
+        cpu_ms: r.cpuMs,
+        peak_rss_bytes: r.peakRssBytes,
         timed_out: r.timedOut,
         limit_mechanism: r.limitMechanism,
         waited_ms: r.waitedMs,
