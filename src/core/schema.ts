@@ -141,6 +141,10 @@ export const MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX sightings_process ON sightings(pid, start_time, boot_id);
    CREATE INDEX sightings_last_seen ON sightings(last_seen);
    CREATE INDEX sightings_alive ON sightings(boot_id) WHERE gone_at IS NULL;`,
+  // 7: runs `agentctl up` started from an [[agents]] entry: the fleet file it came from (so
+  // `up --prune` stops only that file's runs) and the hash of the entry's definition (drift)
+  `ALTER TABLE runs ADD COLUMN fleet_file TEXT;
+   ALTER TABLE runs ADD COLUMN fleet_hash TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

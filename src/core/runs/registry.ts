@@ -35,6 +35,9 @@ export interface RunRow {
   readonly failure: FailureType | null;
   readonly started_at: number;
   readonly ended_at: number | null;
+  /** set by `agentctl up`: the fleet file and the entry's hash (core/fleet/) */
+  readonly fleet_file?: string | null;
+  readonly fleet_hash?: string | null;
 }
 
 /** A reservation older than this with no PID belongs to a spawner that died mid-start. */
