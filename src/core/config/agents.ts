@@ -70,7 +70,7 @@ function validateAgent(layer: FileLayer, entry: unknown, i: number): AgentSpec {
     if (memoryMax === undefined || memoryMax < 1024 * 1024) fail('memory_max', `expected ${SIZE_HINT}, at least 1M`);
   }
   const restart = e.restart === undefined ? 'on-failure' : RESTARTS.includes(e.restart as RestartPolicy) ? (e.restart as RestartPolicy) : fail('restart', `expected one of ${RESTARTS.join(', ')}`);
-  const requires = e.requires === undefined ? [] : Array.isArray(e.requires) && e.requires.every(okName) ? (e.requires) : fail('requires', 'expected a list of agent names');
+  const requires = e.requires === undefined ? [] : Array.isArray(e.requires) && e.requires.every(okName) ? e.requires : fail('requires', 'expected a list of agent names');
   const timeoutMs = dur('timeout', 1000, MAX_TIMER_MS);
   const cpuTimeMs = dur('cpu_time', 1000, 365 * 86_400_000);
   const nice = int('nice', 0, 19);
