@@ -7,7 +7,7 @@ _agentctl() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      doctor|throttle-status|spawn|ps|top|stats|dlq|breaker|env|env-gc|ports|reap|stop|wait|logs|dedupe-workers|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
+      doctor|throttle-status|spawn|ps|top|stats|dlq|breaker|env|env-gc|ports|reap|stop|up|down|wait|logs|dedupe-workers|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
     esac
   done
   case "$prev" in
@@ -17,7 +17,7 @@ _agentctl() {
     --check|--max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "$global_opts doctor throttle-status spawn ps top stats dlq breaker env env-gc ports reap stop wait logs dedupe-workers config events completion" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "$global_opts doctor throttle-status spawn ps top stats dlq breaker env env-gc ports reap stop up down wait logs dedupe-workers config events completion" -- "$cur")) ;;
     doctor) COMPREPLY=($(compgen -W "$global_opts --check --strict --fix --fix-processes --prometheus" -- "$cur")) ;;
     throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
     spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env" -- "$cur")) ;;
@@ -31,6 +31,8 @@ _agentctl() {
     ports) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     reap) COMPREPLY=($(compgen -W "$global_opts --dry-run --timeout --idle --grace --orphans --shed --all-users --verbose" -- "$cur")) ;;
     stop) COMPREPLY=($(compgen -W "$global_opts --group --all --grace --dry-run --all-users" -- "$cur")) ;;
+    up) COMPREPLY=($(compgen -W "$global_opts --dry-run --restart-changed --prune --grace" -- "$cur")) ;;
+    down) COMPREPLY=($(compgen -W "$global_opts --grace --dry-run" -- "$cur")) ;;
     wait) COMPREPLY=($(compgen -W "$global_opts --timeout --any" -- "$cur")) ;;
     logs) COMPREPLY=($(compgen -W "$global_opts --lines -n --follow -f --next" -- "$cur")) ;;
     dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users --across-folders" -- "$cur")) ;;
