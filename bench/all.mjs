@@ -28,7 +28,7 @@ function ensurePeers() {
   }
 }
 
-const SCRIPTS = ['startup', 'spawn', 'env', 'scale', 'doctor'];
+const SCRIPTS = ['startup', 'spawn', 'env', 'scale', 'doctor', 'up'];
 
 /** @param {string} name */
 function run(name) {
@@ -53,6 +53,7 @@ function rows() {
   for (const r of read('spawn')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.agentctl, peer: r.peer, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('scale')?.rows ?? []) out.push({ figure: r.figure, agentctl: r['agentctl ms'], peer: `node -e 0: ${r['node -e 0 ms']}`, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('doctor')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.median_ms, peer: `node -e 0: ${r.baseline_ms}`, ratio: r.ratio, goal: r.goal, ok: r.ok });
+  for (const r of read('up')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.agentctl, peer: r.peer, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('env')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.value, peer: '', ratio: '', goal: '', ok: '' });
   return out;
 }

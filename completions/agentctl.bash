@@ -37,7 +37,7 @@ _agentctl() {
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
       --state-dir|--config) ((i++)) ;;
-      doctor|throttle-status|spawn|ps|top|stats|dlq|breaker|env|env-gc|ports|reap|stop|wait|logs|dedupe-workers|config|events|completion|help) cmd="${COMP_WORDS[i]}"; break ;;
+      doctor|throttle-status|spawn|ps|top|stats|dlq|breaker|env|env-gc|ports|reap|stop|up|down|wait|logs|dedupe-workers|config|events|completion|help) cmd="${COMP_WORDS[i]}"; break ;;
     esac
   done
   for ((j = i + 1; j < COMP_CWORD; j++)); do
@@ -67,7 +67,7 @@ _agentctl() {
     esac
   fi
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "$global_opts --help -h --version -V doctor throttle-status spawn ps top stats dlq breaker env env-gc ports reap stop wait logs dedupe-workers config events completion help" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "$global_opts --help -h --version -V doctor throttle-status spawn ps top stats dlq breaker env env-gc ports reap stop up down wait logs dedupe-workers config events completion help" -- "$cur")) ;;
     doctor)
       COMPREPLY=($(compgen -W "$global_opts --check --strict --fix --fix-processes --prometheus --help -h" -- "$cur")) ;;
     throttle-status)
@@ -108,6 +108,10 @@ _agentctl() {
         if ((${#pos[@]} >= 0)); then _agentctl_state names; return; fi
       fi
       COMPREPLY=($(compgen -W "$global_opts --group --all --grace --dry-run --all-users --help -h" -- "$cur")) ;;
+    up)
+      COMPREPLY=($(compgen -W "$global_opts --dry-run --restart-changed --prune --grace --help -h" -- "$cur")) ;;
+    down)
+      COMPREPLY=($(compgen -W "$global_opts --grace --dry-run --help -h" -- "$cur")) ;;
     wait)
       COMPREPLY=($(compgen -W "$global_opts --timeout --any --help -h" -- "$cur")) ;;
     logs)
@@ -125,7 +129,7 @@ _agentctl() {
       COMPREPLY=($(compgen -W "$global_opts --help -h" -- "$cur")) ;;
     help)
       if [[ $cur != -* ]]; then
-        if ((${#pos[@]} == 0)); then COMPREPLY=($(compgen -W "doctor throttle-status spawn ps top stats dlq breaker env env-gc ports reap stop wait logs dedupe-workers config events completion" -- "$cur")); return; fi
+        if ((${#pos[@]} == 0)); then COMPREPLY=($(compgen -W "doctor throttle-status spawn ps top stats dlq breaker env env-gc ports reap stop up down wait logs dedupe-workers config events completion" -- "$cur")); return; fi
       fi
       COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
   esac

@@ -11,6 +11,7 @@ import * as config from '../commands/config.js';
 import * as dedupeWorkers from '../commands/dedupe-workers.js';
 import * as dlq from '../commands/dlq.js';
 import * as doctor from '../commands/doctor.js';
+import * as down from '../commands/down.js';
 import * as endRun from '../commands/end-run.js';
 import * as envGc from '../commands/env-gc.js';
 import * as env from '../commands/env.js';
@@ -24,6 +25,7 @@ import * as stats from '../commands/stats.js';
 import * as stop from '../commands/stop.js';
 import * as throttleStatus from '../commands/throttle-status.js';
 import * as top from '../commands/top.js';
+import * as up from '../commands/up.js';
 import * as wait from '../commands/wait.js';
 import type { Ctx, Outcome } from '../core/ctx.js';
 import type { CommandDecl, OptionDecl, OptionValues } from '../core/declaration.js';
@@ -64,6 +66,8 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   ports,
   reap,
   stop,
+  up,
+  down,
   wait,
   logs,
   'dedupe-workers': dedupeWorkers,

@@ -7,7 +7,7 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { loadConfig } from '../core/config/load.js';
 import type { LoadedConfig } from '../core/config/types.js';
-import { type Check, type CheckResult, checks as checkTable, type Facts, serviceChecks, type Status } from '../core/doctor/checks.js';
+import { type Check, type CheckResult, checks as checkTable, type Facts, fleetChecks, serviceChecks, type Status } from '../core/doctor/checks.js';
 import { applyFixes } from '../core/doctor-fix.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
 import { checkOutputPath } from '../core/fsutil.js';
@@ -89,7 +89,7 @@ async function gather(ctx: Ctx): Promise<Gathered> {
     report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: async () => procs }, effective.config, state, 'doctor');
   }
   const facts: Facts = { now: ctx.now(), config: effective, configError, state, stateError, stateDir: ctx.stateDir().dir, report, procs };
-  return { facts, list: [...checkTable(effective.config.doctor), ...serviceChecks(facts)] };
+  return { facts, list: [...checkTable(effective.config.doctor), ...serviceChecks(facts), ...fleetChecks(facts)] };
 }
 
 async function runChecks(list: readonly Check[], facts: Facts, only: Set<string> | undefined): Promise<CheckOut[]> {
@@ -145,7 +145,8 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
     const known = new Set(checkTable(loadConfig({ defaultsOnly: true }).config.doctor).map((c) => c.id));
     let services: string[] = [];
     try {
-      services = ctx.config().config.services.map((s) => `services.${s.name}`);
+      const c = ctx.config().config;
+      services = [...c.services.map((s) => `services.${s.name}`), ...c.fleet.map((s) => `fleet.${s.name}`)];
     } catch {
       /* a broken config shows up in config.valid */
     }

@@ -145,6 +145,10 @@ export const MIGRATIONS: readonly string[] = [
   // largest peak resident set of its main process seen while it ran; NULL when unknown
   `ALTER TABLE runs ADD COLUMN cpu_ms INTEGER;
    ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER;`,
+  // 8: runs `agentctl up` started from an [[agents]] entry: the fleet file it came from (so
+  // `up --prune` stops only that file's runs) and the hash of the entry's definition (drift)
+  `ALTER TABLE runs ADD COLUMN fleet_file TEXT;
+   ALTER TABLE runs ADD COLUMN fleet_hash TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -9,7 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../errors.js';
 import { trustFix, untrusted } from '../fsutil.js';
 import { duration, KEYS, SERVICE_KEYS } from './keys.js';
-import type { IgnoredConfig, LoadOptions, ServiceSpec, SourceKind } from './types.js';
+import { validateAgents } from './agents.js';
+import type { AgentSpec, IgnoredConfig, LoadOptions, ServiceSpec, SourceKind } from './types.js';
 
 /** The warning printed for an ignored file (on stderr, unless --quiet). */
 export const ignoredWarning = (i: IgnoredConfig) => `agentctl: ignoring config file ${i.path}: ${i.reason}; or name it with --config to use it anyway`;
@@ -121,7 +122,7 @@ function where(layer: FileLayer, section: string, key?: string, index?: number) 
   return { file: layer.path, line, key: key === undefined ? section : `${section}.${key}` };
 }
 
-function configFail(layer: FileLayer, section: string, key: string | undefined, message: string, index?: number): never {
+export function configFail(layer: FileLayer, section: string, key: string | undefined, message: string, index?: number): never {
   const w = where(layer, section, key, index);
   const keyName = index !== undefined ? `${section}[${index}]${key ? `.${key}` : ''}` : w.key;
   const at = w.line !== undefined ? ` line ${w.line}` : '';
@@ -189,15 +190,21 @@ function validateServices(layer: FileLayer, raw: unknown): ServiceSpec[] {
 }
 
 /** Check one file's structure and values; returns its validated flat values and services. */
-export function validateLayer(layer: FileLayer): { values: Map<string, unknown>; services?: ServiceSpec[] } {
+export function validateLayer(layer: FileLayer): { values: Map<string, unknown>; services?: ServiceSpec[]; fleet?: AgentSpec[] } {
   const values = new Map<string, unknown>();
   let services: ServiceSpec[] | undefined;
+  let fleet: AgentSpec[] | undefined;
   for (const [section, body] of Object.entries(layer.data)) {
     if (!SECTIONS.has(section)) {
       configFail(layer, section, undefined, `unknown section; accepted: ${[...SECTIONS].join(', ')}`);
     }
     if (section === 'services') {
       services = validateServices(layer, body);
+      continue;
+    }
+    // [[agents]] (the fleet) and [agents] (patterns) share a name: TOML allows one per file
+    if (section === 'agents' && Array.isArray(body)) {
+      fleet = validateAgents(layer, body);
       continue;
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) configFail(layer, section, undefined, `expected a [${section}] table`);
@@ -214,5 +221,5 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
       }
     }
   }
-  return services ? { values, services } : { values };
+  return { values, ...(services ? { services } : {}), ...(fleet ? { fleet } : {}) };
 }

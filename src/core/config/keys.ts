@@ -278,6 +278,9 @@ export const KEYS: readonly KeySpec[] = [
 
 export const SERVICE_KEYS = ['name', 'pidfile', 'match', 'port', 'url', 'expect_status', 'timeout'] as const;
 
+/** The keys of an `[[agents]]` entry (the fleet `agentctl up` keeps running; core/config/agents.ts). */
+export const AGENT_KEYS = ['name', 'command', 'cwd', 'group', 'priority', 'instances', 'env', 'requires', 'timeout', 'memory_max', 'cpu_time', 'nice', 'restart', 'env_vars'] as const;
+
 /** `section.key` → AGENTCTL_SECTION_KEY */
 export function envName(section: string, key: string): string {
   return `AGENTCTL_${section}_${key}`.toUpperCase();

@@ -22,6 +22,37 @@ export interface ServiceSpec {
   readonly timeoutMs: number;
 }
 
+/** What restarts an `[[agents]]` entry at the next `up`: a failure (default), any end, or nothing. */
+export type RestartPolicy = 'on-failure' | 'always' | 'never';
+
+/** One `[[agents]]` entry of the fleet file: what `agentctl up` keeps running (core/fleet/). */
+export interface AgentSpec {
+  readonly name: string;
+  readonly command: readonly string[];
+  /** absolute: a relative cwd is taken from the config file's folder */
+  readonly cwd: string;
+  /** @default "default" */
+  readonly group: string;
+  /** @default 3 */
+  readonly priority: number;
+  /** @default 1; more than one runs as name-1..name-N */
+  readonly instances: number;
+  /** an environment to create or reuse, and how many ports it leases */
+  readonly env?: { readonly name: string; readonly ports: number };
+  readonly requires: readonly string[];
+  readonly timeoutMs?: number;
+  readonly memoryMax?: number;
+  readonly cpuTimeMs?: number;
+  readonly nice?: number;
+  /** @default on-failure */
+  readonly restart: RestartPolicy;
+  /** passed to the child's environment */
+  readonly envVars: Readonly<Record<string, string>>;
+  /** the file it came from and its line, for messages */
+  readonly file: string;
+  readonly line?: number | undefined;
+}
+
 /** doctor's thresholds, from [doctor] (and [throttle] for the level's cap). */
 export interface DoctorThresholds {
   readonly loadWarn: number;
@@ -94,6 +125,8 @@ export interface Config {
     readonly claude: string;
   };
   readonly services: readonly ServiceSpec[];
+  /** `[[agents]]`: the fleet `agentctl up` keeps running (empty when the file has none) */
+  readonly fleet: readonly AgentSpec[];
   readonly state: {
     readonly eventsMaxAgeMs: number;
     readonly eventsMaxRows: number;

@@ -37,7 +37,7 @@ export interface Facts {
 
 export interface Check {
   readonly id: string;
-  readonly group: 'host' | 'agents' | 'runs' | 'ports' | 'services' | 'config' | 'state';
+  readonly group: 'host' | 'agents' | 'runs' | 'ports' | 'services' | 'fleet' | 'config' | 'state';
   readonly title: string;
   run(f: Facts): CheckResult | Promise<CheckResult>;
 }

@@ -7,6 +7,7 @@
  *   agents-runs.ts   agents on the host, throttle, duplicates, restart loops; agentctl's runs
  *   ports-envs.ts    the port pool, listeners, environments and their worktrees
  *   services.ts      one check per configured service
+ *   fleet.ts         one check per [[agents]] entry (the fleet up keeps running)
  *   config-state.ts  the configuration, the state database and its disk
  *
  * This module assembles the table in the order doctor shows it.
@@ -21,6 +22,7 @@ import { portEnvChecks } from './ports-envs.js';
 export type { Check, CheckResult, Facts, Status } from './check.js';
 export { stalePidFiles } from './agents-runs.js';
 export { serviceChecks } from './services.js';
+export { fleetChecks } from './fleet.js';
 
 const TABLE: readonly CheckEntry[] = [...hostChecks, ...agentRunChecks, ...portEnvChecks, ...configStateChecks];
 

@@ -39,6 +39,9 @@ export interface RunRow {
   readonly cpu_ms: number | null;
   /** the largest peak RSS (VmHWM) of its process seen so far; null when never read */
   readonly peak_rss_bytes: number | null;
+  /** set by `agentctl up`: the fleet file and the entry's hash (core/fleet/) */
+  readonly fleet_file?: string | null;
+  readonly fleet_hash?: string | null;
 }
 
 /** A reservation older than this with no PID belongs to a spawner that died mid-start. */
