@@ -259,8 +259,30 @@ function levelLabel(level: ThrottleLevel, name: string, ui: Ui): string {
   return ui.c.bold[LEVEL_COLORS[level]](`level ${level} ${name}`);
 }
 
-/** One line per reading, for --watch and logs. */
+/**
+ * One reading, for --watch and logs: its parts two spaces apart on one line, or, where that
+ * is wider than the Ui's width, on as few lines as fit, the later ones indented under the first
+ * part (the time). A part is never split.
+ */
 export function renderLine(r: ThrottleReport | ThrottleStatusResult, ui: Ui): string {
+  const parts = readingParts(r, ui);
+  const indent = ' '.repeat(parts[0]!.length + 2);
+  const lines: string[] = [];
+  let line = '';
+  for (const p of parts) {
+    if (line && visible(line) + 2 + visible(p) > ui.width) {
+      lines.push(line);
+      line = indent + p;
+    } else line = line ? `${line}  ${p}` : p;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
+// eslint-disable-next-line no-control-regex -- the colour codes this Ui painted take no columns
+const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+
+function readingParts(r: ThrottleReport | ThrottleStatusResult, ui: Ui): string[] {
   const time = r.timestamp.slice(11, 19);
   return [
     time,
@@ -271,9 +293,7 @@ export function renderLine(r: ThrottleReport | ThrottleStatusResult, ui: Ui): st
     `agents ${r.agent_processes} (claude ${r.claude_processes}, node ${r.node_processes})`,
     'host_agents' in r ? `host ${hostCap(r.host_agents)}` : '',
     r.disabled ? ui.c.yellow('throttling disabled') : '',
-  ]
-    .filter(Boolean)
-    .join('  ');
+  ].filter(Boolean);
 }
 
 export function render(r: ThrottleStatusResult, ui: Ui): string {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCtx } from '../../src/cli/context.js';
 import { makeUi } from '../../src/cli/output.js';
-import { declaration, render, run } from '../../src/commands/throttle-status.js';
+import { declaration, render, renderLine, run } from '../../src/commands/throttle-status.js';
 import { FakeHost } from '../fake-host.js';
 import { tempDir } from '../helpers.js';
 
@@ -127,5 +127,21 @@ describe('throttle-status on injected readings', () => {
     const r = await status(toml, { waitLevel: '1', timeout: '5s' });
     expect(r.code).toBe(75);
     expect(r.report.wait).toMatchObject({ level: 1, ok: false, waited_ms: 5_000 });
+  });
+});
+
+describe('throttle-status --watch lines', () => {
+  it('fit the width: parts moved to indented lines, never split; one line when there is room', async () => {
+    const { report } = await status('');
+    const whole = renderLine(report, makeUi(false));
+    expect(whole.split('\n')).toHaveLength(1);
+    expect(whole.length).toBeGreaterThan(80);
+    const fitted = renderLine(report, makeUi(false, undefined, 80));
+    const lines = fitted.split('\n');
+    expect(lines.length).toBeGreaterThan(1);
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(80);
+    for (const l of lines.slice(1)) expect(l.startsWith(' '.repeat(10))).toBe(true);
+    // the same parts, in the same order
+    expect(lines.map((l) => l.trim()).join('  ')).toBe(whole);
   });
 });
