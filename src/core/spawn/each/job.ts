@@ -20,6 +20,8 @@ export interface LiveJob {
   readonly id: ProcessIdentity | undefined;
   readonly startedAt: number;
   readonly timer: NodeJS.Timeout | undefined;
+  /** record its PID now if that has not happened yet (before anyone signals it) */
+  readonly recordRunning: () => void;
 }
 
 /** How an attempt ended, as recorded. */
@@ -72,19 +74,28 @@ export function startJob(deps: SpawnDeps, dir: string, j: JobStart, ended: (e: J
     return undefined;
   }
   const id = getIdentity(pid);
-  state.write(() => {
-    state.db.prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ? WHERE id = ?").run(pid, id?.startTime ?? null, id?.bootId ?? null, pid, j.runId);
-    if (id) writePidFile(state, { id: j.runId, name: j.name, grp: j.group }, id);
-  });
+  // the row says `starting` (counted by everyone) until this runs: after the other jobs that
+  // ended with this one have started, so a round of starts is not held up by its bookkeeping
+  let recorded = false;
+  const recordRunning = () => {
+    if (recorded) return;
+    recorded = true;
+    state.write(() => {
+      state.db.prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ? WHERE id = ? AND ended_at IS NULL").run(pid, id?.startTime ?? null, id?.bootId ?? null, pid, j.runId);
+      if (id) writePidFile(state, { id: j.runId, name: j.name, grp: j.group }, id);
+    });
+  };
+  setImmediate(recordRunning);
   const timer =
     j.timeoutMs !== undefined
       ? setTimeout(() => void stopJob(deps, j.runId, j.killGraceMs, { timedOut: true, why: `ran past --timeout ${j.timeoutMs}ms` }), j.timeoutMs)
       : undefined;
   child.once('exit', (code, sig) => {
     if (timer) clearTimeout(timer);
+    recordRunning(); // a job that ended before its bookkeeping ran: its PID is recorded first
     ended(record(deps, j, pid, startedAt, code, sig, 'exited in a batch (spawn --each)'));
   });
-  return { runId: j.runId, pid, id, startedAt, timer };
+  return { runId: j.runId, pid, id, startedAt, timer, recordRunning };
 }
 
 /** Record an attempt's end (unless a stopper recorded it first) and read back how it is recorded. */

@@ -172,7 +172,7 @@ export class Batch {
     };
     const live = startJob(this.deps, this.req.outDir, spec, (e) => this.ended(job, e));
     if (live) this.live.set(runId, { job, live });
-    else this.live.set(runId, { job, live: { runId, pid: 0, id: undefined, startedAt: this.lastStart, timer: undefined } });
+    else this.live.set(runId, { job, live: { runId, pid: 0, id: undefined, startedAt: this.lastStart, timer: undefined, recordRunning: () => undefined } });
   }
 
   /** A job's attempt ended (recorded): print its output, retry it, or settle it. */
@@ -217,7 +217,9 @@ export class Batch {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        if (this.wakeNow === done) this.wakeNow = undefined;
+        if (this.wakeNow !== done) return;
+        this.wakeNow = undefined;
+        this.bell?.poke(); // ends the bell's own wait (and its timer, which would hold the process up)
         resolve();
       };
       const timer = setTimeout(done, ms);
@@ -229,6 +231,7 @@ export class Batch {
   /** Ctrl-C or TERM: start no more, end the running jobs by the stop routine, wait for their records. */
   private async stopAll(): Promise<void> {
     const why = `the batch was stopped (${this.stoppedBy})`;
+    for (const { live } of this.live.values()) live.recordRunning();
     await Promise.all([...this.live.values()].map(({ live }) => stopJob(this.deps, live.runId, this.req.base.killGraceMs, { timedOut: false, why })));
     const until = this.deps.now() + 5_000;
     while (this.live.size && this.deps.now() < until) await this.pause(50);
