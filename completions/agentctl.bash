@@ -12,15 +12,15 @@ _agentctl() {
   done
   case "$prev" in
     --state-dir|--worktree|--repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-    --config|--prometheus|--write) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --config|--prometheus|--write|--each|--joblog) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --keep) COMPREPLY=($(compgen -W "highest-version newest oldest" -- "$cur")); return ;;
-    --check|--max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
+    --check|--max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--retries|--halt-on-failure|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   case "$cmd" in
     "") COMPREPLY=($(compgen -W "$global_opts doctor throttle-status spawn ps top stats dlq breaker env env-gc ports reap stop wait logs dedupe-workers config events completion" -- "$cur")) ;;
     doctor) COMPREPLY=($(compgen -W "$global_opts --check --strict --fix --fix-processes --prometheus" -- "$cur")) ;;
     throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
-    spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env" -- "$cur")) ;;
+    spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env --each --null -0 --joblog --retries --halt-on-failure" -- "$cur")) ;;
     ps) COMPREPLY=($(compgen -W "$global_opts --watch" -- "$cur")) ;;
     top) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     stats) COMPREPLY=($(compgen -W "$global_opts --since --name" -- "$cur")) ;;

@@ -50,7 +50,8 @@ export const declaration: CommandDecl = {
     'agentctl spawn --each jobs.txt --group batch --max 3 --joblog jobs.log',
     "find . -name '*.py' -print0 | xargs -0 printf 'ruff check %q\\0' | agentctl spawn --each - -0 --max 2 --retries 1",
   ],
-  exitCodes: "with --each: 0 when every job succeeded, 1 otherwise, 130/143 when stopped by INT/TERM; the child's own code in the foreground (128+n for signal n); 75 no slot, cooldown, backoff, rate limit or --wait ran out; 69 circuit open or a dependency unhealthy.",
+  exitCodes:
+    "with --each: 0 when every job succeeded, 1 otherwise, 130/143 when stopped by INT/TERM; the child's own code in the foreground (128+n for signal n); 75 no slot, cooldown, backoff, rate limit or --wait ran out; 69 circuit open or a dependency unhealthy.",
 };
 
 export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput | EachOutput>> {

@@ -51,6 +51,11 @@ function runs(where = '1'): Row[] {
   }
 }
 const liveRuns = () => runs('ended_at IS NULL');
+/** the live runs once `n` of them run, else undefined */
+const whenRunning = (n: number): Row[] | undefined => {
+  const live = liveRuns();
+  return live.filter((r) => r.state === 'running').length === n ? live : undefined;
+};
 
 /** Each job's processes are ended by PID after the test, whatever the batch did. */
 const adoptJobs = () => t.procs.adopt(...liveRuns().flatMap((r) => (r.pid !== null ? [r.pid] : [])));
@@ -74,7 +79,7 @@ describe('spawn --each', () => {
     const job = (n: number) => `echo "S $(date +%s%N)" >> log; echo a${n}; while [ ! -e go ]; do sleep 0.02; done; echo b${n}; echo "E $(date +%s%N)" >> log`;
     const list = file('jobs.txt', `${[1, 2, 3, 4, 5].map(job).join('\n')}\n`);
     const b = startBatch(['--each', list, '--group', 'g', '--max', '2', '--name', 'job']);
-    const two = await waitFor(() => liveRuns().filter((r) => r.state === 'running').length === 2 && liveRuns(), 20_000, { what: 'two jobs running' });
+    const two = await waitFor(() => whenRunning(2), 20_000, { what: 'two jobs running' });
     adoptJobs();
     expect(two.map((r) => r.name).sort()).toEqual(['job-1', 'job-2']);
     expect(two.every((r) => r.grp === 'g' && r.pid !== null && alive(r.pid))).toBe(true);
@@ -88,7 +93,10 @@ describe('spawn --each', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/5 jobs: 5 succeeded/);
     // at most two intervals overlap at any moment
-    const marks = readFileSync(join(t.dir, 'log'), 'utf8').trim().split('\n').map((l) => l.split(' ') as ['S' | 'E', string]);
+    const marks = readFileSync(join(t.dir, 'log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ') as ['S' | 'E', string]);
     marks.sort((x, y) => (BigInt(x[1]) < BigInt(y[1]) ? -1 : BigInt(x[1]) > BigInt(y[1]) ? 1 : 0));
     let n = 0;
     let most = 0;
@@ -157,7 +165,7 @@ describe('spawn --each', () => {
   it('Ctrl-C stops the batch: running jobs end by the stop routine and are recorded stopped, exit 130', async () => {
     const list = file('jobs.txt', 'sleep 60\nsleep 60\nsleep 60\n');
     const b = startBatch(['--json', '--each', list, '--max', '2', '--kill-grace', '1s', '--name', 'c']);
-    const two = await waitFor(() => liveRuns().filter((r) => r.state === 'running').length === 2 && liveRuns(), 20_000, { what: 'two jobs running' });
+    const two = await waitFor(() => whenRunning(2), 20_000, { what: 'two jobs running' });
     adoptJobs();
     b.child.kill('SIGINT');
     const r = await b.result;

@@ -62,24 +62,22 @@ export async function runEach(deps: SpawnDeps, req: Omit<EachRequest, 'outDir' |
 }
 
 export function eachJson(run: BatchRun): EachOutput {
-  const results = run.jobs.map(
-    (j): EachJobJson => ({
-      seq: j.seq,
-      line: j.line,
-      name: j.name,
-      command: j.command,
-      outcome: j.outcome,
-      exit_code: j.last?.exitCode ?? null,
-      signal: j.last?.signal ?? null,
-      failure: j.last?.failure ?? null,
-      run_id: j.last?.runId ?? null,
-      run_ids: j.runIds,
-      retries: Math.max(0, j.attempts - 1),
-      started_at: j.last ? new Date(j.last.startedAt).toISOString() : null,
-      runtime_ms: j.last ? j.last.endedAt - j.last.startedAt : null,
-      message: j.message ?? null,
-    }),
-  );
+  const results = run.jobs.map((j): EachJobJson => ({
+    seq: j.seq,
+    line: j.line,
+    name: j.name,
+    command: j.command,
+    outcome: j.outcome,
+    exit_code: j.last?.exitCode ?? null,
+    signal: j.last?.signal ?? null,
+    failure: j.last?.failure ?? null,
+    run_id: j.last?.runId ?? null,
+    run_ids: j.runIds,
+    retries: Math.max(0, j.attempts - 1),
+    started_at: j.last ? new Date(j.last.startedAt).toISOString() : null,
+    runtime_ms: j.last ? j.last.endedAt - j.last.startedAt : null,
+    message: j.message ?? null,
+  }));
   const count = (o: JobOutcome) => results.filter((r) => r.outcome === o).length;
   const signum = run.stoppedBy ? (constants.signals[run.stoppedBy] ?? 1) : 0;
   const exitCode = run.stoppedBy ? 128 + signum : results.every((r) => r.outcome === 'succeeded') ? 0 : 1;

@@ -27,7 +27,8 @@ export function parseLines(input: Buffer, nul: boolean, source: string): JobLine
     const command = nul ? raw : raw.replace(/\r$/, '');
     if (command.trim() === '') return;
     if (!nul && command.includes('\0')) throw new UsageError(`--each: line ${i + 1} of ${source} holds a NUL byte; a command cannot (NUL-separated input needs -0)`);
-    if (Buffer.byteLength(command) > MAX_LINE_BYTES) throw new UsageError(`--each: ${nul ? 'command' : 'line'} ${i + 1} of ${source} is ${Buffer.byteLength(command)} bytes; at most ${MAX_LINE_BYTES} fit in one argument`);
+    if (Buffer.byteLength(command) > MAX_LINE_BYTES)
+      throw new UsageError(`--each: ${nul ? 'command' : 'line'} ${i + 1} of ${source} is ${Buffer.byteLength(command)} bytes; at most ${MAX_LINE_BYTES} fit in one argument`);
     out.push({ line: i + 1, command });
   });
   if (!out.length) throw new UsageError(`--each: no command lines in ${source}${nul ? ' (NUL-separated, -0)' : ''}; expected one shell command per ${nul ? 'NUL-terminated record' : 'line'}`);
@@ -43,7 +44,7 @@ export async function readJobLines(file: string, nul: boolean, stdin: NodeJS.Rea
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of stdin) {
-      const b = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
+      const b = typeof c === 'string' ? Buffer.from(c) : c;
       size += b.length;
       if (size > MAX_INPUT_BYTES) throw new UsageError(`--each: stdin holds more than ${MAX_INPUT_BYTES / 1024 / 1024} MiB; expected a list of command lines`);
       chunks.push(b);

@@ -81,15 +81,14 @@ export function startJob(deps: SpawnDeps, dir: string, j: JobStart, ended: (e: J
     if (recorded) return;
     recorded = true;
     state.write(() => {
-      state.db.prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ? WHERE id = ? AND ended_at IS NULL").run(pid, id?.startTime ?? null, id?.bootId ?? null, pid, j.runId);
+      state.db
+        .prepare("UPDATE runs SET state = 'running', pid = ?, start_time = ?, boot_id = ?, pgid = ? WHERE id = ? AND ended_at IS NULL")
+        .run(pid, id?.startTime ?? null, id?.bootId ?? null, pid, j.runId);
       if (id) writePidFile(state, { id: j.runId, name: j.name, grp: j.group }, id);
     });
   };
   setImmediate(recordRunning);
-  const timer =
-    j.timeoutMs !== undefined
-      ? setTimeout(() => void stopJob(deps, j.runId, j.killGraceMs, { timedOut: true, why: `ran past --timeout ${j.timeoutMs}ms` }), j.timeoutMs)
-      : undefined;
+  const timer = j.timeoutMs !== undefined ? setTimeout(() => void stopJob(deps, j.runId, j.killGraceMs, { timedOut: true, why: `ran past --timeout ${j.timeoutMs}ms` }), j.timeoutMs) : undefined;
   child.once('exit', (code, sig) => {
     if (timer) clearTimeout(timer);
     recordRunning(); // a job that ended before its bookkeeping ran: its PID is recorded first

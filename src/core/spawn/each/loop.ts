@@ -86,7 +86,18 @@ export class Batch {
     private readonly deps: SpawnDeps,
     private readonly req: EachRequest,
   ) {
-    this.jobs = req.lines.map((l, i) => ({ seq: i + 1, line: l.line, name: `${req.prefix}-${i + 1}`, command: l.command, outcome: 'not_started', attempts: 0, runIds: [], last: undefined, message: undefined, notBefore: 0 }));
+    this.jobs = req.lines.map((l, i) => ({
+      seq: i + 1,
+      line: l.line,
+      name: `${req.prefix}-${i + 1}`,
+      command: l.command,
+      outcome: 'not_started',
+      attempts: 0,
+      runIds: [],
+      last: undefined,
+      message: undefined,
+      notBefore: 0,
+    }));
     this.pending = [...this.jobs];
   }
 
@@ -130,7 +141,16 @@ export class Batch {
     const job = this.pending.find((j) => j.notBefore <= now);
     if (!job) return Math.min(LONGEST_PAUSE_MS, Math.max(5, Math.min(...this.pending.map((j) => j.notBefore)) - now));
     const req: SpawnRequest = { ...this.req.base, name: job.name, command: ['/bin/sh', '-c', job.command] };
-    const a = attempt(deps, { req, throttle: this.host.throttle, agents: this.host.agents, self: this.self, queueId: this.queueId, waiting: true, listening: new Set(), mechanism: this.req.mechanism });
+    const a = attempt(deps, {
+      req,
+      throttle: this.host.throttle,
+      agents: this.host.agents,
+      self: this.self,
+      queueId: this.queueId,
+      waiting: true,
+      listening: new Set(),
+      mechanism: this.req.mechanism,
+    });
     const d = a.decision;
     this.queueId = d.admit ? undefined : a.queueId;
     if (d.admit) {
@@ -190,7 +210,14 @@ export class Batch {
       return;
     } else job.outcome = 'failed';
     if (job.outcome !== 'succeeded' && job.outcome !== 'stopped') this.failed();
-    this.req.joblog?.add({ seq: job.seq, startedAt: e.startedAt, runtimeMs: e.endedAt - e.startedAt, exitCode: e.exitCode, signal: e.signal ? (signalNumber(e.signal) ?? 0) : 0, command: job.command });
+    this.req.joblog?.add({
+      seq: job.seq,
+      startedAt: e.startedAt,
+      runtimeMs: e.endedAt - e.startedAt,
+      exitCode: e.exitCode,
+      signal: e.signal ? (signalNumber(e.signal) ?? 0) : 0,
+      command: job.command,
+    });
     this.wakeNow?.();
   }
 
