@@ -146,7 +146,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
     let services: string[] = [];
     try {
       const c = ctx.config().config;
-      services = [...c.services.map((s) => `services.${s.name}`), ...c.fleet.map((s) => `fleet.${s.name}`)];
+      services = [...c.services.map((s) => `services.${s.name}`), ...c.fleetAgents.map((s) => `agent.${s.name}`)];
     } catch {
       /* a broken config shows up in config.valid */
     }

@@ -1,8 +1,8 @@
 /** agentctl down: stop the config's [[agents]] entries gracefully (stop's routine), and keep a cron `up` from starting them again. */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, UsageError } from '../core/errors.js';
-import { downMarker } from '../core/fleet/apply.js';
-import { instanceNames } from '../core/fleet/plan.js';
+import { downMarker } from '../core/agents/apply.js';
+import { instanceNames } from '../core/agents/plan.js';
 import { checkName } from '../core/names.js';
 import { endRun } from '../core/runs/end.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
@@ -43,7 +43,7 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   const graceMs = parseDuration(String(opts.grace), '--grace');
   const dryRun = Boolean(opts.dryRun);
   const loaded = ctx.config();
-  const fleet = loaded.config.fleet;
+  const fleet = loaded.config.fleetAgents;
   const unknown = names.filter((n) => !fleet.some((s) => s.name === n));
   if (unknown.length) throw new UsageError(`down: no [[agents]] entry named ${unknown.map((u) => JSON.stringify(u)).join(', ')}; entries: ${fleet.map((s) => s.name).join(', ') || 'none'}`);
   const specs = names.length ? fleet.filter((s) => names.includes(s.name)) : fleet;

@@ -1,8 +1,8 @@
 /** agentctl up: start the config's [[agents]] entries that should run and do not; cron-safe. */
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, UsageError } from '../core/errors.js';
-import { downMarker, orphanedFleetRuns, upFleet, type UpRow } from '../core/fleet/apply.js';
-import { BAD_STATUSES, withRequired } from '../core/fleet/plan.js';
+import { downMarker, orphanedFleetRuns, upFleet, type UpRow } from '../core/agents/apply.js';
+import { BAD_STATUSES, withRequired } from '../core/agents/plan.js';
 import { checkName } from '../core/names.js';
 import { endRun } from '../core/runs/end.js';
 import { printable } from '../core/text.js';
@@ -37,7 +37,7 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   const graceMs = parseDuration(String(opts.grace), '--grace');
   const dryRun = Boolean(opts.dryRun);
   const loaded = ctx.config();
-  const fleet = loaded.config.fleet;
+  const fleet = loaded.config.fleetAgents;
   const unknown = names.filter((n) => !fleet.some((s) => s.name === n));
   if (unknown.length) {
     const known = fleet.map((s) => s.name).join(', ') || 'none: the config has no [[agents]] entries';

@@ -198,11 +198,11 @@ describe('doctor', () => {
     fleet(SLEEPERS);
     await up();
     await cli(['down', 'db', '--grace', '5s']);
-    const r = await cli(['doctor', '--json', '--check', 'fleet.db', 'fleet.web']);
+    const r = await cli(['doctor', '--json', '--check', 'agent.db', 'agent.web']);
     const checks = parseJson<{ checks: Array<{ id: string; status: string; value: string }> }>(r.stdout).checks;
     expect(checks.map((c) => [c.id, c.status])).toEqual([
-      ['fleet.db', 'warn'],
-      ['fleet.web', 'ok'],
+      ['agent.db', 'warn'],
+      ['agent.web', 'ok'],
     ]);
     expect(checks[0]!.value).toContain('db (down)');
   });

@@ -190,10 +190,10 @@ function validateServices(layer: FileLayer, raw: unknown): ServiceSpec[] {
 }
 
 /** Check one file's structure and values; returns its validated flat values and services. */
-export function validateLayer(layer: FileLayer): { values: Map<string, unknown>; services?: ServiceSpec[]; fleet?: AgentSpec[] } {
+export function validateLayer(layer: FileLayer): { values: Map<string, unknown>; services?: ServiceSpec[]; fleetAgents?: AgentSpec[] } {
   const values = new Map<string, unknown>();
   let services: ServiceSpec[] | undefined;
-  let fleet: AgentSpec[] | undefined;
+  let fleetAgents: AgentSpec[] | undefined;
   for (const [section, body] of Object.entries(layer.data)) {
     if (!SECTIONS.has(section)) {
       configFail(layer, section, undefined, `unknown section; accepted: ${[...SECTIONS].join(', ')}`);
@@ -204,7 +204,7 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
     }
     // [[agents]] (the fleet) and [agents] (patterns) share a name: TOML allows one per file
     if (section === 'agents' && Array.isArray(body)) {
-      fleet = validateAgents(layer, body);
+      fleetAgents = validateAgents(layer, body);
       continue;
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) configFail(layer, section, undefined, `expected a [${section}] table`);
@@ -221,5 +221,5 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
       }
     }
   }
-  return { values, ...(services ? { services } : {}), ...(fleet ? { fleet } : {}) };
+  return { values, ...(services ? { services } : {}), ...(fleetAgents ? { fleetAgents } : {}) };
 }

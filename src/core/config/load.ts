@@ -20,11 +20,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.defaultsOnly ? {} : (opts.env ?? process.env);
   const ignored: IgnoredConfig[] = [];
   const layers = readLayers(opts, ignored);
-  const { effective, services, fleet } = mergeLayers(layers, env, opts.flags ?? {});
+  const { effective, services, fleetAgents } = mergeLayers(layers, env, opts.flags ?? {});
   const get = <T>(k: string) => effective.get(k)!.value as T;
-  // the fleet is not in the hash: each entry has its own (core/fleet/), so editing one entry
+  // the fleet is not in the hash: each entry has its own (core/agents/), so editing one entry
   // does not make every run on the host look drifted
-  const config = { ...buildConfig(get, services.value), fleet };
+  const config = { ...buildConfig(get, services.value), fleetAgents };
   const entries = [...effective.entries()].map(([key, e]) => ({ key, value: displayValue(key, e.value), source: e.source }));
   entries.push({ key: 'services', value: services.value.map(displayService), source: services.source });
   const hash = fnv1a64(JSON.stringify(entries.map((e) => [e.key, e.value])));
@@ -45,19 +45,19 @@ function readLayers(opts: LoadOptions, ignored: IgnoredConfig[]): FileLayer[] {
 }
 
 /** Every key's effective value and its source: defaults, then files, then AGENTCTL_* variables, then flags. */
-function mergeLayers(layers: readonly FileLayer[], env: NodeJS.ProcessEnv, flags: FlagValues): { effective: Effective; services: { value: ServiceSpec[]; source: Source }; fleet: AgentSpec[] } {
+function mergeLayers(layers: readonly FileLayer[], env: NodeJS.ProcessEnv, flags: FlagValues): { effective: Effective; services: { value: ServiceSpec[]; source: Source }; fleetAgents: AgentSpec[] } {
   const effective: Effective = new Map<string, { value: unknown; source: Source }>();
   for (const spec of KEYS) {
     effective.set(`${spec.section}.${spec.key}`, { value: spec.validate(spec.default), source: { kind: 'default', detail: 'built-in' } });
   }
   let services: { value: ServiceSpec[]; source: Source } = { value: [], source: { kind: 'default', detail: 'built-in' } };
-  let fleet: AgentSpec[] = [];
+  let fleetAgents: AgentSpec[] = [];
 
   for (const layer of layers) {
     const v = validateLayer(layer);
     for (const [k, value] of v.values) effective.set(k, { value, source: { kind: layer.kind, detail: layer.path } });
     if (v.services) services = { value: v.services, source: { kind: layer.kind, detail: layer.path } };
-    if (v.fleet) fleet = v.fleet; // like services: the highest file with [[agents]] holds the whole fleet
+    if (v.fleetAgents) fleetAgents = v.fleetAgents; // like services: the highest file with [[agents]] holds the whole fleet
   }
 
   for (const spec of KEYS) {
@@ -81,11 +81,11 @@ function mergeLayers(layers: readonly FileLayer[], env: NodeJS.ProcessEnv, flags
     }
   }
 
-  return { effective, services, fleet };
+  return { effective, services, fleetAgents };
 }
 
 /** The typed Config from the merged flat values. */
-function buildConfig(get: <T>(k: string) => T, services: readonly ServiceSpec[]): Omit<Config, 'fleet'> {
+function buildConfig(get: <T>(k: string) => T, services: readonly ServiceSpec[]): Omit<Config, 'fleetAgents'> {
   return {
     throttle: {
       ...DEFAULT_THROTTLE,

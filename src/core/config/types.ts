@@ -25,7 +25,7 @@ export interface ServiceSpec {
 /** What restarts an `[[agents]]` entry at the next `up`: a failure (default), any end, or nothing. */
 export type RestartPolicy = 'on-failure' | 'always' | 'never';
 
-/** One `[[agents]]` entry of the fleet file: what `agentctl up` keeps running (core/fleet/). */
+/** One `[[agents]]` entry of the fleet file: what `agentctl up` keeps running (core/agents/). */
 export interface AgentSpec {
   readonly name: string;
   readonly command: readonly string[];
@@ -126,7 +126,7 @@ export interface Config {
   };
   readonly services: readonly ServiceSpec[];
   /** `[[agents]]`: the fleet `agentctl up` keeps running (empty when the file has none) */
-  readonly fleet: readonly AgentSpec[];
+  readonly fleetAgents: readonly AgentSpec[];
   readonly state: {
     readonly eventsMaxAgeMs: number;
     readonly eventsMaxRows: number;

@@ -39,7 +39,7 @@ export interface RunRow {
   readonly cpu_ms: number | null;
   /** the largest peak RSS (VmHWM) of its process seen so far; null when never read */
   readonly peak_rss_bytes: number | null;
-  /** set by `agentctl up`: the fleet file and the entry's hash (core/fleet/) */
+  /** set by `agentctl up`: the fleet file and the entry's hash (core/agents/) */
   readonly fleet_file?: string | null;
   readonly fleet_hash?: string | null;
 }

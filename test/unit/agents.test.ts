@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findCycle } from '../../src/core/config/agents.js';
 import { loadConfig } from '../../src/core/config/load.js';
 import { ConfigError } from '../../src/core/errors.js';
-import { entryHash, instanceNames, orderFleet, planInstance, refusalStatus, withRequired } from '../../src/core/fleet/plan.js';
+import { entryHash, instanceNames, orderFleet, planInstance, refusalStatus, withRequired } from '../../src/core/agents/plan.js';
 import { tempDir, thrown } from '../helpers.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ const load = (toml: string) => {
 describe('[[agents]] parsing', () => {
   it('fills the defaults and resolves cwd from the file', () => {
     const c = load('[[agents]]\nname = "w"\ncommand = ["python3", "w.py"]\ncwd = "sub"\nenv = "e1"\nenv_vars = { A = "1" }\n');
-    const [w] = c.config.fleet;
+    const [w] = c.config.fleetAgents;
     expect(w).toMatchObject({ name: 'w', group: 'default', priority: 3, instances: 1, restart: 'on-failure', requires: [], env: { name: 'e1', ports: 1 }, envVars: { A: '1' } });
     expect(w!.cwd.endsWith('/sub')).toBe(true);
     expect(w!.line).toBe(1);
@@ -77,7 +77,7 @@ describe('the plan', () => {
     expect(instanceNames({ name: 'w', instances: 3 })).toEqual(['w-1', 'w-2', 'w-3']);
   });
   it('hashes what shapes the process, not the restart policy', () => {
-    const base = load('[[agents]]\nname = "w"\ncommand = ["a"]\n').config.fleet[0]!;
+    const base = load('[[agents]]\nname = "w"\ncommand = ["a"]\n').config.fleetAgents[0]!;
     expect(entryHash({ ...base, restart: 'never', priority: 1 })).toBe(entryHash(base));
     expect(entryHash({ ...base, command: ['b'] })).not.toBe(entryHash(base));
     expect(entryHash({ ...base, envVars: { A: '1' } })).not.toBe(entryHash(base));

@@ -175,7 +175,7 @@ async function start(deps: SpawnDeps, step: Step, state: State): Promise<UpRow> 
 
 /** A required entry's instance names, from the config the deps carry. */
 function instanceNamesOf(entry: string, deps: SpawnDeps): string[] {
-  const spec = deps.config.config.fleet.find((s) => s.name === entry);
+  const spec = deps.config.config.fleetAgents.find((s) => s.name === entry);
   return spec ? instanceNames(spec) : [entry];
 }
 
@@ -187,7 +187,7 @@ function onceThrottle(deps: SpawnDeps): SpawnDeps {
 
 /** The live runs `up` started from this config's files whose entry (or instance) is gone: `up --prune` stops them. */
 export function orphanedFleetRuns(state: State, loaded: LoadedConfig): RunRow[] {
-  const names = new Set(loaded.config.fleet.flatMap((s) => instanceNames(s)));
+  const names = new Set(loaded.config.fleetAgents.flatMap((s) => instanceNames(s)));
   const files = new Set(loaded.files);
   return liveRuns(state).filter((r) => r.fleet_file != null && files.has(r.fleet_file) && !names.has(r.name));
 }

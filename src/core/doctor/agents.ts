@@ -1,13 +1,13 @@
 /** doctor's checks of the config's [[agents]] entries: one per entry, ok when every instance runs. */
-import { downMarker } from '../fleet/apply.js';
-import { instanceNames } from '../fleet/plan.js';
+import { downMarker } from '../agents/apply.js';
+import { instanceNames } from '../agents/plan.js';
 import type { Check, CheckResult, Facts } from './check.js';
 import { live } from './check.js';
 
 /** One check per [[agents]] entry: its instances running (a run of that name, started by up or not). */
 export function fleetChecks(f: Facts): Check[] {
-  return (f.config?.config.fleet ?? []).map((spec) => ({
-    id: `fleet.${spec.name}`,
+  return (f.config?.config.fleetAgents ?? []).map((spec) => ({
+    id: `agent.${spec.name}`,
     group: 'fleet' as const,
     title: `agent ${spec.name}`,
     run: (): CheckResult => {
