@@ -7,7 +7,7 @@ _agentctl() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "${COMP_WORDS[i]}" in
-      doctor|throttle-status|spawn|ps|stats|dlq|breaker|env|env-gc|ports|reap|stop|wait|logs|dedupe-workers|config|events|completion) cmd="${COMP_WORDS[i]}"; break ;;
+      doctor|throttle-status|spawn|ps|stats|dlq|breaker|env|env-gc|ports|reap|stop|wait|logs|dedupe-workers|config|events|fleet|completion) cmd="${COMP_WORDS[i]}"; break ;;
     esac
   done
   case "$prev" in
@@ -17,7 +17,7 @@ _agentctl() {
     --check|--max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "$global_opts doctor throttle-status spawn ps stats dlq breaker env env-gc ports reap stop wait logs dedupe-workers config events completion" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "$global_opts doctor throttle-status spawn ps stats dlq breaker env env-gc ports reap stop wait logs dedupe-workers config events fleet completion" -- "$cur")) ;;
     doctor) COMPREPLY=($(compgen -W "$global_opts --check --strict --fix --fix-processes --prometheus" -- "$cur")) ;;
     throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
     spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env" -- "$cur")) ;;
@@ -35,6 +35,7 @@ _agentctl() {
     dedupe-workers) COMPREPLY=($(compgen -W "$global_opts --match --keep --grace --dry-run --all-users --across-folders" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     events) COMPREPLY=($(compgen -W "$global_opts --since --kind --command --limit" -- "$cur")) ;;
+    fleet) COMPREPLY=($(compgen -W "$global_opts init status" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "$global_opts bash zsh fish" -- "$cur")) ;;
   esac
 }

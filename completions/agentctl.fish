@@ -24,6 +24,7 @@ complete -c agentctl -n '__fish_use_subcommand' -a logs -d 'print a detached run
 complete -c agentctl -n '__fish_use_subcommand' -a dedupe-workers -d 'one instance per worker identity (the script in its real folder, without interpreter, _vN suffix or daemon flags): end the rest'
 complete -c agentctl -n '__fish_use_subcommand' -a config -d 'print every effective configuration value and where it came from; exit 78 when invalid'
 complete -c agentctl -n '__fish_use_subcommand' -a events -d 'show the audit log: every decision and action, with its reason'
+complete -c agentctl -n '__fish_use_subcommand' -a fleet -d 'the fleet-wide cap on PostgreSQL: "fleet init" creates the lease table, "fleet status" shows the leases per group and host'
 complete -c agentctl -n '__fish_use_subcommand' -a completion -d 'print the shell completion script for bash, zsh or fish'
 complete -c agentctl -n '__fish_seen_subcommand_from doctor' -l check -r -d 'run only these checks (e.g. host.load services.orchestrator)'
 complete -c agentctl -n '__fish_seen_subcommand_from doctor' -l strict -d 'warnings fail too'
@@ -95,4 +96,5 @@ complete -c agentctl -n '__fish_seen_subcommand_from events' -l since -r -d 'onl
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l kind -r -d 'only events of this kind (e.g. throttle.level)'
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l command -r -d 'only events written by this command'
 complete -c agentctl -n '__fish_seen_subcommand_from events' -l limit -r -d 'at most n events, the newest (default: 100)'
+complete -c agentctl -n '__fish_seen_subcommand_from fleet' -a 'init status'
 complete -c agentctl -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'

@@ -6,6 +6,7 @@ import { modeAt } from '../core/policy.js';
 import { getHealth } from '../core/runs/health.js';
 import { liveRuns, runAlive, type RunRow } from '../core/runs/registry.js';
 import { logFile } from '../core/runs/files.js';
+import { noteFleetSync } from '../core/fleet/fleet.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
 import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
@@ -68,6 +69,7 @@ export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ct
   const state = ctx.state();
   const now = ctx.now();
   reconcileAll(state, loaded, now, 'ps');
+  await noteFleetSync(ctx, state, loaded, now); // renew this host's fleet leases, release ended runs'
   const live = state.guard(() => liveRuns(state));
   const runs: PsRun[] = live.map((r: RunRow) => {
     const h = getHealth(state, r.name);

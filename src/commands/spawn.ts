@@ -2,6 +2,7 @@
 import { basename } from 'node:path';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, UsageError } from '../core/errors.js';
+import { fleetCap, noteFleetSync } from '../core/fleet/fleet.js';
 import { checkName } from '../core/names.js';
 import { programName } from '../core/proc.js';
 import { spawnDeps } from '../core/spawn/deps.js';
@@ -94,6 +95,8 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     },
     ctx.globals.json,
   );
+  // a fleet-capped spawn renewed this host's leases when it asked the fleet; any other does it here
+  if (fleetCap(loaded.config, group) === undefined) await noteFleetSync(ctx, ctx.state(), loaded, ctx.now());
   const data = spawnJson(result);
   switch (result.outcome) {
     case 'refused':

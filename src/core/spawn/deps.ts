@@ -43,6 +43,8 @@ export interface SpawnDeps {
   readonly listProcesses: () => Promise<ProcInfo[]>;
   /** argv that runs agentctl, for the detached timeout watchdog */
   readonly selfArgv: readonly string[];
+  /** a warning for the operator (stderr): a fleet admitted without PostgreSQL's answer */
+  readonly onWarning?: (line: string) => void;
   /** called once the child runs (foreground) or is launched (detached) */
   readonly onStart?: (info: { runId: string; pid: number }) => void;
 }
@@ -83,6 +85,7 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     },
     listProcesses,
     selfArgv: [process.execPath, process.argv[1]!],
+    onWarning: (line) => ctx.note(`agentctl: warning: ${line}`),
     ...(onStart ? { onStart } : {}),
   };
 }
