@@ -166,6 +166,33 @@ describe('fleet-wide cap', () => {
   }, 90_000);
 });
 
+describe('doctor', () => {
+  it('shows the leases per host, writes agentctl_fleet_leases{group,host}, and warns when leases are not renewed within lease_ttl / 2', async () => {
+    let a = host('host-a', { cap: 3 });
+    const b = host('host-b', { cap: 3 });
+    expect((await spawnClaude(a, 'a1')).code).toBe(0);
+    expect((await spawnClaude(b, 'b1')).code).toBe(0);
+    expect((await spawnClaude(b, 'b2')).code).toBe(0);
+    const prom = join(t.dir, 'doctor.prom');
+    const r = await cli(a, ['doctor', '--json', '--check', 'fleet.leases', '--prometheus', prom]);
+    const doc = JSON.parse(r.stdout) as { checks: Array<{ id: string; status: string; value: string }>; fleet: unknown };
+    const leasesCheck = doc.checks.find((c) => c.id === 'fleet.leases')!;
+    expect(leasesCheck.value).toContain('claude 3 of 3 (host-a 1, host-b 2)');
+    expect(leasesCheck.status).toBe('warn'); // at the cap
+    expect(doc.fleet).toEqual({ host_id: 'host-a', groups: [{ group: 'claude', cap: 3, used: 3, hosts: { 'host-a': 1, 'host-b': 2 } }] });
+    const text = readFileSync(prom, 'utf8');
+    expect(text).toContain('agentctl_fleet_leases{group="claude",host="host-a"} 1');
+    expect(text).toContain('agentctl_fleet_leases{group="claude",host="host-b"} 2');
+    // host-a renewed at its spawn; once lease_ttl / 2 has passed without a reconcile, doctor warns
+    a = host('host-a', { cap: 3, ttl: '2s' }); // the same state dir, a short lease_ttl
+    const renewal = async () => (JSON.parse((await cli(a, ['doctor', '--json', '--check', 'fleet.renewal'])).stdout) as { checks: Array<{ status: string; value: string }> }).checks[0]!;
+    await waitFor(async () => (await renewal()).status === 'warn', 20_000, { what: 'fleet.renewal warns' });
+    expect((await renewal()).value).toMatch(/1 fleet-capped runs; leases last renewed .* ago/);
+    expect((await cli(a, ['ps'])).code).toBe(0);
+    expect((await renewal()).status).toBe('ok');
+  }, 60_000);
+});
+
 describe('PostgreSQL down', () => {
   it('refuses fleet-capped spawns (fail closed, exit 75, a clear line), local commands keep working, nothing corrupt after it comes back', async () => {
     const a = host('host-a', { cap: 2 });

@@ -46,6 +46,9 @@ export function fleetHostId(fleet: FleetSettings): string {
   return machineId;
 }
 
+/** kv key: when this host last renewed its fleet leases ({ at }), for doctor's fleet.renewal. */
+export const FLEET_RENEWED_KEY = 'fleet.renewed';
+
 /** Ended runs are released for this long after their end (later their leases have expired anyway). */
 const RELEASE_WINDOW_SLACK_MS = 60_000;
 
@@ -93,6 +96,7 @@ export async function fleetSync(state: State, loaded: LoadedConfig, now: number)
   if (facts.live.length === 0 && facts.ended.length === 0) return undefined;
   try {
     await withClient(fleet, (c) => syncLeases(c, { hostId: fleetHostId(fleet), live: facts.live, ended: facts.ended, ttlMs: fleet.leaseTtlMs }));
+    state.write(() => state.setKv(FLEET_RENEWED_KEY, { at: now }, now));
     return undefined;
   } catch (err) {
     return `fleet: leases not renewed: ${(err as Error).message}`;

@@ -6,7 +6,7 @@
  * fleet admits on the local caps alone, with a warning. Groups without a fleet cap never get here.
  */
 import { ringAfterCommit } from '../bell.js';
-import { fleetCap, fleetHostId, localLeaseFacts } from '../fleet/fleet.js';
+import { FLEET_RENEWED_KEY, fleetCap, fleetHostId, localLeaseFacts } from '../fleet/fleet.js';
 import { FleetListener } from '../fleet/listen.js';
 import { releaseLeases, syncLeases, takeLease } from '../fleet/lease.js';
 import { FleetUnreachable, withClient } from '../fleet/pg.js';
@@ -40,6 +40,8 @@ export async function fleetAdmit(deps: SpawnDeps, req: SpawnRequest, runId: stri
       await syncLeases(c, { hostId, live: local.live.filter((h) => h.runId !== runId), ended: local.ended, ttlMs: fleet.leaseTtlMs });
       return takeLease(c, { group: req.group, cap, hostId, holder: { runId, name: req.name, pid: self.pid, startTime: self.startTime, bootId: self.bootId }, ttlMs: fleet.leaseTtlMs });
     });
+    // renewed just now: doctor's fleet.renewal reads when
+    state.write(() => state.setKv(FLEET_RENEWED_KEY, { at: deps.now() }, deps.now()));
     if (taken.granted) return undefined;
     const count: FleetCount = { group: req.group, cap, ...taken.count };
     refusal = { admit: false, reason: 'fleet_full', exitCode: 75, message: fleetFullMessage(count), fleet: count };
