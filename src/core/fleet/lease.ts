@@ -4,7 +4,7 @@
  * the cap), renew and release a host's leases, and read them. Expiry is by the database's clock.
  */
 import type { Client } from 'pg';
-import { LEASE_TABLE, RELEASE_CHANNEL } from './schema.js';
+import { LEASE_TABLE, RELEASE_CHANNEL, TAKE_FUNCTION } from './schema.js';
 
 export interface LeaseHolder {
   readonly runId: string;
@@ -22,7 +22,6 @@ export interface GroupCount {
 
 export type TakeResult = { readonly granted: true } | { readonly granted: false; readonly count: GroupCount };
 
-const lockKey = (group: string) => `agentctl.fleet:${group}`;
 const ttlSeconds = (ms: number) => ms / 1000;
 
 async function countGroup(client: Client, group: string): Promise<GroupCount> {
@@ -34,32 +33,36 @@ async function countGroup(client: Client, group: string): Promise<GroupCount> {
 }
 
 /**
- * One transaction: lock the group (so two hosts never both take its last slot), drop its
- * expired leases, count the rest, and insert ours when under `cap`.
+ * One call, one transaction on the server (TAKE_FUNCTION): renew this host's live leases and
+ * release its ended runs' (`sync`), then lock the group (so two hosts never both take its last
+ * slot), drop its expired leases, count the rest, and insert ours when under `cap`.
  */
-export async function takeLease(client: Client, args: { group: string; cap: number; hostId: string; holder: LeaseHolder; ttlMs: number }): Promise<TakeResult> {
-  const { group, cap, hostId, holder } = args;
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey(group)]);
-    await client.query(`DELETE FROM ${LEASE_TABLE} WHERE grp = $1 AND expires_at <= now()`, [group]);
-    const count = await countGroup(client, group);
-    if (count.used >= cap) {
-      await client.query('ROLLBACK');
-      return { granted: false, count };
-    }
-    await client.query(
-      `INSERT INTO ${LEASE_TABLE} (grp, host_id, run_id, name, pid, start_time, boot_id, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
-       ON CONFLICT (host_id, run_id) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
-      [group, hostId, holder.runId, holder.name, holder.pid, holder.startTime, holder.bootId, ttlSeconds(args.ttlMs)],
-    );
-    await client.query('COMMIT');
-    return { granted: true };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
+export async function takeLease(
+  client: Client,
+  args: { group: string; cap: number; hostId: string; holder: LeaseHolder; ttlMs: number; sync: { live: readonly LeaseHolder[]; ended: readonly string[] } },
+): Promise<TakeResult> {
+  const { group, cap, hostId, holder, sync } = args;
+  const rows = (
+    await client.query<{ granted: boolean; holder: string | null; n: string }>(`SELECT granted, holder, n FROM ${TAKE_FUNCTION}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, [
+      group,
+      cap,
+      hostId,
+      holder.runId,
+      holder.name,
+      holder.pid,
+      holder.startTime,
+      holder.bootId,
+      ttlSeconds(args.ttlMs),
+      sync.live.map((h) => h.runId),
+      sync.live.map((h) => h.pid),
+      sync.live.map((h) => h.startTime),
+      sync.live.map((h) => h.bootId),
+      [...sync.ended],
+    ])
+  ).rows;
+  if (rows[0]?.granted) return { granted: true };
+  const hosts = rows.map((r) => ({ host: r.holder ?? '?', n: Number(r.n) }));
+  return { granted: false, count: { used: hosts.reduce((a, h) => a + h.n, 0), hosts } };
 }
 
 /** Is a group under its cap now? (a waiter's check before it asks its own host again) */

@@ -8,7 +8,7 @@
 import { ringAfterCommit } from '../bell.js';
 import { FLEET_RENEWED_KEY, fleetCap, fleetHostId, localLeaseFacts } from '../fleet/fleet.js';
 import { FleetListener } from '../fleet/listen.js';
-import { releaseLeases, syncLeases, takeLease } from '../fleet/lease.js';
+import { releaseLeases, takeLease } from '../fleet/lease.js';
 import { FleetUnreachable, withClient } from '../fleet/pg.js';
 import type { ProcessIdentity } from '../identity.js';
 import type { State } from '../state.js';
@@ -36,10 +36,9 @@ export async function fleetAdmit(deps: SpawnDeps, req: SpawnRequest, runId: stri
   const local = localLeaseFacts(state, fleet, deps.now());
   let refusal: Refusal;
   try {
-    const taken = await withClient(fleet, async (c) => {
-      await syncLeases(c, { hostId, live: local.live.filter((h) => h.runId !== runId), ended: local.ended, ttlMs: fleet.leaseTtlMs });
-      return takeLease(c, { group: req.group, cap, hostId, holder: { runId, name: req.name, pid: self.pid, startTime: self.startTime, bootId: self.bootId }, ttlMs: fleet.leaseTtlMs });
-    });
+    const holder = { runId, name: req.name, pid: self.pid, startTime: self.startTime, bootId: self.bootId };
+    const sync = { live: local.live.filter((h) => h.runId !== runId), ended: local.ended };
+    const taken = await withClient(fleet, (c) => takeLease(c, { group: req.group, cap, hostId, holder, ttlMs: fleet.leaseTtlMs, sync }));
     // renewed just now: doctor's fleet.renewal reads when
     state.write(() => state.setKv(FLEET_RENEWED_KEY, { at: deps.now() }, deps.now()));
     if (taken.granted) return undefined;
