@@ -30,24 +30,30 @@ const pgBin = (() => {
 
 const work = mkdtempSync(join(tmpdir(), 'agentctl-bench-fleet-'));
 const isRoot = process.getuid?.() === 0;
+/** @param {string} name @param {string[]} args */
 const tool = (name, args) => {
   const argv = isRoot ? ['runuser', '-u', 'postgres', '--', join(pgBin, name), ...args] : [join(pgBin, name), ...args];
-  const r = spawnSync(argv[0], argv.slice(1), { cwd: work, encoding: 'utf8' });
+  const r = spawnSync(/** @type {string} */ (argv[0]), argv.slice(1), { cwd: work, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
 };
 
 const port = await new Promise((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
+    const p = /** @type {import('node:net').AddressInfo} */ (s.address()).port;
     s.close(() => resolve(p));
   });
 });
 
 const data = join(work, 'data');
 const env = { ...process.env, AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: 'false' };
+/** @typedef {'local' | 'socket' | 'tcp'} Case */
+/** @type {Case[]} */
 const CASES = ['local', 'socket', 'tcp'];
-const states = Object.fromEntries(CASES.map((c) => [c, join(work, c)]));
-const configs = Object.fromEntries(CASES.map((c) => [c, join(work, `${c}.toml`)]));
+/** @type {Record<Case, string>} */
+const states = { local: join(work, 'local'), socket: join(work, 'socket'), tcp: join(work, 'tcp') };
+/** @type {Record<Case, string>} */
+const configs = { local: join(work, 'local.toml'), socket: join(work, 'socket.toml'), tcp: join(work, 'tcp.toml') };
+/** @param {Case} which @param {string[]} args */
 const cli = (which, args) => spawnSync(process.execPath, [bin, '--config', configs[which], '--state-dir', states[which], ...args], { env, encoding: 'utf8' });
 
 try {
@@ -61,14 +67,17 @@ try {
   tool('initdb', ['-D', data, '-U', 'bench', `--pwfile=${join(work, 'pw')}`, '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync']);
   tool('pg_ctl', ['start', '-w', '-D', data, '-l', join(work, 'log'), '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${work}`]);
   writeFileSync(configs.local, '[spawn]\ncooldown = "0s"\n');
+  /** @param {string} url */
   const fleet = (url) => `[fleet]\nurl = "${url}"\nhost_id = "bench"\n\n[fleet.caps]\nclaude = 100000\n`;
   writeFileSync(configs.tcp, fleet(`postgres://bench:${PASSWORD}@127.0.0.1:${port}/postgres`));
   writeFileSync(configs.socket, fleet(`postgres://bench@localhost:${port}/postgres?host=${encodeURIComponent(work)}`));
   const init = cli('tcp', ['fleet', 'init']);
   if (init.status !== 0) throw new Error(`fleet init: ${init.stderr}`);
 
-  const times = Object.fromEntries(CASES.map((c) => [c, []]));
+  /** @type {Record<Case, number[]>} */
+  const times = { local: [], socket: [], tcp: [] };
   let n = 0;
+  /** @param {Case} which */
   const once = (which) => {
     const name = `${which}-${n++}`;
     const t0 = process.hrtime.bigint();
@@ -81,7 +90,7 @@ try {
   for (let i = 0; i < RUNS; i++) {
     // rotate which goes first, so drift in the host's load hits every case alike
     for (let j = 0; j < CASES.length; j++) {
-      const w = CASES[(i + j) % CASES.length];
+      const w = /** @type {Case} */ (CASES[(i + j) % CASES.length]);
       times[w].push(once(w));
     }
   }
