@@ -21,7 +21,7 @@ _agentctl() {
     doctor) COMPREPLY=($(compgen -W "$global_opts --check --strict --fix --fix-processes --prometheus" -- "$cur")) ;;
     throttle-status) COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus" -- "$cur")) ;;
     spawn) COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env" -- "$cur")) ;;
-    ps) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
+    ps) COMPREPLY=($(compgen -W "$global_opts --fleet" -- "$cur")) ;;
     stats) COMPREPLY=($(compgen -W "$global_opts --since --name" -- "$cur")) ;;
     dlq) COMPREPLY=($(compgen -W "$global_opts " -- "$cur")) ;;
     breaker) COMPREPLY=($(compgen -W "$global_opts --host ls reset" -- "$cur")) ;;

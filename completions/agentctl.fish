@@ -52,6 +52,7 @@ complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l cpu-time -r -d 'C
 complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l nice -r -d 'run at this niceness (0-19)'
 complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l port -r -d 'lease n ports for the run: PORT, PORT_1..PORT_n and AGENTCTL_PORTS in its environment'
 complete -c agentctl -n '__fish_seen_subcommand_from spawn' -l env -r -d 'run inside an environment: its ports as PORT..., AGENTCTL_ENV=name'
+complete -c agentctl -n '__fish_seen_subcommand_from ps' -l fleet -d 'also the fleet-wide leases per group and host, from PostgreSQL (needs [fleet])'
 complete -c agentctl -n '__fish_seen_subcommand_from stats' -l since -r -d 'only runs started since (e.g. 24h) or an ISO time'
 complete -c agentctl -n '__fish_seen_subcommand_from stats' -l name -r -d 'only this name'
 complete -c agentctl -n '__fish_seen_subcommand_from breaker' -l host -d 'with reset: reset the host-wide startup-failure breaker'

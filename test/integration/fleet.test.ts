@@ -173,6 +173,29 @@ describe('fleet-wide cap', () => {
   }, 90_000);
 });
 
+describe('ps --fleet', () => {
+  it('adds the leases per group and host; with PostgreSQL down it says why and still lists the local runs', async () => {
+    const a = host('host-a', { cap: 3 });
+    const b = host('host-b', { cap: 3 });
+    expect((await spawnClaude(a, 'a1')).code).toBe(0);
+    expect((await spawnClaude(b, 'b1')).code).toBe(0);
+    const j = await cli(a, ['ps', '--fleet', '--json']);
+    expect(JSON.parse(j.stdout).fleet).toEqual({ host_id: 'host-a', groups: [{ group: 'claude', cap: 3, used: 2, hosts: { 'host-a': 1, 'host-b': 1 } }] });
+    const text = await cli(a, ['ps', '--fleet']);
+    expect(text.stdout).toMatch(/fleet leases \(this host: host-a\):/);
+    expect(text.stdout).toMatch(/claude\s*│\s*2 of 3\s*│\s*host-a \(this host\) 1, host-b 1/);
+    cluster.stop();
+    const down = await cli(a, ['ps', '--fleet', '--json']);
+    expect(down.code).toBe(0);
+    const doc = JSON.parse(down.stdout) as { runs: Array<{ name: string }>; fleet: { error: string } };
+    expect(doc.runs.map((r) => r.name)).toEqual(['a1']);
+    expect(doc.fleet.error).toMatch(/cannot reach PostgreSQL/);
+    const plain = host('plain', { cap: 1 });
+    writeFileSync(plain.cfg, '');
+    expect((await cli(plain, ['ps', '--fleet'])).code).toBe(78);
+  });
+});
+
 describe('doctor', () => {
   it('shows the leases per host, writes agentctl_fleet_leases{group,host}, and warns when leases are not renewed within lease_ttl / 2', async () => {
     let a = host('host-a', { cap: 3 });
