@@ -16,6 +16,7 @@ import * as endRun from '../commands/end-run.js';
 import * as envGc from '../commands/env-gc.js';
 import * as env from '../commands/env.js';
 import * as events from '../commands/events.js';
+import * as fleet from '../commands/fleet.js';
 import * as logs from '../commands/logs.js';
 import * as ports from '../commands/ports.js';
 import * as ps from '../commands/ps.js';
@@ -74,6 +75,7 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   '_end-run': endRun,
   config,
   events,
+  fleet,
 };
 
 /** Every command's declaration, hidden ones too, in --help's order. */

@@ -42,6 +42,7 @@ export const COMMANDS = {
   '_end-run': () => import('../commands/end-run.js'),
   config: () => import('../commands/config.js'),
   events: () => import('../commands/events.js'),
+  fleet: () => import('../commands/fleet.js'),
   // the completion command prints the command tree itself, so it lives in the face
   completion: () => import('./completion-spec.js'),
 } satisfies Record<string, () => Promise<Loaded>>;

@@ -7,7 +7,9 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { loadConfig } from '../core/config/load.js';
 import type { LoadedConfig } from '../core/config/types.js';
-import { type Check, type CheckResult, checks as checkTable, type Facts, fleetChecks, serviceChecks, type Status } from '../core/doctor/checks.js';
+import { agentChecks, type Check, type CheckResult, checks as checkTable, type Facts, serviceChecks, type Status } from '../core/doctor/checks.js';
+import { FLEET_CHECK_IDS, fleetChecks, type FleetSeen } from '../core/doctor/fleet.js';
+import type { FleetStatus } from '../core/fleet/fleet.js';
 import { applyFixes } from '../core/doctor-fix.js';
 import { EXIT, ExitError, UsageError } from '../core/errors.js';
 import { checkOutputPath } from '../core/fsutil.js';
@@ -43,6 +45,8 @@ export interface DoctorResult {
   readonly status: Status;
   readonly strict: boolean;
   readonly checks: readonly CheckOut[];
+  /** with [fleet], when PostgreSQL answered: this host's id and the leases per group and host */
+  readonly fleet?: { readonly host_id: string; readonly groups: FleetStatus['groups'] };
   readonly fix?: { readonly actions: readonly string[]; readonly before: { readonly score: number; readonly checks: readonly CheckOut[] } };
 }
 
@@ -62,6 +66,7 @@ function overall(results: ReadonlyArray<{ status: Status }>, strict: boolean): S
 interface Gathered {
   facts: Facts;
   list: Check[];
+  fleet: FleetSeen;
 }
 
 async function gather(ctx: Ctx): Promise<Gathered> {
@@ -89,7 +94,8 @@ async function gather(ctx: Ctx): Promise<Gathered> {
     report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: async () => procs }, effective.config, state, 'doctor');
   }
   const facts: Facts = { now: ctx.now(), config: effective, configError, state, stateError, stateDir: ctx.stateDir().dir, report, procs };
-  return { facts, list: [...checkTable(effective.config.doctor), ...serviceChecks(facts), ...fleetChecks(facts)] };
+  const fleet: FleetSeen = {};
+  return { facts, list: [...checkTable(effective.config.doctor), ...serviceChecks(facts), ...agentChecks(facts), ...fleetChecks(facts, fleet)], fleet };
 }
 
 async function runChecks(list: readonly Check[], facts: Facts, only: Set<string> | undefined): Promise<CheckOut[]> {
@@ -124,6 +130,16 @@ export function prometheusMetrics(r: DoctorResult, nowMs: number): Metric[] {
       type: 'gauge',
       samples: r.checks.filter((c) => typeof c.metric === 'number').map((c) => ({ labels: { id: c.id }, value: c.metric! })),
     },
+    ...(r.fleet
+      ? [
+          {
+            name: 'agentctl_fleet_leases',
+            help: 'Unexpired fleet leases per group and host, as PostgreSQL holds them.',
+            type: 'gauge' as const,
+            samples: r.fleet.groups.flatMap((g) => Object.entries(g.hosts).map(([host, n]) => ({ labels: { group: g.group, host }, value: n }))),
+          },
+        ]
+      : []),
     {
       name: 'agentctl_last_run_timestamp_seconds',
       help: 'When this agentctl command last ran (unix seconds).',
@@ -151,6 +167,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       /* a broken config shows up in config.valid */
     }
     for (const s of services) known.add(s);
+    for (const id of FLEET_CHECK_IDS) known.add(id);
     const bad = requested.filter((id) => !known.has(id));
     if (bad.length) throw new UsageError(`--check: unknown check ${bad.map((b) => JSON.stringify(b)).join(', ')}; known: ${[...known].join(', ')}`);
   }
@@ -165,7 +182,15 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
     results = await runChecks(g.list, g.facts, only);
     fix = { actions, before };
   }
-  const result: DoctorResult = { score: score(results), status: overall(results, strict), strict, checks: results, ...(fix ? { fix } : {}) };
+  const seen = g.fleet.status;
+  const result: DoctorResult = {
+    score: score(results),
+    status: overall(results, strict),
+    strict,
+    checks: results,
+    ...(seen ? { fleet: { host_id: seen.host_id, groups: seen.groups } } : {}),
+    ...(fix ? { fix } : {}),
+  };
   if (prom !== undefined) {
     try {
       writeMetricsFile(prom, prometheusMetrics(result, ctx.now()));

@@ -6,6 +6,10 @@ import { modeAt } from '../core/policy.js';
 import { getHealth } from '../core/runs/health.js';
 import { liveRuns, runAlive, type RunRow } from '../core/runs/registry.js';
 import { logFile } from '../core/runs/files.js';
+import type { FleetSettings } from '../core/config/types.js';
+import { EXIT, ExitError } from '../core/errors.js';
+import { type FleetStatus, fleetStatus, noteFleetSync } from '../core/fleet/fleet.js';
+import { FleetUnreachable } from '../core/fleet/pg.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
 import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
@@ -17,8 +21,17 @@ import { parseInterval } from '../core/live/interval.js';
 export const declaration: CommandDecl = {
   name: 'ps',
   description: 'list registered runs and the agents agentctl did not start; --watch for the live view (as agentctl top)',
-  options: [{ flags: '--watch [interval]', help: 'the live view: redraw every interval on a terminal (q or Ctrl-C leaves); piped, a snapshot per interval', preset: '1s' }],
-  examples: ['agentctl ps', 'agentctl ps --json | jq \'.runs[] | select(.breaker != "closed")\'', 'agentctl ps --watch', "agentctl ps --watch 5s --json | jq -c '.runs[] | {name, cpu_pct}'"],
+  options: [
+    { flags: '--watch [interval]', help: 'the live view: redraw every interval on a terminal (q or Ctrl-C leaves); piped, a snapshot per interval', preset: '1s' },
+    { flags: '--fleet', help: 'also the fleet-wide leases per group and host, from PostgreSQL (needs [fleet])' },
+  ],
+  examples: [
+    'agentctl ps',
+    'agentctl ps --json | jq \'.runs[] | select(.breaker != "closed")\'',
+    'agentctl ps --watch',
+    "agentctl ps --watch 5s --json | jq -c '.runs[] | {name, cpu_pct}'",
+    'agentctl ps --fleet',
+  ],
 };
 
 export interface PsRun {
@@ -55,7 +68,11 @@ export interface PsResult {
   readonly unmanaged: readonly PsAgent[];
   /** agents on the host against the host's cap (the last recorded level's max agents) */
   readonly host: HostAgents;
+  /** with --fleet: the leases per group and host, or why PostgreSQL could not say */
+  readonly fleet?: PsFleet;
 }
+
+export type PsFleet = { readonly host_id: string; readonly groups: FleetStatus['groups'] } | { readonly error: string };
 
 const TICK_MS = 10; // USER_HZ is 100 on every Linux agentctl supports
 const PAGE = 4096;
@@ -79,6 +96,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
   const state = ctx.state();
   const now = ctx.now();
   reconcileAll(state, loaded, now, 'ps');
+  await noteFleetSync(ctx, state, loaded, now); // renew this host's fleet leases, release ended runs'
   const live = state.guard(() => liveRuns(state));
   const runs: PsRun[] = live.map((r: RunRow) => {
     const h = getHealth(state, r.name);
@@ -116,7 +134,35 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
     });
   }
   const host = hostAgents(loaded.config, { managed: live.length, unmanaged: unmanaged.length, level: state.guard(() => lastLevel(state)), disabled: throttleDisabled(ctx.env) });
-  return { data: { runs, unmanaged, host }, alwaysPrint: true };
+  const fleet = opts.fleet ? await psFleet(ctx, loaded.config.fleet) : undefined;
+  return { data: { runs, unmanaged, host, ...(fleet ? { fleet } : {}) }, alwaysPrint: true };
+}
+
+/** --fleet: the fleet's leases; local state is listed whether or not PostgreSQL answers. */
+async function psFleet(ctx: Ctx, fleet: FleetSettings | undefined): Promise<PsFleet> {
+  if (!fleet) throw new ExitError(EXIT.config, '--fleet: no fleet configured; set [fleet] url = "postgres://..." (see docs/fleet-postgres.md)', 'fleet_not_configured');
+  try {
+    const s = await fleetStatus(fleet);
+    return { host_id: s.host_id, groups: s.groups };
+  } catch (err) {
+    if (!(err instanceof FleetUnreachable)) throw err;
+    ctx.note(`agentctl: warning: fleet: ${err.message}`);
+    return { error: err.message };
+  }
+}
+
+/** The --fleet section: one line per group, its leases per host. */
+function renderFleet(f: PsFleet, ui: Ui): string {
+  if ('error' in f) return ui.c.yellow(`fleet: ${f.error}`);
+  if (f.groups.length === 0) return 'fleet: no fleet caps and no leases';
+  const rows = f.groups.map((g) => [
+    g.group,
+    g.cap === null ? `${g.used}` : `${g.used} of ${g.cap}`,
+    Object.entries(g.hosts)
+      .map(([h, n]) => `${h === f.host_id ? `${h} (this host)` : h} ${n}`)
+      .join(', ') || '-',
+  ]);
+  return `fleet leases (this host: ${f.host_id}):\n${ui.table(['group', 'leases', 'hosts'], rows, { hosts: 'wrap' })}`;
 }
 
 export function render(r: PsResult, ui: Ui): string {
@@ -165,5 +211,6 @@ export function render(r: PsResult, ui: Ui): string {
       ),
     );
   }
+  if (r.fleet) out.push('', renderFleet(r.fleet, ui));
   return out.join('\n');
 }

@@ -10,6 +10,7 @@ import { reap } from '../core/reap/apply.js';
 import type { ReapResult } from '../core/reap/plan.js';
 import { printable } from '../core/text.js';
 import { parseDuration } from '../core/units.js';
+import { noteFleetSync } from '../core/fleet/fleet.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
 export const declaration: CommandDecl = {
@@ -46,6 +47,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
     orphans: Boolean(opts.orphans),
     shed: Boolean(opts.shed),
   });
+  if (!opts.dryRun && !data.skipped) await noteFleetSync(ctx, ctx.state(), ctx.config(), ctx.now()); // renew this host's fleet leases
   // another reaper holds the lock: nothing was done, and cron mail should not say so each time
   if (data.skipped && !opts.verbose && !ctx.globals.json) return { exitCode: EXIT.ok };
   const failed = data.findings.some((f) => f.action === 'failed');

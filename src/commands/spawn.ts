@@ -2,6 +2,7 @@
 import { basename } from 'node:path';
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import { EXIT, UsageError } from '../core/errors.js';
+import { fleetCap, noteFleetSync } from '../core/fleet/fleet.js';
 import { checkName } from '../core/names.js';
 import { programName } from '../core/proc.js';
 import { spawnDeps } from '../core/spawn/deps.js';
@@ -95,6 +96,8 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     },
     ctx.globals.json,
   );
+  // a fleet-capped spawn renewed this host's leases when it asked the fleet; any other does it here
+  if (fleetCap(loaded.config, terms.group) === undefined) await noteFleetSync(ctx, ctx.state(), loaded, ctx.now());
   const data = spawnJson(result);
   switch (result.outcome) {
     case 'refused':
@@ -162,6 +165,9 @@ async function runBatch(opts: OptionValues, args: readonly string[], ctx: Ctx): 
   const prefix = opts.name !== undefined ? String(opts.name) : `each-${ctx.now().toString(36)}`;
   checkName(`${prefix}-${lines.length}`, opts.name !== undefined ? `--name (jobs are named ${prefix}-1..${lines.length})` : '--each');
   const loaded = ctx.config();
+  // the batch's loop takes local slots only: a fleet-capped group would go around the fleet's cap
+  if (fleetCap(loaded.config, terms.group) !== undefined)
+    throw new UsageError(`--each: group ${terms.group} has a fleet-wide cap ([fleet.caps]); batches do not take fleet leases yet: use another group, or spawn each job with --wait`);
   const killGraceMs = opts.killGrace !== undefined ? parseDuration(String(opts.killGrace), '--kill-grace') : loaded.config.spawn.killGraceMs;
   const joblog = opts.joblog !== undefined ? new Joblog(String(opts.joblog)) : undefined;
   ctx.state(); // open (and migrate) before admission

@@ -13,6 +13,7 @@ import type { LoadedConfig } from '../core/config/types.js';
 import { getIdentity } from '../core/identity.js';
 import { checkName } from '../core/names.js';
 import { processUid } from '../core/proc.js';
+import { noteFleetSync } from '../core/fleet/fleet.js';
 import { reconcileAll, runFate } from '../core/runs/reconcile.js';
 import { liveRuns, type RunRow } from '../core/runs/registry.js';
 import { readPidFiles } from '../core/runs/files.js';
@@ -121,6 +122,7 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     endRun(state, loaded, r, graceMs, { timedOut: false, why: `stopped by agentctl stop (grace ${formatDuration(graceMs)})`, command: 'stop' }),
   );
   const duration = ctx.now() - started;
+  await noteFleetSync(ctx, state, loaded, ctx.now()); // the stopped runs give their fleet leases back
   const recordError = ended.find((e) => e.record_error !== undefined)?.record_error;
   if (recordError === undefined) {
     try {

@@ -8,6 +8,7 @@ import { endRun } from '../core/runs/end.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
+import { noteFleetSync } from '../core/fleet/fleet.js';
 
 export const declaration: CommandDecl = {
   name: 'up',
@@ -50,6 +51,7 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   const data: UpResult = { dry_run: dryRun, file: fleet[0]?.file ?? null, agents, pruned };
   if (!dryRun) {
     const state = ctx.state();
+    await noteFleetSync(ctx, state, loaded, ctx.now()); // renew this host's fleet leases, release ended runs'
     const started = agents.filter((a) => a.status === 'started').map((a) => a.name);
     if (started.length || bad.length || pruned.length) {
       state.write(() =>

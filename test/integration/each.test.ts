@@ -194,4 +194,14 @@ describe('spawn --each', () => {
     expect(r.stderr).toMatch(message);
     expect(runs()).toEqual([]);
   });
+
+  it('a group with a fleet-wide cap is refused (exit 2): the batch would go around the fleet', async () => {
+    writeFileSync(cfg, '[fleet]\nurl = "postgres://agentctl@127.0.0.1:9/fleet"\n\n[fleet.caps]\nclaude = 2\n');
+    file('jobs.txt', 'true\n');
+    const r = await cli(['spawn', '--each', 'jobs.txt', '--group', 'claude']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^agentctl: --each: group claude has a fleet-wide cap/);
+    expect(runs()).toEqual([]);
+  });
 });

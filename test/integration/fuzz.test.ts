@@ -70,10 +70,11 @@ const GUARD: Record<string, string[]> = {
 
 function makeCase(r: () => number, spec: ReturnType<typeof programSpec>): string[] {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
-  const cmd = r() < 0.05 ? { name: pick(VALUES), options: [], args: [], subcommands: [], description: '' } : pick(spec.subcommands);
+  // top, --watch and --follow run until interrupted by design, and --each reads stdin until it
+  // ends (a file of lines, or `-`); everything else must finish on its own
+  const cmd = r() < 0.05 ? { name: pick(VALUES), options: [], args: [], subcommands: [], description: '' } : pick(spec.subcommands.filter((c) => c.name !== 'top'));
   const argv: string[] = [cmd.name];
-  // --watch runs until interrupted by design; everything else must finish on its own
-  const opts = [...cmd.options, ...spec.options].filter((o) => !['--state-dir', '--config', '--watch'].includes(o.long));
+  const opts = [...cmd.options, ...spec.options].filter((o) => !['--state-dir', '--config', '--watch', '--follow', '--each'].includes(o.long));
   const n = Math.floor(r() * 5);
   for (let i = 0; i < n; i++) {
     const roll = r();

@@ -178,7 +178,7 @@ describe('validation names file, key and line', () => {
   it('unknown sections', () => {
     writeFileSync(projectFile(), '# comment\n\n[throttel]\nmemory_pct = [70, 80, 90]\n');
     const e = configErr(() => load());
-    expect(e.message).toBe(`config file ${projectFile()} line 3: throttel: unknown section; accepted: throttle, spawn, ports, reap, dedupe, doctor, env, agents, state, services`);
+    expect(e.message).toBe(`config file ${projectFile()} line 3: throttel: unknown section; accepted: throttle, spawn, ports, reap, dedupe, doctor, env, agents, state, fleet, services`);
     expect(e.line).toBe(3);
   });
 
@@ -256,5 +256,55 @@ describe('locateKey', () => {
     expect(locateKey(text, 'services', 'name', 1)).toBe(9);
     expect(locateKey(text, 'services', undefined, 1)).toBe(8);
     expect(locateKey(text, 'throttle', 'nope')).toBe(2);
+  });
+});
+
+describe('[fleet]', () => {
+  const url = 'postgres://ops:hunter2-secret@db.internal:5432/agentctl';
+
+  it('is off without a url: no fleet settings', () => {
+    expect(load().config.fleet).toBeUndefined();
+  });
+
+  it('reads url, host id, lease ttl, timeout, on_unreachable and the caps table', () => {
+    writeFileSync(projectFile(), `[fleet]\nurl = "${url}"\nhost_id = "ci-3"\nlease_ttl = "30s"\non_unreachable = "admit"\n\n[fleet.caps]\nclaude = 10\nbatch = 2\n`);
+    const f = load().config.fleet!;
+    expect(f).toEqual({ url, hostId: 'ci-3', leaseTtlMs: 30_000, timeoutMs: 2000, onUnreachable: 'admit', caps: { claude: 10, batch: 2 } });
+  });
+
+  it('takes the caps from AGENTCTL_FLEET_CAPS as group=max pairs', () => {
+    const f = load({ AGENTCTL_FLEET_URL: url, AGENTCTL_FLEET_CAPS: 'claude=4, batch=1' }).config.fleet!;
+    expect(f.caps).toEqual({ claude: 4, batch: 1 });
+    expect(f.hostId).toBeUndefined();
+    expect(configErr(() => load({ AGENTCTL_FLEET_URL: url, AGENTCTL_FLEET_CAPS: 'claude' })).message).toMatch(/AGENTCTL_FLEET_CAPS: fleet.caps: expected a table/);
+  });
+
+  it('never shows the password: the url entry is redacted, and the hash does not depend on it', () => {
+    writeFileSync(projectFile(), `[fleet]\nurl = "${url}"\n`);
+    const l = load();
+    expect(JSON.stringify(l.entries)).not.toContain('hunter2');
+    expect(l.entries.find((e) => e.key === 'fleet.url')!.value).toBe('postgres://ops:REDACTED@db.internal:5432/agentctl');
+    const other = load({ AGENTCTL_FLEET_URL: url.replace('hunter2-secret', 'other') });
+    expect(other.hash).toBe(l.hash);
+  });
+
+  it('names the file, line and key of a bad value, without echoing the url', () => {
+    expectConfigError('[fleet]\nurl = "mysql://u:hunter2@h/db"\n', 'fleet.url', 2, /expected a postgres:\/\/ or postgresql:\/\/ URL, got a mysql: URL/);
+    expectConfigError('[fleet]\nurl = "postgres://u:hunter2@:bad:port/db"\n', 'fleet.url', 2, /value is not shown/);
+    expect(configErr(() => load()).message).not.toContain('hunter2');
+    expectConfigError(`[fleet]\nurl = "${url}"\nlease_ttl = "5"\n`, 'fleet.lease_ttl', 3, /expected a duration/);
+    expectConfigError(`[fleet]\nurl = "${url}"\non_unreachable = "open"\n`, 'fleet.on_unreachable', 3, /expected one of "refuse", "admit"/);
+    expectConfigError(`[fleet]\nurl = "${url}"\nhost_id = "a b"\n`, 'fleet.host_id', 3, /expected letters, digits/);
+    expectConfigError(`[fleet]\nurl = "${url}"\nlease = "5m"\n`, 'fleet.lease', 3, /unknown key; accepted in \[fleet\]: url, host_id, lease_ttl, timeout, on_unreachable, caps/);
+  });
+
+  it('names the line of a bad cap in [fleet.caps]', () => {
+    expectConfigError(`[fleet]\nurl = "${url}"\n\n[fleet.caps]\nclaude = 10\nbatch = 0\n`, 'fleet.caps.batch', 6, /expected a whole number from 1 to 100000/);
+    expectConfigError(`[fleet]\nurl = "${url}"\n\n[fleet.caps]\nclaude = "ten"\n`, 'fleet.caps.claude', 5, /expected a whole number/);
+  });
+
+  it('refuses caps without a url: they would cap nothing', () => {
+    writeFileSync(projectFile(), '[fleet.caps]\nclaude = 10\n');
+    expect(configErr(() => load()).message).toMatch(/fleet.caps: set, but fleet.url is empty/);
   });
 });

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../errors.js';
 import { trustFix, untrusted } from '../fsutil.js';
+import { capProblem } from './fleet-keys.js';
 import { duration, KEYS, SERVICE_KEYS } from './keys.js';
 import { validateAgents } from './agents.js';
 import type { AgentSpec, IgnoredConfig, LoadOptions, ServiceSpec, SourceKind } from './types.js';
@@ -214,6 +215,7 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
         const accepted = KEYS.filter((k) => k.section === section).map((k) => k.key);
         configFail(layer, section, key, `unknown key; accepted in [${section}]: ${accepted.join(', ')}`);
       }
+      if (section === 'fleet' && key === 'caps') checkCaps(layer, raw);
       try {
         values.set(`${section}.${key}`, spec.validate(raw));
       } catch (err) {
@@ -222,4 +224,13 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
     }
   }
   return { values, ...(services ? { services } : {}), ...(fleetAgents ? { fleetAgents } : {}) };
+}
+
+/** [fleet.caps] entry by entry, so an error names the line of the group it is about. */
+function checkCaps(layer: FileLayer, raw: unknown): void {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return; // the key's validator says what is expected
+  for (const [group, value] of Object.entries(raw as Record<string, unknown>)) {
+    const problem = capProblem(group, value);
+    if (problem) configFail(layer, 'fleet.caps', group, problem);
+  }
 }

@@ -3,6 +3,7 @@
  * AGENTCTL_* variable's text becomes its value. Adding a key is adding one entry to KEYS.
  */
 import { DURATION_HINT, SIZE_HINT, tryParseDuration, tryParseSize } from '../units.js';
+import { FLEET_KEYS, redactUrl } from './fleet-keys.js';
 import type { ServiceSpec } from './types.js';
 
 export type Validator = (raw: unknown) => unknown; // returns the normalised value or throws Error(message)
@@ -274,6 +275,7 @@ export const KEYS: readonly KeySpec[] = [
   { section: 'state', key: 'events_max_rows', default: 200_000, validate: int(1000, 100_000_000), fromEnv: envInt, doc: 'events kept at most' },
   { section: 'state', key: 'samples_max_age', default: '1d', validate: duration(60_000, 365 * 86_400_000), fromEnv: envStr, doc: 'resource samples older than this are pruned' },
   { section: 'state', key: 'samples_max_rows', default: 10_000, validate: int(100, 10_000_000), fromEnv: envInt, doc: 'resource samples kept at most' },
+  ...FLEET_KEYS,
 ];
 
 export const SERVICE_KEYS = ['name', 'pidfile', 'match', 'port', 'url', 'expect_status', 'timeout'] as const;
@@ -294,6 +296,7 @@ export function displayValue(key: string, value: unknown): unknown {
     return `${r.from}-${r.to}`;
   }
   if (key === 'spawn.log_max') return value;
+  if (key === 'fleet.url') return redactUrl(value as string); // a password never leaves the config
   if (key === 'doctor.disk_free') return (value as number[]).map((b) => `${Math.round(b / 1024 / 1024)}M`);
   if (spec && typeof spec.default === 'string' && typeof value === 'number') return fmtMs(value);
   return value;

@@ -11,7 +11,7 @@ import { ConfigError, UsageError } from '../errors.js';
 import { DEFAULT_THROTTLE } from '../throttle.js';
 import { configCandidates, configDistrust, type FileLayer, readLayer, validateLayer } from './files.js';
 import { displayService, displayValue, envName, KEYS } from './keys.js';
-import type { AgentSpec, Config, FlagValues, IgnoredConfig, LoadedConfig, LoadOptions, ServiceSpec, Source } from './types.js';
+import type { AgentSpec, Config, FleetSettings, FlagValues, IgnoredConfig, LoadedConfig, LoadOptions, ServiceSpec, Source } from './types.js';
 
 type Effective = Map<string, { value: unknown; source: Source }>;
 
@@ -22,6 +22,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const layers = readLayers(opts, ignored);
   const { effective, services, fleetAgents } = mergeLayers(layers, env, opts.flags ?? {});
   const get = <T>(k: string) => effective.get(k)!.value as T;
+  checkFleet(effective);
   // the fleet is not in the hash: each entry has its own (core/agents/), so editing one entry
   // does not make every run on the host look drifted
   const config = { ...buildConfig(get, services.value), fleetAgents };
@@ -148,6 +149,7 @@ function buildConfig(get: <T>(k: string) => T, services: readonly ServiceSpec[])
     },
     agents: { patterns: get('agents.patterns'), claude: get('agents.claude') },
     services,
+    fleet: fleetSettings(get),
     state: {
       eventsMaxAgeMs: get('state.events_max_age'),
       eventsMaxRows: get('state.events_max_rows'),
@@ -155,6 +157,32 @@ function buildConfig(get: <T>(k: string) => T, services: readonly ServiceSpec[])
       samplesMaxRows: get('state.samples_max_rows'),
     },
   };
+}
+
+/** [fleet] is on when fleet.url is set. */
+function fleetSettings(get: <T>(k: string) => T): FleetSettings | undefined {
+  const url = get<string>('fleet.url');
+  if (url === '') return undefined;
+  const hostId = get<string>('fleet.host_id');
+  return {
+    url,
+    hostId: hostId === '' ? undefined : hostId,
+    leaseTtlMs: get('fleet.lease_ttl'),
+    timeoutMs: get('fleet.timeout'),
+    onUnreachable: get('fleet.on_unreachable'),
+    caps: get('fleet.caps'),
+  };
+}
+
+/** Fleet caps without a fleet URL would cap nothing, silently: say so instead. */
+function checkFleet(effective: Effective): void {
+  const caps = effective.get('fleet.caps')!;
+  if (effective.get('fleet.url')!.value !== '' || Object.keys(caps.value as object).length === 0) return;
+  const from = caps.source.kind === 'env' ? `environment variable ${caps.source.detail}` : `config file ${caps.source.detail}`;
+  throw new ConfigError(`${from}: fleet.caps: set, but fleet.url is empty; give [fleet] url = "postgres://..." or remove the caps`, {
+    file: caps.source.kind === 'env' ? `env:${caps.source.detail}` : caps.source.detail,
+    key: 'fleet.caps',
+  });
 }
 
 /**

@@ -75,6 +75,22 @@ export interface DoctorThresholds {
   readonly diskFailBytes: number;
 }
 
+/** [fleet]: the fleet-wide cap on PostgreSQL (core/fleet). Present only when fleet.url is set. */
+export interface FleetSettings {
+  /** postgres:// URL; may hold a password: never printed, never stored (redactUrl) */
+  readonly url: string;
+  /** this host's id in the lease table; undefined: the machine id */
+  readonly hostId: string | undefined;
+  /** a lease not renewed this long expires, by the database's clock. @default 5 min */
+  readonly leaseTtlMs: number;
+  /** bound on every database call. @default 2 s */
+  readonly timeoutMs: number;
+  /** PostgreSQL unreachable: refuse fleet-capped spawns (exit 75) or admit them with a warning. @default refuse */
+  readonly onUnreachable: 'refuse' | 'admit';
+  /** group → fleet-wide maximum of live runs */
+  readonly caps: Readonly<Record<string, number>>;
+}
+
 export interface Config {
   readonly throttle: ThrottleSettings & {
     /** A stored sample older than this (or than twice cpuWindowMs) is not used to compute CPU. @default 2 min */
@@ -127,6 +143,8 @@ export interface Config {
   readonly services: readonly ServiceSpec[];
   /** `[[agents]]`: the fleet `agentctl up` keeps running (empty when the file has none) */
   readonly fleetAgents: readonly AgentSpec[];
+  /** undefined without [fleet] url: nothing of the fleet runs */
+  readonly fleet: FleetSettings | undefined;
   readonly state: {
     readonly eventsMaxAgeMs: number;
     readonly eventsMaxRows: number;

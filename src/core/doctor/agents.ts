@@ -5,7 +5,7 @@ import type { Check, CheckResult, Facts } from './check.js';
 import { live } from './check.js';
 
 /** One check per [[agents]] entry: its instances running (a run of that name, started by up or not). */
-export function fleetChecks(f: Facts): Check[] {
+export function agentChecks(f: Facts): Check[] {
   return (f.config?.config.fleetAgents ?? []).map((spec) => ({
     id: `agent.${spec.name}`,
     group: 'fleet' as const,

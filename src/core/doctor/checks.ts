@@ -22,7 +22,7 @@ import { portEnvChecks } from './ports-envs.js';
 export type { Check, CheckResult, Facts, Status } from './check.js';
 export { stalePidFiles } from './agents-runs.js';
 export { serviceChecks } from './services.js';
-export { fleetChecks } from './agents.js';
+export { agentChecks } from './agents.js';
 
 const TABLE: readonly CheckEntry[] = [...hostChecks, ...agentRunChecks, ...portEnvChecks, ...configStateChecks];
 

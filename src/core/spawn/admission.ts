@@ -7,7 +7,8 @@
 import { formatDuration } from '../units.js';
 import { type BreakerMode, modeAt, type NameHealth } from '../policy.js';
 
-export type RefusalReason = 'breaker_open' | 'backoff' | 'already_running' | 'cooldown' | 'rate_limit' | 'dependency' | 'no_slot' | 'no_ports';
+/** fleet_full and fleet_unreachable come after the local decision, from the fleet's leases (spawn/fleet.ts). */
+export type RefusalReason = 'breaker_open' | 'backoff' | 'already_running' | 'cooldown' | 'rate_limit' | 'dependency' | 'no_slot' | 'no_ports' | 'fleet_full' | 'fleet_unreachable';
 
 export interface AdmissionFacts {
   readonly now: number;
@@ -93,7 +94,17 @@ export type Decision =
       readonly pid?: number | null;
       /** for no_slot: the slots in use and the limit that bit, and which one it is */
       readonly slot?: { used: number; limit: number; kind: CapKind };
+      /** for fleet_full: the fleet-wide count of the group and the hosts holding it */
+      readonly fleet?: FleetCount;
     };
+
+/** A group's leases across the fleet against its cap. */
+export interface FleetCount {
+  readonly group: string;
+  readonly used: number;
+  readonly cap: number;
+  readonly hosts: ReadonlyArray<{ readonly host: string; readonly n: number }>;
+}
 
 /** A decision that refuses. */
 export type Refusal = Extract<Decision, { admit: false }>;

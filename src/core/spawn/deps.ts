@@ -46,6 +46,8 @@ export interface SpawnDeps {
   readonly selfArgv: readonly string[];
   /** a status line for --wait (a terminal's, or none): wait.ts says what holds the spawn */
   readonly progress?: () => Progress;
+  /** a warning for the operator (stderr): a fleet admitted without PostgreSQL's answer */
+  readonly onWarning?: (line: string) => void;
   /** called once the child runs (foreground) or is launched (detached) */
   readonly onStart?: (info: { runId: string; pid: number }) => void;
 }
@@ -87,6 +89,7 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     listProcesses,
     selfArgv: [process.execPath, process.argv[1]!],
     progress: () => ctx.progress(),
+    onWarning: (line) => ctx.note(`agentctl: warning: ${line}`),
     ...(onStart ? { onStart } : {}),
   };
 }

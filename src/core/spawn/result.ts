@@ -40,7 +40,18 @@ export type SpawnResult =
 
 /** spawn's --json document: snake_case like every other command's, one shape per outcome. */
 export type SpawnOutput =
-  | { outcome: 'refused'; reason: string; exit_code: number; message: string; retry_at: string | null; run_id: string | null; pid: number | null; waited_ms: number }
+  | {
+      outcome: 'refused';
+      reason: string;
+      exit_code: number;
+      message: string;
+      retry_at: string | null;
+      run_id: string | null;
+      pid: number | null;
+      waited_ms: number;
+      /** fleet_full: the group's leases across the fleet, per host */
+      fleet?: { group: string; used: number; cap: number; hosts: Record<string, number> };
+    }
   | { outcome: 'already_running'; run_id: string; pid: number | null }
   | { outcome: 'started'; run_id: string; pid: number; name: string; log_path: string; limit_mechanism: string; trial: boolean; waited_ms: number; ports: readonly number[] }
   | {
@@ -72,6 +83,7 @@ export function spawnJson(r: SpawnResult): SpawnOutput {
         run_id: d.runId ?? null,
         pid: d.pid ?? null,
         waited_ms: r.waitedMs,
+        ...(d.fleet ? { fleet: { group: d.fleet.group, used: d.fleet.used, cap: d.fleet.cap, hosts: Object.fromEntries(d.fleet.hosts.map((h) => [h.host, h.n])) } } : {}),
       };
     }
     case 'already_running':

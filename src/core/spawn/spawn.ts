@@ -10,6 +10,7 @@ import { getRun, registryFor } from '../runs/registry.js';
 import { portsTakenRefusal } from './admission.js';
 import type { SpawnDeps, SpawnRequest } from './deps.js';
 import { launchDetached } from './detached.js';
+import { releaseFleetLease } from './fleet.js';
 import { superviseForeground } from './foreground.js';
 import { limitPrefix } from './launch.js';
 import type { SpawnResult } from './result.js';
@@ -24,9 +25,20 @@ export async function spawnRun(deps: SpawnDeps, req: SpawnRequest, childStdoutTo
   if ('outcome' in admitted) return admitted;
   const waitedMs = deps.now() - started;
   const ports = await provePorts(deps, req, admitted);
-  if (!ports) return { outcome: 'refused', decision: portsTakenRefusal(req.name), waitedMs };
+  if (!ports) {
+    await releaseFleetLease(deps, req, admitted.runId);
+    return { outcome: 'refused', decision: portsTakenRefusal(req.name), waitedMs };
+  }
   const run = { runId: admitted.runId, trial: admitted.trial, waitedMs, mechanism, argv: [...prefix, ...req.command], ports, portEnv: portEnv(req, ports) };
-  return req.detach ? launchDetached(deps, req, run) : superviseForeground(deps, req, run, childStdoutToStderr);
+  let result: SpawnResult | undefined;
+  try {
+    result = req.detach ? await launchDetached(deps, req, run) : await superviseForeground(deps, req, run, childStdoutToStderr);
+    return result;
+  } finally {
+    // a run that ended here (foreground, or one that could not start) gives its fleet lease back;
+    // a detached run's end is released by the reconcile that records it (fleetSync)
+    if (result?.outcome !== 'started') await releaseFleetLease(deps, req, admitted.runId);
+  }
 }
 
 /**

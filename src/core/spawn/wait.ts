@@ -11,6 +11,7 @@ import { listeningPorts } from '../ports/leases.js';
 import type { Refusal } from './admission.js';
 import { attempt } from './attempt.js';
 import type { SpawnDeps, SpawnRequest, ThrottleCap } from './deps.js';
+import { fleetAdmit, FleetWait } from './fleet.js';
 import type { LimitMechanism } from './launch.js';
 import type { Progress } from '../ctx.js';
 import { elapsedSince, spawnWaitText } from '../progress.js';
@@ -90,28 +91,36 @@ export async function admitOrWait(
   // the status line (deps.progress), from the first refusal it waits out
   let progress: Progress | undefined;
   let tail: ((ms: number) => string) | undefined;
+  let fleetWait: FleetWait | undefined;
+  const show = (d: Refusal, ahead: number) => {
+    if (!progress) {
+      progress = deps.progress?.();
+      tail = elapsedSince(deps.now() - from.started); // the line counts the whole wait
+    }
+    progress?.update(spawnWaitText(req, d, ahead, deps.now()), tail);
+  };
   try {
     for (;;) {
       const a = attempt(deps, { req, throttle: host.throttle, agents: host.agents, self, queueId, waiting, listening: req.ports ? listeningPorts() : new Set(), mechanism: from.mechanism });
       queueId = a.queueId;
       const d = a.decision;
-      if (d.admit) return { runId: a.runId!, trial: d.trial, ports: a.ports ?? [] };
+      if (d.admit) {
+        // a fleet-capped group also needs its fleet lease; refused, the local slot is back (fleet.ts)
+        const fleet = await fleetAdmit(deps, req, a.runId!, self, waiting);
+        if (!fleet) return { runId: a.runId!, trial: d.trial, ports: a.ports ?? [] };
+        const waited = deps.now() - from.started;
+        if (!waiting || waited >= req.waitMs) return gaveUp(deps, req, fleet, waited);
+        show(fleet, 0);
+        await (fleetWait ??= new FleetWait(deps, req)).pause(req.waitMs - waited);
+        continue;
+      }
       if (d.reason === 'already_running' && req.ifNotRunning) return { outcome: 'already_running', runId: d.runId!, pid: d.pid ?? null };
       const waited = deps.now() - from.started;
       if (!waiting || d.exitCode === 69 || d.reason === 'already_running' || waited >= req.waitMs) {
         leaveQueue(state, queueId);
-        if (waiting && waited >= req.waitMs) {
-          state.write(() =>
-            state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }),
-          );
-        }
-        return { outcome: 'refused', decision: d, waitedMs: waited };
+        return gaveUp(deps, req, d, waited);
       }
-      if (!progress) {
-        progress = deps.progress?.();
-        tail = elapsedSince(deps.now() - from.started); // the line counts the whole wait
-      }
-      progress?.update(spawnWaitText(req, d, a.ahead, deps.now()), tail);
+      show(d, a.ahead);
       const candidate = d.retryAt === undefined && couldTakeNextSlot(a.ahead, d.slot?.limit);
       if (candidate) bell ??= new BellListener(bellPath(state));
       await pause(deps, d, a.ahead, req.waitMs - waited, candidate ? bell : undefined);
@@ -121,7 +130,19 @@ export async function admitOrWait(
   } finally {
     progress?.done();
     bell?.close();
+    fleetWait?.close();
   }
+}
+
+/** The refusal that ends the call; a --wait that ran out is an event. */
+function gaveUp(deps: SpawnDeps, req: SpawnRequest, d: Refusal, waited: number): Extract<SpawnResult, { outcome: 'refused' }> {
+  const { state } = deps;
+  if (req.waitMs !== undefined && waited >= req.waitMs) {
+    state.write(() =>
+      state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }),
+    );
+  }
+  return { outcome: 'refused', decision: d, waitedMs: waited };
 }
 
 /** Sleep until the refusal's retry time, the next poll, or the bell (for a waiter that listens), within what is left of --wait. */
