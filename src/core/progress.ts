@@ -3,7 +3,6 @@
  * `Progress`): pure, so each reads the same in a test as on a terminal. The face draws them
  * (src/cli/progress.ts); nothing here knows whether anyone sees them.
  */
-import type { Refusal } from './spawn/admission.js';
 import { formatDuration } from './units.js';
 
 /** 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 101st, 111th. */
@@ -33,7 +32,15 @@ function names(list: readonly string[], max = 5): string {
 }
 
 /** What holds a waiting spawn, for `spawn --wait`'s status line (`ahead`: waiters before it in the queue of the cap that holds it). */
-export function spawnWaitText(req: { name: string; group: string }, d: Refusal, ahead: number, now: number): string {
+/** What spawnWaitText needs of a refusal (core/spawn/admission.ts `Refusal`), so this module stays below spawn. */
+export interface WaitingOn {
+  readonly reason: string;
+  readonly message: string;
+  readonly retryAt?: number | undefined;
+  readonly slot?: { readonly used: number; readonly limit: number; readonly kind: string } | undefined;
+}
+
+export function spawnWaitText(req: { name: string; group: string }, d: WaitingOn, ahead: number, now: number): string {
   const place = `${ordinal(ahead + 1)} in queue`;
   const retry = d.retryAt !== undefined && d.retryAt > now ? `, retry in ${formatElapsed(d.retryAt - now + 999)}` : '';
   if (d.reason === 'no_slot' && d.slot) {

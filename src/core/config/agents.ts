@@ -6,7 +6,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { NAME_RE } from '../names.js';
 import { MAX_TIMER_MS, SIZE_HINT, tryParseSize } from '../units.js';
-import { type FileLayer, configFail, locateKey } from './files.js';
+import { configFail, type FileLayer, locateKey } from './locate.js';
 import { AGENT_KEYS, duration } from './keys.js';
 import type { AgentSpec, RestartPolicy } from './types.js';
 

@@ -4,7 +4,7 @@
  * The URL may hold a password: it is shown redacted (redactUrl) and never echoed in errors.
  */
 import { DURATION_HINT, tryParseDuration } from '../units.js';
-import type { KeySpec } from './keys.js';
+import type { KeySpec } from './types.js';
 
 const fail = (msg: string): never => {
   throw new Error(msg);

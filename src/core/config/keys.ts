@@ -4,19 +4,9 @@
  */
 import { DURATION_HINT, SIZE_HINT, tryParseDuration, tryParseSize } from '../units.js';
 import { FLEET_KEYS, redactUrl } from './fleet-keys.js';
-import type { ServiceSpec } from './types.js';
+import type { KeySpec, ServiceSpec, Validator } from './types.js';
 
-export type Validator = (raw: unknown) => unknown; // returns the normalised value or throws Error(message)
-
-export interface KeySpec {
-  readonly section: string;
-  readonly key: string;
-  readonly default: unknown;
-  readonly validate: Validator;
-  /** How a value from an environment variable (a string) becomes a TOML-like value. */
-  readonly fromEnv: (text: string) => unknown;
-  readonly doc: string;
-}
+export type { KeySpec, Validator } from './types.js';
 
 const fail = (msg: string): never => {
   throw new Error(msg);

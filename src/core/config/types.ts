@@ -184,3 +184,16 @@ export interface IgnoredConfig {
   /** what is wrong and the fix: "owned by bob (uid 1001), mode 0644: not yours or root's; fix: ..." */
   readonly reason: string;
 }
+
+/** A config key's value check: returns the normalised value or throws Error(message). */
+export type Validator = (raw: unknown) => unknown;
+
+export interface KeySpec {
+  readonly section: string;
+  readonly key: string;
+  readonly default: unknown;
+  readonly validate: Validator;
+  /** How a value from an environment variable (a string) becomes a TOML-like value. */
+  readonly fromEnv: (text: string) => unknown;
+  readonly doc: string;
+}
