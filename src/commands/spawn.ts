@@ -8,9 +8,7 @@ import { programName } from '../core/proc.js';
 import { spawnDeps } from '../core/spawn/deps.js';
 import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
 import { spawnRun } from '../core/spawn/spawn.js';
-import { type EachOutput, runEach } from '../core/spawn/each.js';
-import { readJobLines } from '../core/spawn/each/input.js';
-import { Joblog } from '../core/spawn/each/joblog.js';
+import type { EachOutput } from '../core/spawn/each.js';
 import { formatDuration, MAX_TIMER_MS, parseDuration, parseIntInRange, parseSize } from '../core/units.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
 
@@ -160,6 +158,8 @@ async function runBatch(opts: OptionValues, args: readonly string[], ctx: Ctx): 
   const terms = runTerms(opts);
   const retries = opts.retries !== undefined ? parseIntInRange(String(opts.retries), '--retries', 0, 100) : 0;
   const haltOnFailure = opts.haltOnFailure !== undefined ? parseIntInRange(String(opts.haltOnFailure), '--halt-on-failure', 1, 1_000_000) : undefined;
+  // the batch's code loads only for --each: a single spawn does not pay for it
+  const [{ runEach }, { readJobLines }, { Joblog }] = await Promise.all([import('../core/spawn/each.js'), import('../core/spawn/each/input.js'), import('../core/spawn/each/joblog.js')]);
   const lines = await readJobLines(String(opts.each), Boolean(opts.null));
   // job k is PREFIX-k: the prefix must leave room for the largest k
   const prefix = opts.name !== undefined ? String(opts.name) : `each-${ctx.now().toString(36)}`;
