@@ -11,6 +11,7 @@ import { EXIT, ExitError } from '../core/errors.js';
 import { type FleetStatus, fleetStatus, noteFleetSync } from '../core/fleet/fleet.js';
 import { FleetUnreachable } from '../core/fleet/pg.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
+import { notePeakRss, readMemory } from '../core/runs/usage.js';
 import { printable, redactArgv, redactText, showArgv } from '../core/text.js';
 import { formatBytes, formatDuration } from '../core/units.js';
 import { hostAgents, type HostAgents, lastLevel, unmanagedAgents } from '../core/hostcap.js';
@@ -84,6 +85,17 @@ function procUsage(pid: number): { cpu_ms: number | null; rss_bytes: number | nu
   return { cpu_ms: st ? st.cpuTicks * TICK_MS : null, rss_bytes: Number.isFinite(rssPages) ? rssPages * PAGE : null };
 }
 
+/**
+ * A run's CPU time, RSS and peak RSS now: the RSS and the kernel's peak from one read of its
+ * status (so the peak is never below the RSS shown beside it), the peak no lower than its row's.
+ */
+function runUsage(pid: number, rowPeak: number | null): { cpu_ms: number | null; rss_bytes: number | null; peak_rss_bytes: number | null } {
+  const st = readProcStat(pid);
+  const mem = readMemory(pid);
+  const peaks = [rowPeak, mem.peakRssBytes, mem.rssBytes].filter((v): v is number => v !== null);
+  return { cpu_ms: st ? st.cpuTicks * TICK_MS : null, rss_bytes: mem.rssBytes, peak_rss_bytes: peaks.length ? Math.max(...peaks) : null };
+}
+
 export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx): Promise<Outcome<PsResult>> {
   if (opts.watch !== undefined) {
     const intervalMs = parseInterval(String(opts.watch), '--watch');
@@ -100,7 +112,7 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
   const live = state.guard(() => liveRuns(state));
   const runs: PsRun[] = live.map((r: RunRow) => {
     const h = getHealth(state, r.name);
-    const usage = r.pid !== null && runAlive(r, getIdentity) ? procUsage(r.pid) : { cpu_ms: null, rss_bytes: null };
+    const usage = r.pid !== null && runAlive(r, getIdentity) ? runUsage(r.pid, r.peak_rss_bytes) : { cpu_ms: null, rss_bytes: null, peak_rss_bytes: r.peak_rss_bytes };
     return {
       run_id: r.id,
       name: r.name,
@@ -111,13 +123,15 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       pid: r.pid,
       uptime_ms: now - r.started_at,
       ...usage,
-      peak_rss_bytes: r.peak_rss_bytes,
       ports: r.ports ? (JSON.parse(r.ports) as number[]) : [],
       breaker: modeAt(h, now),
       command: redactArgv(JSON.parse(r.command) as string[]), // runs stored before redaction may hold secrets
       log_path: r.mode === 'detached' ? logFile(state, r) : null,
     };
   });
+  // the row keeps the largest peak anyone has shown: what this reading adds is written back
+  const grown = runs.filter((x, i) => x.peak_rss_bytes !== null && x.peak_rss_bytes !== live[i]!.peak_rss_bytes);
+  if (grown.length) state.write(() => grown.forEach((x) => notePeakRss(state, x.run_id, x.peak_rss_bytes)));
   const procs = await ctx.listProcesses();
   const bootMs = now - Number(readProcFile('/proc/uptime')?.split(' ')[0] ?? 0) * 1000;
   const byPid = new Map(procs.map((p) => [p.pid, p]));

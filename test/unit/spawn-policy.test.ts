@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type AdmissionFacts, decide } from '../../src/core/spawn/admission.js';
 import { afterRun, backoffMs, classifyExit, DEFAULT_POLICY, FAILURE_TYPES, HEALTHY, hostBreakerAfter, modeAt, type NameHealth } from '../../src/core/policy.js';
-import { OOM_MESSAGE, ownChildTicks, parseExitFile, parseVmHwm, readPeakRss, runLimits } from '../../src/core/runs/usage.js';
+import { OOM_MESSAGE, ownChildTicks, parseExitFile, parseVmHwm, parseVmRss, readMemory, readPeakRss, runLimits } from '../../src/core/runs/usage.js';
 import { decodeShellStatus } from '../../src/core/runs/end.js';
 import { newRunId } from '../../src/core/runs/registry.js';
 import { BELL_POLL_MS, couldTakeNextSlot, FAST_POLLERS, pollDelay } from '../../src/core/spawn/wait.js';
@@ -74,6 +74,12 @@ describe('exit file', () => {
   it('peak RSS from /proc/<pid>/status, limits from the row, OOM words', () => {
     expect(parseVmHwm('Name:\tnode\nVmPeak:\t  999 kB\nVmHWM:\t   46264 kB\nVmRSS:\t 1 kB\n')).toBe(46264 * 1024);
     expect(parseVmHwm('Name:\tkthreadd\n')).toBeNull();
+    expect(parseVmRss('Name:\tnode\nVmHWM:\t   46264 kB\nVmRSS:\t 1 kB\n')).toBe(1024);
+    expect(parseVmRss('Name:\tkthreadd\n')).toBeNull();
+    // one read of status: the peak beside the RSS of the same moment
+    const mem = readMemory(process.pid);
+    expect(mem.rssBytes).toBeGreaterThan(0);
+    expect(mem.peakRssBytes).toBeGreaterThanOrEqual(mem.rssBytes!);
     expect(runLimits({ limits: '{"memoryMax":67108864,"cpuTimeSec":2}' })).toEqual({ memoryLimited: true, cpuLimitSec: 2 });
     expect(runLimits({ limits: '{}' })).toEqual({ memoryLimited: false, cpuLimitSec: null });
     expect(runLimits({ limits: null })).toEqual({ memoryLimited: false, cpuLimitSec: null });

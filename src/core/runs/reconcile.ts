@@ -13,7 +13,7 @@ import type { State } from '../state.js';
 import { decodeShellStatus, finishRun } from './end.js';
 import { capLog, childFile, exitFile, logFile, timeoutMarker, writePidFile } from './files.js';
 import { getHealth, setHealth } from './health.js';
-import { parseExitFile, readPeakRss } from './usage.js';
+import { notePeakRss, parseExitFile, readPeakRss } from './usage.js';
 import { liveRuns, type RegistryDeps, registryFor, runAlive, type RunRow, STARTING_TIMEOUT_MS, supervisorAlive } from './registry.js';
 
 export type RunFate =
@@ -108,10 +108,9 @@ function adopt(state: State, run: RunRow, child: ProcessIdentity, sup: ProcessId
 }
 
 /** Keep the largest peak RSS seen of a live run's process (one read of /proc/<pid>/status; written only when it grew). */
-function notePeakRss(state: State, run: RunRow): void {
+function notePeakOf(state: State, run: RunRow): void {
   const peak = run.pid !== null ? readPeakRss(run.pid) : null;
-  if (peak !== null && peak > (run.peak_rss_bytes ?? -1))
-    state.db.prepare('UPDATE runs SET peak_rss_bytes = ? WHERE id = ? AND (peak_rss_bytes IS NULL OR peak_rss_bytes < ?)').run(peak, run.id, peak);
+  if (peak !== null && peak > (run.peak_rss_bytes ?? -1)) notePeakRss(state, run.id, peak);
 }
 
 /**
@@ -142,7 +141,7 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
         break;
       case 'alive': {
         if (run.mode === 'detached' && deps.logMaxBytes) capLog(logFile(state, run), deps.logMaxBytes, 2 * deps.logMaxBytes);
-        notePeakRss(state, run);
+        notePeakOf(state, run);
         const h = getHealth(state, run.name);
         const up = deps.now - run.started_at;
         const mode = modeAt(h, deps.now);

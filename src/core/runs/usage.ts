@@ -55,10 +55,35 @@ export function parseVmHwm(status: string): number | null {
   return m ? Number(m[1]) * 1024 : null;
 }
 
+/** VmRSS (the resident set now) from the text of /proc/<pid>/status, in bytes. */
+export function parseVmRss(status: string): number | null {
+  const m = /^VmRSS:\s*(\d{1,15}) kB$/m.exec(status);
+  return m ? Number(m[1]) * 1024 : null;
+}
+
 /** A live process's peak resident set so far; null when it cannot be read. */
 export function readPeakRss(pid: number): number | null {
+  return readMemory(pid).peakRssBytes;
+}
+
+/**
+ * A live process's resident set now and its peak so far, from one read of /proc/<pid>/status:
+ * the kernel computes both from the same count there, so the peak is never below the RSS. Two
+ * reads (statm, then status, or the other way round) can disagree by the pages it touched or
+ * freed in between, and the kernel's per-CPU RSS counts make even an idle process's readings
+ * differ by a few pages.
+ */
+export function readMemory(pid: number): { rssBytes: number | null; peakRssBytes: number | null } {
   const text = readProcFile(`/proc/${pid}/status`);
-  return text === undefined ? null : parseVmHwm(text);
+  return text === undefined ? { rssBytes: null, peakRssBytes: null } : { rssBytes: parseVmRss(text), peakRssBytes: parseVmHwm(text) };
+}
+
+/**
+ * Keep `peak` as a run's peak RSS when it is larger than what its row holds (call inside a
+ * write): the row only ever grows, so it keeps the largest reading anyone has shown.
+ */
+export function notePeakRss(state: State, runId: string, peak: number | null): void {
+  if (peak !== null) state.db.prepare('UPDATE runs SET peak_rss_bytes = ? WHERE id = ? AND ended_at IS NULL AND (peak_rss_bytes IS NULL OR peak_rss_bytes < ?)').run(peak, runId, peak);
 }
 
 /** This process's children's CPU time so far (ticks), for a foreground run's before and after. */
