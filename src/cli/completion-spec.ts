@@ -13,6 +13,7 @@ import * as dlq from '../commands/dlq.js';
 import * as doctor from '../commands/doctor.js';
 import * as down from '../commands/down.js';
 import * as endRun from '../commands/end-run.js';
+import * as fleetSync from '../commands/fleet-sync.js';
 import * as envGc from '../commands/env-gc.js';
 import * as env from '../commands/env.js';
 import * as events from '../commands/events.js';
@@ -73,6 +74,7 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   logs,
   'dedupe-workers': dedupeWorkers,
   '_end-run': endRun,
+  '_fleet-sync': fleetSync,
   config,
   events,
   fleet,

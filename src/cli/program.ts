@@ -40,6 +40,7 @@ export const COMMANDS = {
   logs: () => import('../commands/logs.js'),
   'dedupe-workers': () => import('../commands/dedupe-workers.js'),
   '_end-run': () => import('../commands/end-run.js'),
+  '_fleet-sync': () => import('../commands/fleet-sync.js'),
   config: () => import('../commands/config.js'),
   events: () => import('../commands/events.js'),
   fleet: () => import('../commands/fleet.js'),

@@ -135,6 +135,33 @@ describe('fleet-wide cap', () => {
     expect((await leases()).map((l) => l.host_id)).toEqual(['host-b']);
   }, 90_000);
 
+  it('a detached run that ends on its own gives its lease back at once: no command on its host needed', async () => {
+    const a = host('host-a', { cap: 1 });
+    const b = host('host-b', { cap: 1 });
+    const go = join(t.dir, 'go');
+    const r1 = await cli(a, ['spawn', '-d', '--group', 'claude', '--name', 'a1', '--', 'sh', '-c', `while [ ! -e ${go} ]; do sleep 0.05; done`]);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect((await leases()).map((l) => l.host_id)).toEqual(['host-a']);
+    const waiter = spawnClaude(b, 'b1', ['--wait', '60s']);
+    await waitFor(
+      () => {
+        try {
+          return dbGet(b.sd, "SELECT 1 AS x FROM events WHERE kind = 'spawn.admitted'") !== undefined;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      { what: 'b1 asked the fleet' },
+    );
+    // a1 ends; nothing is run on host-a: its supervisor records the end and releases the lease
+    writeFileSync(go, '');
+    const r = await waiter;
+    expect(r.code, r.stderr).toBe(0);
+    expect((await leases()).map((l) => l.host_id)).toEqual(['host-b']);
+    expect(dbGet<{ state: string }>(a.sd, "SELECT state FROM runs WHERE name = 'a1'")?.state).toBe('exited');
+  }, 90_000);
+
   it('ps renews the leases of live runs and releases those of runs that ended', async () => {
     const a = host('host-a', { cap: 2, ttl: '1m' });
     expect((await spawnClaude(a, 'a1')).code).toBe(0);

@@ -44,6 +44,8 @@ export interface SpawnDeps {
   readonly listProcesses: () => Promise<ProcInfo[]>;
   /** argv that runs agentctl, for the detached timeout watchdog */
   readonly selfArgv: readonly string[];
+  /** the --config the command was given, for the agentctl commands a supervisor runs */
+  readonly configPath?: string | undefined;
   /** a status line for --wait (a terminal's, or none): wait.ts says what holds the spawn */
   readonly progress?: () => Progress;
   /** a warning for the operator (stderr): a fleet admitted without PostgreSQL's answer */
@@ -88,6 +90,7 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     },
     listProcesses,
     selfArgv: [process.execPath, process.argv[1]!],
+    configPath: ctx.globals.config,
     progress: () => ctx.progress(),
     onWarning: (line) => ctx.note(`agentctl: warning: ${line}`),
     ...(onStart ? { onStart } : {}),

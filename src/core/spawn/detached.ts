@@ -6,6 +6,7 @@
 import { closeSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../fsutil.js';
+import { fleetCap } from '../fleet/fleet.js';
 import { getIdentity } from '../identity.js';
 import { finishRun } from '../runs/end.js';
 import { childFile, exitFile, logFile, runDir, timeoutMarker, writePidFile } from '../runs/files.js';
@@ -66,6 +67,8 @@ function startSupervisor(deps: SpawnDeps, req: SpawnRequest, run: Launch, logFd:
     timeoutSec,
     log: logPath,
     logMax: deps.config.config.spawn.logMaxBytes,
+    fleetSync: fleetCap(deps.config.config, req.group) !== undefined,
+    configPath: deps.configPath,
     runId,
     name: req.name,
     watchdog,

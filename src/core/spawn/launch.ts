@@ -93,6 +93,8 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   cstime is then the child tree's CPU time (runs/usage.ts), read before the watchdog (whose
  *   _end-run must not count) and the capper are reaped. `read` is a regular builtin: without /proc it fails,
  *   the shell goes on, and the line stays empty.
+ * - A run of a fleet-capped group: once the exit is recorded, `agentctl _fleet-sync` records it
+ *   and gives the run's fleet lease back, so the fleet-wide slot frees with the local one.
  * - The capper, a subshell, keeps the log under `spawn.log_max` while the child runs, with no
  *   agentctl command needed: past the cap, the newest half goes to `<log>.prev` (written new,
  *   renamed into place) and the log is emptied (the child writes with O_APPEND). It looks every
@@ -103,7 +105,7 @@ export const SUPERVISOR_SCRIPT = `set -C
 runid=$1
 exitfile=$AGENTCTL_SUP_EXIT; marker=$AGENTCTL_SUP_MARKER; childfile=$AGENTCTL_SUP_CHILD; timeout=$AGENTCTL_SUP_TIMEOUT
 name=$AGENTCTL_SUP_NAME; node=$AGENTCTL_SUP_NODE; bin=$AGENTCTL_SUP_BIN; statedir=$AGENTCTL_SUP_STATEDIR; grace=$AGENTCTL_SUP_GRACE
-log=$AGENTCTL_SUP_LOG; logmax=$AGENTCTL_SUP_LOGMAX
+log=$AGENTCTL_SUP_LOG; logmax=$AGENTCTL_SUP_LOGMAX; fleetsync=$AGENTCTL_SUP_FLEETSYNC; config=$AGENTCTL_SUP_CONFIG
 n=$AGENTCTL_SUP_ARGC
 set --
 i=0
@@ -112,7 +114,7 @@ while [ "$i" -lt "$n" ]; do
   unset "AGENTCTL_SUP_ARG_$i"
   i=$((i + 1))
 done
-unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC AGENTCTL_SUP_LOG AGENTCTL_SUP_LOGMAX
+unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC AGENTCTL_SUP_LOG AGENTCTL_SUP_LOGMAX AGENTCTL_SUP_FLEETSYNC AGENTCTL_SUP_CONFIG
 AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid -- "$@" </dev/null 3>&- &
 pid=$!
 exec >/dev/null 2>&1
@@ -172,6 +174,10 @@ fi
 put "$exitfile" "$rc
 $usage"
 touch -h -c "$statedir/${BELL_FILE}" 2>/dev/null
+if [ "$fleetsync" = 1 ]; then
+  if [ -n "$config" ]; then set -- --config "$config"; else set --; fi
+  "$node" "$bin" --state-dir "$statedir" "$@" --quiet _fleet-sync </dev/null >/dev/null 2>&1
+fi
 `;
 
 export interface DetachedStart {
@@ -196,6 +202,10 @@ export function startDetached(opts: {
   /** the log the child writes, capped by the supervisor at logMax bytes (0: never) */
   log: string;
   logMax: number;
+  /** a fleet-capped run: once the exit is recorded, run `agentctl _fleet-sync` to give its fleet lease back */
+  fleetSync?: boolean;
+  /** the --config the spawn was given, passed to the agentctl commands the supervisor runs */
+  configPath?: string | undefined;
   runId: string;
   name: string;
   /** node, agentctl's entry script, state dir, kill grace (e.g. "10000ms") */
@@ -218,6 +228,8 @@ export function startDetached(opts: {
       AGENTCTL_SUP_ARGC: String(opts.argv.length),
       AGENTCTL_SUP_LOG: opts.log,
       AGENTCTL_SUP_LOGMAX: String(opts.logMax),
+      AGENTCTL_SUP_FLEETSYNC: opts.fleetSync ? '1' : '0',
+      AGENTCTL_SUP_CONFIG: opts.configPath ?? '',
     };
     opts.argv.forEach((a, i) => (env[`AGENTCTL_SUP_ARG_${i}`] = a));
     const sup = spawn('/bin/sh', ['-s', opts.runId], {
