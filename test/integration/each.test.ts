@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
 import { alive, BIN, cleanEnv, parseJson, runCli, type RunResult, useTempState, waitFor } from '../helpers.js';
 
@@ -59,6 +59,9 @@ const whenRunning = (n: number): Row[] | undefined => {
 
 /** Each job's processes are ended by PID after the test, whatever the batch did. */
 const adoptJobs = () => t.procs.adopt(...liveRuns().flatMap((r) => (r.pid !== null ? [r.pid] : [])));
+// also when a test fails before it adopts them: this hook runs before useTempState's, which
+// ends what was adopted (hooks run in reverse order), so no job outlives a failed test
+afterEach(() => adoptJobs());
 
 interface EachJson {
   outcome: string;
