@@ -303,3 +303,10 @@ export function sizeFromEnv(name: string, fallback: number): number {
   if (!/^\d+$/.test(raw)) throw new Error(`${name}=${JSON.stringify(raw)}: expected a whole number (default ${fallback})`);
   return Number(raw);
 }
+
+/** A detached run a test started: its process and its supervisor are ended by PID after the test. */
+export function adoptRun(procs: Procs, stateDir: string, run: { run_id: string; pid: number }): void {
+  procs.adopt(run.pid);
+  const sup = dbGet<{ sup_pid: number | null }>(stateDir, 'SELECT sup_pid FROM runs WHERE id = ?', run.run_id)?.sup_pid;
+  if (sup) procs.adopt(sup);
+}

@@ -67,6 +67,9 @@ function tmux(args: string): { screen: () => string; keys: (...k: string[]) => v
 const node = JSON.stringify(process.execPath);
 const bin = JSON.stringify(BIN);
 
+/** The screen once the view has left and the shell printed the terminal's mode after it. */
+const leftView = (term: { screen(): string }) => waitFor(() => (/MODE=/.test(term.screen()) ? term.screen() : undefined), 15_000, { what: 'the view left' });
+
 describe('on a terminal', () => {
   it('draws the header and the runs, redraws (a new run appears), fits a resize, and q leaves a clean terminal with exit 0', async () => {
     await sleeper('alpha');
@@ -104,14 +107,7 @@ describe('on a terminal', () => {
     term.resize(80, 24);
 
     term.keys('q');
-    const after = await waitFor(
-      () => {
-        const s = term.screen();
-        return /MODE=/.test(s) ? s : undefined;
-      },
-      15_000,
-      { what: 'the view left' },
-    );
+    const after = await leftView(term);
     expect(after).toContain('BEFORE-MARK');
     expect(after).toContain('LIVE-EXIT=0');
     expect(after).toContain('MODE=icanon'); // raw mode undone
@@ -125,14 +121,7 @@ describe('on a terminal', () => {
     await waitFor(() => /agentctl ps --watch .* q quits/.test(term.screen()) && /\balpha\b/.test(term.screen()), 15_000, { what: 'the first frame' });
     expect(term.flags()).toBe('alt=1 cursor=0');
     term.keys('C-c');
-    const after = await waitFor(
-      () => {
-        const s = term.screen();
-        return /MODE=/.test(s) ? s : undefined;
-      },
-      15_000,
-      { what: 'the view left' },
-    );
+    const after = await leftView(term);
     expect(after).toContain('LIVE-EXIT=0');
     expect(after).toContain('MODE=icanon');
     expect(after).toContain('BEFORE-MARK');

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
+import { adoptRun, BIN, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
 
 const t = useTempState();
 const procs = t.procs;
@@ -28,9 +28,7 @@ async function spawnD(name: string, script: string): Promise<{ run_id: string; p
   const r = await cli(['spawn', '-d', '--json', '--name', name, '--', 'sh', '-c', script]);
   expect(r.code, r.stderr).toBe(0);
   const doc = parseJson<{ run_id: string; pid: number; log_path: string }>(r.stdout);
-  procs.adopt(doc.pid);
-  const sup = dbGet<{ sup_pid: number | null }>(t.sd, 'SELECT sup_pid FROM runs WHERE id = ?', doc.run_id)?.sup_pid;
-  if (sup) procs.adopt(sup);
+  adoptRun(procs, t.sd, doc);
   return doc;
 }
 

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, dbGet, parseJson, queueLength, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
+import { adoptRun, BIN, cleanEnv, dbGet, parseJson, queueLength, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
 
 const WORKER = join(ROOT, 'test', 'fixtures', 'worker.mjs');
 const ERASE = '\r\u001b[2K';
@@ -86,9 +86,7 @@ async function spawnD(name: string, extra: string[] = [], command?: string[]): P
   const r = await cli(['spawn', '-d', '--json', '--name', name, ...extra, '--', ...(command ?? [process.execPath, WORKER, join(t.dir, 'worker.log'), name])]);
   expect(r.code, r.stderr).toBe(0);
   const doc = parseJson<{ run_id: string; pid: number }>(r.stdout);
-  procs.adopt(doc.pid);
-  const sup = dbGet<{ sup_pid: number | null }>(t.sd, 'SELECT sup_pid FROM runs WHERE id = ?', doc.run_id)?.sup_pid;
-  if (sup) procs.adopt(sup);
+  adoptRun(procs, t.sd, doc);
   return doc;
 }
 

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alive, BIN, cleanEnv, dbGet, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
+import { adoptRun, alive, BIN, cleanEnv, dbGet, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
 
 const WORKER = join(ROOT, 'test', 'fixtures', 'worker.mjs');
 /** a fresh temp folder and state dir per test; processes in procs ended by PID after it */
@@ -41,9 +41,7 @@ async function spawnD(name: string, worker: { exit?: number; after?: number } = 
   const r = await cli(['spawn', '-d', '--json', '--name', name, '--', process.execPath, WORKER, join(t.dir, 'worker.log'), name, ...flags]);
   expect(r.code, r.stderr).toBe(0);
   const doc = parseJson<{ run_id: string; pid: number }>(r.stdout);
-  procs.adopt(doc.pid);
-  const sup = dbGet<{ sup_pid: number | null }>(t.sd, 'SELECT sup_pid FROM runs WHERE id = ?', doc.run_id)?.sup_pid;
-  if (sup) procs.adopt(sup);
+  adoptRun(procs, t.sd, doc);
   return doc;
 }
 
