@@ -11,7 +11,7 @@
 //
 // chalk is inside too: bundled, it costs a run without colour nothing measurable, and a run
 // with colour is spared the ES module loader. Packages loaded only on some paths stay outside
-// the bundle (smol-toml when a config file exists, cli-table3 for tables, pg only for a
+// the bundle (smol-toml when a config file exists, pg only for a
 // configured [fleet], systeminformation and ps-list off Linux) and load when used. `bindings` stays outside too: src/core/state.ts passes the addon's path to
 // better-sqlite3, so the bundle never calls it. better-sqlite3's JavaScript is inside but its
 // compiled addon is found in node_modules at run time, so package.json pins it exactly: the

@@ -1,12 +1,12 @@
 /**
  * Output for people and scripts. Colour is decided once per stream: --color/--no-color, then
  * NO_COLOR, then FORCE_COLOR, then whether the stream is a TTY. chalk 5 does not read NO_COLOR
- * itself, and cli-table3 colours its borders unless told not to, so both get told.
+ * itself, so it gets told; table borders are grey only when colour is on (table.ts).
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { createRequire } from 'node:module';
 import type { Ui } from '../core/ctx.js';
 import { printable } from '../core/text.js';
+import { drawTable } from './table.js';
 
 export interface ColorInputs {
   /** true for --color, false for --no-color, undefined when neither was given */
@@ -23,9 +23,6 @@ export function decideColor({ flag, env, isTTY }: ColorInputs): boolean {
   if (env.TERM === 'dumb') return false;
   return isTTY;
 }
-
-type TableCtor = new (opts: Record<string, unknown>) => { push(...rows: unknown[]): void; toString(): string };
-let TableClass: TableCtor | undefined;
 
 /**
  * A stand-in for chalk when colour is off: every style is the identity, chained or called.
@@ -230,8 +227,6 @@ export function makeUi(color: boolean, chalk?: ChalkInstance, width: number = In
     width,
     table(head, rows, fit = {}) {
       const show = (x: string | number | undefined) => (x === undefined ? '' : typeof x === 'number' ? String(x) : cell(x));
-      // cli-table3 is CommonJS and only needed when a person reads a table: load it then
-      TableClass ??= createRequire(import.meta.url)('cli-table3') as TableCtor;
       let cols = head.map((h, i) => ({ h, i, how: fit[h], width: Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(show(r[i])))) }));
       // each column takes its width, a space either side and one border; one more border closes the row
       const total = (widthOf: (c: (typeof cols)[number]) => number) => cols.reduce((a, c) => a + widthOf(c) + 3, 1);
@@ -259,14 +254,14 @@ export function makeUi(color: boolean, chalk?: ChalkInstance, width: number = In
       }
       const fitted = (text: string, c: (typeof cols)[number], k: number) => (widths[k] === c.width ? text : c.how === 'wrap' ? wrapLines(text, widths[k]!).join('\n') : cut(text, widths[k]!));
       const body = rows.map((r) => cols.map((c, k) => fitted(show(r[c.i]), c, k)));
-      const t = new TableClass({
-        head: cols.map((col) => c.bold(col.h)),
-        style: color ? { head: [], border: ['grey'] } : { head: [], border: [] },
-        // no rule between rows: compact, and greps as one line per row
-        chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-      });
-      t.push(...body);
-      return remember(t.toString());
+      return remember(
+        drawTable(
+          cols.map((col) => c.bold(col.h)),
+          body,
+          visibleWidth,
+          (s) => c.gray(s),
+        ),
+      );
     },
     pairs(rows) {
       const keys = rows.map(([k]) => cell(k));
