@@ -4,15 +4,17 @@ import { UsageError } from './errors.js';
 
 /**
  * Write a file atomically: write a temp file beside it, fsync, rename over the target.
- * Readers see the old content or the new, never half a file.
+ * Readers see the old content or the new, never half a file. `sync: false` skips the fsync,
+ * for files that mean nothing after the machine restarts (a PID file names a process of this
+ * boot): a crash may then leave them empty, which their readers already treat as unreadable.
  */
-export function writeFileAtomic(path: string, content: string | NodeJS.ArrayBufferView, mode = 0o644): void {
+export function writeFileAtomic(path: string, content: string | NodeJS.ArrayBufferView, mode = 0o644, o: { sync?: boolean } = {}): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
     if (typeof content === 'string') writeSync(fd, content);
     else writeSync(fd, content);
-    fsyncSync(fd);
+    if (o.sync !== false) fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     try {

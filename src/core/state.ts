@@ -149,6 +149,30 @@ export function stateError(err: unknown, file: string): StateError {
   return new StateError(`state file ${file}: ${msg}`, file);
 }
 
+/** Statements kept per connection; a command that builds more distinct SQL than this starts over. */
+const PREPARED_MAX = 256;
+
+/**
+ * Make `db.prepare` hand back the statement it compiled before for the same SQL: better-sqlite3
+ * compiles on every call (50-100 µs), and a command asks for the same few dozen again and
+ * again (each admission attempt of a --wait, each instance `up` starts). A statement is run to
+ * its end by every caller (.get, .all, .run: nothing here iterates), so sharing one is safe;
+ * its modes (pluck, raw, expand) would be shared too, so callers use none.
+ */
+function reusePrepared(db: Db): void {
+  const compile = db.prepare.bind(db);
+  const kept = new Map<string, ReturnType<Db['prepare']>>();
+  db.prepare = ((sql: string) => {
+    let stmt = kept.get(sql);
+    if (!stmt) {
+      if (kept.size >= PREPARED_MAX) kept.clear();
+      stmt = compile(sql);
+      kept.set(sql, stmt);
+    }
+    return stmt;
+  }) as Db['prepare'];
+}
+
 /** An open state database. Methods map SQLite failures to StateError. */
 export class State {
   readonly paths: StatePaths;
@@ -206,6 +230,7 @@ export class State {
       if ((db.pragma('journal_mode', { simple: true }) as string).toLowerCase() !== 'wal') db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
+      reusePrepared(db);
       const state = new State(paths, db);
       state.migrate();
       return state;

@@ -67,7 +67,7 @@ export async function upFleet(ctx: Ctx, loaded: LoadedConfig, specs: readonly Ag
         const rows = await Promise.all(
           instanceNames(spec).map((name) => {
             const plan = planInstance(instanceFacts(state, live, name, hash, spec, o));
-            return applyPlan(ctx, loaded, lazyDeps, { spec, name, hash, plan, blocked }, o);
+            return applyPlan(ctx, loaded, lazyDeps, { spec, name, hash, plan, blocked, live }, o);
           }),
         );
         byEntry.set(spec.name, rows);
@@ -121,12 +121,14 @@ interface Step {
   readonly hash: string;
   readonly plan: InstancePlan;
   readonly blocked: ReturnType<typeof blockedBy>;
+  /** the live runs as the level began */
+  readonly live: readonly RunRow[];
 }
 
 async function applyPlan(ctx: Ctx, loaded: LoadedConfig, deps: () => SpawnDeps, step: Step, o: UpOptions): Promise<UpRow> {
   const { spec, name, plan } = step;
   if (plan.action === 'none') {
-    const live = plan.status === 'running' || plan.status === 'drift' ? liveRuns(ctx.state()).find((r) => r.name === name) : undefined;
+    const live = plan.status === 'running' || plan.status === 'drift' ? step.live.find((r) => r.name === name) : undefined;
     return row(spec.name, name, plan.status, plan.detail, live ? { run_id: live.id, pid: live.pid } : {});
   }
   if (step.blocked) return row(spec.name, name, step.blocked.status, step.blocked.detail);

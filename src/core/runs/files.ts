@@ -84,7 +84,7 @@ export function pruneHistory(state: State, limits: PruneLimits, now: number): (N
   } catch {
     return r;
   }
-  const known = state.db.prepare('SELECT 1 FROM runs WHERE id = ?').pluck();
+  const known = state.db.prepare('SELECT 1 AS known FROM runs WHERE id = ?');
   let logs = 0;
   for (const f of files) {
     const m = LOG_FILE_RE.exec(f);
@@ -119,7 +119,8 @@ export interface PidFileEntry {
 export function writePidFile(state: State, run: { id: string; name: string; grp?: string }, id: ProcessIdentity): void {
   ensurePrivateDir(state.paths.pids);
   const entry: PidFileEntry = { run_id: run.id, name: run.name, group: run.grp ?? 'default', pid: id.pid, start_time: id.startTime, boot_id: id.bootId };
-  writeFileAtomic(pidFile(state, run.name), `${id.pid}\n${JSON.stringify(entry)}\n`, 0o600);
+  // no fsync: after a crash the process it names is gone too (and its boot id says so)
+  writeFileAtomic(pidFile(state, run.name), `${id.pid}\n${JSON.stringify(entry)}\n`, 0o600, { sync: false });
 }
 
 /** One PID file as read: its identity when line 2 holds one, and the full entry when it is valid. */
