@@ -154,7 +154,7 @@ describe('hooks never delay the command and are time-limited', () => {
     const pid = Number(readFileSync(pidFile, 'utf8'));
     t.procs.adopt(pid);
     await waitFor(() => !alive(pid), 15_000, { what: 'the hook to be ended at its timeout' });
-    const [f] = await waitFor(() => hookFailures().length && hookFailures(), 15_000, { what: 'hook.failed' });
+    const [f] = await waitFor(() => (hookFailures().length ? hookFailures() : undefined), 15_000, { what: 'hook.failed' });
     expect(f).toMatchObject({ subject: 'slow', reason: `run.failed event ${eventId('run.failed')}: timed out after 1s: ended` });
     expect(JSON.parse(f!.data)).toEqual({ event_id: eventId('run.failed'), event_kind: 'run.failed' });
   });
@@ -175,7 +175,7 @@ describe('a failing hook is an event and changes no exit code', () => {
     expect(r.code).toBe(3);
     const ps = await cli(['ps', '--json'], cwd);
     expect(ps.code).toBe(0);
-    const failures = await waitFor(() => hookFailures().length >= 3 && hookFailures(), 15_000, { what: 'three hook.failed events' });
+    const failures = await waitFor(() => (hookFailures().length >= 3 ? hookFailures() : undefined), 15_000, { what: 'three hook.failed events' });
     const id = eventId('run.failed')!;
     expect(Object.fromEntries(failures.map((f) => [f.subject, f.reason]))).toEqual({
       exits: `run.failed event ${id}: exit 1`,
