@@ -10,6 +10,7 @@ import { showProgress, TtyProgress } from './progress.js';
 import { listProcesses, type ProcInfo } from '../core/proc.js';
 import { type Sampler, systemSampler } from '../core/resources.js';
 import { resolveStateDir, State } from '../core/state.js';
+import { hookSink } from '../core/hooks/sink.js';
 
 export interface CtxInit {
   readonly globals: GlobalOptions;
@@ -65,7 +66,11 @@ export function createCtx(init: CtxInit): Ctx {
       return resolveStateDir(init.globals.stateDir, env);
     },
     state() {
-      state ??= State.open(ctx.stateDir().dir);
+      if (!state) {
+        state = State.open(ctx.stateDir().dir);
+        // [[hooks]]: the events each write commits, fired after the command's turn, detached
+        state.onEvent = hookSink({ hooks: () => ctx.config().config.hooks, stateDir: () => ctx.stateDir().dir, env });
+      }
       return state;
     },
     progress() {

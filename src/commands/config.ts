@@ -2,6 +2,7 @@
 import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import type { IgnoredConfig, Source } from '../core/config/types.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
+import { displayHook } from '../core/config/hooks.js';
 
 export const declaration: CommandDecl = {
   name: 'config',
@@ -16,7 +17,7 @@ export interface ConfigResult {
   readonly ignored: readonly IgnoredConfig[];
   readonly hash: string;
   readonly state_dir: { readonly path: string; readonly source: string };
-  /** effective values nested by section, as they would be written in TOML */
+  /** effective values nested by section, as they would be written in TOML; `hooks` the [[hooks]] entries */
   readonly values: Record<string, unknown>;
   /** one entry per key with its source */
   readonly entries: ReadonlyArray<{ key: string; value: unknown; source: Source }>;
@@ -33,6 +34,7 @@ export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ct
     const [section, key] = e.key.split('.') as [string, string];
     ((values[section] ??= {}) as Record<string, unknown>)[key] = e.value;
   }
+  values.hooks = loaded.config.hooks.map(displayHook);
   const sd = ctx.stateDir();
   return {
     data: {
@@ -60,6 +62,7 @@ export function render(r: ConfigResult, ui: Ui): string {
     ...(list.length ? list.map((s) => show(s)) : ['none configured'])
       .map((s, i, all) => `${i ? '  ' : 'services: '}${s}${i === all.length - 1 && services && services.source.kind !== 'default' ? ` (${services.source.detail})` : ''}`)
       .map((line) => ui.wrap(line, 4)),
+    ...((r.values.hooks as unknown[] | undefined)?.length ? (r.values.hooks as unknown[]).map((h, i) => ui.wrap(`${i ? '  ' : 'hooks: '}${show(h)}`, 4)) : []),
     ui.wrap(`state dir: ${r.state_dir.path} (${r.state_dir.source})`, 2),
     ui.wrap(`config files read: ${r.files.length ? r.files.join(', ') : 'none (built-in defaults)'}`, 2),
     ...r.ignored.map((i) => ui.wrap(`config file ignored: ${i.path}: ${i.reason}`, 2)),

@@ -198,14 +198,24 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       throw new ExitError(EXIT.failed, `--prometheus: cannot write ${prom}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'write_failed');
     }
   }
-  g.facts.state?.write(() =>
+  g.facts.state?.write(() => {
     g.facts.state!.event({
       command: 'doctor',
       kind: 'doctor.run',
       reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${plural(results.filter((r) => r.status === 'warn').length, 'warning')}`,
       data: { score: result.score },
-    }),
-  );
+    });
+    // one per failing check, for [[hooks]] on doctor.fail
+    for (const c of results.filter((r) => r.status === 'fail')) {
+      g.facts.state!.event({
+        command: 'doctor',
+        kind: 'doctor.fail',
+        subject: c.id,
+        reason: `${c.title}: ${c.value} (${c.threshold})`,
+        data: { check: c.id, value: c.value, threshold: c.threshold, remedy: c.remedy },
+      });
+    }
+  });
   const failing = result.status === 'fail';
   return { data: result, exitCode: failing ? EXIT.failed : EXIT.ok };
 }

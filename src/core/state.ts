@@ -309,13 +309,24 @@ export class State {
     }
   }
 
+  /**
+   * Called with each event once the write that added it commits, never inside it (the face sets
+   * it to fire `[[hooks]]`: core/hooks/). Unset, an event costs its INSERT alone.
+   */
+  onEvent: ((e: EventRow) => void) | undefined;
+
   /** Append an event (inside the caller's transaction if there is one). */
   event(e: EventInput, now = Date.now()): void {
-    this.guard(() =>
+    const added = this.guard(() =>
       this.db
         .prepare('INSERT INTO events (ts, command, kind, subject, reason, data) VALUES (?, ?, ?, ?, ?, ?)')
         .run(now, e.command, e.kind, e.subject ?? null, e.reason, e.data === undefined ? null : JSON.stringify(e.data)),
     );
+    const sink = this.onEvent;
+    if (sink) {
+      const row: EventRow = { id: Number(added.lastInsertRowid), ts: now, command: e.command, kind: e.kind, subject: e.subject ?? null, reason: e.reason, data: e.data ?? null };
+      this.afterCommit(() => sink(row));
+    }
   }
 
   /** Events at or after `sinceMs`, oldest first, at most `limit` (the newest ones). */

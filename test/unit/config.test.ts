@@ -178,7 +178,7 @@ describe('validation names file, key and line', () => {
   it('unknown sections', () => {
     writeFileSync(projectFile(), '# comment\n\n[throttel]\nmemory_pct = [70, 80, 90]\n');
     const e = configErr(() => load());
-    expect(e.message).toBe(`config file ${projectFile()} line 3: throttel: unknown section; accepted: throttle, spawn, ports, reap, dedupe, doctor, env, agents, state, fleet, services`);
+    expect(e.message).toBe(`config file ${projectFile()} line 3: throttel: unknown section; accepted: throttle, spawn, ports, reap, dedupe, doctor, env, agents, state, fleet, services, hooks`);
     expect(e.line).toBe(3);
   });
 

@@ -11,10 +11,11 @@ import { trustFix, untrusted } from '../fsutil.js';
 import { capProblem } from './fleet-keys.js';
 import { duration, KEYS, SERVICE_KEYS } from './keys.js';
 import { validateAgents } from './agents.js';
+import { validateHooks } from './hooks.js';
 import { configFail, type FileLayer } from './locate.js';
 
 export { configFail, locateKey } from './locate.js';
-import type { AgentSpec, IgnoredConfig, LoadOptions, ServiceSpec, SourceKind } from './types.js';
+import type { AgentSpec, HookSpec, IgnoredConfig, LoadOptions, ServiceSpec, SourceKind } from './types.js';
 
 /** The warning printed for an ignored file (on stderr, unless --quiet). */
 export const ignoredWarning = (i: IgnoredConfig) => `agentctl: ignoring config file ${i.path}: ${i.reason}; or name it with --config to use it anyway`;
@@ -86,7 +87,7 @@ export function readLayer(kind: SourceKind, path: string, required: boolean, via
   return { kind, path, text, data };
 }
 
-const SECTIONS = new Set([...KEYS.map((k) => k.section), 'services']);
+const SECTIONS = new Set([...KEYS.map((k) => k.section), 'services', 'hooks']);
 
 function validateServices(layer: FileLayer, raw: unknown): ServiceSpec[] {
   if (!Array.isArray(raw)) configFail(layer, 'services', undefined, 'expected [[services]] tables');
@@ -147,16 +148,22 @@ function validateServices(layer: FileLayer, raw: unknown): ServiceSpec[] {
 }
 
 /** Check one file's structure and values; returns its validated flat values and services. */
-export function validateLayer(layer: FileLayer): { values: Map<string, unknown>; services?: ServiceSpec[]; fleetAgents?: AgentSpec[] } {
+export function validateLayer(layer: FileLayer): { values: Map<string, unknown>; services?: ServiceSpec[]; fleetAgents?: AgentSpec[]; hooks?: HookSpec[] } {
   const values = new Map<string, unknown>();
   let services: ServiceSpec[] | undefined;
   let fleetAgents: AgentSpec[] | undefined;
+  let hooks: HookSpec[] | undefined;
   for (const [section, body] of Object.entries(layer.data)) {
     if (!SECTIONS.has(section)) {
       configFail(layer, section, undefined, `unknown section; accepted: ${[...SECTIONS].join(', ')}`);
     }
     if (section === 'services') {
       services = validateServices(layer, body);
+      continue;
+    }
+    if (section === 'hooks') {
+      if (!Array.isArray(body)) configFail(layer, 'hooks', undefined, 'expected [[hooks]] tables');
+      hooks = validateHooks(layer, body as unknown[]);
       continue;
     }
     // [[agents]] (the fleet) and [agents] (patterns) share a name: TOML allows one per file
@@ -179,7 +186,7 @@ export function validateLayer(layer: FileLayer): { values: Map<string, unknown>;
       }
     }
   }
-  return { values, ...(services ? { services } : {}), ...(fleetAgents ? { fleetAgents } : {}) };
+  return { values, ...(services ? { services } : {}), ...(fleetAgents ? { fleetAgents } : {}), ...(hooks ? { hooks } : {}) };
 }
 
 /** [fleet.caps] entry by entry, so an error names the line of the group it is about. */

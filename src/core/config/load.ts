@@ -11,7 +11,7 @@ import { ConfigError, UsageError } from '../errors.js';
 import { DEFAULT_THROTTLE } from '../throttle.js';
 import { configCandidates, configDistrust, type FileLayer, readLayer, validateLayer } from './files.js';
 import { displayService, displayValue, envName, KEYS } from './keys.js';
-import type { AgentSpec, Config, FleetSettings, FlagValues, IgnoredConfig, LoadedConfig, LoadOptions, ServiceSpec, Source } from './types.js';
+import type { AgentSpec, Config, FleetSettings, FlagValues, HookSpec, IgnoredConfig, LoadedConfig, LoadOptions, ServiceSpec, Source } from './types.js';
 
 type Effective = Map<string, { value: unknown; source: Source }>;
 
@@ -20,12 +20,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.defaultsOnly ? {} : (opts.env ?? process.env);
   const ignored: IgnoredConfig[] = [];
   const layers = readLayers(opts, ignored);
-  const { effective, services, fleetAgents } = mergeLayers(layers, env, opts.flags ?? {});
+  const { effective, services, fleetAgents, hooks } = mergeLayers(layers, env, opts.flags ?? {});
   const get = <T>(k: string) => effective.get(k)!.value as T;
   checkFleet(effective);
   // the fleet is not in the hash: each entry has its own (core/agents/), so editing one entry
   // does not make every run on the host look drifted
-  const config = { ...buildConfig(get, services.value), fleetAgents };
+  // hooks are not in it either: adding one changes no run's behaviour
+  const config = { ...buildConfig(get, services.value), fleetAgents, hooks };
   const entries = [...effective.entries()].map(([key, e]) => ({ key, value: displayValue(key, e.value), source: e.source }));
   entries.push({ key: 'services', value: services.value.map(displayService), source: services.source });
   const hash = fnv1a64(JSON.stringify(entries.map((e) => [e.key, e.value])));
@@ -46,19 +47,25 @@ function readLayers(opts: LoadOptions, ignored: IgnoredConfig[]): FileLayer[] {
 }
 
 /** Every key's effective value and its source: defaults, then files, then AGENTCTL_* variables, then flags. */
-function mergeLayers(layers: readonly FileLayer[], env: NodeJS.ProcessEnv, flags: FlagValues): { effective: Effective; services: { value: ServiceSpec[]; source: Source }; fleetAgents: AgentSpec[] } {
+function mergeLayers(
+  layers: readonly FileLayer[],
+  env: NodeJS.ProcessEnv,
+  flags: FlagValues,
+): { effective: Effective; services: { value: ServiceSpec[]; source: Source }; fleetAgents: AgentSpec[]; hooks: HookSpec[] } {
   const effective: Effective = new Map<string, { value: unknown; source: Source }>();
   for (const spec of KEYS) {
     effective.set(`${spec.section}.${spec.key}`, { value: spec.validate(spec.default), source: { kind: 'default', detail: 'built-in' } });
   }
   let services: { value: ServiceSpec[]; source: Source } = { value: [], source: { kind: 'default', detail: 'built-in' } };
   let fleetAgents: AgentSpec[] = [];
+  let hooks: HookSpec[] = [];
 
   for (const layer of layers) {
     const v = validateLayer(layer);
     for (const [k, value] of v.values) effective.set(k, { value, source: { kind: layer.kind, detail: layer.path } });
     if (v.services) services = { value: v.services, source: { kind: layer.kind, detail: layer.path } };
     if (v.fleetAgents) fleetAgents = v.fleetAgents; // like services: the highest file with [[agents]] holds the whole fleet
+    if (v.hooks) hooks = v.hooks; // the same for [[hooks]]
   }
 
   for (const spec of KEYS) {
@@ -82,11 +89,11 @@ function mergeLayers(layers: readonly FileLayer[], env: NodeJS.ProcessEnv, flags
     }
   }
 
-  return { effective, services, fleetAgents };
+  return { effective, services, fleetAgents, hooks };
 }
 
 /** The typed Config from the merged flat values. */
-function buildConfig(get: <T>(k: string) => T, services: readonly ServiceSpec[]): Omit<Config, 'fleetAgents'> {
+function buildConfig(get: <T>(k: string) => T, services: readonly ServiceSpec[]): Omit<Config, 'fleetAgents' | 'hooks'> {
   return {
     throttle: {
       ...DEFAULT_THROTTLE,

@@ -53,6 +53,24 @@ export interface AgentSpec {
   readonly line?: number | undefined;
 }
 
+/** One `[[hooks]]` entry: what runs, or is posted to, after a command commits an event it listens for (core/hooks/). */
+export interface HookSpec {
+  /** its name in `hook.failed` events and messages: `name`, else `hooks[i]` */
+  readonly name: string;
+  /** event kinds: exact (`breaker.open`), `area.*`, or `*` */
+  readonly on: readonly string[];
+  /** argv run with the event as JSON on stdin (exactly one of command and url) */
+  readonly command?: readonly string[];
+  /** http(s) URL the event JSON is POSTed to; may hold a secret: shown through redactUrl */
+  readonly url?: string;
+  /** the hook is ended (command) or abandoned (url) after this long. @default 5 s */
+  readonly timeoutMs: number;
+  /** where a command runs: the config file's folder */
+  readonly cwd: string;
+  readonly file: string;
+  readonly line?: number | undefined;
+}
+
 /** doctor's thresholds, from [doctor] (and [throttle] for the level's cap). */
 export interface DoctorThresholds {
   readonly loadWarn: number;
@@ -143,6 +161,8 @@ export interface Config {
   readonly services: readonly ServiceSpec[];
   /** `[[agents]]`: the fleet `agentctl up` keeps running (empty when the file has none) */
   readonly fleetAgents: readonly AgentSpec[];
+  /** `[[hooks]]`: what runs after a command commits events (empty when no file has any) */
+  readonly hooks: readonly HookSpec[];
   /** undefined without [fleet] url: nothing of the fleet runs */
   readonly fleet: FleetSettings | undefined;
   readonly state: {

@@ -162,22 +162,37 @@ export function finishRun(
       { command: deps.command, kind: 'breaker.open', subject: run.name, reason: `${health.reason}; paused until ${new Date(health.notBefore).toISOString()}`, data: { until: health.notBefore } },
       deps.now,
     );
-    const restarts = health.consecutiveFailures;
-    state.db
-      .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(
-        run.name,
-        run.id,
-        failure,
-        health.reason ?? 'breaker opened',
-        restarts,
-        JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }),
-        deps.now,
-      );
-    // the dead-letter queue keeps the last 100 entries (incident 4)
-    state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
+    addToDlq(state, run, f, failure, health, deps);
   }
   return { failure, health, usage };
+}
+
+/** Park a run whose breaker opened in the dead-letter queue, with what `dlq retry` needs, and say so (`dlq.add`). */
+function addToDlq(state: State, run: RunRow, f: EndFacts, failure: FailureType | null, health: NameHealth, deps: RegistryDeps): void {
+  const restarts = health.consecutiveFailures;
+  state.db
+    .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    .run(
+      run.name,
+      run.id,
+      failure,
+      health.reason ?? 'breaker opened',
+      restarts,
+      JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }),
+      deps.now,
+    );
+  state.event(
+    {
+      command: deps.command,
+      kind: 'dlq.add',
+      subject: run.name,
+      reason: `${run.id} added to the dead-letter queue: ${health.reason ?? 'breaker opened'}`,
+      data: { run_id: run.id, failure, restarts },
+    },
+    deps.now,
+  );
+  // the dead-letter queue keeps the last 100 entries (incident 4)
+  state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
 }
 
 /**
