@@ -14,6 +14,7 @@ import * as doctor from '../commands/doctor.js';
 import * as down from '../commands/down.js';
 import * as endRun from '../commands/end-run.js';
 import * as fleetSync from '../commands/fleet-sync.js';
+import * as restartRun from '../commands/restart-run.js';
 import * as envGc from '../commands/env-gc.js';
 import * as env from '../commands/env.js';
 import * as events from '../commands/events.js';
@@ -75,6 +76,7 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   'dedupe-workers': dedupeWorkers,
   '_end-run': endRun,
   '_fleet-sync': fleetSync,
+  _restart: restartRun,
   config,
   events,
   fleet,

@@ -41,6 +41,7 @@ export const COMMANDS = {
   'dedupe-workers': () => import('../commands/dedupe-workers.js'),
   '_end-run': () => import('../commands/end-run.js'),
   '_fleet-sync': () => import('../commands/fleet-sync.js'),
+  _restart: () => import('../commands/restart-run.js'),
   config: () => import('../commands/config.js'),
   events: () => import('../commands/events.js'),
   fleet: () => import('../commands/fleet.js'),
