@@ -17,6 +17,18 @@ export const RESTART_POLICIES = ['on-failure', 'always'] as const;
 /** How long a waiting supervisor sleeps before it asks admission again after a refusal with no retry time (a full cap). */
 export const RESTART_POLL_MS = 2_000;
 
+/**
+ * The restart policy a dead-letter entry's run had (its context's `restart`), for `dlq retry`
+ * to start it again under: undefined when it had none or the stored value is not one agentctl writes.
+ */
+export function storedRestart(x: unknown): { policy: (typeof RESTART_POLICIES)[number]; retries: number | null } | undefined {
+  if (typeof x !== 'object' || x === null) return undefined;
+  const { policy, retries } = x as { policy?: unknown; retries?: unknown };
+  if (!(RESTART_POLICIES as readonly unknown[]).includes(policy)) return undefined;
+  if (retries !== null && !(Number.isSafeInteger(retries) && (retries as number) >= 0)) return undefined;
+  return { policy: policy as (typeof RESTART_POLICIES)[number], retries: retries as number | null };
+}
+
 /** Does the policy start a run again that ended this way (`exited`: it succeeded; `failed`: it did not)? */
 export function restartsAfter(policy: RestartPolicy, ended: 'exited' | 'failed'): boolean {
   if (policy === 'never') return false;

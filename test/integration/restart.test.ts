@@ -35,6 +35,8 @@ interface Row {
   restart_status: string | null;
   restart_at: number | null;
   restart_attempt: number | null;
+  restart_policy: string | null;
+  restart_retries: number | null;
 }
 function rows(name?: string): Row[] {
   const db = new Database(join(t.sd, 'state.db'), { readonly: true });
@@ -142,6 +144,12 @@ describe('spawn -d --restart on-failure', () => {
       ['failed', 2],
     ]);
     expect(rows('r').at(-1)!.restart_status).toBe('gave_up');
+    // dlq retry starts it again under the same policy, a fresh chain
+    const retry = await cli(['dlq', 'retry', String((list.entries[0] as unknown as { id: number }).id), '--json']);
+    expect(retry.code, retry.stderr).toBe(0);
+    adoptAll();
+    expect(rows('r')).toHaveLength(4);
+    expect(rows('r').at(-1)).toMatchObject({ restart_policy: 'on-failure', restart_retries: 2, restart_attempt: 0 });
   });
 
   it('the breaker opening ends the restarts: the run is in the DLQ and not started again', async () => {

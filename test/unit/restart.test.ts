@@ -1,7 +1,7 @@
 /** The restart policy's one decision (core/restart.ts): spawn -d --restart, up and dlq retry share it. */
 import { describe, expect, it } from 'vitest';
 import { afterRun, DEFAULT_POLICY, HEALTHY, type NameHealth } from '../../src/core/policy.js';
-import { type RestartFacts, restartDecision, restartsAfter } from '../../src/core/restart.js';
+import { type RestartFacts, restartDecision, restartsAfter, storedRestart } from '../../src/core/restart.js';
 import { planInstance } from '../../src/core/agents/plan.js';
 
 const NOW = 1_000_000_000;
@@ -37,6 +37,16 @@ describe('restartsAfter', () => {
     expect(planInstance({ ...base, restart: 'on-failure', last: last('exited') }).action).toBe('none');
     expect(planInstance({ ...base, restart: 'on-failure', last: last('failed') }).action).toBe('start');
     expect(planInstance({ ...base, restart: 'never', last: last('failed') }).action).toBe('none');
+  });
+});
+
+describe('storedRestart', () => {
+  it('reads back only the policies and retries agentctl writes into a DLQ entry', () => {
+    expect(storedRestart({ policy: 'always', retries: null })).toEqual({ policy: 'always', retries: null });
+    expect(storedRestart({ policy: 'on-failure', retries: 3 })).toEqual({ policy: 'on-failure', retries: 3 });
+    for (const bad of [undefined, null, 'always', { policy: 'never', retries: null }, { policy: 'always', retries: -1 }, { policy: 'always', retries: 1.5 }, { policy: 'always' }]) {
+      expect(storedRestart(bad)).toBeUndefined();
+    }
   });
 });
 
