@@ -45,7 +45,7 @@ _agentctl() {
     case "$w" in
       --) dd=$j; break ;;
       --check|--requires) varopt="$w" ;;
-      --state-dir|--config|--prometheus|--max-level|--wait-level|--timeout|--write|--name|--group|--priority|--max|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--joblog|--retries|--halt-on-failure|--since|--ports|--ttl|--worktree|--repo|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--keep|--kind|--command|--limit) varopt=""; ((j++)) ;;
+      --state-dir|--config|--prometheus|--max-level|--wait-level|--timeout|--write|--name|--group|--priority|--max|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--joblog|--restart|--retries|--halt-on-failure|--since|--ports|--ttl|--worktree|--repo|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--keep|--kind|--command|--limit) varopt=""; ((j++)) ;;
       -*) varopt="" ;;
       *) [[ -z $varopt ]] && pos+=("$w") ;;
     esac
@@ -59,7 +59,7 @@ _agentctl() {
     --config|--prometheus|--write|--each|--joblog) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --check) COMPREPLY=($(compgen -W "host.load host.cpu_idle host.memory host.pressure agents.count agents.throttle agents.duplicates agents.restart_loops runs.stale runs.spawn_loops runs.host_breaker runs.breakers runs.failure_rate ports.pool ports.double_listeners envs.expired envs.worktrees envs.half_created config.valid config.drift state.integrity state.disk" -- "$cur")); return ;;
     --keep) COMPREPLY=($(compgen -W "highest-version newest oldest" -- "$cur")); return ;;
-    --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--retries|--halt-on-failure|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
+    --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--restart|--retries|--halt-on-failure|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   if [[ -n $varopt && $cur != -* ]]; then
     case "$varopt" in
@@ -73,7 +73,7 @@ _agentctl() {
     throttle-status)
       COMPREPLY=($(compgen -W "$global_opts --watch --max-level --wait-level --timeout --write --prometheus --help -h" -- "$cur")) ;;
     spawn)
-      COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env --each --null -0 --joblog --retries --halt-on-failure --help -h" -- "$cur")) ;;
+      COMPREPLY=($(compgen -W "$global_opts --name --group --priority --max --requires --if-not-running --detach -d --wait --timeout --kill-grace --memory-max --cpu-time --nice --port --env --each --null -0 --joblog --restart --retries --halt-on-failure --help -h" -- "$cur")) ;;
     ps)
       COMPREPLY=($(compgen -W "$global_opts --watch --fleet --help -h" -- "$cur")) ;;
     top)

@@ -15,6 +15,7 @@ import * as down from '../commands/down.js';
 import * as endRun from '../commands/end-run.js';
 import * as fleetSync from '../commands/fleet-sync.js';
 import * as hook from '../commands/hook.js';
+import * as restartRun from '../commands/restart-run.js';
 import * as envGc from '../commands/env-gc.js';
 import * as env from '../commands/env.js';
 import * as events from '../commands/events.js';
@@ -77,6 +78,7 @@ const MODULES: Record<string, CommandModule & { readonly declaration: CommandDec
   '_end-run': endRun,
   '_fleet-sync': fleetSync,
   _hook: hook,
+  _restart: restartRun,
   config,
   events,
   fleet,

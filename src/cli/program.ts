@@ -42,6 +42,7 @@ export const COMMANDS = {
   '_end-run': () => import('../commands/end-run.js'),
   '_fleet-sync': () => import('../commands/fleet-sync.js'),
   _hook: () => import('../commands/hook.js'),
+  _restart: () => import('../commands/restart-run.js'),
   config: () => import('../commands/config.js'),
   events: () => import('../commands/events.js'),
   fleet: () => import('../commands/fleet.js'),

@@ -6,7 +6,8 @@ import { NAME_RE } from '../core/names.js';
 import { HEALTHY } from '../core/policy.js';
 import { setHealth } from '../core/runs/health.js';
 import { reconcileAll } from '../core/runs/reconcile.js';
-import { spawnDeps } from '../core/spawn/deps.js';
+import { type RestartTerms, spawnDeps } from '../core/spawn/deps.js';
+import { storedRestart } from '../core/restart.js';
 import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
 import { spawnRun } from '../core/spawn/spawn.js';
 import { isRedacted, printable, redactArgv, REDACTED, shellWord, showArgv } from '../core/text.js';
@@ -30,7 +31,7 @@ export interface DlqEntry {
   readonly failure: string | null;
   readonly error: string;
   readonly restarts: number;
-  readonly context: { command: string[]; cwd: string; group: string; priority: number; exit_code: number | null; signal: string | null };
+  readonly context: { command: string[]; cwd: string; group: string; priority: number; exit_code: number | null; signal: string | null; restart?: unknown };
 }
 
 export interface DlqResult {
@@ -48,6 +49,11 @@ interface Row {
   context: string;
   created_at: number;
 }
+
+const restartTerms = (stored: unknown): RestartTerms | undefined => {
+  const r = storedRestart(stored);
+  return r ? { ...r, attempt: 0, failures: 0 } : undefined;
+};
 
 const context = (r: Row) => JSON.parse(r.context) as DlqEntry['context'];
 
@@ -120,6 +126,8 @@ export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx
       limits: {},
       command,
       cwd: e.context.cwd,
+      // a run that gave up under spawn -d --restart starts again under its policy, a fresh chain
+      restart: restartTerms(context(row).restart),
     });
     if (result.outcome === 'started') state.write(() => state.db.prepare('DELETE FROM dlq WHERE id = ?').run(e.id));
     const entries = (state.db.prepare('SELECT * FROM dlq ORDER BY id').all() as Row[]).map(toEntry);

@@ -5,6 +5,7 @@ import { programName, readProcFile } from '../core/proc.js';
 import { modeAt } from '../core/policy.js';
 import { getHealth } from '../core/runs/health.js';
 import { liveRuns, runAlive, type RunRow } from '../core/runs/registry.js';
+import { waitingRestarts } from '../core/runs/restarts.js';
 import { logFile } from '../core/runs/files.js';
 import type { FleetSettings } from '../core/config/types.js';
 import { EXIT, ExitError } from '../core/errors.js';
@@ -53,6 +54,10 @@ export interface PsRun {
   readonly breaker: string;
   readonly command: readonly string[];
   readonly log_path: string | null;
+  /** spawn -d --restart: its policy, its place in the chain (0: the first run), and while its supervisor waits to restart it, when */
+  readonly restart_policy?: string;
+  readonly restart_attempt?: number;
+  readonly restart_at?: number | null;
 }
 
 export interface PsAgent {
@@ -127,11 +132,14 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       breaker: modeAt(h, now),
       command: redactArgv(JSON.parse(r.command) as string[]), // runs stored before redaction may hold secrets
       log_path: r.mode === 'detached' ? logFile(state, r) : null,
+      ...restartOf(r),
     };
   });
   // the row keeps the largest peak anyone has shown: what this reading adds is written back
   const grown = runs.filter((x, i) => x.peak_rss_bytes !== null && x.peak_rss_bytes !== live[i]!.peak_rss_bytes);
   if (grown.length) state.write(() => grown.forEach((x) => notePeakRss(state, x.run_id, x.peak_rss_bytes)));
+  // runs that ended and wait for their supervisor to restart them, unless one of the name runs again
+  for (const r of state.guard(() => waitingRestarts(state, getIdentity))) if (!live.some((l) => l.name === r.name)) runs.push(waitingRow(state, r, now));
   const procs = await ctx.listProcesses();
   const bootMs = now - Number(readProcFile('/proc/uptime')?.split(' ')[0] ?? 0) * 1000;
   const byPid = new Map(procs.map((p) => [p.pid, p]));
@@ -150,6 +158,37 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
   const host = hostAgents(loaded.config, { managed: live.length, unmanaged: unmanaged.length, level: state.guard(() => lastLevel(state)), disabled: throttleDisabled(ctx.env) });
   const fleet = opts.fleet ? await psFleet(ctx, loaded.config.fleet) : undefined;
   return { data: { runs, unmanaged, host, ...(fleet ? { fleet } : {}) }, alwaysPrint: true };
+}
+
+const restartOf = (r: RunRow) => (r.restart_policy ? { restart_policy: r.restart_policy, restart_attempt: r.restart_attempt ?? 0, restart_at: r.restart_at ?? null } : {});
+
+/** An ended run whose supervisor waits to restart it: state `restarting`, with when. */
+function waitingRow(state: Parameters<typeof logFile>[0], r: RunRow, now: number): PsRun {
+  return {
+    run_id: r.id,
+    name: r.name,
+    group: r.grp,
+    priority: r.priority,
+    mode: r.mode,
+    state: 'restarting',
+    pid: null,
+    uptime_ms: 0,
+    cpu_ms: r.cpu_ms,
+    rss_bytes: null,
+    peak_rss_bytes: r.peak_rss_bytes,
+    ports: [],
+    breaker: modeAt(getHealth(state, r.name), now),
+    command: redactArgv(JSON.parse(r.command) as string[]),
+    log_path: logFile(state, r),
+    ...restartOf(r),
+  };
+}
+
+/** The state column: a waiting restart says when it asks admission again. */
+function stateText(x: PsRun, now: number): string {
+  if (x.state !== 'restarting') return x.state;
+  const left = (x.restart_at ?? 0) - now;
+  return left > 0 ? `restarting in ${formatDuration(left)}` : 'restarting';
 }
 
 /** --fleet: the fleet's leases; local state is listed whether or not PostgreSQL answers. */
@@ -195,7 +234,7 @@ export function render(r: PsResult, ui: Ui): string {
           x.name,
           x.group,
           x.priority,
-          x.state,
+          stateText(x, Date.now()),
           x.pid ?? '-',
           formatDuration(x.uptime_ms),
           x.cpu_ms === null ? '-' : formatDuration(x.cpu_ms),

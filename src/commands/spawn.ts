@@ -5,7 +5,9 @@ import { EXIT, UsageError } from '../core/errors.js';
 import { fleetCap, noteFleetSync } from '../core/fleet/fleet.js';
 import { checkName } from '../core/names.js';
 import { programName } from '../core/proc.js';
-import { spawnDeps } from '../core/spawn/deps.js';
+import { type RestartTerms, spawnDeps } from '../core/spawn/deps.js';
+import { RESTART_POLICIES } from '../core/restart.js';
+import { isRedacted, redactArgv } from '../core/text.js';
 import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
 import { spawnRun } from '../core/spawn/spawn.js';
 import type { EachOutput } from '../core/spawn/each.js';
@@ -37,7 +39,8 @@ export const declaration: CommandDecl = {
     { flags: '--each [file]', help: 'a batch: run each line of FILE (- for stdin) as sh -c LINE, one registered run per line, through one admission loop', preset: '-', path: 'file' },
     { flags: '-0, --null', help: 'with --each: the command lines are NUL-separated (a command may hold newlines)' },
     { flags: '--joblog <file>', help: "with --each: write GNU parallel's joblog to FILE as jobs end", path: 'file' },
-    { flags: '--retries <n>', help: 'with --each: run a failed job up to n more times, through admission again' },
+    { flags: '--restart <policy>', help: 'with -d: when the run ends, its supervisor starts it again after the backoff, through admission: on-failure or always' },
+    { flags: '--retries <n>', help: 'with --each: run a failed job up to n more times; with --restart: give up into the DLQ after n failed restarts in a row' },
     { flags: '--halt-on-failure <n>', help: 'with --each: after n failed jobs start no more; running ones finish' },
   ],
   examples: [
@@ -45,6 +48,7 @@ export const declaration: CommandDecl = {
     'agentctl spawn -d --name auto-confirm --if-not-running -- python3 auto_confirm_worker_v2.py --daemon',
     'agentctl spawn --wait 10m --priority 1 --group batch --max 3 -- ./job.sh',
     'agentctl spawn -d --timeout 60s --memory-max 2G --name assigner -- python3 assigner.py',
+    'agentctl spawn -d --restart on-failure --retries 5 --name indexer -- python3 indexer.py',
     'agentctl spawn --requires orchestrator --name worker-1 -- node worker.js',
     'agentctl spawn --each jobs.txt --group batch --max 3 --joblog jobs.log',
     "find . -name '*.py' -print0 | xargs -0 printf 'ruff check %q\\0' | agentctl spawn --each - -0 --max 2 --retries 1",
@@ -56,10 +60,13 @@ export const declaration: CommandDecl = {
 export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<SpawnOutput | EachOutput>> {
   if (opts.each !== undefined) return runBatch(opts, args, ctx);
   for (const f of ['null', 'joblog', 'retries', 'haltOnFailure'] as const) {
-    if (opts[f] !== undefined && opts[f] !== false) throw new UsageError(`${EACH_FLAGS[f]}: only with --each FILE; give the command lines with --each`);
+    if (f === 'retries' && opts.restart !== undefined) continue;
+    if (opts[f] !== undefined && opts[f] !== false)
+      throw new UsageError(`${EACH_FLAGS[f]}: only with --each FILE${f === 'retries' ? ' or with -d --restart' : ''}; give the command lines with --each`);
   }
   const command = [...args];
   if (command.length === 0 || command[0] === '') throw new UsageError('spawn: missing command; give it after --, e.g. agentctl spawn --name worker -- python3 worker.py');
+  const restart = restartTerms(opts, command);
   // default name: the program the command runs (the script, not the interpreter)
   const name = checkName(
     opts.name !== undefined ? String(opts.name) : programName(command) || basename(command[0]!),
@@ -91,6 +98,7 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
       cwd: ctx.cwd,
       ports,
       env: envName,
+      restart,
     },
     ctx.globals.json,
   );
@@ -146,10 +154,22 @@ function runTerms(opts: OptionValues) {
   return { group, priority, max, requires, timeoutMs, limits: { memoryMax, cpuTimeSec: cpuTimeMs !== undefined ? Math.ceil(cpuTimeMs / 1000) : undefined, nice } };
 }
 
+/** -d --restart POLICY [--retries N]: the run's restart policy, checked before anything starts. */
+function restartTerms(opts: OptionValues, command: readonly string[]): RestartTerms | undefined {
+  if (opts.restart === undefined) return undefined;
+  const policy = String(opts.restart);
+  if (!(RESTART_POLICIES as readonly string[]).includes(policy)) throw new UsageError(`--restart: expected on-failure or always, got ${JSON.stringify(policy)}`);
+  if (!opts.detach) throw new UsageError("--restart: only with -d; a detached run's supervisor restarts it (in the foreground, rerun the command)");
+  // a restart is rebuilt from the run's row, which never holds a secret
+  if (isRedacted(redactArgv(command))) throw new UsageError('--restart: the command holds a secret, which agentctl never stores, so it cannot restart it; pass the secret in the environment');
+  const retries = opts.retries !== undefined ? parseIntInRange(String(opts.retries), '--retries', 0, 1_000_000) : null;
+  return { policy: policy as RestartTerms['policy'], retries, attempt: 0, failures: 0 };
+}
+
 const EACH_FLAGS = { null: '-0', joblog: '--joblog', retries: '--retries', haltOnFailure: '--halt-on-failure' } as const;
 
 /** Flags of a single run that a batch does not take (each job is its own foreground run). */
-const NOT_WITH_EACH = { detach: '-d', wait: '--wait', ifNotRunning: '--if-not-running', port: '--port', env: '--env' } as const;
+const NOT_WITH_EACH = { detach: '-d', wait: '--wait', ifNotRunning: '--if-not-running', port: '--port', env: '--env', restart: '--restart' } as const;
 
 /** spawn --each: the batch's terms, its lines, then the admission loop (core/spawn/each.ts). */
 async function runBatch(opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<EachOutput>> {

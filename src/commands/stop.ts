@@ -16,8 +16,9 @@ import { processUid } from '../core/proc.js';
 import { noteFleetSync } from '../core/fleet/fleet.js';
 import { reconcileAll, runFate } from '../core/runs/reconcile.js';
 import { liveRuns, type RunRow } from '../core/runs/registry.js';
+import { endWaitingRestarts, waitingRestarts } from '../core/runs/restarts.js';
 import { readPidFiles } from '../core/runs/files.js';
-import { statePaths } from '../core/state.js';
+import { type State, statePaths } from '../core/state.js';
 import { graceTail, stopText } from '../core/progress.js';
 import { printable } from '../core/text.js';
 import { formatDuration, parseDuration } from '../core/units.js';
@@ -52,6 +53,8 @@ export interface StopResult {
   readonly duration_ms: number;
   /** the state could not be read or written: runs were found by their PID files and stopped, but not recorded */
   readonly record_error?: string;
+  /** ended runs whose supervisor waited to restart them (spawn -d --restart): their restart ended (under --dry-run: would end) */
+  readonly restarts_ended?: ReadonlyArray<{ run_id: string; name: string; supervisor_pid: number | null }>;
 }
 
 /** How long stop waits for a selected run that is still starting to get its process. */
@@ -71,6 +74,22 @@ async function untilStarted(ctx: Ctx, loaded: LoadedConfig, wanted: (r: RunRow) 
   return { live, closedRows };
 }
 
+/** A broken config must not block a shutdown: stop on the built-in defaults, and say so. */
+function stopConfig(ctx: Ctx): LoadedConfig {
+  try {
+    return ctx.config();
+  } catch (err) {
+    if (!(err instanceof ExitError) || err.exitCode !== EXIT.config) throw err;
+    ctx.note(`agentctl: ${err.message}; stopping with the built-in defaults`);
+    return loadConfig({ defaultsOnly: true });
+  }
+}
+
+/** Ended runs whose supervisor waits to restart them: their restart ended (under --dry-run, only listed). */
+function selectRestarts(state: State, dry: boolean, wanted: (r: RunRow) => boolean): RunRow[] {
+  return dry ? state.guard(() => waitingRestarts(state, getIdentity)).filter(wanted) : endWaitingRestarts(state, wanted, 'stop', getIdentity);
+}
+
 /** A state that cannot be used because its disk is full or failing: stopping must still stop. */
 const DISK_TROUBLE = new Set(['state_disk_full', 'state_io_error']);
 
@@ -84,21 +103,16 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   const graceMs = parseDuration(String(opts.grace), '--grace');
   const dry = Boolean(opts.dryRun);
   const mine = userFilter(Boolean(opts.allUsers));
-  // a broken config must not block a shutdown: stop on the built-in defaults, and say so
-  let loaded: LoadedConfig;
-  try {
-    loaded = ctx.config();
-  } catch (err) {
-    if (!(err instanceof ExitError) || err.exitCode !== EXIT.config) throw err;
-    ctx.note(`agentctl: ${err.message}; stopping with the built-in defaults`);
-    loaded = loadConfig({ defaultsOnly: true });
-  }
+  const loaded = stopConfig(ctx);
   const wanted = (r: { name: string; grp: string }) => (all ? true : group !== undefined ? r.grp === group : names.includes(r.name));
   const started = ctx.now();
   let closedRows: Array<{ run: RunRow; why: string }> = [];
   let live: RunRow[];
+  let restarts: RunRow[] = [];
   try {
     const state = ctx.state();
+    // a waiting restart ends first: one that claims its admission meanwhile is a live run below
+    restarts = selectRestarts(state, dry, (r) => wanted(r) && (r.sup_pid === null || mine({ pid: r.sup_pid, uid: processUid(r.sup_pid) })));
     if (!dry) closedRows = reconcileAll(state, loaded, started, 'stop');
     live = state.guard(() => liveRuns(state));
     if (!dry) ({ live, closedRows } = await untilStarted(ctx, loaded, wanted, started, live, closedRows));
@@ -115,9 +129,11 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     for (const { r, fate } of fates) if (fate.kind === 'exited' || fate.kind === 'lost') closed.push({ run_id: r.id, name: r.name, pid: r.pid, why: fate.kind === 'exited' ? 'exited' : fate.why });
     selected = fates.filter(({ fate }) => fate.kind === 'alive' || fate.kind === 'adopt' || fate.kind === 'wait').map(({ r }) => r);
   }
-  const notRunning = names.filter((n) => !selected.some((r) => r.name === n));
+  const restartsEnded = restarts.map((r) => ({ run_id: r.id, name: r.name, supervisor_pid: r.sup_pid }));
+  const notRunning = names.filter((n) => !selected.some((r) => r.name === n) && !restarts.some((r) => r.name === n));
   const view = selected.map((r) => ({ run_id: r.id, name: r.name, pid: r.pid }));
-  if (dry) return { data: { dry_run: true, selected: view, closed, not_running: notRunning, graceful: [], forced: [], failed: [], ended: [], duration_ms: 0 } };
+  const more = restartsEnded.length ? { restarts_ended: restartsEnded } : {};
+  if (dry) return { data: { dry_run: true, selected: view, closed, not_running: notRunning, graceful: [], forced: [], failed: [], ended: [], duration_ms: 0, ...more } };
   const ended = await endAll(ctx, selected, graceMs, (r) =>
     endRun(state, loaded, r, graceMs, { timedOut: false, why: `stopped by agentctl stop (grace ${formatDuration(graceMs)})`, command: 'stop' }),
   );
@@ -148,6 +164,7 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     ended,
     duration_ms: duration,
     ...(recordError !== undefined ? { record_error: recordError } : {}),
+    ...more,
   });
 }
 
@@ -220,11 +237,13 @@ const list = (names: readonly string[]) => names.map((n) => printable(n)).join('
 export function render(r: StopResult, ui: Ui): string {
   const lines: string[] = [];
   const closedLine = (verb: string) => `${verb}: ${r.closed.map((c) => `${printable(c.name)} (${c.why})`).join(', ')}`;
+  const restarts = r.restarts_ended ?? [];
+  if (restarts.length) lines.push(`${r.dry_run ? 'would end the restart of' : 'restart ended'}: ${restarts.map((x) => `${printable(x.name)} (run ${x.run_id})`).join(', ')}`);
   if (r.dry_run) {
     lines.push(r.selected.length ? `would stop: ${r.selected.map((s) => `${printable(s.name)} (PID ${s.pid})`).join(', ')}` : 'nothing to stop');
     if (r.closed.length) lines.push(closedLine('would record as ended, no signal'));
   } else {
-    if (r.selected.length === 0) lines.push('nothing to stop');
+    if (r.selected.length === 0 && !restarts.length) lines.push('nothing to stop');
     if (r.closed.length) lines.push(closedLine('already ended, recorded'));
     if (r.graceful.length) lines.push(`ended gracefully: ${list(r.graceful)}`);
     if (r.forced.length) lines.push(ui.c.yellow(`forced (KILL after the grace): ${list(r.forced)}`));

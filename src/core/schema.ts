@@ -149,6 +149,19 @@ export const MIGRATIONS: readonly string[] = [
   // `up --prune` stops only that file's runs) and the hash of the entry's definition (drift)
   `ALTER TABLE runs ADD COLUMN fleet_file TEXT;
    ALTER TABLE runs ADD COLUMN fleet_hash TEXT;`,
+  // 9: `spawn -d --restart`: the run's restart policy (on-failure or always), its --retries
+  // (NULL: until the breaker opens), its place in the chain of restarts (attempt, failures in
+  // a row), the terms a restart is admitted on again (restart_spec, JSON), and once it ended
+  // what its supervisor does: restart_status 'waiting' until restart_at, then 'restarted',
+  // 'gave_up', 'stopped' or 'done' (core/spawn/restart.ts)
+  `ALTER TABLE runs ADD COLUMN restart_policy TEXT;
+   ALTER TABLE runs ADD COLUMN restart_retries INTEGER;
+   ALTER TABLE runs ADD COLUMN restart_attempt INTEGER;
+   ALTER TABLE runs ADD COLUMN restart_failures INTEGER;
+   ALTER TABLE runs ADD COLUMN restart_spec TEXT;
+   ALTER TABLE runs ADD COLUMN restart_status TEXT;
+   ALTER TABLE runs ADD COLUMN restart_at INTEGER;
+   ALTER TABLE runs ADD COLUMN restart_next TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

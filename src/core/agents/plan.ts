@@ -5,6 +5,7 @@
  */
 import { fnv1a64 } from '../config/load.js';
 import type { AgentSpec } from '../config/types.js';
+import { restartsAfter } from '../restart.js';
 
 /** What up reports for one instance. */
 export type UpStatus = 'running' | 'started' | 'waiting' | 'refused' | 'drift' | 'exited' | 'failed' | 'down' | 'would_start' | 'would_restart';
@@ -91,12 +92,12 @@ export function planInstance(f: InstanceFacts): InstancePlan {
   // a run stopped on purpose, lost, or started from another definition: start it
   if (!last || last.state === 'stopped' || last.state === 'lost' || last.fleetHash !== f.hash) return { action: 'start', detail: last ? `last run ${last.runId} ${last.state}` : 'not running' };
   if (last.state === 'exited') {
-    if (f.restart === 'always') return { action: 'start', detail: `last run ${last.runId} exited 0; restart = always` };
+    if (restartsAfter(f.restart, 'exited')) return { action: 'start', detail: `last run ${last.runId} exited 0; restart = always` };
     return { action: 'none', status: 'exited', detail: `run ${last.runId} exited 0; restart = ${f.restart} leaves it` };
   }
   // failed
   const how = `run ${last.runId} failed (${last.failure ?? 'failure'}${last.exitCode !== null ? `, exit ${last.exitCode}` : ''})`;
-  if (f.restart === 'never') return { action: 'none', status: 'failed', detail: `${how}; restart = never` };
+  if (!restartsAfter(f.restart, 'failed')) return { action: 'none', status: 'failed', detail: `${how}; restart = never` };
   return { action: 'start', detail: `${how}; restart = ${f.restart}` };
 }
 

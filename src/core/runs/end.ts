@@ -162,35 +162,36 @@ export function finishRun(
       { command: deps.command, kind: 'breaker.open', subject: run.name, reason: `${health.reason}; paused until ${new Date(health.notBefore).toISOString()}`, data: { until: health.notBefore } },
       deps.now,
     );
-    addToDlq(state, run, f, failure, health, deps);
+    addToDlq(state, run, { failure, error: health.reason ?? 'breaker opened', restarts: health.consecutiveFailures, exitCode: f.exitCode, signal: f.signal }, deps.now, deps.command);
   }
   return { failure, health, usage };
 }
 
-/** Park a run whose breaker opened in the dead-letter queue, with what `dlq retry` needs, and say so (`dlq.add`). */
-function addToDlq(state: State, run: RunRow, f: EndFacts, failure: FailureType | null, health: NameHealth, deps: RegistryDeps): void {
-  const restarts = health.consecutiveFailures;
+/**
+ * Park a run in the dead-letter queue (the breaker opened, or its restart policy gave up),
+ * with what `dlq retry` needs to start it again: its restart policy included; and say so
+ * (`dlq.add`, an event hooks can take).
+ */
+export function addToDlq(
+  state: State,
+  run: RunRow,
+  e: { failure: FailureType | null; error: string; restarts: number; exitCode: number | null; signal: string | null },
+  now: number,
+  command: string,
+): void {
+  const restart = run.restart_policy ? { restart: { policy: run.restart_policy, retries: run.restart_retries ?? null } } : {};
   state.db
     .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
     .run(
       run.name,
       run.id,
-      failure,
-      health.reason ?? 'breaker opened',
-      restarts,
-      JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: f.exitCode, signal: f.signal }),
-      deps.now,
+      e.failure,
+      e.error,
+      e.restarts,
+      JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: e.exitCode, signal: e.signal, ...restart }),
+      now,
     );
-  state.event(
-    {
-      command: deps.command,
-      kind: 'dlq.add',
-      subject: run.name,
-      reason: `${run.id} added to the dead-letter queue: ${health.reason ?? 'breaker opened'}`,
-      data: { run_id: run.id, failure, restarts },
-    },
-    deps.now,
-  );
+  state.event({ command, kind: 'dlq.add', subject: run.name, reason: `${run.id} added to the dead-letter queue: ${e.error}`, data: { run_id: run.id, failure: e.failure, restarts: e.restarts } }, now);
   // the dead-letter queue keeps the last 100 entries (incident 4)
   state.db.prepare('DELETE FROM dlq WHERE id <= (SELECT MAX(id) FROM dlq) - 100').run();
 }

@@ -42,6 +42,15 @@ export interface RunRow {
   /** set by `agentctl up`: the fleet file and the entry's hash (core/agents/) */
   readonly fleet_file?: string | null;
   readonly fleet_hash?: string | null;
+  /** set by `spawn -d --restart` (core/spawn/restart.ts) */
+  readonly restart_policy?: string | null;
+  readonly restart_retries?: number | null;
+  readonly restart_attempt?: number | null;
+  readonly restart_failures?: number | null;
+  readonly restart_spec?: string | null;
+  readonly restart_status?: string | null;
+  readonly restart_at?: number | null;
+  readonly restart_next?: string | null;
 }
 
 /** A reservation older than this with no PID belongs to a spawner that died mid-start. */

@@ -31,6 +31,21 @@ export interface SpawnRequest {
   readonly ports?: number | undefined;
   /** an environment whose ports the run uses (it must exist) */
   readonly env?: string | undefined;
+  /** `-d --restart`: its supervisor starts it again when it ends (core/spawn/restart.ts) */
+  readonly restart?: RestartTerms | undefined;
+}
+
+/** A run's restart policy and its place in the chain of restarts. */
+export interface RestartTerms {
+  readonly policy: 'on-failure' | 'always';
+  /** --retries: restarts after failures in a row; null: until the breaker opens */
+  readonly retries: number | null;
+  /** 0 for the first run, one more per restart */
+  readonly attempt: number;
+  /** failed runs in a row before this one */
+  readonly failures: number;
+  /** the ended run this one restarts: admitted only while that run's restart still waits */
+  readonly from?: string | undefined;
 }
 
 export interface SpawnDeps {

@@ -68,6 +68,7 @@ function startSupervisor(deps: SpawnDeps, req: SpawnRequest, run: Launch, logFd:
     log: logPath,
     logMax: deps.config.config.spawn.logMaxBytes,
     fleetSync: fleetCap(deps.config.config, req.group) !== undefined,
+    restart: req.restart !== undefined,
     configPath: deps.configPath,
     runId,
     name: req.name,

@@ -100,12 +100,19 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   renamed into place) and the log is emptied (the child writes with O_APPEND). It looks every
  *   second, and up to every 16 s while the log grows slowly; it ends with the child (and is
  *   ended by the supervisor, which caps once more before recording the exit).
+ * - A run under a restart policy (`spawn -d --restart`): once the exit is recorded, the
+ *   supervisor asks `agentctl _restart RUN_ID` (a short-lived node process) what to do. It
+ *   replies `sleep S` (the backoff the policy engine gave, or a poll while the caps are full)
+ *   or `done` (restarted: a new supervisor runs the new run; given up; stopped). Between
+ *   asks only this shell and its `sleep` are left, in the process group the shell leads:
+ *   `stop` ends that group once it has proved the shell's identity. Only a reply of digits
+ *   and a dot is slept on; anything else, or a failed ask, ends it.
  */
 export const SUPERVISOR_SCRIPT = `set -C
 runid=$1
 exitfile=$AGENTCTL_SUP_EXIT; marker=$AGENTCTL_SUP_MARKER; childfile=$AGENTCTL_SUP_CHILD; timeout=$AGENTCTL_SUP_TIMEOUT
 name=$AGENTCTL_SUP_NAME; node=$AGENTCTL_SUP_NODE; bin=$AGENTCTL_SUP_BIN; statedir=$AGENTCTL_SUP_STATEDIR; grace=$AGENTCTL_SUP_GRACE
-log=$AGENTCTL_SUP_LOG; logmax=$AGENTCTL_SUP_LOGMAX; fleetsync=$AGENTCTL_SUP_FLEETSYNC; config=$AGENTCTL_SUP_CONFIG
+log=$AGENTCTL_SUP_LOG; logmax=$AGENTCTL_SUP_LOGMAX; fleetsync=$AGENTCTL_SUP_FLEETSYNC; config=$AGENTCTL_SUP_CONFIG; restart=$AGENTCTL_SUP_RESTART
 n=$AGENTCTL_SUP_ARGC
 set --
 i=0
@@ -114,10 +121,13 @@ while [ "$i" -lt "$n" ]; do
   unset "AGENTCTL_SUP_ARG_$i"
   i=$((i + 1))
 done
-unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC AGENTCTL_SUP_LOG AGENTCTL_SUP_LOGMAX AGENTCTL_SUP_FLEETSYNC AGENTCTL_SUP_CONFIG
+unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC AGENTCTL_SUP_LOG AGENTCTL_SUP_LOGMAX AGENTCTL_SUP_FLEETSYNC AGENTCTL_SUP_CONFIG AGENTCTL_SUP_RESTART
 AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid -- "$@" </dev/null 3>&- &
 pid=$!
 exec >/dev/null 2>&1
+agentctl() {
+  if [ -n "$config" ]; then "$node" "$bin" --state-dir "$statedir" --config "$config" "$@"; else "$node" "$bin" --state-dir "$statedir" "$@"; fi
+}
 put() { [ -e "$1" ] || [ -L "$1" ] || ( umask 077; printf '%s\\n' "$2" > "$1" ); }
 caplog() {
   size=0
@@ -174,9 +184,13 @@ fi
 put "$exitfile" "$rc
 $usage"
 touch -h -c "$statedir/${BELL_FILE}" 2>/dev/null
-if [ "$fleetsync" = 1 ]; then
-  if [ -n "$config" ]; then set -- --config "$config"; else set --; fi
-  "$node" "$bin" --state-dir "$statedir" "$@" --quiet _fleet-sync </dev/null >/dev/null 2>&1
+if [ "$fleetsync" = 1 ]; then agentctl --quiet _fleet-sync </dev/null >/dev/null 2>&1; fi
+if [ "$restart" = 1 ]; then
+  while reply=$(agentctl _restart "$runid" </dev/null 2>/dev/null); do
+    case $reply in "sleep "*) s=\${reply#sleep } ;; *) break ;; esac
+    case $s in ''|*[!0-9.]*) break ;; esac
+    sleep "$s" || break
+  done
 fi
 `;
 
@@ -204,6 +218,8 @@ export function startDetached(opts: {
   logMax: number;
   /** a fleet-capped run: once the exit is recorded, run `agentctl _fleet-sync` to give its fleet lease back */
   fleetSync?: boolean;
+  /** a run under a restart policy: once the exit is recorded, ask `agentctl _restart` and sleep as it says, until it says done */
+  restart?: boolean;
   /** the --config the spawn was given, passed to the agentctl commands the supervisor runs */
   configPath?: string | undefined;
   runId: string;
@@ -230,6 +246,7 @@ export function startDetached(opts: {
       AGENTCTL_SUP_LOGMAX: String(opts.logMax),
       AGENTCTL_SUP_FLEETSYNC: opts.fleetSync ? '1' : '0',
       AGENTCTL_SUP_CONFIG: opts.configPath ?? '',
+      AGENTCTL_SUP_RESTART: opts.restart ? '1' : '0',
     };
     opts.argv.forEach((a, i) => (env[`AGENTCTL_SUP_ARG_${i}`] = a));
     const sup = spawn('/bin/sh', ['-s', opts.runId], {

@@ -10,6 +10,7 @@ import { newRunId } from '../runs/registry.js';
 import type { State } from '../state.js';
 import { redactArgv } from '../text.js';
 import type { AdmissionFacts, Decision, Refusal } from './admission.js';
+import type { SpawnRequest } from './deps.js';
 import type { AttemptInput, Gathered } from './facts.js';
 
 /** What one attempt came to: the decision, the run it admitted, and the caller's place in the queue. */
@@ -64,6 +65,7 @@ function recordAdmission(state: State, config: LoadedConfig, input: AttemptInput
       input.mechanism,
     );
   if (envPorts.length || runPorts.length) state.db.prepare('UPDATE runs SET ports = ? WHERE id = ?').run(JSON.stringify([...envPorts, ...runPorts]), runId);
+  if (req.restart) recordRestart(state, req, runId);
   if (queueId !== undefined) state.db.prepare('DELETE FROM queue WHERE id = ?').run(queueId);
   const host = `host ${decision.host.used} ${Number.isFinite(decision.host.limit) ? `of ${decision.host.limit}` : '(no cap)'} agents`;
   const group = req.max !== undefined ? `, group ${decision.slot.kind === 'group' ? decision.slot.used : facts.cap.managed + 1} of ${req.max}` : '';
@@ -87,6 +89,27 @@ function recordAdmission(state: State, config: LoadedConfig, input: AttemptInput
     now,
   );
   return { decision, runId, ahead: facts.ahead, ports: [...envPorts, ...runPorts] };
+}
+
+/** A `stop` ended the restart policy while its supervisor asked admission: the restart is not admitted. */
+export class RestartCancelled extends Error {}
+
+/**
+ * A run under a restart policy: its terms, and the terms a restart is admitted on again. A
+ * restart is admitted only while the run it restarts still waits for it, in the admission's
+ * transaction: a `stop` that ended the policy first leaves nothing started (RestartCancelled
+ * rolls the admission back).
+ */
+function recordRestart(state: State, req: SpawnRequest, runId: string): void {
+  const r = req.restart!;
+  if (r.from !== undefined) {
+    const claimed = state.db.prepare("UPDATE runs SET restart_status = 'restarted', restart_next = ?, restart_at = NULL WHERE id = ? AND restart_status = 'waiting'").run(runId, r.from).changes;
+    if (!claimed) throw new RestartCancelled(`the restart of ${r.from} was ended meanwhile`);
+  }
+  const spec = { max: req.max ?? null, requires: req.requires, ports: req.ports ?? null, env: req.env ?? null, kill_grace_ms: req.killGraceMs };
+  state.db
+    .prepare('UPDATE runs SET restart_policy = ?, restart_retries = ?, restart_attempt = ?, restart_failures = ?, restart_spec = ? WHERE id = ?')
+    .run(r.policy, r.retries, r.attempt, r.failures, JSON.stringify(spec), runId);
 }
 
 function recordRefusal(state: State, input: AttemptInput, facts: AdmissionFacts, d: Refusal, now: number): Attempt {
