@@ -28,7 +28,7 @@ function ensurePeers() {
   }
 }
 
-const SCRIPTS = ['startup', 'spawn', 'each', 'env', 'scale', 'doctor', 'up'];
+const SCRIPTS = ['startup', 'spawn', 'each', 'env', 'scale', 'doctor', 'up', 'restart'];
 
 /** @param {string} name */
 function run(name) {
@@ -56,6 +56,12 @@ function rows() {
   for (const r of read('doctor')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.median_ms, peer: `node -e 0: ${r.baseline_ms}`, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('up')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.agentctl, peer: r.peer, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('env')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.value, peer: '', ratio: '', goal: '', ok: '' });
+  const rs = read('restart');
+  if (rs) {
+    const mb = (/** @type {number} */ kb) => Math.round((kb / 1024) * 100) / 100;
+    out.push({ figure: 'waiting --restart supervisor RSS MB (the shell)', agentctl: mb(rs.shell_rss_kb_max), peer: '', ratio: '', goal: '<= 2 MB', ok: rs.meets_goal ? 'yes' : 'NO' });
+    out.push({ figure: 'the same with its sleep (RSS / PSS MB)', agentctl: `${mb(rs.group_rss_kb_max)} / ${mb(rs.group_pss_kb_max)}`, peer: '', ratio: '', goal: '', ok: '' });
+  }
   return out;
 }
 
