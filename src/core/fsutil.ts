@@ -3,6 +3,19 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from './errors.js';
 
 /**
+ * Remove a file (or a link, never what it points to) if it is there, as `rm -f` does. Plain
+ * unlink: `rmSync(path, { force: true })` loads Node's rimraf on first use and stats first, a
+ * cost paid on every run's end.
+ */
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/**
  * Write a file atomically: write a temp file beside it, fsync, rename over the target.
  * Readers see the old content or the new, never half a file. `sync: false` skips the fsync,
  * for files that mean nothing after the machine restarts (a PID file names a process of this

@@ -3,7 +3,7 @@
  * end is recorded, classified and charged to its name's health (finishRun). The stop marker
  * makes a deliberate end recorded as a stop or a timeout, not as a failure.
  */
-import { rmSync } from 'node:fs';
+import { removeFile } from '../fsutil.js';
 import type { LoadedConfig } from '../config/types.js';
 import { StateError } from '../errors.js';
 import { isSameProcess, type ProcessIdentity, selfIdentity } from '../identity.js';
@@ -135,9 +135,9 @@ export function finishRun(
   // its slot and ports are free once this commits: wake the waiters that could take them
   ringAfterCommit(state);
   try {
-    rmSync(exitFile(state, run.id), { force: true });
-    rmSync(timeoutMarker(state, run.id), { force: true });
-    rmSync(childFile(state, run.id), { force: true });
+    removeFile(exitFile(state, run.id));
+    removeFile(timeoutMarker(state, run.id));
+    removeFile(childFile(state, run.id));
   } catch {
     /* leftovers are harmless */
   }
@@ -220,7 +220,7 @@ function removePidFileIfOurs(state: State, run: RunRow): void {
   try {
     const text = readOwn(path)?.toString('utf8') ?? '';
     const meta = JSON.parse(text.split('\n')[1] ?? '{}') as { run_id?: string };
-    if (meta.run_id === run.id) rmSync(path, { force: true });
+    if (meta.run_id === run.id) removeFile(path);
   } catch {
     /* no PID file, or not ours */
   }

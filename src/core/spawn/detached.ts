@@ -3,9 +3,9 @@
  * (launch.ts) that outlives us and records the exit, and the run row moved to `running`.
  * A run that could not start is closed as exit 127.
  */
-import { closeSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensurePrivateDir } from '../fsutil.js';
+import { ensurePrivateDir, removeFile } from '../fsutil.js';
 import { fleetCap } from '../fleet/fleet.js';
 import { getIdentity } from '../identity.js';
 import { finishRun } from '../runs/end.js';
@@ -99,8 +99,8 @@ function pruneLogs(dir: string, name: string, keep: number): void {
       .map((f) => ({ f, t: lstatSync(join(dir, f)).mtimeMs }))
       .sort((a, b) => b.t - a.t);
     for (const { f } of mine.slice(keep)) {
-      rmSync(join(dir, f), { force: true });
-      rmSync(join(dir, `${f}.prev`), { force: true });
+      removeFile(join(dir, f));
+      removeFile(join(dir, `${f}.prev`));
     }
   } catch {
     /* best effort */

@@ -5,7 +5,8 @@
  * (GNU parallel's default grouping). Its end is recorded through finishRun like any run's.
  */
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
-import { closeSync, constants, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { removeFile } from '../../fsutil.js';
 import { join } from 'node:path';
 import { getIdentity, type ProcessIdentity } from '../../identity.js';
 import { endRun, finishRun } from '../../runs/end.js';
@@ -130,8 +131,8 @@ export function flushOutput(dir: string, j: Pick<JobStart, 'seq' | 'attempt'>, o
   const files = outFiles(dir, j as JobStart);
   copyOut(files.out, out);
   copyOut(files.err, err);
-  rmSync(files.out, { force: true });
-  rmSync(files.err, { force: true });
+  removeFile(files.out);
+  removeFile(files.err);
 }
 
 function copyOut(path: string, to: NodeJS.WritableStream): void {
