@@ -284,6 +284,27 @@ describe('running', () => {
     expect((ended[0]!.data as { swept: number[] }).swept).toContain(g);
   });
 
+  it("the timeout watchdog's _end-run reads the spawn's --config: the ends it records take its policy", async () => {
+    // backoff_startup 7s here against 300s by default. Nothing but the watchdog runs agentctl
+    // after the two spawns: its reconcile records the quick run's end, with this config's
+    // backoff when it was handed --config, with the default one when it was not
+    // not ./agentctl.toml: the runs' folder, where the watchdog runs, would find that one itself
+    writeFileSync(join(t.dir, 'custom.toml'), '[spawn]\nbackoff_startup = "7s"\n');
+    const cfg = ['--config', join(t.dir, 'custom.toml')];
+    const slow = parseJson<{ run_id: string; pid: number }>((await spawnCli(['--json', '-d', ...cfg, '--name', 'wslow', '--timeout', '2s', '--kill-grace', '300ms', ...worker('wslow')])).stdout);
+    procs.adopt(slow.pid);
+    const quick = parseJson<{ run_id: string; pid: number }>((await spawnCli(['--json', '-d', ...cfg, '--name', 'wquick', '--', 'sh', '-c', 'exit 1'])).stdout);
+    procs.adopt(quick.pid);
+    const ended = await waitFor(() => dbGet<{ ended_at: number | null }>(t.sd, 'SELECT ended_at FROM runs WHERE id = ?', quick.run_id)?.ended_at, 15_000, {
+      what: "the watchdog's reconcile recorded the quick run's end",
+    });
+    // recorded by the watchdog's command, not by anything else
+    expect(dbGet<{ command: string }>(t.sd, "SELECT command FROM events WHERE kind = 'run.failed' AND json_extract(data, '$.run_id') = ?", quick.run_id)?.command).toBe('_end-run');
+    const health = JSON.parse(dbGet<{ value: string }>(t.sd, 'SELECT value FROM health WHERE name = ?', 'wquick')!.value) as { notBefore: number; lastFailure: string };
+    expect(health.lastFailure).toBe('startup_error');
+    expect(health.notBefore - ended).toBeLessThanOrEqual(8_000);
+  });
+
   it('_end-run from outside ends the tree but not the supervisor, which still records the exit', async () => {
     const r = await spawnCli(['--json', '-d', '--name', 'ext', ...worker('ext')]);
     const out = parseJson<{ run_id: string; pid: number }>(r.stdout);

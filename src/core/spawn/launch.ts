@@ -150,7 +150,7 @@ if [ "$timeout" != 0 ]; then
     wait "$s"
     if kill -0 "$pid" 2>/dev/null; then
       put "$marker" ""
-      "$node" "$bin" --state-dir "$statedir" --quiet _end-run "$runid" --grace "$grace"
+      agentctl --quiet _end-run "$runid" --grace "$grace"
     fi
     exit 0
   ) </dev/null >/dev/null 2>&1 &
