@@ -26,17 +26,20 @@ export type RestartOutput =
 export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx): Promise<Outcome<RestartOutput>> {
   const runId = args[0] ?? '';
   if (!/^r[0-9a-z]{6,20}$/.test(runId)) throw new UsageError(`_restart: invalid run id ${JSON.stringify(runId)}`);
-  // a config broken since the spawn must not lose the run's end: the built-in defaults then
+  // a config broken since the spawn must not lose the run's end: the built-in defaults record
+  // it, but admit nothing (a configured cap they do not know could be gone round); asked again
   let loaded: LoadedConfig;
+  let admit = true;
   try {
     loaded = ctx.config();
   } catch (err) {
     if (!(err instanceof ExitError) || err.exitCode !== EXIT.config) throw err;
-    ctx.note(`agentctl: ${err.message}; deciding the restart on the built-in defaults`);
+    ctx.note(`agentctl: ${err.message}; the restart waits until the config loads`);
     loaded = loadConfig({ defaultsOnly: true });
+    admit = false;
   }
   ctx.state();
-  const r = await restartStep(spawnDeps(ctx, loaded, '_restart'), runId);
+  const r = await restartStep(spawnDeps(ctx, loaded, '_restart'), runId, { admit });
   const data: RestartOutput = 'done' in r ? { run_id: runId, reply: 'done', why: r.done } : { run_id: runId, reply: 'sleep', sleep_ms: Math.max(1, Math.ceil(r.sleepMs)), why: r.why };
   return { data, alwaysPrint: true };
 }

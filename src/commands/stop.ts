@@ -16,7 +16,7 @@ import { processUid } from '../core/proc.js';
 import { noteFleetSync } from '../core/fleet/fleet.js';
 import { reconcileAll, runFate } from '../core/runs/reconcile.js';
 import { liveRuns, type RunRow } from '../core/runs/registry.js';
-import { endWaitingRestarts, waitingRestarts } from '../core/runs/restarts.js';
+import { endWaitingRestarts, pendingRestarts } from '../core/runs/restarts.js';
 import { readPidFiles } from '../core/runs/files.js';
 import { type State, statePaths } from '../core/state.js';
 import { graceTail, stopText } from '../core/progress.js';
@@ -87,7 +87,7 @@ function stopConfig(ctx: Ctx): LoadedConfig {
 
 /** Ended runs whose supervisor waits to restart them: their restart ended (under --dry-run, only listed). */
 function selectRestarts(state: State, dry: boolean, wanted: (r: RunRow) => boolean): RunRow[] {
-  return dry ? state.guard(() => waitingRestarts(state, getIdentity)).filter(wanted) : endWaitingRestarts(state, wanted, 'stop', getIdentity);
+  return dry ? state.guard(() => pendingRestarts(state)).filter(wanted) : endWaitingRestarts(state, wanted, 'stop', getIdentity);
 }
 
 /** A state that cannot be used because its disk is full or failing: stopping must still stop. */
@@ -112,8 +112,14 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
   try {
     const state = ctx.state();
     // a waiting restart ends first: one that claims its admission meanwhile is a live run below
-    restarts = selectRestarts(state, dry, (r) => wanted(r) && (r.sup_pid === null || mine({ pid: r.sup_pid, uid: processUid(r.sup_pid) })));
-    if (!dry) closedRows = reconcileAll(state, loaded, started, 'stop');
+    const restartWanted = (r: RunRow) => wanted(r) && (r.sup_pid === null || mine({ pid: r.sup_pid, uid: processUid(r.sup_pid) }));
+    restarts = selectRestarts(state, dry, restartWanted);
+    if (!dry) {
+      closedRows = reconcileAll(state, loaded, started, 'stop');
+      // a run that ended just now under a restart policy its supervisor has not yet decided on:
+      // its restart is still to come, and ends here too (or it would come back after the stop)
+      restarts = [...restarts, ...selectRestarts(state, dry, restartWanted)];
+    }
     live = state.guard(() => liveRuns(state));
     if (!dry) ({ live, closedRows } = await untilStarted(ctx, loaded, wanted, started, live, closedRows));
   } catch (err) {

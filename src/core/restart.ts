@@ -14,8 +14,12 @@ export type { RestartPolicy } from './config/types.js';
 /** The policies `spawn -d --restart` takes (`never` is simply no --restart). */
 export const RESTART_POLICIES = ['on-failure', 'always'] as const;
 
-/** How long a waiting supervisor sleeps before it asks admission again after a refusal with no retry time (a full cap). */
-export const RESTART_POLL_MS = 2_000;
+/**
+ * How long a waiting supervisor sleeps before it asks admission again after a refusal with no
+ * retry time (a full cap). Each ask starts a node process (about 100 ms of CPU), and writes no
+ * event: a restart held for a day would otherwise fill the event history.
+ */
+export const RESTART_POLL_MS = 5_000;
 
 /**
  * The restart policy a dead-letter entry's run had (its context's `restart`), for `dlq retry`

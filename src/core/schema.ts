@@ -153,7 +153,8 @@ export const MIGRATIONS: readonly string[] = [
   // (NULL: until the breaker opens), its place in the chain of restarts (attempt, failures in
   // a row), the terms a restart is admitted on again (restart_spec, JSON), and once it ended
   // what its supervisor does: restart_status 'waiting' until restart_at, then 'restarted',
-  // 'gave_up', 'stopped' or 'done' (core/spawn/restart.ts)
+  // 'gave_up', 'stopped' or 'done' (core/spawn/restart.ts); every reconcile looks up the
+  // restarts still to come (runs/restarts.ts), through the index
   `ALTER TABLE runs ADD COLUMN restart_policy TEXT;
    ALTER TABLE runs ADD COLUMN restart_retries INTEGER;
    ALTER TABLE runs ADD COLUMN restart_attempt INTEGER;
@@ -161,7 +162,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE runs ADD COLUMN restart_spec TEXT;
    ALTER TABLE runs ADD COLUMN restart_status TEXT;
    ALTER TABLE runs ADD COLUMN restart_at INTEGER;
-   ALTER TABLE runs ADD COLUMN restart_next TEXT;`,
+   ALTER TABLE runs ADD COLUMN restart_next TEXT;
+   CREATE INDEX runs_restart_pending ON runs(restart_status) WHERE restart_policy IS NOT NULL AND ended_at IS NOT NULL;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

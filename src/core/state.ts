@@ -5,6 +5,7 @@
  * to a write fails at once with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
  */
 import Database from 'better-sqlite3';
+import { reusePrepared } from './prepared.js';
 import { chmodSync, existsSync, lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -147,30 +148,6 @@ export function stateError(err: unknown, file: string): StateError {
     return new StateError(`state folder for ${file} is not a folder (${msg}); pass --state-dir`, file, EXIT.failed, 'state_unwritable');
   }
   return new StateError(`state file ${file}: ${msg}`, file);
-}
-
-/** Statements kept per connection; a command that builds more distinct SQL than this starts over. */
-const PREPARED_MAX = 256;
-
-/**
- * Make `db.prepare` hand back the statement it compiled before for the same SQL: better-sqlite3
- * compiles on every call (50-100 µs), and a command asks for the same few dozen again and
- * again (each admission attempt of a --wait, each instance `up` starts). A statement is run to
- * its end by every caller (.get, .all, .run: nothing here iterates), so sharing one is safe;
- * its modes (pluck, raw, expand) would be shared too, so callers use none.
- */
-function reusePrepared(db: Db): void {
-  const compile = db.prepare.bind(db);
-  const kept = new Map<string, ReturnType<Db['prepare']>>();
-  db.prepare = ((sql: string) => {
-    let stmt = kept.get(sql);
-    if (!stmt) {
-      if (kept.size >= PREPARED_MAX) kept.clear();
-      stmt = compile(sql);
-      kept.set(sql, stmt);
-    }
-    return stmt;
-  }) as Db['prepare'];
 }
 
 /** An open state database. Methods map SQLite failures to StateError. */
@@ -389,9 +366,11 @@ export class State {
       const sightings =
         this.db.prepare('DELETE FROM sightings WHERE last_seen < ?').run(now - limits.samplesMaxAgeMs).changes +
         this.db.prepare('DELETE FROM sightings WHERE last_seen <= (SELECT last_seen FROM sightings ORDER BY last_seen DESC LIMIT 1 OFFSET ?)').run(limits.samplesMaxRows).changes;
-      // ended runs follow the events limits (the newest events_max_rows kept); live runs are never pruned
-      this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?').run(now - limits.eventsMaxAgeMs);
-      this.db.prepare('DELETE FROM runs WHERE ended_at IS NOT NULL AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)').run(limits.eventsMaxRows - 1);
+      // ended runs follow the events limits (the newest events_max_rows kept); live runs are never
+      // pruned, nor ended ones whose supervisor waits to restart them (their row is the restart)
+      const ended = "ended_at IS NOT NULL AND restart_status IS NOT 'waiting'";
+      this.db.prepare(`DELETE FROM runs WHERE ${ended} AND ended_at < ?`).run(now - limits.eventsMaxAgeMs);
+      this.db.prepare(`DELETE FROM runs WHERE ${ended} AND started_at < (SELECT started_at FROM runs ORDER BY started_at DESC LIMIT 1 OFFSET ?)`).run(limits.eventsMaxRows - 1);
       this.setKv('prune.last_at', now, now);
       return { events, samples, sightings };
     });

@@ -4,7 +4,7 @@
  * (caps, breaker) and into the DLQ when it gives up; `stop` ends it. Real processes, real
  * supervisors, short backoffs from a test config.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -165,12 +165,15 @@ describe('spawn -d --restart on-failure', () => {
   it('a full cap at restart time: the restart waits, never above the cap, and starts once the slot frees', async () => {
     config({ backoff: '3s' });
     await spawnRestart('c', ['--group', 'g', '--max', '1', '--restart', 'on-failure'], ['sh', '-c', 'sleep 1.2; exit 1']);
-    await waitFor(() => rows('c')[0]!.restart_status === 'waiting', 15_000, { what: 'the restart waiting' });
+    const due = (await waitFor(() => rows('c').find((r) => r.restart_status === 'waiting'), 15_000, { what: 'the restart waiting' })).restart_at!;
     const holder = await cli(['spawn', '-d', '--json', '--name', 'holder', '--group', 'g', '--max', '1', '--', 'sleep', '60']);
     expect(holder.code, holder.stderr).toBe(0);
     adoptAll();
-    // past its backoff the restart asks admission and the group's cap refuses it
-    await waitFor(() => events('spawn.refused').some((e) => e.subject === 'c' && /no slot for c: group g/.test(e.reason)), 20_000, { what: 'the cap refusing the restart' });
+    // past its backoff the restart asks admission, the group's cap refuses it, and it is put
+    // off to its next poll; a held restart's asks write no events (one every few seconds
+    // for as long as the cap is full would fill the history)
+    await waitFor(() => (rows('c')[0]!.restart_at ?? 0) > due, 20_000, { what: 'the cap refusing the restart' });
+    expect(events('spawn.refused').filter((e) => e.subject === 'c')).toEqual([]);
     const liveInG = () => rows().filter((r) => r.grp === 'g' && r.ended_at === null).length;
     expect(liveInG()).toBe(1);
     expect(rows('c')).toHaveLength(1);
@@ -180,6 +183,66 @@ describe('spawn -d --restart on-failure', () => {
     await waitFor(() => liveRun('c', 1), 20_000, { what: 'the restart once the slot freed' });
     adoptAll();
     expect(liveInG()).toBe(1);
+  });
+});
+
+describe('a restart that can no longer come', () => {
+  it('its supervisor killed while it waits: the next command gives it up into the DLQ, with an event', async () => {
+    config({ backoff: '30s' });
+    await spawnRestart('k', ['--restart', 'on-failure'], ['sh', '-c', 'sleep 1.2; exit 1']);
+    const waiting = await waitFor(() => rows('k').find((r) => r.restart_status === 'waiting'), 15_000, { what: 'the restart waiting' });
+    adoptAll();
+    // the shell and its sleep, by PID: as the host's OOM killer would
+    for (const pid of groupOf(waiting.sup_pid!)) process.kill(pid, 'SIGKILL');
+    await waitFor(() => !alive(waiting.sup_pid!), 5000, { what: 'the supervisor gone' });
+    expect((await cli(['ps'])).code).toBe(0);
+    expect(rows('k')[0]!.restart_status).toBe('gave_up');
+    expect(dlq().find((d) => d.run_id === waiting.id)?.error).toMatch(/restart abandoned: its supervisor ended before restarting it/);
+    expect(events('restart.gave_up').some((e) => e.subject === 'k')).toBe(true);
+  });
+});
+
+describe('a row someone else changed', () => {
+  it('limits that are not what spawn records: the restart gives up into the DLQ and runs nothing', async () => {
+    config({ backoff: '2s' });
+    await spawnRestart('w', ['--restart', 'on-failure'], ['sh', '-c', 'sleep 1.2; exit 1']);
+    const waiting = await waitFor(() => rows('w').find((r) => r.restart_status === 'waiting'), 15_000, { what: 'the restart waiting' });
+    const planted = join(t.dir, 'planted');
+    // the ulimit prefix puts cpuTimeSec into a shell's words: a string there must never get that far
+    const db = new Database(join(t.sd, 'state.db'));
+    db.prepare('UPDATE runs SET limits = ? WHERE id = ?').run(JSON.stringify({ cpuTimeSec: `1; touch ${planted}` }), waiting.id);
+    db.close();
+    await waitFor(() => rows('w')[0]!.restart_status === 'gave_up', 15_000, { what: 'the restart giving up' });
+    expect(dlq().find((d) => d.run_id === waiting.id)?.error).toMatch(/cannot restart: its row holds limits out of range/);
+    expect(rows('w')).toHaveLength(1);
+    expect(existsSync(planted)).toBe(false);
+  });
+});
+
+describe('stop before the restart is decided', () => {
+  it("stop in the moment between the run's end and its supervisor's first ask ends the policy: nothing restarts", async () => {
+    config({ backoff: '1s' });
+    // every _restart the supervisor runs waits 3 s before it starts: the moment, made wide
+    const slow = join(t.dir, 'slow-restart.cjs');
+    writeFileSync(slow, "if (process.argv.includes('_restart')) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);\n");
+    const r = await runCli(['--state-dir', t.sd, 'spawn', '-d', '--json', '--name', 'u', '--restart', 'on-failure', '--', 'sh', '-c', 'sleep 1.2; exit 1'], {
+      env: { ...env(), NODE_OPTIONS: `--require ${slow}` },
+      cwd: t.dir,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    adoptAll();
+    const first = rows('u')[0]!;
+    await waitFor(() => readdirSync(join(t.sd, 'runs')).includes(`${first.id}.exit`), 15_000, { what: 'the exit recorded by the supervisor' });
+    adoptAll();
+    const stop = await cli(['stop', 'u', '--json']);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(rows('u')[0]!.restart_status).toBe('stopped');
+    await waitFor(() => supervisorsGone('u'), 10_000, { what: 'the supervisor ended' });
+    // past the delay and the backoff, still the one run
+    await waitFor(() => events('restart.ended').some((e) => e.subject === 'u'), 5000, { what: 'the stop said it ended the restart' });
+    expect(rows('u')).toHaveLength(1);
+    expect((await cli(['ps'])).code).toBe(0);
+    expect(rows('u')).toHaveLength(1);
   });
 });
 

@@ -13,6 +13,7 @@ import type { State } from '../state.js';
 import { decodeShellStatus, finishRun } from './end.js';
 import { capLog, childFile, exitFile, logFile, timeoutMarker, writePidFile } from './files.js';
 import { getHealth, setHealth } from './health.js';
+import { abandonedRestarts } from './restarts.js';
 import { notePeakRss, parseExitFile, readPeakRss } from './usage.js';
 import { liveRuns, type RegistryDeps, registryFor, runAlive, type RunRow, STARTING_TIMEOUT_MS, supervisorAlive } from './registry.js';
 
@@ -153,6 +154,7 @@ export function reconcile(state: State, deps: RegistryDeps): Array<{ run: RunRow
       }
     }
   }
+  abandonedRestarts(state, deps);
   return closed;
 }
 

@@ -61,6 +61,8 @@ export interface SpawnDeps {
   readonly selfArgv: readonly string[];
   /** the --config the command was given, for the agentctl commands a supervisor runs */
   readonly configPath?: string | undefined;
+  /** the folder the config was looked up from (the spawner's): the supervisor's agentctl calls look it up from there too */
+  readonly configHome?: string | undefined;
   /** a status line for --wait (a terminal's, or none): wait.ts says what holds the spawn */
   readonly progress?: () => Progress;
   /** a warning for the operator (stderr): a fleet admitted without PostgreSQL's answer */
@@ -106,6 +108,7 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     listProcesses,
     selfArgv: [process.execPath, process.argv[1]!],
     configPath: ctx.globals.config,
+    configHome: ctx.cwd,
     progress: () => ctx.progress(),
     onWarning: (line) => ctx.note(`agentctl: warning: ${line}`),
     ...(onStart ? { onStart } : {}),

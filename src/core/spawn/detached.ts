@@ -70,6 +70,7 @@ function startSupervisor(deps: SpawnDeps, req: SpawnRequest, run: Launch, logFd:
     fleetSync: fleetCap(deps.config.config, req.group) !== undefined,
     restart: req.restart !== undefined,
     configPath: deps.configPath,
+    configHome: deps.configHome,
     runId,
     name: req.name,
     watchdog,

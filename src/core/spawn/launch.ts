@@ -106,13 +106,19 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   or `done` (restarted: a new supervisor runs the new run; given up; stopped). Between
  *   asks only this shell and its `sleep` are left, in the process group the shell leads:
  *   `stop` ends that group once it has proved the shell's identity. Only a reply of digits
- *   and a dot is slept on; anything else, or a failed ask, ends it.
+ *   and a dot is slept on; anything else ends it. A failed ask (the state locked past the busy
+ *   timeout, a full disk) is tried again 5 s later, three times; after that the shell ends and
+ *   the next reconcile anywhere gives the restart up into the dead-letter queue, with an event
+ *   (runs/restarts.ts): a policy never ends without a word.
+ * - The agentctl commands it runs (`_end-run`, `_fleet-sync`, `_restart`) run in the spawner's
+ *   folder with the spawner's --config, so they read the config the spawner read; in the run's
+ *   folder they would read that folder's agentctl.toml (its caps, its hooks) instead.
  */
 export const SUPERVISOR_SCRIPT = `set -C
 runid=$1
 exitfile=$AGENTCTL_SUP_EXIT; marker=$AGENTCTL_SUP_MARKER; childfile=$AGENTCTL_SUP_CHILD; timeout=$AGENTCTL_SUP_TIMEOUT
 name=$AGENTCTL_SUP_NAME; node=$AGENTCTL_SUP_NODE; bin=$AGENTCTL_SUP_BIN; statedir=$AGENTCTL_SUP_STATEDIR; grace=$AGENTCTL_SUP_GRACE
-log=$AGENTCTL_SUP_LOG; logmax=$AGENTCTL_SUP_LOGMAX; fleetsync=$AGENTCTL_SUP_FLEETSYNC; config=$AGENTCTL_SUP_CONFIG; restart=$AGENTCTL_SUP_RESTART
+log=$AGENTCTL_SUP_LOG; logmax=$AGENTCTL_SUP_LOGMAX; fleetsync=$AGENTCTL_SUP_FLEETSYNC; config=$AGENTCTL_SUP_CONFIG; restart=$AGENTCTL_SUP_RESTART; home=$AGENTCTL_SUP_HOME
 n=$AGENTCTL_SUP_ARGC
 set --
 i=0
@@ -121,13 +127,15 @@ while [ "$i" -lt "$n" ]; do
   unset "AGENTCTL_SUP_ARG_$i"
   i=$((i + 1))
 done
-unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC AGENTCTL_SUP_LOG AGENTCTL_SUP_LOGMAX AGENTCTL_SUP_FLEETSYNC AGENTCTL_SUP_CONFIG AGENTCTL_SUP_RESTART
+unset AGENTCTL_SUP_EXIT AGENTCTL_SUP_MARKER AGENTCTL_SUP_CHILD AGENTCTL_SUP_TIMEOUT AGENTCTL_SUP_NAME AGENTCTL_SUP_NODE AGENTCTL_SUP_BIN AGENTCTL_SUP_STATEDIR AGENTCTL_SUP_GRACE AGENTCTL_SUP_ARGC AGENTCTL_SUP_LOG AGENTCTL_SUP_LOGMAX AGENTCTL_SUP_FLEETSYNC AGENTCTL_SUP_CONFIG AGENTCTL_SUP_RESTART AGENTCTL_SUP_HOME
 AGENTCTL_RUN_ID=$runid AGENTCTL_NAME=$name setsid -- "$@" </dev/null 3>&- &
 pid=$!
 exec >/dev/null 2>&1
-agentctl() {
-  if [ -n "$config" ]; then "$node" "$bin" --state-dir "$statedir" --config "$config" "$@"; else "$node" "$bin" --state-dir "$statedir" "$@"; fi
-}
+agentctl() (
+  cd "$home" 2>/dev/null || cd / || exit 1
+  if [ -n "$config" ]; then exec "$node" "$bin" --state-dir "$statedir" --config "$config" "$@"; fi
+  exec "$node" "$bin" --state-dir "$statedir" "$@"
+)
 put() { [ -e "$1" ] || [ -L "$1" ] || ( umask 077; printf '%s\\n' "$2" > "$1" ); }
 caplog() {
   size=0
@@ -186,7 +194,14 @@ $usage"
 touch -h -c "$statedir/${BELL_FILE}" 2>/dev/null
 if [ "$fleetsync" = 1 ]; then agentctl --quiet _fleet-sync </dev/null >/dev/null 2>&1; fi
 if [ "$restart" = 1 ]; then
-  while reply=$(agentctl _restart "$runid" </dev/null 2>/dev/null); do
+  fails=0
+  while :; do
+    if ! reply=$(agentctl _restart "$runid" </dev/null 2>/dev/null); then
+      fails=$((fails + 1))
+      [ "$fails" -lt 4 ] && sleep 5 && continue
+      break
+    fi
+    fails=0
     case $reply in "sleep "*) s=\${reply#sleep } ;; *) break ;; esac
     case $s in ''|*[!0-9.]*) break ;; esac
     sleep "$s" || break
@@ -222,6 +237,8 @@ export function startDetached(opts: {
   restart?: boolean;
   /** the --config the spawn was given, passed to the agentctl commands the supervisor runs */
   configPath?: string | undefined;
+  /** the spawner's folder: the agentctl commands the supervisor runs look up the config from there, as the spawner did */
+  configHome?: string | undefined;
   runId: string;
   name: string;
   /** node, agentctl's entry script, state dir, kill grace (e.g. "10000ms") */
@@ -246,6 +263,7 @@ export function startDetached(opts: {
       AGENTCTL_SUP_LOGMAX: String(opts.logMax),
       AGENTCTL_SUP_FLEETSYNC: opts.fleetSync ? '1' : '0',
       AGENTCTL_SUP_CONFIG: opts.configPath ?? '',
+      AGENTCTL_SUP_HOME: opts.configHome ?? '/',
       AGENTCTL_SUP_RESTART: opts.restart ? '1' : '0',
     };
     opts.argv.forEach((a, i) => (env[`AGENTCTL_SUP_ARG_${i}`] = a));

@@ -125,8 +125,9 @@ function recordRefusal(state: State, input: AttemptInput, facts: AdmissionFacts,
     );
     state.event({ command: 'spawn', kind: 'spawn.queued', subject: req.name, reason: `waiting: ${d.message}`, data: { reason: d.reason, priority: req.priority } }, now);
   }
-  // a refusal that ends the call is an event; a waiter's repeated polls are not
-  if (!waiting || d.exitCode === 69 || d.reason === 'already_running') {
+  // a refusal that ends the call is an event; a waiter's repeated polls are not, nor a waiting
+  // restart's (its supervisor asks again every few seconds while a cap is full: core/restart.ts)
+  if ((!waiting && !req.restart) || d.exitCode === 69 || d.reason === 'already_running') {
     state.event(
       {
         command: 'spawn',

@@ -21,8 +21,12 @@ import { spawnRun } from './spawn.js';
 /** What the supervisor is told: sleep this long and ask again, or stop asking. */
 export type RestartReply = { readonly sleepMs: number; readonly why: string } | { readonly done: string };
 
-/** One ask of a waiting supervisor (`agentctl _restart RUN_ID`). */
-export async function restartStep(deps: SpawnDeps, runId: string): Promise<RestartReply> {
+/**
+ * One ask of a waiting supervisor (`agentctl _restart RUN_ID`). `admit: false` (the config is
+ * broken: its caps and levels are unknown) records the end and decides, but never admits: the
+ * built-in defaults could let a restart go around a configured cap. It asks again later.
+ */
+export async function restartStep(deps: SpawnDeps, runId: string, o: { admit: boolean } = { admit: true }): Promise<RestartReply> {
   const { state } = deps;
   const due = state.write((): RestartReply | RunRow => {
     const now = deps.now();
@@ -38,6 +42,7 @@ export async function restartStep(deps: SpawnDeps, runId: string): Promise<Resta
     return cur;
   });
   if (!('id' in due)) return due;
+  if (!o.admit) return { sleepMs: RESTART_POLL_MS, why: 'config_broken' };
   return admitAgain(deps, due);
 }
 
@@ -92,6 +97,8 @@ function restartRequest(run: RunRow): SpawnRequest | string {
   const names = [run.name, run.grp, ...(Array.isArray(spec.requires) ? spec.requires : [1]), ...(spec.env !== null ? [spec.env] : [])];
   if (!names.every((n) => typeof n === 'string' && NAME_RE.test(n)) || !isAbsolute(run.cwd)) return 'its row names something agentctl never records';
   if (!Array.isArray(command) || !command.length || !command.every((a) => typeof a === 'string')) return 'its row has no command';
+  const bad = badTerms(run, spec, limits);
+  if (bad) return `its row holds ${bad}, which agentctl never records`;
   return {
     name: run.name,
     group: run.grp,
@@ -115,6 +122,25 @@ function restartRequest(run: RunRow): SpawnRequest | string {
       from: run.id,
     },
   };
+}
+
+const whole = (x: unknown, lo: number, hi: number): boolean => Number.isSafeInteger(x) && (x as number) >= lo && (x as number) <= hi;
+const wholeOrNull = (x: unknown, lo: number, hi: number): boolean => x === null || x === undefined || whole(x, lo, hi);
+
+/**
+ * What in a row's terms is out of what spawn accepts (its flags' ranges), or undefined. The
+ * limits reach a shell (the ulimit prefix) and the priority and caps decide admission: a row
+ * someone else wrote must not get either further than the flags could.
+ */
+function badTerms(run: RunRow, spec: { max: unknown; ports: unknown; kill_grace_ms: unknown }, limits: unknown): string | undefined {
+  if (!whole(run.priority, 1, 3)) return `priority ${String(run.priority)}`;
+  if (!wholeOrNull(run.timeout_ms, 1, 366 * 86_400_000)) return `timeout ${String(run.timeout_ms)}`;
+  if (!wholeOrNull(spec.max, 1, 10_000) || !wholeOrNull(spec.ports, 1, 100) || !whole(spec.kill_grace_ms, 0, 86_400_000)) return 'terms out of range';
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) return 'limits that are not an object';
+  const l = limits as Record<string, unknown>;
+  if (Object.keys(l).some((k) => !['memoryMax', 'cpuTimeSec', 'nice'].includes(k))) return 'an unknown limit';
+  if (!wholeOrNull(l.memoryMax, 1, Number.MAX_SAFE_INTEGER) || !wholeOrNull(l.cpuTimeSec, 1, 366 * 86_400) || !wholeOrNull(l.nice, 0, 19)) return 'limits out of range';
+  return undefined;
 }
 
 /** The restart's time has come: ask admission as `spawn -d` does; refused, wait (caps) or give up (breaker). */
