@@ -78,7 +78,15 @@ function runCommand(h: JobHook, argv: readonly string[], e: HookEvent, env: Node
       ended = why;
       if (id) void endTree(id, { graceMs: HOOK_GRACE_MS });
     };
-    const onDeadline = () => end(DEADLINE_REASON);
+    const onDeadline = () => {
+      end(DEADLINE_REASON);
+      // a hook that outlives even KILL (or whose identity could not be proven) is let go, so the runner can exit
+      setTimeout(() => {
+        child.stdin.destroy();
+        child.unref();
+        resolve(DEADLINE_REASON);
+      }, HOOK_GRACE_MS + 1_000).unref();
+    };
     deadline?.addEventListener('abort', onDeadline, { once: true });
     child.stdin.on('error', () => undefined); // a hook that does not read its stdin
     child.stdin.end(`${JSON.stringify(e)}\n`);
