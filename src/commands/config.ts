@@ -3,6 +3,8 @@ import type { Ctx, Outcome, Ui } from '../core/ctx.js';
 import type { IgnoredConfig, Source } from '../core/config/types.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
 import { displayHook } from '../core/config/hooks.js';
+import type { HookSpec } from '../core/config/types.js';
+import { shownHookUrl } from '../core/hooks/url.js';
 
 export const declaration: CommandDecl = {
   name: 'config',
@@ -34,7 +36,7 @@ export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ct
     const [section, key] = e.key.split('.') as [string, string];
     ((values[section] ??= {}) as Record<string, unknown>)[key] = e.value;
   }
-  values.hooks = loaded.config.hooks.map(displayHook);
+  values.hooks = loaded.config.hooks.map(shownHook);
   const sd = ctx.stateDir();
   return {
     data: {
@@ -49,6 +51,9 @@ export async function run(_opts: OptionValues, _args: readonly string[], ctx: Ct
     alwaysPrint: true, // a listing is data: --quiet does not hide it
   };
 }
+
+/** A hook as shown: its URL as scheme://host[:port]/… (a webhook's secret is often its path or query). */
+const shownHook = (h: HookSpec) => ({ ...displayHook(h), ...(h.url !== undefined ? { url: shownHookUrl(h.url) } : {}) });
 
 const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
 

@@ -4,12 +4,12 @@
  * past its timeout is ended, failures are `hook.failed` events, and a config file someone
  * else could have written fires nothing.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
+import { alive, BIN, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
 import { NEEDS_ROOT, shAsUser, testUser } from '../users.js';
 
 const t = useTempState();
@@ -28,15 +28,20 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
 
-/** An HTTP server on 127.0.0.1 (a random port) that answers `status` and keeps what it got. */
-async function receiver(status = 204): Promise<{ url: string; got: Received[] }> {
+/**
+ * An HTTP server on 127.0.0.1 (a random port) that answers `status` and keeps what it got;
+ * with `redirectTo`, /hook answers `status` with that Location and every other path 204.
+ */
+async function receiver(status = 204, redirectTo?: string): Promise<{ url: string; got: Received[] }> {
   const got: Received[] = [];
   const server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8').on('data', (d: string) => (body += d));
     req.on('end', () => {
       got.push({ method: req.method, url: req.url, headers: req.headers, body });
-      res.writeHead(status).end();
+      if (redirectTo === undefined) res.writeHead(status).end();
+      else if (req.url === '/hook') res.writeHead(status, { location: redirectTo }).end();
+      else res.writeHead(204).end();
     });
   });
   servers.push(server);
@@ -81,6 +86,25 @@ const hookFailures = (): HookFailed[] => {
   }
 };
 const eventId = (kind: string) => dbGet<{ id: number }>(t.sd, 'SELECT id FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1', kind)?.id;
+const countEvents = (where: string) => dbGet<{ n: number }>(t.sd, `SELECT COUNT(*) AS n FROM events WHERE ${where}`)!.n;
+
+/** PIDs of the hook runners (`agentctl --state-dir <this test's> ... _hook`) running now. */
+function runners(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('_hook') && argv.includes(t.sd) && alive(Number(name))) out.push(Number(name));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Lines of a file a hook appends to; [] while there is none. */
+const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
 
 describe('hooks fire after the command commits', () => {
   it('a URL hook on breaker.open gets the event JSON POSTed to a real receiver on 127.0.0.1', async () => {
@@ -261,5 +285,108 @@ describe('[[hooks]] errors name file, line and key (exit 78)', () => {
     expect(doc.error.details).toEqual({ file, key, line });
     expect(doc.error.message).toContain(`config file ${file} line ${line}: ${key}: ${message}`);
     expect(r.stderr).toContain(`line ${line}: ${key}:`);
+  });
+});
+
+describe('hooks cannot multiply', () => {
+  it('agentctl run by a hook fires no hooks: a "*" hook that runs `agentctl doctor` runs once per event of the first command only', async () => {
+    const cwd = join(t.dir, 'project');
+    mkdirSync(cwd, { recursive: true });
+    // bounded, so that without the guard the test ends instead of forking for ever
+    const script = `echo "$AGENTCTL_EVENT_COMMAND $AGENTCTL_EVENT_ID" >> fired.log
+[ "$(wc -l < fired.log)" -le 12 ] || exit 0
+'${process.execPath}' '${BIN}' --state-dir '${t.sd}' doctor --json > /dev/null 2>&1 || true
+`;
+    writeFileSync(join(cwd, 'hook.sh'), script, { mode: 0o755 });
+    project(`[[hooks]]\nname = "all"\non = ["*"]\ncommand = ["./hook.sh"]\ntimeout = "60s"\n`, cwd);
+    expect((await cli(['spawn', '--name', 'once', '--', 'true'], cwd)).code).toBe(0);
+    const fired = join(cwd, 'fired.log');
+    const first = countEvents("command = 'spawn'");
+    expect(first).toBeGreaterThanOrEqual(2); // spawn.admitted, run.exited
+    // every generation's runner is started before the one that made it exits: none left, none to come
+    await waitFor(() => lines(fired).length >= first && runners().length === 0, 60_000, { what: 'the hooks to run and their runners to exit' });
+    expect(countEvents("command = 'doctor' AND kind = 'doctor.run'")).toBe(first); // each hook ran doctor, which wrote events
+    expect(lines(fired).map((l) => l.split(' ')[0])).toEqual(Array.from({ length: first }, () => 'spawn'));
+  });
+
+  it('a long command starts far fewer runners than it has turns with events, and every event is delivered', async () => {
+    const cwd = project(`[[hooks]]\nname = "exits"\non = ["run.exited"]\ncommand = ["sh", "-c", "echo \\"$PPID $AGENTCTL_EVENT_ID\\" >> ppids.log"]\n`);
+    const jobs = 40;
+    const list = join(cwd, 'jobs.txt');
+    writeFileSync(list, 'true\n'.repeat(jobs));
+    const started = Date.now();
+    // one at a time: the runs end on many turns of the command's event loop (one runner each, unthrottled)
+    const r = await cli(['spawn', '--each', list, '--name', 'j', '--max', '1'], cwd);
+    const elapsed = Date.now() - started;
+    expect(r.code).toBe(0);
+    expect(countEvents("kind = 'run.exited'")).toBe(jobs);
+    const log = join(cwd, 'ppids.log');
+    await waitFor(() => lines(log).length >= jobs && runners().length === 0, 60_000, { what: 'all run.exited hooks' });
+    const got = lines(log).map((l) => l.split(' ').map(Number) as [number, number]);
+    expect(new Set(got.map(([, id]) => id)).size).toBe(jobs); // each event once
+    const pids = new Set(got.map(([ppid]) => ppid)).size;
+    expect(pids).toBeLessThan(jobs);
+    // the first at once, then at most one a second, the last one after the command's end
+    expect(pids).toBeLessThanOrEqual(2 + Math.ceil(elapsed / 1000));
+  });
+});
+
+describe('what a URL hook will not do', () => {
+  it('a redirect is not followed: the POST goes to the configured URL only and is a hook.failed', async () => {
+    const rx = await receiver(302, '/landed');
+    const cwd = project(`[[hooks]]\nname = "moved"\non = ["run.failed"]\nurl = "${rx.url}"\n`);
+    expect((await failingRun(cwd)).code).toBe(3);
+    const [f] = await waitFor(() => (hookFailures().length ? hookFailures() : undefined), 15_000, { what: 'hook.failed' });
+    expect(f).toMatchObject({ subject: 'moved', reason: `run.failed event ${eventId('run.failed')}: HTTP 302: redirect not followed` });
+    await waitFor(() => runners().length === 0, 15_000, { what: 'the runner to exit' });
+    expect(rx.got.map((g) => g.url)).toEqual(['/hook']);
+  });
+
+  it('`config` shows a hook URL as scheme://host:port/… in text and --json: no path, query or credentials', async () => {
+    const url = 'https://bot:pa55word@hooks.example.com:8443/services/T0001/B0002/XXXXsecretXXXX?token=tok3n';
+    const cwd = project(`[[hooks]]\nname = "slack"\non = ["breaker.open"]\nurl = "${url}"\n\n[[hooks]]\nname = "bare"\non = ["breaker.open"]\nurl = "http://127.0.0.1:9/"\n`);
+    const json = await cli(['config', '--json'], cwd);
+    expect(json.code).toBe(0);
+    const doc = parseJson<{ values: { hooks: Array<{ name: string; url: string }> } }>(json.stdout);
+    expect(doc.values.hooks.map((h) => [h.name, h.url])).toEqual([
+      ['slack', 'https://hooks.example.com:8443/…'],
+      ['bare', 'http://127.0.0.1:9/'],
+    ]);
+    const text = await cli(['config'], cwd);
+    expect(text.code).toBe(0);
+    const unwrapped = text.stdout.replace(/\n {4}/g, ''); // long lines wrap, indented by 4
+    expect(unwrapped).toContain('"url":"https://hooks.example.com:8443/…"');
+    for (const secret of ['XXXXsecretXXXX', 'T0001', 'tok3n', 'pa55word', 'bot:']) {
+      expect(json.stdout).not.toContain(secret);
+      expect(unwrapped).not.toContain(secret);
+    }
+  });
+});
+
+describe('the runner sends only the event it was told of', () => {
+  it('an event id whose row now has another kind or time is not sent', async () => {
+    const cwd = project('');
+    expect((await failingRun(cwd)).code).toBe(3);
+    const row = dbGet<{ id: number; ts: number }>(t.sd, "SELECT id, ts FROM events WHERE kind = 'run.failed'")!;
+    const log = join(cwd, 'direct.log');
+    const hook = { name: 'direct', command: ['sh', '-c', `echo $AGENTCTL_EVENT_ID >> ${log}`], timeout_ms: 5000, cwd };
+    const runner = (firing: { kind: string; ts: number }) =>
+      runCli(['--state-dir', t.sd, '--json', '_hook'], {
+        env: { ...env(), AGENTCTL_HOOK_JOB: JSON.stringify({ hooks: [hook], firings: [{ hook: 0, event: row.id, ...firing }], dropped: 0 }) },
+        cwd,
+        timeoutMs: 30_000,
+      });
+    for (const firing of [
+      { kind: 'run.failed', ts: row.ts + 1 },
+      { kind: 'run.exited', ts: row.ts },
+    ]) {
+      const r = await runner(firing);
+      expect(r.code).toBe(0);
+      expect(parseJson<{ ran: number }>(r.stdout)).toMatchObject({ ran: 0 });
+    }
+    expect(existsSync(log)).toBe(false);
+    const ok = await runner({ kind: 'run.failed', ts: row.ts });
+    expect(parseJson<{ ran: number; failed: number }>(ok.stdout)).toEqual({ ran: 1, failed: 0 });
+    expect(lines(log)).toEqual([String(row.id)]);
   });
 });

@@ -1,15 +1,18 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runnerDeadlineMs } from '../../src/commands/hook.js';
 import { DEFAULT_HOOK_TIMEOUT_MS, displayHook } from '../../src/core/config/hooks.js';
 import { loadConfig } from '../../src/core/config/load.js';
 import type { HookSpec } from '../../src/core/config/types.js';
 import { ConfigError } from '../../src/core/errors.js';
-import { hookJob, MAX_FIRINGS } from '../../src/core/hooks/fire.js';
+import { hookJob } from '../../src/core/hooks/fire.js';
 import { EVENT_KINDS, hookMatches, onProblem } from '../../src/core/hooks/kinds.js';
-import { eventEnv, splitCredentials } from '../../src/core/hooks/run.js';
-import { firingsFor } from '../../src/core/hooks/sink.js';
-import { ROOT, tempDir, thrown } from '../helpers.js';
+import { DEADLINE_REASON, eventEnv, revealsUrl, runHook, splitCredentials } from '../../src/core/hooks/run.js';
+import { type Firing, firingsFor, hookSink, LAUNCH_EVERY_MS, MAX_FIRINGS } from '../../src/core/hooks/sink.js';
+import { shownHookUrl } from '../../src/core/hooks/url.js';
+import type { EventRow } from '../../src/core/state.js';
+import { alive, ROOT, tempDir, thrown, waitFor } from '../helpers.js';
 
 describe('which kinds a hook listens for', () => {
   it('an exact kind, AREA.* and * are accepted; unknown kinds, unknown areas and hook.* are not', () => {
@@ -32,31 +35,106 @@ describe('which kinds a hook listens for', () => {
     expect(hookMatches(['*'], 'hook.failed')).toBe(false);
   });
 
-  it('firings: each event against each hook, in event order', () => {
+  it('firings: each event against each hook, in event order, with its kind and time', () => {
     const hooks = [{ on: ['run.failed'] }, { on: ['*'] }] as unknown as HookSpec[];
     expect(
       firingsFor(hooks, [
-        { id: 7, kind: 'run.failed' },
-        { id: 8, kind: 'breaker.open' },
-        { id: 9, kind: 'hook.failed' },
+        { id: 7, kind: 'run.failed', ts: 70 },
+        { id: 8, kind: 'breaker.open', ts: 80 },
+        { id: 9, kind: 'hook.failed', ts: 90 },
       ]),
     ).toEqual([
-      { hook: 0, event: 7 },
-      { hook: 1, event: 7 },
-      { hook: 1, event: 8 },
+      { hook: 0, event: 7, kind: 'run.failed', ts: 70 },
+      { hook: 1, event: 7, kind: 'run.failed', ts: 70 },
+      { hook: 1, event: 8, kind: 'breaker.open', ts: 80 },
     ]);
   });
 
-  it("the runner's job holds only the hooks that fire, renumbered, and at most MAX_FIRINGS firings", () => {
+  it("the runner's job holds only the hooks that fire, renumbered, and what was dropped", () => {
     const hooks: HookSpec[] = [
       { name: 'a', on: ['run.failed'], command: ['true'], timeoutMs: 5000, cwd: '/x', file: '/x/agentctl.toml' },
       { name: 'b', on: ['*'], url: 'http://127.0.0.1:1/', timeoutMs: 2000, cwd: '/x', file: '/x/agentctl.toml' },
     ];
-    expect(hookJob(hooks, [{ hook: 1, event: 3 }])).toEqual({ hooks: [{ name: 'b', url: 'http://127.0.0.1:1/', timeout_ms: 2000, cwd: '/x' }], firings: [{ hook: 0, event: 3 }], dropped: 0 });
-    const many = Array.from({ length: MAX_FIRINGS + 5 }, (_, i) => ({ hook: 0, event: i }));
-    const job = hookJob(hooks, many);
-    expect(job.firings.length).toBe(MAX_FIRINGS);
-    expect(job.dropped).toBe(5);
+    expect(hookJob(hooks, [{ hook: 1, event: 3, kind: 'run.failed', ts: 30 }], 5)).toEqual({
+      hooks: [{ name: 'b', url: 'http://127.0.0.1:1/', timeout_ms: 2000, cwd: '/x' }],
+      firings: [{ hook: 0, event: 3, kind: 'run.failed', ts: 30 }],
+      dropped: 5,
+    });
+  });
+});
+
+describe("a command's hook sink", () => {
+  const hooks = [{ name: 'h', on: ['run.*'], command: ['true'], timeoutMs: 5000, cwd: '/x', file: '/x/agentctl.toml' }] as HookSpec[];
+  let id = 0;
+  const ev = (kind = 'run.exited'): EventRow => ({ id: ++id, ts: 1000 + id, command: 'spawn', kind, subject: null, reason: '', data: null });
+  const sink = (env: NodeJS.ProcessEnv = {}) => {
+    const launches: Array<{ firings: readonly Firing[]; dropped: number }> = [];
+    const fn = hookSink({ hooks: () => hooks, stateDir: () => '/sd', env, now: Date.now, launch: (_sd, _h, firings, dropped) => launches.push({ firings, dropped }) });
+    return { fn, launches };
+  };
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a command run by a hook (AGENTCTL_HOOK_NAME set) fires nothing', () => {
+    expect(sink({ AGENTCTL_HOOK_NAME: 'all' }).fn).toBeUndefined();
+    expect(sink({ AGENTCTL_HOOK_NAME: '' }).fn).toBeUndefined();
+    expect(sink({}).fn).toBeTypeOf('function');
+  });
+
+  it('the first batch goes on the next turn; later ones at most one a second, none lost', () => {
+    const { fn, launches } = sink();
+    fn!(ev());
+    fn!(ev('spawn.admitted')); // no hook on it
+    fn!(ev());
+    expect(launches).toEqual([]);
+    vi.advanceTimersByTime(0); // setImmediate
+    expect(launches.map((l) => l.firings.length)).toEqual([2]);
+    // 30 events on 30 turns within the next second: one launch, when the second is up
+    for (let i = 0; i < 30; i++) {
+      fn!(ev());
+      vi.advanceTimersByTime(10);
+    }
+    expect(launches.length).toBe(1);
+    vi.advanceTimersByTime(LAUNCH_EVERY_MS);
+    expect(launches.map((l) => l.firings.length)).toEqual([2, 30]);
+    // the timer keeps the process up (ref'd): the last events are sent when the command ends
+    fn!(ev());
+    expect(vi.getTimerCount()).toBe(1);
+    vi.runAllTimers();
+    expect(launches.map((l) => l.firings.length)).toEqual([2, 30, 1]);
+    expect(launches.flatMap((l) => l.firings.map((f) => f.kind))).not.toContain('spawn.admitted');
+  });
+
+  it(`at most ${MAX_FIRINGS} firings per command; the batch past it says how many were dropped, then nothing fires`, () => {
+    const { fn, launches } = sink();
+    for (let i = 0; i < MAX_FIRINGS - 2; i++) fn!(ev());
+    vi.advanceTimersByTime(0);
+    for (let i = 0; i < 5; i++) fn!(ev());
+    vi.advanceTimersByTime(LAUNCH_EVERY_MS);
+    for (let i = 0; i < 5; i++) fn!(ev());
+    vi.runAllTimers();
+    expect(launches.map((l) => [l.firings.length, l.dropped])).toEqual([
+      [MAX_FIRINGS - 2, 0],
+      [2, 3],
+    ]);
+  });
+
+  it('exactly the cap, then more: one launch with nothing to run records the drop', () => {
+    const { fn, launches } = sink();
+    for (let i = 0; i < MAX_FIRINGS; i++) fn!(ev());
+    vi.advanceTimersByTime(0);
+    fn!(ev());
+    vi.runAllTimers();
+    fn!(ev());
+    vi.runAllTimers();
+    expect(launches.map((l) => [l.firings.length, l.dropped])).toEqual([
+      [MAX_FIRINGS, 0],
+      [0, 1],
+    ]);
   });
 });
 
@@ -81,6 +159,54 @@ describe('what a hook gets', () => {
   it('a URL with user:password is posted with an Authorization header instead (fetch refuses credentials in URLs)', () => {
     expect(splitCredentials('https://hooks.example.com/x?y=1')).toEqual({ url: 'https://hooks.example.com/x?y=1' });
     expect(splitCredentials('https://bot:s%40cret@hooks.example.com/x')).toEqual({ url: 'https://hooks.example.com/x', authorization: `Basic ${Buffer.from('bot:s@cret').toString('base64')}` });
+  });
+});
+
+describe('secrets in a hook URL', () => {
+  it('config shows scheme://host[:port]/… only', () => {
+    expect(shownHookUrl('https://hooks.slack.com/services/T0/B0/XXXX')).toBe('https://hooks.slack.com/…');
+    expect(shownHookUrl('https://u:pw@discord.com:8443/api/webhooks/1/tok?wait=true')).toBe('https://discord.com:8443/…');
+    expect(shownHookUrl('http://127.0.0.1:9/')).toBe('http://127.0.0.1:9/');
+    expect(shownHookUrl('http://example.com?token=x')).toBe('http://example.com/…');
+    expect(shownHookUrl('not a url')).toBe('(not shown)');
+  });
+
+  it('a failure reason that repeats the path, query or credentials is not used', () => {
+    const url = 'https://bot:pw1234@hooks.example.com/services/T0001/B0002/XXXXsecret?token=tok3n';
+    expect(revealsUrl('connect ECONNREFUSED 10.0.0.1:443', url)).toBe(false);
+    expect(revealsUrl('getaddrinfo ENOTFOUND hooks.example.com', url)).toBe(false);
+    for (const leak of ['bad path /services/T0001/B0002/XXXXsecret', 'XXXXsecret', '?token=tok3n', 'tok3n', 'pw1234', 'see https://x/']) expect(revealsUrl(leak, url)).toBe(true);
+  });
+});
+
+describe("the runner's deadline", () => {
+  const hook = (timeout_ms: number) => ({ name: 'h', command: ['true'], timeout_ms, cwd: '/' });
+  const firings = (n: number) => Array.from({ length: n }, (_, i) => ({ hook: 0, event: i, kind: 'run.failed', ts: i }));
+
+  it('its slowest timeout per round of 8 firings, plus a margin, capped', () => {
+    expect(runnerDeadlineMs({ hooks: [hook(5000)], firings: firings(1) })).toBe(15_000);
+    expect(runnerDeadlineMs({ hooks: [hook(5000), hook(60_000)], firings: firings(9) })).toBe(130_000);
+    expect(runnerDeadlineMs({ hooks: [hook(60_000)], firings: firings(1000) })).toBe(15 * 60_000);
+  });
+
+  it('ends a command hook still running when it passes, and says so', async () => {
+    const t0 = tempDir();
+    try {
+      const pidFile = join(t0.dir, 'pid');
+      const h = { name: 'slow', command: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`], timeout_ms: 60_000, cwd: t0.dir };
+      const e = { id: 1, time: new Date().toISOString(), command: 'spawn', kind: 'run.failed', subject: null, reason: 'x', data: null };
+      const deadline = new AbortController();
+      const done = runHook(h, e, {}, deadline.signal);
+      await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 10_000, { what: 'the hook to start' });
+      deadline.abort();
+      expect(await done).toBe(DEADLINE_REASON); // resolved on the child's exit
+      expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
+      expect(await runHook(h, e, {}, deadline.signal)).toMatch(/^not run: /);
+    } finally {
+      const pid = existsSync(join(t0.dir, 'pid')) ? Number(readFileSync(join(t0.dir, 'pid'), 'utf8')) : 0;
+      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL'); // our own hook's sleep, when the test failed
+      t0.cleanup();
+    }
   });
 });
 

@@ -47,6 +47,7 @@ export const EVENT_KINDS = [
   'up.done',
   'down.done',
   'hook.failed',
+  'hook.dropped',
 ] as const;
 
 /** Kinds no hook fires for: a hook's own failure firing hooks could loop. */
