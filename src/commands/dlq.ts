@@ -9,6 +9,7 @@ import { reconcileAll } from '../core/runs/reconcile.js';
 import { type RestartTerms, spawnDeps } from '../core/spawn/deps.js';
 import { storedRestart } from '../core/restart.js';
 import { spawnJson, type SpawnOutput } from '../core/spawn/result.js';
+import { storedTerms } from '../core/spawn/restart.js';
 import { spawnRun } from '../core/spawn/spawn.js';
 import { isRedacted, printable, redactArgv, REDACTED, shellWord, showArgv } from '../core/text.js';
 import type { CommandDecl, OptionValues } from '../core/declaration.js';
@@ -110,6 +111,17 @@ export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx
       );
     }
     const loaded = ctx.config();
+    // the run's limits, timeout and caps, as stored with the entry (checked: who else wrote it?)
+    const stored = context(row) as DlqEntry['context'] & { limits?: unknown; timeout_ms?: unknown; spec?: unknown };
+    const terms = storedTerms(stored.spec, stored.limits, stored.timeout_ms, loaded.config.spawn.killGraceMs);
+    if (typeof terms === 'string') {
+      throw new StateError(
+        `dlq retry: entry ${row.id} holds ${terms}, which agentctl never records; the state file is damaged or was written by someone else`,
+        state.paths.db,
+        EXIT.failed,
+        'state_corrupt',
+      );
+    }
     // a human asked for this retry: give the name a clean slate first
     state.write(() => {
       setHealth(state, e.name, HEALTHY, ctx.now());
@@ -119,11 +131,9 @@ export async function run(_opts: OptionValues, args: readonly string[], ctx: Ctx
       name: e.name,
       group: e.context.group,
       priority: e.context.priority,
-      requires: [],
+      ...terms,
       ifNotRunning: false,
       detach: true,
-      killGraceMs: loaded.config.spawn.killGraceMs,
-      limits: {},
       command,
       cwd: e.context.cwd,
       // a run that gave up under spawn -d --restart starts again under its policy, a fresh chain

@@ -156,9 +156,10 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     expect(ok.d).toBeLessThanOrEqual(wallMs);
   });
 
-  it('dlq retry resets the breaker and starts the stored command, detached', async () => {
+  it('dlq retry resets the breaker and starts the stored command, detached, under its limits and timeout', async () => {
     const cfg = config('[spawn]\nbackoff_startup = "0s"\nbreaker_failures = 1\n');
-    const first = await runCli(['spawn', '--state-dir', t.sd, ...cfg, '--name', 'once', ...worker('once', 'exit=1')], { env: env(), cwd: t.dir });
+    const terms = ['--memory-max', '2G', '--nice', '5', '--timeout', '90s'];
+    const first = await runCli(['spawn', '--state-dir', t.sd, ...cfg, '--name', 'once', ...terms, ...worker('once', 'exit=1')], { env: env(), cwd: t.dir });
     expect(first.code).toBe(1);
     const q = parseJson<{ entries: Array<{ id: number }> }>((await runCli(['dlq', '--json', '--state-dir', t.sd, ...cfg], { env: env() })).stdout);
     expect(q.entries.length).toBe(1);
@@ -169,6 +170,10 @@ describe('failures: backoff, breaker, dead-letter queue', () => {
     expect(out.retried.result.outcome).toBe('started');
     expect(out.entries).toEqual([]);
     await waitFor(() => lines().filter((l) => l.startsWith('start once')).length === 2, 5000);
+    // the retry is no bare rerun: a memory cap left out is how a host ends at 163 MB free
+    const again = dbGet<{ limits: string; timeout_ms: number }>(t.sd, "SELECT limits, timeout_ms FROM runs WHERE name = 'once' ORDER BY started_at DESC LIMIT 1")!;
+    expect(JSON.parse(again.limits)).toEqual({ memoryMax: 2 * 1024 ** 3, nice: 5 });
+    expect(again.timeout_ms).toBe(90_000);
     expect((await runCli(['dlq', 'retry', '999', '--state-dir', t.sd], { env: env() })).code).toBe(1);
     expect((await runCli(['dlq', 'retry', 'x', '--state-dir', t.sd], { env: env() })).code).toBe(2);
   });

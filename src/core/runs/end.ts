@@ -180,6 +180,15 @@ export function addToDlq(
   command: string,
 ): void {
   const restart = run.restart_policy ? { restart: { policy: run.restart_policy, retries: run.restart_retries ?? null } } : {};
+  // its terms too, so that `dlq retry` starts it under its limits, timeout and caps, not bare
+  const parsed = (text: string | null): unknown => {
+    try {
+      return text === null ? null : (JSON.parse(text) as unknown);
+    } catch {
+      return null;
+    }
+  };
+  const terms = { limits: parsed(run.limits), timeout_ms: run.timeout_ms, spec: parsed(run.restart_spec ?? null) };
   state.db
     .prepare('INSERT INTO dlq (name, run_id, failure, error, restarts, context, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
     .run(
@@ -188,7 +197,7 @@ export function addToDlq(
       e.failure,
       e.error,
       e.restarts,
-      JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: e.exitCode, signal: e.signal, ...restart }),
+      JSON.stringify({ command: JSON.parse(run.command) as unknown, cwd: run.cwd, group: run.grp, priority: run.priority, exit_code: e.exitCode, signal: e.signal, ...terms, ...restart }),
       now,
     );
   state.event({ command, kind: 'dlq.add', subject: run.name, reason: `${run.id} added to the dead-letter queue: ${e.error}`, data: { run_id: run.id, failure: e.failure, restarts: e.restarts } }, now);

@@ -82,38 +82,77 @@ function decideOnce(state: State, run: RunRow, reg: RegistryDeps): void {
   }
 }
 
+/** A run's terms as a restart or a dead-letter retry starts it again with (SpawnRequest's fields). */
+export interface StoredTerms {
+  readonly max: number | undefined;
+  readonly requires: readonly string[];
+  readonly ports: number | undefined;
+  readonly env: string | undefined;
+  readonly killGraceMs: number;
+  readonly limits: SpawnRequest['limits'];
+  readonly timeoutMs: number | undefined;
+}
+
+const whole = (x: unknown, lo: number, hi: number): boolean => Number.isSafeInteger(x) && (x as number) >= lo && (x as number) <= hi;
+const wholeOrNull = (x: unknown, lo: number, hi: number): boolean => x === null || x === undefined || whole(x, lo, hi);
+
+/**
+ * A run's terms read back (a row's restart_spec, limits and timeout; a dead-letter entry's
+ * context), checked against what spawn's flags accept, or what is wrong with them. The limits
+ * reach a shell (the ulimit prefix) and the caps decide admission: values someone else wrote
+ * must get no further than the flags could. `spec` absent (a run without --restart): no cap,
+ * requirement, ports or environment of its own, and the given kill grace.
+ */
+export function storedTerms(spec: unknown, limits: unknown, timeoutMs: unknown, defaultGraceMs: number): StoredTerms | string {
+  const sp = (spec ?? { max: null, requires: [], ports: null, env: null, kill_grace_ms: defaultGraceMs }) as Record<string, unknown>;
+  if (typeof sp !== 'object' || Array.isArray(sp)) return 'terms that are not an object';
+  const requires = sp.requires;
+  if (!Array.isArray(requires) || !requires.every((n) => typeof n === 'string' && NAME_RE.test(n))) return 'a requirement that is not a name';
+  if (sp.env !== null && sp.env !== undefined && !(typeof sp.env === 'string' && NAME_RE.test(sp.env))) return 'an environment that is not a name';
+  if (!wholeOrNull(sp.max, 1, 10_000) || !wholeOrNull(sp.ports, 1, 100) || !whole(sp.kill_grace_ms, 0, 86_400_000)) return 'terms out of range';
+  if (!wholeOrNull(timeoutMs, 1, 366 * 86_400_000)) return `timeout ${String(timeoutMs)}`;
+  const l = (limits ?? {}) as Record<string, unknown>;
+  if (typeof l !== 'object' || Array.isArray(l)) return 'limits that are not an object';
+  if (Object.keys(l).some((k) => !['memoryMax', 'cpuTimeSec', 'nice'].includes(k))) return 'an unknown limit';
+  if (!wholeOrNull(l.memoryMax, 1, Number.MAX_SAFE_INTEGER) || !wholeOrNull(l.cpuTimeSec, 1, 366 * 86_400) || !wholeOrNull(l.nice, 0, 19)) return 'limits out of range';
+  const num = (x: unknown) => (x === null || x === undefined ? undefined : (x as number));
+  return {
+    max: num(sp.max),
+    requires: requires as string[],
+    ports: num(sp.ports),
+    env: typeof sp.env === 'string' ? sp.env : undefined,
+    killGraceMs: sp.kill_grace_ms as number,
+    limits: { memoryMax: num(l.memoryMax), cpuTimeSec: num(l.cpuTimeSec), nice: num(l.nice) },
+    timeoutMs: num(timeoutMs),
+  };
+}
+
 /** The terms a restart is admitted on, read back from the row (and checked: who else could have written it?). */
 function restartRequest(run: RunRow): SpawnRequest | string {
-  let spec: { max: number | null; requires: string[]; ports: number | null; env: string | null; kill_grace_ms: number };
+  let spec: unknown;
   let command: unknown;
   let limits: unknown;
   try {
-    spec = JSON.parse(run.restart_spec ?? '') as typeof spec;
+    spec = JSON.parse(run.restart_spec ?? '');
     command = JSON.parse(run.command);
     limits = JSON.parse(run.limits ?? '{}');
   } catch {
     return 'its row is damaged';
   }
-  const names = [run.name, run.grp, ...(Array.isArray(spec.requires) ? spec.requires : [1]), ...(spec.env !== null ? [spec.env] : [])];
-  if (!names.every((n) => typeof n === 'string' && NAME_RE.test(n)) || !isAbsolute(run.cwd)) return 'its row names something agentctl never records';
+  if (![run.name, run.grp].every((n) => NAME_RE.test(n)) || !isAbsolute(run.cwd)) return 'its row names something agentctl never records';
   if (!Array.isArray(command) || !command.length || !command.every((a) => typeof a === 'string')) return 'its row has no command';
-  const bad = badTerms(run, spec, limits);
-  if (bad) return `its row holds ${bad}, which agentctl never records`;
+  if (!whole(run.priority, 1, 3)) return `its row holds priority ${String(run.priority)}, which agentctl never records`;
+  const terms = storedTerms(spec ?? {}, limits, run.timeout_ms, 0);
+  if (typeof terms === 'string') return `its row holds ${terms}, which agentctl never records`;
   return {
     name: run.name,
     group: run.grp,
     priority: run.priority,
-    max: spec.max ?? undefined,
-    requires: spec.requires,
+    ...terms,
     ifNotRunning: false,
     detach: true,
-    timeoutMs: run.timeout_ms ?? undefined,
-    killGraceMs: Number(spec.kill_grace_ms) || 0,
-    limits: limits as SpawnRequest['limits'],
     command,
     cwd: run.cwd,
-    ports: spec.ports ?? undefined,
-    env: spec.env ?? undefined,
     restart: {
       policy: run.restart_policy as 'on-failure' | 'always',
       retries: run.restart_retries ?? null,
@@ -122,25 +161,6 @@ function restartRequest(run: RunRow): SpawnRequest | string {
       from: run.id,
     },
   };
-}
-
-const whole = (x: unknown, lo: number, hi: number): boolean => Number.isSafeInteger(x) && (x as number) >= lo && (x as number) <= hi;
-const wholeOrNull = (x: unknown, lo: number, hi: number): boolean => x === null || x === undefined || whole(x, lo, hi);
-
-/**
- * What in a row's terms is out of what spawn accepts (its flags' ranges), or undefined. The
- * limits reach a shell (the ulimit prefix) and the priority and caps decide admission: a row
- * someone else wrote must not get either further than the flags could.
- */
-function badTerms(run: RunRow, spec: { max: unknown; ports: unknown; kill_grace_ms: unknown }, limits: unknown): string | undefined {
-  if (!whole(run.priority, 1, 3)) return `priority ${String(run.priority)}`;
-  if (!wholeOrNull(run.timeout_ms, 1, 366 * 86_400_000)) return `timeout ${String(run.timeout_ms)}`;
-  if (!wholeOrNull(spec.max, 1, 10_000) || !wholeOrNull(spec.ports, 1, 100) || !whole(spec.kill_grace_ms, 0, 86_400_000)) return 'terms out of range';
-  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) return 'limits that are not an object';
-  const l = limits as Record<string, unknown>;
-  if (Object.keys(l).some((k) => !['memoryMax', 'cpuTimeSec', 'nice'].includes(k))) return 'an unknown limit';
-  if (!wholeOrNull(l.memoryMax, 1, Number.MAX_SAFE_INTEGER) || !wholeOrNull(l.cpuTimeSec, 1, 366 * 86_400) || !wholeOrNull(l.nice, 0, 19)) return 'limits out of range';
-  return undefined;
 }
 
 /** The restart's time has come: ask admission as `spawn -d` does; refused, wait (caps) or give up (breaker). */
