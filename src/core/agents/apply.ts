@@ -181,10 +181,12 @@ function instanceNamesOf(entry: string, deps: SpawnDeps): string[] {
   return spec ? instanceNames(spec) : [entry];
 }
 
-/** The throttle is read once per up, however many instances start. */
+/** The throttle is read once per up, however many instances start; the registry reconciled at most once a second. */
 function onceThrottle(deps: SpawnDeps): SpawnDeps {
   let cap: ReturnType<SpawnDeps['throttle']> | undefined;
-  return { ...deps, throttle: () => (cap ??= deps.throttle()) };
+  // and the registry reconciled once per burst (up reconciled as it began): 20 entries made 20
+  // reconciles of a growing list of runs
+  return { ...deps, throttle: () => (cap ??= deps.throttle()), reconcileReuseMs: 1000 };
 }
 
 /** The live runs `up` started from this config's files whose entry (or instance) is gone: `up --prune` stops them. */

@@ -63,6 +63,14 @@ export interface SpawnDeps {
   readonly configPath?: string | undefined;
   /** the folder the config was looked up from (the spawner's): the supervisor's agentctl calls look it up from there too */
   readonly configHome?: string | undefined;
+  /**
+   * Attempts within this long of this process's last reconcile skip theirs (`up`: one burst of
+   * attempts, after its own reconcile). A skipped reconcile can only leave an ended run counted,
+   * a refusal the next ask corrects, never an admission past a cap: every admitted run is a row
+   * either way. Unset (every other caller): each attempt reconciles, as a waiter woken by a
+   * detached run's exit needs.
+   */
+  readonly reconcileReuseMs?: number | undefined;
   /** a status line for --wait (a terminal's, or none): wait.ts says what holds the spawn */
   readonly progress?: () => Progress;
   /** a warning for the operator (stderr): a fleet admitted without PostgreSQL's answer */

@@ -90,14 +90,28 @@ function recordRunning(state: State, req: SpawnRequest, runId: string, started: 
   });
 }
 
+/** The log folder as this process last listed it: `up` starting 20 runs listed it 20 times. */
+let listed: { dir: string; at: number; files: string[] } | undefined;
+const LISTING_REUSE_MS = 1000;
+
 /** Keep the newest `keep` logs of a name (and their .prev halves); older ones go. */
 function pruneLogs(dir: string, name: string, keep: number): void {
   // <name>.<run id>.log exactly: a prefix match would take worker.v2's logs for worker's
   const mineRe = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.r[0-9a-z]+\\.log$`);
   try {
-    const mine = readdirSync(dir)
+    // best effort, so a listing a second old will do: a log another process wrote meanwhile is
+    // pruned by the next start of its name
+    const now = Date.now();
+    if (!listed || listed.dir !== dir || now - listed.at > LISTING_REUSE_MS) listed = { dir, at: now, files: readdirSync(dir) };
+    const mine = listed.files
       .filter((f) => mineRe.test(f))
-      .map((f) => ({ f, t: lstatSync(join(dir, f)).mtimeMs }))
+      .flatMap((f) => {
+        try {
+          return [{ f, t: lstatSync(join(dir, f)).mtimeMs }];
+        } catch {
+          return []; // gone meanwhile
+        }
+      })
       .sort((a, b) => b.t - a.t);
     for (const { f } of mine.slice(keep)) {
       removeFile(join(dir, f));
