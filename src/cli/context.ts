@@ -69,7 +69,13 @@ export function createCtx(init: CtxInit): Ctx {
       if (!state) {
         state = State.open(ctx.stateDir().dir);
         // [[hooks]]: the events each write commits, fired after the command's turn, detached
-        state.onEvent = hookSink({ hooks: () => ctx.config().config.hooks, stateDir: () => ctx.stateDir().dir, env });
+        state.onEvent = hookSink({
+          hooks: () => ctx.config().config.hooks,
+          stateDir: () => ctx.stateDir().dir,
+          env,
+          // the runner's launcher loads only when a hook fires
+          launch: (dir, hooks, firings, dropped) => void import('../core/hooks/fire.js').then((m) => m.launchRunner(dir, hooks, firings, dropped, env)).catch(() => undefined),
+        });
       }
       return state;
     },

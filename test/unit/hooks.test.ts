@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/core/config/load.js';
 import type { HookSpec } from '../../src/core/config/types.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { hookJob } from '../../src/core/hooks/fire.js';
-import { EVENT_KINDS, hookMatches, onProblem } from '../../src/core/hooks/kinds.js';
+import { EVENT_KINDS, hookMatches, onProblem } from '../../src/core/event-kinds.js';
 import { DEADLINE_REASON, eventEnv, revealsUrl, runHook, splitCredentials } from '../../src/core/hooks/run.js';
 import { type Firing, firingsFor, hookSink, LAUNCH_EVERY_MS, MAX_FIRINGS } from '../../src/core/hooks/sink.js';
 import { shownHookUrl } from '../../src/core/hooks/url.js';

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { NAME_RE } from '../names.js';
 import { formatDuration } from '../units.js';
 import { redactUrl } from './fleet-keys.js';
-import { onProblem } from '../hooks/kinds.js';
+import { onProblem } from '../event-kinds.js';
 import { configFail, type FileLayer, locateKey } from './locate.js';
 import { duration } from './keys.js';
 import type { HookSpec } from './types.js';

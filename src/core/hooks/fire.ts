@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { HookSpec } from '../config/types.js';
-import { type Firing, HOOK_MARK_VAR } from './sink.js';
+import { type Firing, HOOK_MARK_VAR } from '../event-kinds.js';
 
 /** The variable the runner's job is in. */
 export const JOB_VAR = 'AGENTCTL_HOOK_JOB';

@@ -13,26 +13,14 @@
  */
 import type { HookSpec } from '../config/types.js';
 import type { EventRow } from '../state.js';
-import { hookMatches, isHookKind } from './kinds.js';
+import { type Firing, HOOK_MARK_VAR, hookMatches, isHookKind } from '../event-kinds.js';
 
-/**
- * One hook to fire for one event: an index into the hooks, and the event's id, kind and time
- * (the runner reads the event back by id and sends it only when kind and time still match: an
- * id a rolled-back write used can be used again by another event).
- */
-export interface Firing {
-  readonly hook: number;
-  readonly event: number;
-  readonly kind: string;
-  readonly ts: number;
-}
+export type { Firing } from '../event-kinds.js';
 
 /** Firings one command hands on in all; past it the rest are dropped (recorded once). */
 export const MAX_FIRINGS = 1000;
 /** After a command's first runner, at most one more per this long. */
 export const LAUNCH_EVERY_MS = 1_000;
-/** The variable a hook's command gets: set, agentctl fires no hooks. */
-export const HOOK_MARK_VAR = 'AGENTCTL_HOOK_NAME';
 
 /** The firings these events make, hook by hook in event order. */
 export function firingsFor(hooks: readonly HookSpec[], events: ReadonlyArray<Pick<EventRow, 'id' | 'kind' | 'ts'>>): Firing[] {
@@ -46,14 +34,10 @@ export interface SinkDeps {
   readonly hooks: () => readonly HookSpec[];
   readonly stateDir: () => string;
   readonly env: NodeJS.ProcessEnv;
-  /** starts the runner (default: fire.ts's launchRunner, loaded only when a hook fires) */
-  readonly launch?: (stateDir: string, hooks: readonly HookSpec[], firings: readonly Firing[], dropped: number) => void;
+  /** starts the runner: the face passes fire.ts's launchRunner, loaded only when a hook fires */
+  readonly launch: (stateDir: string, hooks: readonly HookSpec[], firings: readonly Firing[], dropped: number) => void;
   readonly now?: () => number;
 }
-
-const launchRunner = (deps: SinkDeps) => (stateDir: string, hooks: readonly HookSpec[], firings: readonly Firing[], dropped: number) => {
-  void import('./fire.js').then((m) => m.launchRunner(stateDir, hooks, firings, dropped, deps.env)).catch(() => undefined);
-};
 
 /**
  * The State.onEvent of a command: collects events and fires the matching hooks, the first
@@ -64,7 +48,7 @@ const launchRunner = (deps: SinkDeps) => (stateDir: string, hooks: readonly Hook
 export function hookSink(deps: SinkDeps): ((e: EventRow) => void) | undefined {
   if (deps.env[HOOK_MARK_VAR] !== undefined) return undefined;
   const now = deps.now ?? Date.now;
-  const launch = deps.launch ?? launchRunner(deps);
+  const launch = deps.launch;
   let pending: EventRow[] = [];
   let lastLaunch: number | undefined;
   let sent = 0;

@@ -74,3 +74,18 @@ export function hookMatches(on: readonly string[], kind: string): boolean {
   if (isHookKind(kind)) return false;
   return on.some((o) => o === '*' || o === kind || (o.endsWith('.*') && kind.startsWith(o.slice(0, -1))));
 }
+
+/**
+ * One hook to fire for one event: an index into the hooks, and the event's id, kind and time
+ * (the runner reads the event back by id and sends it only when kind and time still match: an
+ * id a rolled-back write used can be used again by another event).
+ */
+export interface Firing {
+  readonly hook: number;
+  readonly event: number;
+  readonly kind: string;
+  readonly ts: number;
+}
+
+/** The variable a hook's command gets: set, agentctl fires no hooks. */
+export const HOOK_MARK_VAR = 'AGENTCTL_HOOK_NAME';
