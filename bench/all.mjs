@@ -28,7 +28,7 @@ function ensurePeers() {
   }
 }
 
-const SCRIPTS = ['startup', 'spawn', 'each', 'env', 'scale', 'doctor', 'up', 'restart'];
+const SCRIPTS = ['startup', 'spawn', 'makespan', 'each', 'env', 'scale', 'doctor', 'up', 'restart'];
 
 /** @param {string} name */
 function run(name) {
@@ -51,6 +51,7 @@ function rows() {
   for (const r of startup?.rows ?? [])
     if (r.name !== 'node -e 0') out.push({ figure: r.name, agentctl: r.median_ms, peer: `node -e 0: ${startup.rows[0].median_ms}`, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('spawn')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.agentctl, peer: r.peer, ratio: r.ratio, goal: r.goal, ok: r.ok });
+  for (const r of read('makespan')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.agentctl, peer: r.peer, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('each')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.agentctl, peer: r.peer, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('scale')?.rows ?? []) out.push({ figure: r.figure, agentctl: r['agentctl ms'], peer: `node -e 0: ${r['node -e 0 ms']}`, ratio: r.ratio, goal: r.goal, ok: r.ok });
   for (const r of read('doctor')?.rows ?? []) out.push({ figure: r.figure, agentctl: r.median_ms, peer: `node -e 0: ${r.baseline_ms}`, ratio: r.ratio, goal: r.goal, ok: r.ok });
