@@ -198,26 +198,45 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
       throw new ExitError(EXIT.failed, `--prometheus: cannot write ${prom}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'write_failed');
     }
   }
-  g.facts.state?.write(() => {
-    g.facts.state!.event({
-      command: 'doctor',
-      kind: 'doctor.run',
-      reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${plural(results.filter((r) => r.status === 'warn').length, 'warning')}`,
-      data: { score: result.score },
-    });
-    // one per failing check, for [[hooks]] on doctor.fail
-    for (const c of results.filter((r) => r.status === 'fail')) {
-      g.facts.state!.event({
+  g.facts.state?.write(() => recordRun(g.facts.state!, result, results));
+  const failing = result.status === 'fail';
+  return { data: result, exitCode: failing ? EXIT.failed : EXIT.ok };
+}
+
+/** kv key: the checks failing at the last doctor run that ran them (doctor.fail fires on the edge). */
+const FAILING_KEY = 'doctor.failing';
+
+/**
+ * `doctor.run` with the score; `doctor.fail` for each check failing now that was not at the
+ * last run that ran it, `doctor.recovered` for each that was and passes now. A check failing
+ * run after run is told once, as a pager expects from cron's doctor every minute; a check this
+ * run did not look at (--check) keeps what the last one said.
+ */
+function recordRun(state: State, result: DoctorResult, results: readonly CheckOut[]): void {
+  state.event({
+    command: 'doctor',
+    kind: 'doctor.run',
+    reason: `score ${result.score}/10: ${results.filter((r) => r.status === 'fail').length} failing, ${plural(results.filter((r) => r.status === 'warn').length, 'warning')}`,
+    data: { score: result.score },
+  });
+  const stored = state.getKv<unknown>(FAILING_KEY)?.value;
+  const before = new Set(Array.isArray(stored) ? stored.filter((x): x is string => typeof x === 'string') : []);
+  const ran = new Set(results.map((r) => r.id));
+  for (const c of results) {
+    if (c.status === 'fail' && !before.has(c.id)) {
+      state.event({
         command: 'doctor',
         kind: 'doctor.fail',
         subject: c.id,
         reason: `${c.title}: ${c.value} (${c.threshold})`,
         data: { check: c.id, value: c.value, threshold: c.threshold, remedy: c.remedy },
       });
+    } else if (c.status !== 'fail' && before.has(c.id)) {
+      state.event({ command: 'doctor', kind: 'doctor.recovered', subject: c.id, reason: `${c.title}: ${c.value} (${c.status})`, data: { check: c.id, value: c.value, status: c.status } });
     }
-  });
-  const failing = result.status === 'fail';
-  return { data: result, exitCode: failing ? EXIT.failed : EXIT.ok };
+  }
+  const now = [...before].filter((id) => !ran.has(id)).concat(results.filter((r) => r.status === 'fail').map((r) => r.id));
+  state.setKv(FAILING_KEY, now.sort());
 }
 
 const MARK: Record<Status, string> = { ok: '✔', warn: '!', fail: '✖' };

@@ -43,6 +43,7 @@ export const EVENT_KINDS = [
   'dedupe.ended',
   'doctor.run',
   'doctor.fail',
+  'doctor.recovered',
   'doctor.fix',
   'up.done',
   'down.done',

@@ -122,6 +122,39 @@ time.sleep(60)`,
     expect(r.code).toBe(1);
   });
 
+  it('doctor.fail is told once per failing stretch of a check, and doctor.recovered when it passes again', async () => {
+    await doctor(['--check', 'state.integrity']);
+    const s = State.open(t.sd);
+    const now = Date.now();
+    const ins = s.db.prepare(
+      "INSERT INTO runs (id, name, grp, priority, mode, state, command, cwd, started_at, ended_at, failure, exit_code) VALUES (?, 'w', 'default', 3, 'detached', 'failed', '[\"w\"]', '/', ?, ?, 'crash', 1)",
+    );
+    for (let i = 0; i < 3; i++) ins.run(`rfail00000${i}`, now - 60_000 + i * 1000, now - 50_000 + i * 1000);
+    s.close();
+    const kinds = () => {
+      const st = State.open(t.sd);
+      try {
+        return st.events({ command: 'doctor' }).flatMap((e) => (e.kind === 'doctor.fail' || e.kind === 'doctor.recovered' ? [`${e.kind} ${e.subject}`] : []));
+      } finally {
+        st.close();
+      }
+    };
+    // as cron's doctor every minute: the failing check is told at the first run only
+    for (let i = 0; i < 3; i++) expect(check((await doctor(['--check', 'runs.failure_rate'])).doc, 'runs.failure_rate').status).toBe('fail');
+    expect(kinds()).toEqual(['doctor.fail runs.failure_rate']);
+    // a run of other checks says nothing of it
+    await doctor(['--check', 'state.integrity']);
+    expect(kinds()).toEqual(['doctor.fail runs.failure_rate']);
+    // passes again (a higher threshold): recovered, once; failing again later is told again
+    // not ./agentctl.toml, which the runs without --config would read too
+    writeFileSync(join(t.dir, 'lenient.toml'), '[doctor]\nfailure_rate = [99, 100]\n');
+    const lenient = ['--config', join(t.dir, 'lenient.toml')];
+    expect(check((await doctor(['--check', 'runs.failure_rate'], lenient)).doc, 'runs.failure_rate').status).not.toBe('fail');
+    await doctor(['--check', 'runs.failure_rate'], lenient);
+    await doctor(['--check', 'runs.failure_rate']);
+    expect(kinds()).toEqual(['doctor.fail runs.failure_rate', 'doctor.recovered runs.failure_rate', 'doctor.fail runs.failure_rate']);
+  });
+
   it('a name whose breaker opened for startup errors is a spawn loop, with the default limits, its exits and its command redacted and escaped', async () => {
     // the default backoff (300 s) would refuse the second start; the breaker (3 failures) is the default
     const cfg = config('[spawn]\nbackoff_startup = "0s"\n');
