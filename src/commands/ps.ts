@@ -236,7 +236,8 @@ export function render(r: PsResult, ui: Ui): string {
           x.priority,
           stateText(x, Date.now()),
           x.pid ?? '-',
-          formatDuration(x.uptime_ms),
+          // a waiting restart runs no process: it has no uptime to show
+          x.state === 'restarting' ? '-' : formatDuration(x.uptime_ms),
           x.cpu_ms === null ? '-' : formatDuration(x.cpu_ms),
           x.rss_bytes === null ? '-' : formatBytes(x.rss_bytes),
           x.breaker === 'closed' ? x.breaker : ui.c.red(x.breaker),

@@ -116,6 +116,8 @@ describe('spawn -d --restart on-failure', () => {
     expect(waiting.id).toBe(first.id);
     const ps = await cli(['ps']);
     expect(ps.stdout).toMatch(/restarting in \d/);
+    // no process, so no uptime: the row's pid and uptime columns are both '-'
+    expect(ps.stdout.split('\n').find((l) => l.includes(first.id))).toMatch(/restarting in \S+\s*│ - +│ - +│/);
     const json = parseJson<{ runs: Array<{ run_id: string; state: string; restart_at: number; restart_attempt: number; restart_policy: string }> }>((await cli(['ps', '--json'])).stdout);
     expect(json.runs).toEqual([expect.objectContaining({ run_id: first.id, state: 'restarting', restart_policy: 'on-failure', restart_attempt: 0, restart_at: waiting.restart_at })]);
     // no agentctl command from here: the supervisor restarts it by itself
