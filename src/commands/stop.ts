@@ -16,7 +16,7 @@ import { processUid } from '../core/proc.js';
 import { noteFleetSync } from '../core/fleet/fleet.js';
 import { reconcileAll, runFate } from '../core/runs/reconcile.js';
 import { liveRuns, type RunRow } from '../core/runs/registry.js';
-import { endWaitingRestarts, pendingRestarts } from '../core/runs/restarts.js';
+import { endWaitingRestarts, pendingRestarts, settleRestarts } from '../core/runs/restarts.js';
 import { readPidFiles } from '../core/runs/files.js';
 import { type State, statePaths } from '../core/state.js';
 import { graceTail, stopText } from '../core/progress.js';
@@ -114,12 +114,9 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     // a waiting restart ends first: one that claims its admission meanwhile is a live run below
     const restartWanted = (r: RunRow) => wanted(r) && (r.sup_pid === null || mine({ pid: r.sup_pid, uid: processUid(r.sup_pid) }));
     restarts = selectRestarts(state, dry, restartWanted);
-    if (!dry) {
-      closedRows = reconcileAll(state, loaded, started, 'stop');
-      // a run that ended just now under a restart policy its supervisor has not yet decided on:
-      // its restart is still to come, and ends here too (or it would come back after the stop)
-      restarts = [...restarts, ...selectRestarts(state, dry, restartWanted)];
-    }
+    if (!dry) closedRows = reconcileAll(state, loaded, started, 'stop');
+    // a run just ended whose restart its supervisor has yet to decide: it ends too, or comes back
+    if (!dry) restarts = [...restarts, ...selectRestarts(state, dry, restartWanted)];
     live = state.guard(() => liveRuns(state));
     if (!dry) ({ live, closedRows } = await untilStarted(ctx, loaded, wanted, started, live, closedRows));
   } catch (err) {
@@ -135,6 +132,8 @@ export async function run(opts: OptionValues, args: readonly string[], ctx: Ctx)
     for (const { r, fate } of fates) if (fate.kind === 'exited' || fate.kind === 'lost') closed.push({ run_id: r.id, name: r.name, pid: r.pid, why: fate.kind === 'exited' ? 'exited' : fate.why });
     selected = fates.filter(({ fate }) => fate.kind === 'alive' || fate.kind === 'adopt' || fate.kind === 'wait').map(({ r }) => r);
   }
+  // the waiting supervisors were sent TERM; one still there after the grace gets KILL
+  if (!dry && restarts.length) await settleRestarts(restarts, Math.min(graceMs, 5000), getIdentity, ctx.sleep);
   const restartsEnded = restarts.map((r) => ({ run_id: r.id, name: r.name, supervisor_pid: r.sup_pid }));
   const notRunning = names.filter((n) => !selected.some((r) => r.name === n) && !restarts.some((r) => r.name === n));
   const view = selected.map((r) => ({ run_id: r.id, name: r.name, pid: r.pid }));

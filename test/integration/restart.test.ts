@@ -281,6 +281,20 @@ describe('stop ends the restart policy', () => {
     expect((await cli(['ps'])).stdout).not.toMatch(/restarting/);
   });
 
+  it('a waiting supervisor that outlives the TERM (here: stopped with SIGSTOP) is KILLed after the grace', async () => {
+    config({ backoff: '30s' });
+    const first = await spawnRestart('h', ['--restart', 'on-failure'], ['sh', '-c', 'sleep 1.2; exit 1']);
+    await waitFor(() => rows('h').find((r) => r.restart_status === 'waiting'), 15_000, { what: 'the restart waiting' });
+    adoptAll();
+    const sup = first.sup_pid!;
+    // a stopped process keeps a TERM pending; only a KILL ends it
+    process.kill(sup, 'SIGSTOP');
+    const stop = await cli(['stop', 'h', '--grace', '1s', '--json']);
+    expect(stop.code, stop.stderr).toBe(0);
+    await waitFor(() => !alive(sup), 3000, { what: 'the supervisor ended by the stop' });
+    expect(rows('h')[0]!.restart_status).toBe('stopped');
+  });
+
   it('stop NAME while it runs: it is recorded stopped and not restarted', async () => {
     config();
     const first = await spawnRestart('l', ['--restart', 'always'], ['sleep', '60']);

@@ -65,3 +65,17 @@ export function endWaitingRestarts(state: State, wanted: (r: RunRow) => boolean,
   }
   return ended;
 }
+
+/**
+ * After endWaitingRestarts: wait up to `graceMs` for each ended restart's supervisor to go
+ * (a shell with no trap dies of the TERM at once), then KILL the group of any still there,
+ * its identity proved again right before. Returns the supervisors still alive after that.
+ */
+export async function settleRestarts(ended: readonly RunRow[], graceMs: number, lookup: RegistryDeps['lookup'], sleep: (ms: number) => Promise<void>): Promise<number[]> {
+  const alive = () => ended.filter((r) => supervisorAlive(r, lookup));
+  const until = Date.now() + graceMs;
+  while (alive().length && Date.now() < until) await sleep(50);
+  for (const r of alive()) signalProcess({ pid: r.sup_pid!, startTime: r.sup_start_time!, bootId: r.boot_id ?? bootId() }, 'SIGKILL', { group: true });
+  if (alive().length) await sleep(100);
+  return alive().map((r) => r.sup_pid!);
+}
