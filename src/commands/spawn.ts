@@ -193,7 +193,7 @@ async function runBatch(opts: OptionValues, args: readonly string[], ctx: Ctx): 
   ctx.state(); // open (and migrate) before admission
   try {
     const data = await runEach(spawnDeps(ctx, loaded, 'spawn'), {
-      base: { ...terms, ifNotRunning: false, detach: false, killGraceMs, cwd: ctx.cwd },
+      base: { ...terms, ifNotRunning: false, detach: false, batch: true, killGraceMs, cwd: ctx.cwd },
       prefix,
       lines,
       retries,

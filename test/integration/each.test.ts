@@ -40,12 +40,12 @@ function startBatch(args: string[], stdin = ''): { child: ChildProcess; result: 
   return { child, result };
 }
 
-type Row = { name: string; state: string; pid: number | null; signal: string | null; grp: string };
+type Row = { name: string; state: string; pid: number | null; signal: string | null; grp: string; mode: string };
 function runs(where = '1'): Row[] {
   if (!existsSync(join(t.sd, 'state.db'))) return [];
   const s = State.open(t.sd);
   try {
-    return s.db.prepare(`SELECT name, state, pid, signal, grp FROM runs WHERE ${where} ORDER BY started_at`).all() as Row[];
+    return s.db.prepare(`SELECT name, state, pid, signal, grp, mode FROM runs WHERE ${where} ORDER BY started_at`).all() as Row[];
   } finally {
     s.close();
   }
@@ -154,6 +154,18 @@ describe('spawn --each', () => {
     expect(existsSync(join(t.dir, 'ran2')) || existsSync(join(t.dir, 'ran3'))).toBe(false);
     expect(runs().map((x) => x.name)).toEqual(['h-1']);
     expect(r.stderr).toMatch(/3 jobs: 0 succeeded, 1 failed \(exit 1\), 2 not started \(halted: --halt-on-failure\)/);
+  });
+
+  it('quick failures of batch jobs do not open the host breaker: 8 jobs failing at once, then a spawn is admitted', async () => {
+    // more than 5 startup errors in 10 minutes across names would open it for a loop; a batch
+    // is bounded by its input, so all 8 run (and fail), and the host stays open for spawns
+    const list = file('jobs.txt', 'exit 3\n'.repeat(8));
+    const r = await cli(['spawn', '--json', '--each', list, '--max', '2', '--name', 'lint']);
+    expect(r.code).toBe(1);
+    expect(parseJson<EachJson>(r.stdout)).toMatchObject({ jobs: 8, succeeded: 0, failed: 8 });
+    expect(runs().map((x) => x.mode)).toEqual(Array(8).fill('batch'));
+    const after = await cli(['spawn', '--name', 'after', '--', 'true']);
+    expect(after.code, after.stderr).toBe(0);
   });
 
   it('-0 reads NUL-separated commands from stdin: a command may hold a newline', async () => {

@@ -128,8 +128,9 @@ export function finishRun(
   setHealth(state, run.name, health, deps.now);
 
   // a run lost, or killed from outside (KILL, TERM, INT, HUP), within min_uptime is a startup
-  // error for its name but says nothing of a loop: only runs that failed on their own count
-  if (failure === 'startup_error' && !f.lost) openHostBreakerIfLooping(state, f.endedAt, deps);
+  // error for its name but says nothing of a loop: only runs that failed on their own count;
+  // nor does a batch job's (spawn --each): its input bounds it, and --halt-on-failure stops it
+  if (failure === 'startup_error' && !f.lost && run.mode !== 'batch') openHostBreakerIfLooping(state, f.endedAt, deps);
   removePidFileIfOurs(state, run);
   state.db.prepare("DELETE FROM port_leases WHERE owner_kind = 'run' AND owner = ?").run(run.id);
   // its slot and ports are free once this commits: wake the waiters that could take them

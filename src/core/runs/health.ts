@@ -39,7 +39,7 @@ export function openHostBreakerIfLooping(state: State, now: number, deps: Regist
   // a startup error ends within min_uptime of its start: the started_at index finds them
   const rows = state.db
     .prepare(
-      `SELECT name, id AS run_id, ended_at AS at, exit_code, signal FROM runs WHERE started_at > ? AND failure = 'startup_error' AND state = 'failed' AND ended_at > ?
+      `SELECT name, id AS run_id, ended_at AS at, exit_code, signal FROM runs WHERE started_at > ? AND failure = 'startup_error' AND state = 'failed' AND mode != 'batch' AND ended_at > ?
        AND (exit_code IS NOT NULL OR signal IN ('SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGILL', 'SIGFPE')) ORDER BY ended_at`,
     )
     .all(since - deps.minUptimeMs, since) as StartupFailure[];

@@ -14,7 +14,8 @@ export interface RunRow {
   readonly name: string;
   readonly grp: string;
   readonly priority: number;
-  readonly mode: 'foreground' | 'detached';
+  /** `batch`: a job of `spawn --each`, supervised in the foreground by its batch */
+  readonly mode: 'foreground' | 'detached' | 'batch';
   readonly state: RunState;
   readonly pid: number | null;
   readonly start_time: string | null;

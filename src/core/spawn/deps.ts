@@ -20,6 +20,8 @@ export interface SpawnRequest {
   readonly requires: readonly string[];
   readonly ifNotRunning: boolean;
   readonly detach: boolean;
+  /** a job of `spawn --each`: recorded as mode `batch`; its quick failures are not a spawn loop (the host breaker) */
+  readonly batch?: boolean | undefined;
   /** wait for admission up to this long; undefined = refuse at once */
   readonly waitMs?: number | undefined;
   readonly timeoutMs?: number | undefined;

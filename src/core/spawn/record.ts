@@ -53,7 +53,7 @@ function recordAdmission(state: State, config: LoadedConfig, input: AttemptInput
       req.name,
       req.group,
       req.priority,
-      req.detach ? 'detached' : 'foreground',
+      req.detach ? 'detached' : req.batch ? 'batch' : 'foreground',
       JSON.stringify(redactArgv(req.command)),
       req.cwd,
       config.hash,
