@@ -46,7 +46,8 @@ export async function readJobLines(file: string, nul: boolean, stdin?: NodeJS.Re
   if (file === '-') {
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const c of stdin ?? process.stdin) {
+    const from: NodeJS.ReadableStream = stdin ?? process.stdin;
+    for await (const c of from) {
       const b = typeof c === 'string' ? Buffer.from(c) : c;
       size += b.length;
       if (size > MAX_INPUT_BYTES) throw new UsageError(`--each: stdin holds more than ${MAX_INPUT_BYTES / 1024 / 1024} MiB; expected a list of command lines`);
