@@ -226,17 +226,6 @@ export async function waitFor<T>(pred: () => T | Promise<T>, timeoutMs: number, 
   }
 }
 
-/** Does the process catch `sig` (a handler installed: /proc/PID/status SigCgt)? */
-export function catches(pid: number, sig: 'SIGTERM' | 'SIGINT' | 'SIGHUP'): boolean {
-  const bit = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[sig];
-  try {
-    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(bit - 1))) !== 0n;
-  } catch {
-    return false;
-  }
-}
-
 /** One row from the state db at `stateDir`, read through a read-only connection of its own. */
 export function dbGet<T>(stateDir: string, sql: string, ...params: unknown[]): T | undefined {
   const db = new Database(join(stateDir, 'state.db'), { readonly: true });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
-import { alive, catches, cleanEnv, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
+import { alive, cleanEnv, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
 const WORKER = join(FIX, 'worker.mjs');
@@ -206,12 +206,14 @@ describe('reap', () => {
 describe('stop', () => {
   it('stops by name, group or all; reports graceful and forced', async () => {
     const ok = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'polite', '--group', 'g', '--', 'sleep', '30'])).stdout);
-    const rude = parseJson<{ pid: number }>(
-      (await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1e6)"])).stdout,
-    );
+    const ready = join(t.dir, 'rude.ready');
+    const rudeJs = "process.on('SIGTERM', () => {}); require('fs').writeFileSync(process.argv[1], ''); setInterval(() => {}, 1e6)";
+    const rude = parseJson<{ pid: number }>((await cli(['spawn', '--json', '-d', '--name', 'rude', '--group', 'g', '--', process.execPath, '-e', rudeJs, ready])).stdout);
     procs.adopt(ok.pid, rude.pid);
-    // rude must ignore the TERM for the test to mean anything: wait until its handler is in place
-    await waitFor(() => catches(rude.pid, 'SIGTERM'), 5_000, { what: 'rude catching SIGTERM' });
+    // rude must ignore the TERM for the test to mean anything: wait until its handler is in
+    // place. Not by SigCgt: Node catches TERM from its first instruction (to restore the
+    // terminal, then die of it), so the bit is set before the script's own handler is
+    await waitFor(() => existsSync(ready), 10_000, { what: 'rude catching SIGTERM' });
     const r = await cli(['stop', '--group', 'g', '--grace', '600ms', '--json']);
     const doc = parseJson<{ graceful: string[]; forced: string[]; failed: string[]; duration_ms: number }>(r.stdout);
     expect(r.code).toBe(0);
