@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -206,6 +206,26 @@ function procStartTime(pid: number): string | undefined {
 export function alive(pid: number): boolean {
   try {
     return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Does the process hold an inotify watch (Linux)? agentctl's waiters (`wait`, `events --follow`)
+ * set theirs up once their signal handlers are in place and their starting point is read: a
+ * sign they are listening. Not SigCgt: Node catches SIGINT and SIGTERM from its first
+ * instruction, before any script's handler.
+ */
+export function watchesInotify(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify';
+      } catch {
+        return false;
+      }
+    });
   } catch {
     return false;
   }

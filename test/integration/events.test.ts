@@ -9,31 +9,11 @@ import { once } from 'node:events';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readlinkSync } from 'node:fs';
-import { BIN, cleanEnv, runCli, useTempState, waitFor } from '../helpers.js';
+import { BIN, cleanEnv, runCli, useTempState, waitFor, watchesInotify } from '../helpers.js';
 
 const t = useTempState();
 const env = () => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1' });
 const cli = (args: string[]) => runCli(['--state-dir', t.sd, ...args], { env: env(), cwd: t.dir, timeoutMs: 60_000 });
-
-/**
- * Is the follower following? Its inotify watch of the state folder exists once its signal
- * handlers are in place and its starting point is read (core/events.ts). Not SigCgt: Node
- * catches SIGINT from its first instruction, before agentctl's handler is there.
- */
-function following(pid: number): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify';
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
 
 function follow(args: string[]) {
   const child = t.procs.track(spawn(process.execPath, [BIN, '--state-dir', t.sd, 'events', '-f', ...args], { cwd: t.dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -62,7 +42,7 @@ describe('agentctl events --follow', () => {
     expect((await cli(['spawn', '--name', 'before', '--', 'true'])).code).toBe(0);
     const f = follow(['--json']);
     await waitFor(() => jsonLines(f.out()).some((e) => e.kind === 'run.exited' && e.subject === 'before'), 15_000, { what: 'the backlog' });
-    await waitFor(() => following(f.child.pid!), 15_000, { what: 'the follower listening' });
+    await waitFor(() => watchesInotify(f.child.pid!), 15_000, { what: 'the follower listening' });
     expect((await cli(['spawn', '--name', 'after', '--', 'sh', '-c', 'exit 3'])).code).toBe(3);
     await waitFor(() => jsonLines(f.out()).some((e) => e.kind === 'run.failed' && e.subject === 'after'), 15_000, { what: 'the new events' });
     f.child.kill('SIGINT');
@@ -75,7 +55,7 @@ describe('agentctl events --follow', () => {
   it('--kind filters what it follows, --limit 0 skips the backlog, and the text view is a line an event', async () => {
     expect((await cli(['spawn', '--name', 'old', '--', 'sh', '-c', 'exit 1'])).code).toBe(1);
     const f = follow(['--kind', 'run.failed', '--limit', '0']);
-    await waitFor(() => following(f.child.pid!), 15_000, { what: 'the follower listening' });
+    await waitFor(() => watchesInotify(f.child.pid!), 15_000, { what: 'the follower listening' });
     expect((await cli(['spawn', '--name', 'ok', '--', 'true'])).code).toBe(0);
     expect((await cli(['spawn', '--name', 'bad', '--', 'sh', '-c', 'exit 2'])).code).toBe(2);
     await waitFor(() => f.out().includes('run.failed bad:'), 15_000, { what: 'the failure' });

@@ -6,10 +6,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { adoptRun, alive, BIN, cleanEnv, dbGet, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
+import { adoptRun, alive, BIN, cleanEnv, dbGet, parseJson, ROOT, runCli, useTempState, waitFor, watchesInotify } from '../helpers.js';
 
 const WORKER = join(ROOT, 'test', 'fixtures', 'worker.mjs');
 /** a fresh temp folder and state dir per test; processes in procs ended by PID after it */
@@ -62,21 +62,7 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** Is `wait` past its start-up and sleeping on the bell? (it holds an inotify watch: Linux) */
-function watches(pid: number): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify';
-      } catch {
-        return false;
-      }
-    });
-  } catch {
-    return false;
-  }
-}
-const listening = (child: ChildProcess) => waitFor(() => existsSync(join(t.sd, 'slots.bell')) && watches(child.pid!), 10_000, { what: 'wait listening on the bell' });
+const listening = (child: ChildProcess) => waitFor(() => existsSync(join(t.sd, 'slots.bell')) && watchesInotify(child.pid!), 10_000, { what: 'wait listening on the bell' });
 
 describe('agentctl wait', () => {
   it('waits for a run that exits 3, and exits 3', async () => {
