@@ -116,24 +116,9 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
   await noteFleetSync(ctx, state, loaded, now); // renew this host's fleet leases, release ended runs'
   const live = state.guard(() => liveRuns(state));
   const runs: PsRun[] = live.map((r: RunRow) => {
-    const h = getHealth(state, r.name);
     const usage = r.pid !== null && runAlive(r, getIdentity) ? runUsage(r.pid, r.peak_rss_bytes) : { cpu_ms: null, rss_bytes: null, peak_rss_bytes: r.peak_rss_bytes };
-    return {
-      run_id: r.id,
-      name: r.name,
-      group: r.grp,
-      priority: r.priority,
-      mode: r.mode,
-      state: r.state,
-      pid: r.pid,
-      uptime_ms: now - r.started_at,
-      ...usage,
-      ports: r.ports ? (JSON.parse(r.ports) as number[]) : [],
-      breaker: modeAt(h, now),
-      command: redactArgv(JSON.parse(r.command) as string[]), // runs stored before redaction may hold secrets
-      log_path: r.mode === 'detached' ? logFile(state, r) : null,
-      ...restartOf(r),
-    };
+    const ports = r.ports ? (JSON.parse(r.ports) as number[]) : [];
+    return psRow(state, r, now, { state: r.state, pid: r.pid, uptime_ms: now - r.started_at, ...usage, ports, log_path: r.mode === 'detached' ? logFile(state, r) : null });
   });
   // the row keeps the largest peak anyone has shown: what this reading adds is written back
   const grown = runs.filter((x, i) => x.peak_rss_bytes !== null && x.peak_rss_bytes !== live[i]!.peak_rss_bytes);
@@ -162,26 +147,34 @@ export async function run(opts: OptionValues, _args: readonly string[], ctx: Ctx
 
 const restartOf = (r: RunRow) => (r.restart_policy ? { restart_policy: r.restart_policy, restart_attempt: r.restart_attempt ?? 0, restart_at: r.restart_at ?? null } : {});
 
-/** An ended run whose supervisor waits to restart it: state `restarting`, with when. */
-function waitingRow(state: Parameters<typeof logFile>[0], r: RunRow, now: number): PsRun {
+/** What a ps row holds beside the run's own fields: a live reading, or a waiting restart's. */
+type RowReading = Pick<PsRun, 'state' | 'pid' | 'uptime_ms' | 'cpu_ms' | 'rss_bytes' | 'peak_rss_bytes' | 'ports' | 'log_path'>;
+
+/** A run as ps lists it. */
+function psRow(state: Parameters<typeof logFile>[0], r: RunRow, now: number, x: RowReading): PsRun {
   return {
     run_id: r.id,
     name: r.name,
     group: r.grp,
     priority: r.priority,
     mode: r.mode,
-    state: 'restarting',
-    pid: null,
-    uptime_ms: 0,
-    cpu_ms: r.cpu_ms,
-    rss_bytes: null,
-    peak_rss_bytes: r.peak_rss_bytes,
-    ports: [],
+    state: x.state,
+    pid: x.pid,
+    uptime_ms: x.uptime_ms,
+    cpu_ms: x.cpu_ms,
+    rss_bytes: x.rss_bytes,
+    peak_rss_bytes: x.peak_rss_bytes,
+    ports: x.ports,
     breaker: modeAt(getHealth(state, r.name), now),
-    command: redactArgv(JSON.parse(r.command) as string[]),
-    log_path: logFile(state, r),
+    command: redactArgv(JSON.parse(r.command) as string[]), // runs stored before redaction may hold secrets
+    log_path: x.log_path,
     ...restartOf(r),
   };
+}
+
+/** An ended run whose supervisor waits to restart it: state `restarting`, with when; no process. */
+function waitingRow(state: Parameters<typeof logFile>[0], r: RunRow, now: number): PsRun {
+  return psRow(state, r, now, { state: 'restarting', pid: null, uptime_ms: 0, cpu_ms: r.cpu_ms, rss_bytes: null, peak_rss_bytes: r.peak_rss_bytes, ports: [], log_path: logFile(state, r) });
 }
 
 /** The state column: a waiting restart says when it asks admission again. */
