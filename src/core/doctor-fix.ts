@@ -4,7 +4,7 @@
  * their defaults. Each step runs the same core plan and apply as its own command; the lines
  * that say what each step did are pure (the *Line functions).
  */
-import { rmSync } from 'node:fs';
+import { removeFile } from './fsutil.js';
 import type { LoadedConfig } from './config/types.js';
 import type { Ctx } from './ctx.js';
 import { dedupe } from './dedupe/apply.js';
@@ -41,7 +41,7 @@ export async function applyFixes(ctx: Ctx, facts: { readonly state: State | unde
   actions.push(RECONCILED_LINE);
   // after reconcile, which removes the PID files of the runs it closed
   const stale = stalePidFiles(state);
-  for (const f of stale) rmSync(f, { force: true });
+  for (const f of stale) removeFile(f);
   const staleLine = stalePidFilesLine(stale.length);
   if (staleLine) actions.push(staleLine);
   actions.push(envGcLine(await envGc(ctx)));

@@ -4,7 +4,8 @@
  * time (a second returns `skipped`). Shared by `agentctl reap` and `doctor --fix-processes`.
  * Every signal goes through endRun / endTree, which check the identity right before it.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { removeFile } from '../fsutil.js';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/types.js';
 import { endTree } from '../kill.js';
@@ -193,5 +194,5 @@ function record(state: State, findings: readonly Finding[]): void {
   } catch {
     return; // no runs folder yet
   }
-  for (const f of leftoverRunFiles(files, runsEnded(state, files.map(runFileId)))) rmSync(join(dir, f), { force: true });
+  for (const f of leftoverRunFiles(files, runsEnded(state, files.map(runFileId)))) removeFile(join(dir, f));
 }

@@ -3,10 +3,10 @@
  * file. Every path is derived from a validated name and run id, never taken from a stored
  * path, and every read refuses links and files that are not ours (core/safefs.ts).
  */
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from '../errors.js';
-import { ensurePrivateDir, writeFileAtomic } from '../fsutil.js';
+import { ensurePrivateDir, removeFile, writeFileAtomic } from '../fsutil.js';
 import type { ProcessIdentity } from '../identity.js';
 import { NAME_RE } from '../names.js';
 import { readOwn, statOwn, truncateOwn } from '../safefs.js';
@@ -92,7 +92,7 @@ export function pruneHistory(state: State, limits: PruneLimits, now: number): (N
     const path = join(state.paths.logs, f);
     try {
       if (!lstatSync(path).isFile()) continue;
-      rmSync(path, { force: true });
+      removeFile(path);
       logs += 1;
     } catch {
       /* gone meanwhile */
