@@ -6,7 +6,12 @@ import { drawTable } from '../../src/cli/table.js';
 // cli-table3 drew our tables until src/cli/table.ts took over; it stays a devDependency so
 // that this test holds the two layouts together
 type TableCtor = new (opts: Record<string, unknown>) => { push(...rows: unknown[]): void; toString(): string };
-const Table = createRequire(import.meta.url)('cli-table3') as TableCtor;
+const requireHere = createRequire(import.meta.url);
+const Table = requireHere('cli-table3') as TableCtor;
+// cli-table3 colours its borders only when @colors/colors guesses the terminal can show them
+// (TERM=dumb in CI says no); the comparison must not depend on where the suite runs
+const colours = createRequire(requireHere.resolve('cli-table3'))('@colors/colors/safe') as { enable(): void };
+colours.enable();
 
 function theirs(head: string[], rows: string[][], grey: boolean): string {
   const t = new Table({ head, style: { head: [], border: grey ? ['grey'] : [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
