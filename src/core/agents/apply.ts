@@ -10,6 +10,7 @@ import { endRun } from '../runs/end.js';
 import { reconcileAll } from '../runs/reconcile.js';
 import { getRun, liveRuns, type RunRow } from '../runs/registry.js';
 import { spawnDeps, type SpawnDeps, type SpawnRequest } from '../spawn/deps.js';
+import { findForker } from '../spawn/launch.js';
 import { spawnRun } from '../spawn/spawn.js';
 import type { State } from '../state.js';
 import { ensureEnv } from './env.js';
@@ -57,22 +58,31 @@ export async function upFleet(ctx: Ctx, loaded: LoadedConfig, specs: readonly Ag
   if (!o.dryRun && o.revive) state.write(() => specs.flatMap((s) => instanceNames(s)).forEach((n) => state.db.prepare('DELETE FROM kv WHERE key = ?').run(downMarker(n))));
   const byEntry = new Map<string, UpRow[]>();
   let deps: SpawnDeps | undefined; // the host is sampled once, and only when something starts
-  const lazyDeps = () => (deps ??= onceThrottle(spawnDeps(ctx, loaded, 'up')));
-  for (const level of levels(orderFleet(specs))) {
-    const live = liveRuns(state);
-    await Promise.all(
-      level.map(async (spec) => {
-        const hash = entryHash(spec);
-        const blocked = blockedBy(spec, byEntry);
-        const rows = await Promise.all(
-          instanceNames(spec).map((name) => {
-            const plan = planInstance(instanceFacts(state, live, name, hash, spec, o));
-            return applyPlan(ctx, loaded, lazyDeps, { spec, name, hash, plan, blocked, live }, o);
-          }),
-        );
-        byEntry.set(spec.name, rows);
-      }),
-    );
+  // one forker forks every supervisor this up starts (forker.ts); found only when something starts
+  const lazyDeps = () => {
+    if (deps) return deps;
+    const base = onceThrottle(spawnDeps(ctx, loaded, 'up'));
+    return (deps = { ...base, forker: findForker(base.env) });
+  };
+  try {
+    for (const level of levels(orderFleet(specs))) {
+      const live = liveRuns(state);
+      await Promise.all(
+        level.map(async (spec) => {
+          const hash = entryHash(spec);
+          const blocked = blockedBy(spec, byEntry);
+          const rows = await Promise.all(
+            instanceNames(spec).map((name) => {
+              const plan = planInstance(instanceFacts(state, live, name, hash, spec, o));
+              return applyPlan(ctx, loaded, lazyDeps, { spec, name, hash, plan, blocked, live }, o);
+            }),
+          );
+          byEntry.set(spec.name, rows);
+        }),
+      );
+    }
+  } finally {
+    deps?.forker?.close();
   }
   return orderFleet(specs).flatMap((s) => byEntry.get(s.name) ?? []);
 }

@@ -6,7 +6,7 @@
 import type { LoadedConfig } from '../config/types.js';
 import { type ProcessIdentity, readProcStat } from '../identity.js';
 import { findByRunId } from '../kill.js';
-import { processUid, readProcFile, supervisorRunId } from '../proc.js';
+import { processUid, procPids, readProcFile, supervisorRunId } from '../proc.js';
 import { readOwn, statOwn } from '../safefs.js';
 import { afterHealthyUptime, modeAt } from '../policy.js';
 import type { State } from '../state.js';
@@ -62,6 +62,16 @@ function findChild(state: State, run: RunRow, lookup: RegistryDeps['lookup'], sc
   return undefined;
 }
 
+/** A live supervisor of this user's whose command line names the run, or undefined. */
+function supervisorOf(runId: string): number | undefined {
+  for (const name of procPids()) {
+    const pid = Number(name);
+    const argv = (readProcFile(`/proc/${pid}/cmdline`) ?? '').replace(/\0$/, '').split('\0');
+    if (supervisorRunId(argv) === runId && processUid(pid) === process.geteuid?.()) return pid;
+  }
+  return undefined;
+}
+
 /**
  * The one reading of a live run that reconcile acts on and `--dry-run`s report, so a dry run
  * says what the real command will do.
@@ -75,6 +85,9 @@ export function runFate(state: State, run: RunRow, deps: Pick<RegistryDeps, 'now
     const found = findChild(state, run, deps.lookup, !(young && starter));
     if (found) return { kind: 'adopt', ...found };
     if (young && starter) return { kind: 'wait', why: 'starting' };
+    // the spawner died between starting the supervisor and recording it (a forker's line is
+    // read a few milliseconds after its fork): the supervisor is about to start the child
+    if (young && run.mode === 'detached' && supervisorOf(run.id) !== undefined) return { kind: 'wait', why: 'starting (its supervisor runs)' };
     return { kind: 'lost', why: 'the spawner died before the process started', reused: false };
   }
   if (runAlive(run, deps.lookup)) return { kind: 'alive' };

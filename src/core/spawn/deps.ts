@@ -2,6 +2,7 @@
  * What a spawn is given: the request (what to start, and on which terms) and the deps that
  * touch the world, built from a command's context by `spawnDeps` (spawn and dlq retry).
  */
+import type { Forker } from './forker.js';
 import type { LoadedConfig } from '../config/types.js';
 import type { Ctx, Progress } from '../ctx.js';
 import { measure, throttleDisabled } from '../measure.js';
@@ -79,6 +80,8 @@ export interface SpawnDeps {
   readonly onWarning?: (line: string) => void;
   /** called once the child runs (foreground) or is launched (detached) */
   readonly onStart?: (info: { runId: string; pid: number }) => void;
+  /** forks detached runs' supervisors for a command that starts several (`up`; forker.ts) */
+  readonly forker?: Forker | undefined;
 }
 
 /** What admission needs from the throttle reading. `maxAgents` is Infinity when throttling is off. */

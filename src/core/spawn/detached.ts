@@ -75,6 +75,7 @@ function startSupervisor(deps: SpawnDeps, req: SpawnRequest, run: Launch, logFd:
     name: req.name,
     watchdog,
     onSupervisor: recordSupervisor,
+    forker: deps.forker,
   });
 }
 

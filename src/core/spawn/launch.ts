@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BELL_FILE } from '../bell.js';
 import { SUPERVISOR_ARGV0 } from '../proc.js';
+import { type DetachedStart, Forker } from './forker.js';
+
+export type { DetachedStart } from './forker.js';
 
 export interface Limits {
   /** bytes of address space (RLIMIT_AS) or cgroup MemoryMax */
@@ -83,7 +86,7 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   log is the worker's, and the shell's own words ("Terminated" when a wait ends by a
  *   signal) must not land in it.
  * - The child's PID goes to runs/RUN_ID.child first, then to the spawner on fd 3 from a
- *   subshell: a spawner killed meanwhile costs that subshell a SIGPIPE, not the supervisor,
+ *   subshell, as `RUN_ID PID` (one pipe serves all the supervisors a forker starts): a spawner killed meanwhile costs that subshell a SIGPIPE, not the supervisor,
  *   and reconcile adopts the run from the file.
  * - The watchdog's last command is not its last statement, so dash cannot exec it in place of
  *   the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
@@ -147,7 +150,7 @@ caplog() {
   size=0
 }
 put "$childfile" "$pid"
-( printf '%s\\n' "$pid" >&3 ) 2>/dev/null
+( printf '%s %s\\n' "$runid" "$pid" >&3 ) 2>/dev/null
 exec 3>&-
 dog=
 if [ "$timeout" != 0 ]; then
@@ -209,17 +212,13 @@ if [ "$restart" = 1 ]; then
 fi
 `;
 
-export interface DetachedStart {
-  readonly pid: number;
-  readonly supervisorPid: number;
-}
-
 /**
  * Start the supervisor and the child; resolves with the child's PID once it is known.
  * `onSupervisor` runs synchronously as soon as the supervisor exists, before anything is
  * awaited, so the caller can record its identity in the same step that starts it.
  */
-export function startDetached(opts: {
+/** What a detached run's supervisor is given (startDetached). */
+export interface SupervisorOptions {
   argv: readonly string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
@@ -244,29 +243,52 @@ export function startDetached(opts: {
   /** node, agentctl's entry script, state dir, kill grace (e.g. "10000ms") */
   watchdog: readonly [string, string, string, string];
   onSupervisor?: (pid: number) => void;
-}): Promise<DetachedStart> {
+  /** fork the supervisor from this forker (several starts at once) rather than from Node */
+  forker?: Forker | undefined;
+}
+
+/**
+ * A forker for a burst of detached starts (`up`), or undefined where there is no Perl or
+ * AGENTCTL_NO_FORKER is set (each supervisor is then spawned from Node, as a single start's is).
+ */
+export const findForker = (env: NodeJS.ProcessEnv): Forker | undefined => (/^(1|true|yes|on)$/i.test(env.AGENTCTL_NO_FORKER ?? '') ? undefined : Forker.find(SUPERVISOR_SCRIPT));
+
+/** The supervisor's environment: the caller's, its parameters, and the child's argv. */
+function supervisorEnv(opts: SupervisorOptions): NodeJS.ProcessEnv {
+  const [node, bin, statedir, grace] = opts.watchdog;
+  const env: NodeJS.ProcessEnv = {
+    ...opts.env,
+    AGENTCTL_SUP_EXIT: opts.exitFile,
+    AGENTCTL_SUP_MARKER: opts.timeoutMarker,
+    AGENTCTL_SUP_CHILD: opts.childFile,
+    AGENTCTL_SUP_TIMEOUT: String(opts.timeoutSec),
+    AGENTCTL_SUP_NAME: opts.name,
+    AGENTCTL_SUP_NODE: node,
+    AGENTCTL_SUP_BIN: bin,
+    AGENTCTL_SUP_STATEDIR: statedir,
+    AGENTCTL_SUP_GRACE: grace,
+    AGENTCTL_SUP_ARGC: String(opts.argv.length),
+    AGENTCTL_SUP_LOG: opts.log,
+    AGENTCTL_SUP_LOGMAX: String(opts.logMax),
+    AGENTCTL_SUP_FLEETSYNC: opts.fleetSync ? '1' : '0',
+    AGENTCTL_SUP_CONFIG: opts.configPath ?? '',
+    AGENTCTL_SUP_HOME: opts.configHome ?? '/',
+    AGENTCTL_SUP_RESTART: opts.restart ? '1' : '0',
+  };
+  opts.argv.forEach((a, i) => (env[`AGENTCTL_SUP_ARG_${i}`] = a));
+  return env;
+}
+
+/**
+ * Start the supervisor and the child; resolves with the child's PID once it is known.
+ * `onSupervisor` runs as soon as the supervisor's PID is known: from Node's spawn,
+ * synchronously, before anything is awaited, so the caller can record its identity in the
+ * step that starts it; from a forker, when its line arrives (forker.ts).
+ */
+export function startDetached(opts: SupervisorOptions): Promise<DetachedStart> {
+  const env = supervisorEnv(opts);
+  if (opts.forker) return opts.forker.start({ runId: opts.runId, cwd: opts.cwd, env, logFd: opts.logFd, onSupervisor: opts.onSupervisor });
   return new Promise((resolve, reject) => {
-    const [node, bin, statedir, grace] = opts.watchdog;
-    const env: NodeJS.ProcessEnv = {
-      ...opts.env,
-      AGENTCTL_SUP_EXIT: opts.exitFile,
-      AGENTCTL_SUP_MARKER: opts.timeoutMarker,
-      AGENTCTL_SUP_CHILD: opts.childFile,
-      AGENTCTL_SUP_TIMEOUT: String(opts.timeoutSec),
-      AGENTCTL_SUP_NAME: opts.name,
-      AGENTCTL_SUP_NODE: node,
-      AGENTCTL_SUP_BIN: bin,
-      AGENTCTL_SUP_STATEDIR: statedir,
-      AGENTCTL_SUP_GRACE: grace,
-      AGENTCTL_SUP_ARGC: String(opts.argv.length),
-      AGENTCTL_SUP_LOG: opts.log,
-      AGENTCTL_SUP_LOGMAX: String(opts.logMax),
-      AGENTCTL_SUP_FLEETSYNC: opts.fleetSync ? '1' : '0',
-      AGENTCTL_SUP_CONFIG: opts.configPath ?? '',
-      AGENTCTL_SUP_HOME: opts.configHome ?? '/',
-      AGENTCTL_SUP_RESTART: opts.restart ? '1' : '0',
-    };
-    opts.argv.forEach((a, i) => (env[`AGENTCTL_SUP_ARG_${i}`] = a));
     const sup = spawn('/bin/sh', ['-s', opts.runId], {
       argv0: SUPERVISOR_ARGV0,
       cwd: opts.cwd,
@@ -284,7 +306,8 @@ export function startDetached(opts: {
     sup.stdin!.on('error', () => {});
     sup.stdin!.end(SUPERVISOR_SCRIPT);
     pipe.once('end', () => {
-      const pid = Number.parseInt(out.trim(), 10);
+      const m = /^\S+ (\d+)\n$/.exec(out);
+      const pid = m ? Number(m[1]) : NaN;
       if (!Number.isInteger(pid) || pid <= 0) {
         reject(new Error(`supervisor did not report a PID (got ${JSON.stringify(out)})`));
         return;
