@@ -104,8 +104,9 @@ function pruneLogs(dir: string, name: string, keep: number): void {
     // pruned by the next start of its name
     const now = Date.now();
     if (!listed || listed.dir !== dir || now - listed.at > LISTING_REUSE_MS) listed = { dir, at: now, files: readdirSync(dir) };
-    const mine = listed.files
-      .filter((f) => mineRe.test(f))
+    const names = listed.files.filter((f) => mineRe.test(f));
+    if (names.length <= keep) return; // nothing to prune: no need to look at their times
+    const mine = names
       .flatMap((f) => {
         try {
           return [{ f, t: lstatSync(join(dir, f)).mtimeMs }];
