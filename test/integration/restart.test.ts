@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, cleanEnv, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
+import { alive, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
 
 const t = useTempState();
 const cfgPath = () => join(t.dir, 'agentctl.toml');
@@ -125,6 +125,9 @@ describe('spawn -d --restart on-failure', () => {
     adoptAll();
     expect(second.id).not.toBe(first.id);
     expect(rows('w').find((r) => r.id === first.id)).toMatchObject({ state: 'failed', restart_status: 'restarted' });
+    // each admission names the command that asked for it
+    const admitted = (run: string) => dbGet<{ command: string }>(t.sd, "SELECT command FROM events WHERE kind = 'spawn.admitted' AND data LIKE ?", `%${run}%`)?.command;
+    expect([admitted(first.id), admitted(second.id)]).toEqual(['spawn', '_restart']);
     const after = parseJson<{ runs: Array<{ run_id: string; state: string; restart_attempt: number }> }>((await cli(['ps', '--json'])).stdout);
     expect(after.runs.map((r) => r.run_id)).toContain(second.id);
     // the first supervisor handed over to the new run's and ended

@@ -80,6 +80,9 @@ describe('agentctl up', () => {
     expect(statuses(second.json)).toEqual({ db: 'running', 'web-1': 'running', 'web-2': 'running' });
     expect(second.json.agents.map((a) => a.pid)).toEqual(first.json.agents.map((a) => a.pid));
     expect(runCount()).toBe(3);
+    // the admissions are up's: its events say so
+    const admitted = dbGet<{ commands: string }>(t.sd, "SELECT group_concat(DISTINCT command) AS commands FROM events WHERE kind = 'spawn.admitted'")!;
+    expect(admitted.commands).toBe('up');
   });
 
   it('two ups at once start each instance once', async () => {

@@ -80,6 +80,8 @@ export interface SpawnDeps {
   readonly onWarning?: (line: string) => void;
   /** called once the child runs (foreground) or is launched (detached) */
   readonly onStart?: (info: { runId: string; pid: number }) => void;
+  /** the command spawning, as its admission events name it (default spawn) */
+  readonly command?: string | undefined;
   /** forks detached runs' supervisors for a command that starts several (`up`; forker.ts) */
   readonly forker?: Forker | undefined;
 }
@@ -103,6 +105,7 @@ export function spawnDeps(ctx: Ctx, loaded: LoadedConfig, command: string, onSta
     return table.list;
   };
   return {
+    command,
     now: ctx.now,
     sleep: ctx.sleep,
     env: ctx.env,

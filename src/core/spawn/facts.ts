@@ -33,6 +33,8 @@ export interface AttemptInput {
   readonly listening: Set<number>;
   /** how the run's limits are enforced, recorded with it */
   readonly mechanism: LimitMechanism;
+  /** the command asking, as its events name it (default spawn) */
+  readonly command?: string | undefined;
 }
 
 export interface Gathered {

@@ -48,7 +48,7 @@ export async function fleetAdmit(deps: SpawnDeps, req: SpawnRequest, runId: stri
     if (!(err instanceof FleetUnreachable)) throw err;
     if (fleet.onUnreachable === 'admit') {
       const warning = `fleet: ${err.message}; ${req.name} admitted on this host's caps alone (fleet.on_unreachable = "admit")`;
-      state.write(() => state.event({ command: 'spawn', kind: 'fleet.unreachable', subject: req.name, reason: warning, data: { run_id: runId, group: req.group, admitted: true } }));
+      state.write(() => state.event({ command: deps.command ?? 'spawn', kind: 'fleet.unreachable', subject: req.name, reason: warning, data: { run_id: runId, group: req.group, admitted: true } }));
       deps.onWarning?.(warning);
       return undefined;
     }
@@ -59,18 +59,18 @@ export async function fleetAdmit(deps: SpawnDeps, req: SpawnRequest, runId: stri
       message: `fleet: ${err.message}; ${req.group} has a fleet-wide cap, so its spawns are refused until PostgreSQL answers (fleet.on_unreachable = "refuse")`,
     };
   }
-  giveBack(state, req, runId, refusal, !waiting);
+  giveBack(state, req, runId, refusal, !waiting, deps.command ?? 'spawn');
   return refusal;
 }
 
 /** The fleet said no: the run never started, so its row and ports go as if it was never admitted. */
-function giveBack(state: State, req: SpawnRequest, runId: string, d: Refusal, final: boolean): void {
+function giveBack(state: State, req: SpawnRequest, runId: string, d: Refusal, final: boolean, command: string): void {
   state.write(() => {
     state.db.prepare('DELETE FROM runs WHERE id = ? AND pid IS NULL AND ended_at IS NULL').run(runId);
     state.db.prepare("DELETE FROM port_leases WHERE owner_kind = 'run' AND owner = ?").run(runId);
     if (final) {
       state.event({
-        command: 'spawn',
+        command,
         kind: 'spawn.refused',
         subject: req.name,
         reason: `${d.message} (${runId}'s local slot given back)`,

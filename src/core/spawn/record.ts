@@ -71,7 +71,7 @@ function recordAdmission(state: State, config: LoadedConfig, input: AttemptInput
   const group = req.max !== undefined ? `, group ${decision.slot.kind === 'group' ? decision.slot.used : facts.cap.managed + 1} of ${req.max}` : '';
   state.event(
     {
-      command: 'spawn',
+      command: input.command ?? 'spawn',
       kind: decision.trial ? 'spawn.trial' : 'spawn.admitted',
       subject: req.name,
       reason: `${runId} admitted in group ${req.group}: ${host}${group}${decision.trial ? ' (half-open breaker: trial run)' : ''}`,
@@ -123,14 +123,14 @@ function recordRefusal(state: State, input: AttemptInput, facts: AdmissionFacts,
         .prepare('INSERT INTO queue (name, grp, priority, max, pid, start_time, boot_id, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(req.name, req.group, req.priority, req.max ?? null, self.pid, self.startTime, self.bootId, now).lastInsertRowid,
     );
-    state.event({ command: 'spawn', kind: 'spawn.queued', subject: req.name, reason: `waiting: ${d.message}`, data: { reason: d.reason, priority: req.priority } }, now);
+    state.event({ command: input.command ?? 'spawn', kind: 'spawn.queued', subject: req.name, reason: `waiting: ${d.message}`, data: { reason: d.reason, priority: req.priority } }, now);
   }
   // a refusal that ends the call is an event; a waiter's repeated polls are not, nor a waiting
   // restart's (its supervisor asks again every few seconds while a cap is full: core/restart.ts)
   if ((!waiting && !req.restart) || d.exitCode === 69 || d.reason === 'already_running') {
     state.event(
       {
-        command: 'spawn',
+        command: input.command ?? 'spawn',
         kind: 'spawn.refused',
         subject: req.name,
         reason: d.message,

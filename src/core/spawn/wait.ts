@@ -101,7 +101,17 @@ export async function admitOrWait(
   };
   try {
     for (;;) {
-      const a = attempt(deps, { req, throttle: host.throttle, agents: host.agents, self, queueId, waiting, listening: req.ports ? listeningPorts() : new Set(), mechanism: from.mechanism });
+      const a = attempt(deps, {
+        req,
+        throttle: host.throttle,
+        agents: host.agents,
+        self,
+        queueId,
+        waiting,
+        listening: req.ports ? listeningPorts() : new Set(),
+        mechanism: from.mechanism,
+        command: deps.command,
+      });
       queueId = a.queueId;
       const d = a.decision;
       if (d.admit) {
@@ -139,7 +149,7 @@ function gaveUp(deps: SpawnDeps, req: SpawnRequest, d: Refusal, waited: number):
   const { state } = deps;
   if (req.waitMs !== undefined && waited >= req.waitMs) {
     state.write(() =>
-      state.event({ command: 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }),
+      state.event({ command: deps.command ?? 'spawn', kind: 'spawn.wait_timeout', subject: req.name, reason: `gave up after ${Math.round(waited / 1000)}s: ${d.message}`, data: { reason: d.reason } }),
     );
   }
   return { outcome: 'refused', decision: d, waitedMs: waited };

@@ -150,6 +150,7 @@ export class Batch {
       waiting: true,
       listening: new Set(),
       mechanism: this.req.mechanism,
+      command: deps.command,
     });
     const d = a.decision;
     this.queueId = d.admit ? undefined : a.queueId;
