@@ -1,10 +1,11 @@
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { envName, KEYS } from '../../src/core/config/keys.js';
+import { envName, fmtMs, KEYS } from '../../src/core/config/keys.js';
 import { ignoredWarning, locateKey } from '../../src/core/config/files.js';
 import { loadConfig } from '../../src/core/config/load.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
+import { parseDuration } from '../../src/core/units.js';
 import { tempDir, thrown } from '../helpers.js';
 
 let t: ReturnType<typeof tempDir>;
@@ -200,7 +201,7 @@ describe('validation names file, key and line', () => {
     ['[throttle]\nreasoning_effort = ["high", "high", "medium", "tiny"]\n', 'throttle.reasoning_effort', 2, /"tiny" is not one of low, medium, high/],
     ['[throttle]\nrecovery_interval = "soon"\n', 'throttle.recovery_interval', 2, /expected a duration like/],
     ['[throttle]\nrecovery_interval = 30\n', 'throttle.recovery_interval', 2, /as a string/],
-    ['[throttle]\ncpu_window = "11m"\n', 'throttle.cpu_window', 2, /out of range \(50ms to 600s\)/],
+    ['[throttle]\ncpu_window = "11m"\n', 'throttle.cpu_window', 2, /out of range \(50ms to 10m\)/],
     ['[throttle]\nmemory_pct = [70, 80, 90]\npsi_memory_full = 101\n', 'throttle.psi_memory_full', 3, /out of range \(0 to 100\)/],
     ['[throttle]\npsi_memory_some = "20%"\n', 'throttle.psi_memory_some', 2, /expected a number from 0 to 100/],
     ['[throttle]\npsi_memory_some = -1\n', 'throttle.psi_memory_some', 2, /out of range/],
@@ -306,5 +307,14 @@ describe('[fleet]', () => {
   it('refuses caps without a url: they would cap nothing', () => {
     writeFileSync(projectFile(), '[fleet.caps]\nclaude = 10\n');
     expect(configErr(() => load()).message).toMatch(/fleet.caps: set, but fleet.url is empty/);
+  });
+});
+
+describe('durations as config shows them', () => {
+  it('uses the largest unit that holds the value whole', () => {
+    expect([0, 250, 1500, 30_000, 90_000, 600_000, 5_400_000, 3_600_000, 86_400_000, 2_592_000_000].map(fmtMs)).toEqual(['0s', '250ms', '1500ms', '30s', '90s', '10m', '90m', '1h', '1d', '30d']);
+  });
+  it('shows what the config parses back to the same value', () => {
+    for (const ms of [250, 1500, 90_000, 600_000, 5_400_000, 86_400_000]) expect(parseDuration(fmtMs(ms), 'x')).toBe(ms);
   });
 });

@@ -253,7 +253,7 @@ describe('[[hooks]] in a config file', () => {
     fails('[[hooks]]\non = ["*"]\nurl = "ftp://x/"\n', 'hooks[0].url', 3, /got a ftp: URL/);
     fails('[[hooks]]\non = ["*"]\nurl = "not a url"\n', 'hooks[0].url', 3, /the value is not shown/);
     fails('[[hooks]]\non = ["*"]\ncommand = "notify.sh"\n', 'hooks[0].command', 3, /non-empty list of strings/);
-    fails('[[hooks]]\non = ["*"]\ncommand = ["true"]\ntimeout = "2m"\n', 'hooks[0].timeout', 4, /out of range \(100ms to 60s\)/);
+    fails('[[hooks]]\non = ["*"]\ncommand = ["true"]\ntimeout = "2m"\n', 'hooks[0].timeout', 4, /out of range \(100ms to 1m\)/);
     fails('[[hooks]]\non = ["*"]\ncommand = ["true"]\nretries = 3\n', 'hooks[0].retries', 4, /unknown key; accepted: name, on, command, url, timeout/);
     fails('[[hooks]]\nname = "a"\non = ["*"]\ncommand = ["true"]\n[[hooks]]\nname = "a"\non = ["*"]\ncommand = ["true"]\n', 'hooks[1].name', 6, /duplicate hook name "a"/);
     fails('[hooks]\non = ["*"]\n', 'hooks', 1, /expected \[\[hooks\]\] tables/);

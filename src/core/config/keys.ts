@@ -150,7 +150,18 @@ function portRange(raw: unknown): unknown {
   return { from, to };
 }
 
-const fmtMs = (ms: number) => (ms === 0 ? '0s' : ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+/** A duration as the config writes it, in the largest unit that holds it whole: 600000 is "10m", not "600s". */
+const UNITS: ReadonlyArray<[string, number]> = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+export const fmtMs = (ms: number): string => {
+  if (ms === 0) return '0s';
+  const unit = UNITS.find(([, n]) => ms % n === 0);
+  return unit ? `${ms / unit[1]}${unit[0]}` : `${ms}ms`;
+};
 
 const envList = (t: string) =>
   t
