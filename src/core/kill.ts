@@ -14,7 +14,7 @@
  * wrap meanwhile.
  */
 import { bootId, getIdentity, isSameProcess, type ProcessIdentity, readProcStat } from './identity.js';
-import { listDetailed, type ProcDetail, processUid, procPids, readProcFile } from './proc.js';
+import { listDetailed, ownedByUs, type ProcDetail, procPids, readProcFile } from './proc.js';
 
 /** How a process tree was ended: the one shape endTree returns and stop, reap, dedupe and the JSON report. */
 export interface Ended {
@@ -52,7 +52,7 @@ export const realOs: ProcessOs = {
   identity: getIdentity,
   table: () => listDetailed('/proc', { argv: false }),
   // another user can put our run id in an environment of theirs: only our own processes count
-  carriers: (runId) => findByRunId(runId).filter((pid) => processUid(pid) === process.geteuid?.()),
+  carriers: (runId) => findByRunId(runId).filter((pid) => ownedByUs(pid)),
   kill: (pid, sig) => process.kill(pid, sig),
 };
 

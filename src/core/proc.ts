@@ -216,6 +216,17 @@ export function descendants(procs: readonly ProcDetail[], pid: number): number[]
   return out;
 }
 
+/**
+ * Is every user id of the process (real, effective, saved, filesystem) this user's? The owner
+ * of /proc/PID alone is root for the process of a setuid program, whoever started it: as root,
+ * that would take another user's `su` for ours.
+ */
+export function ownedByUs(pid: number): boolean {
+  const me = process.geteuid?.();
+  const m = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(readProcFile(`/proc/${pid}/status`) ?? '');
+  return me !== undefined && m !== null && m.slice(1).every((u) => Number(u) === me);
+}
+
 /** The user id a process runs as (Linux: the owner of /proc/PID), or undefined. */
 export function processUid(pid: number): number | undefined {
   try {

@@ -4,6 +4,7 @@
  * requires, one live run per name in the admission transaction, so two `up` at once start
  * each instance once). Entries start in dependency order, a level at a time.
  */
+import { statSync } from 'node:fs';
 import type { AgentSpec, LoadedConfig } from '../config/types.js';
 import type { Ctx } from '../ctx.js';
 import { endRun } from '../runs/end.js';
@@ -83,6 +84,7 @@ export async function upFleet(ctx: Ctx, loaded: LoadedConfig, specs: readonly Ag
     }
   } finally {
     deps?.forker?.close();
+    if (deps?.forker && ctx.env.AGENTCTL_DEBUG) ctx.note(`agentctl: ${deps.forker.count} supervisors forked by ${deps.forker.perl}`);
   }
   return orderFleet(specs).flatMap((s) => byEntry.get(s.name) ?? []);
 }
@@ -148,6 +150,8 @@ async function applyPlan(ctx: Ctx, loaded: LoadedConfig, deps: () => SpawnDeps, 
     const run = getRun(state, plan.runId);
     if (run && run.ended_at === null) await endRun(state, loaded, run, o.graceMs, { timedOut: false, why: 'restarted by agentctl up --restart-changed: its entry changed', command: 'up' });
   }
+  // a folder that is gone fails its entry alone, as a command that is not found would
+  if (!isDirectory(spec.cwd)) return row(spec.name, name, 'failed', `cannot start in ${spec.cwd}: no such folder`);
   if (spec.env) {
     const problem = await ensureEnv(state, loaded, spec.env, ctx.now());
     if (problem) return row(spec.name, name, 'refused', problem);
@@ -204,4 +208,12 @@ export function orphanedFleetRuns(state: State, loaded: LoadedConfig): RunRow[] 
   const names = new Set(loaded.config.fleetAgents.flatMap((s) => instanceNames(s)));
   const files = new Set(loaded.files);
   return liveRuns(state).filter((r) => r.fleet_file != null && files.has(r.fleet_file) && !names.has(r.name));
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

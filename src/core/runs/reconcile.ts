@@ -6,7 +6,7 @@
 import type { LoadedConfig } from '../config/types.js';
 import { type ProcessIdentity, readProcStat } from '../identity.js';
 import { findByRunId } from '../kill.js';
-import { processUid, procPids, readProcFile, supervisorRunId } from '../proc.js';
+import { ownedByUs, procPids, readProcFile, supervisorRunId } from '../proc.js';
 import { readOwn, statOwn } from '../safefs.js';
 import { afterHealthyUptime, modeAt } from '../policy.js';
 import type { State } from '../state.js';
@@ -54,7 +54,7 @@ function findChild(state: State, run: RunRow, lookup: RegistryDeps['lookup'], sc
     const st = readProcStat(pid);
     const child = lookup(pid);
     // another user can put our run id in an environment of theirs: only our own processes count
-    if (!st || !child || st.pgid !== pid || processUid(pid) !== process.geteuid?.() || !carriesRunId(pid, run.id)) continue;
+    if (!st || !child || st.pgid !== pid || !ownedByUs(pid) || !carriesRunId(pid, run.id)) continue;
     const supArgv = (readProcFile(`/proc/${st.ppid}/cmdline`) ?? '').replace(/\0$/, '').split('\0');
     const sup = supervisorRunId(supArgv) === run.id ? lookup(st.ppid) : undefined;
     return { child, sup };
@@ -67,7 +67,7 @@ function supervisorOf(runId: string): number | undefined {
   for (const name of procPids()) {
     const pid = Number(name);
     const argv = (readProcFile(`/proc/${pid}/cmdline`) ?? '').replace(/\0$/, '').split('\0');
-    if (supervisorRunId(argv) === runId && processUid(pid) === process.geteuid?.()) return pid;
+    if (supervisorRunId(argv) === runId && ownedByUs(pid)) return pid;
   }
   return undefined;
 }

@@ -7,19 +7,17 @@
  * (proc.ts). Perl ships with every Debian and Ubuntu (perl-base is essential); where it is not
  * found, each supervisor is spawned from Node as before (launch.ts).
  *
- * What it does for each request, in the forked child before the exec: its own process group
- * (the forker itself was started in a new session, so no terminal owns any of them), the
- * run's folder, the run's environment (and nothing of the forker's), the script on stdin
- * through a pipe, the log as stdout and stderr, and the report pipe as fd 3.
+ * What it does for each request, in the forked child before the exec: its own session and
+ * group (setsid), the run's folder, the run's environment (and nothing of the forker's), the
+ * script on stdin through a pipe, the log as stdout and stderr, and the report pipe as fd 3.
  * - The log is opened by agentctl (openLogForAppend: no link, a plain file of ours) and held
  *   open until the child's PID is known; the forker opens that same file through
- *   /proc/<agentctl's pid>/fd/<n>, which names the open file, not a path someone could swap.
- * - The report pipe goes back to agentctl. The forker writes `RUN_ID supervisor PID` once it
- *   has forked, the supervisor `RUN_ID PID` once its child runs (launch.ts), and the
- *   forker `RUN_ID ! why` when it could not start one. Lines are shorter than PIPE_BUF, so
- *   they never interleave.
- * - A supervisor that dies before it reports is known when the pipe ends: every writer (the
- *   forker and each supervisor, which closes fd 3 after its line) has then closed it.
+ *   /proc/<agentctl's pid>/fd/<n>, which names the open file, not a path someone could swap,
+ *   and checks its device and inode against agentctl's.
+ * - The report pipe goes back to agentctl; lines are shorter than PIPE_BUF, so they never
+ *   interleave. The supervisor's own line (`RUN_ID CHILD_PID SUPERVISOR_PID`, launch.ts)
+ *   settles the start; the forker's lines (FORKER) name the supervisor earlier, or say why
+ *   there is none.
  *
  * Between the fork and agentctl reading the forker's line, the run's row still names the
  * spawner as its starter. A spawner killed in those milliseconds leaves the run `starting`;
@@ -27,7 +25,7 @@
  * the child from it (runs/reconcile.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, fstatSync } from 'node:fs';
 
 export interface DetachedStart {
   readonly pid: number;
@@ -35,18 +33,40 @@ export interface DetachedStart {
 }
 
 /**
- * The forker, run as `perl -e FORKER <agentctl's pid>`. Its first message is the
- * supervisor script; each next one a request: run id, folder, agentctl's fd of the log, then
- * the environment as K=V, NUL-separated. Each message is its byte length on a line, then the
- * bytes. Fds: it starts with 0 (requests), 1 (the report pipe) and 2 (/dev/null) only, so a
- * request's pipe and log take 3, 4 and 5, and in the child, once the pipe's ends are closed,
- * the duplicate of the report pipe takes 3: `dup` gives the lowest free number. `$^F = 3`
- * keeps that fd open across the exec (perl marks higher fds close-on-exec).
+ * The forker, run as `perl -e FORKER <agentctl's pid> <setsid syscall number>`. Its first
+ * message is the supervisor script; each next one a request: run id, folder, agentctl's fd of
+ * the log, the log's dev:ino, then the environment as K=V, NUL-separated. Each message is its
+ * byte length on a line, then the bytes.
+ * - Fds: it starts with 0 (requests), 1 (the report pipe) and 2 (errors, to agentctl) only,
+ *   so a request's pipe and log take 3, 4 and 5, and in the child, once the pipe's ends are
+ *   closed, the duplicate of the report pipe takes 3: `dup` gives the lowest free number.
+ *   `$^F = 3` keeps that fd open across the exec (perl marks higher fds close-on-exec).
+ * - The child calls setsid(2) through `syscall` (POSIX.pm would cost 10 ms to load): it leads
+ *   its own session and group, as a supervisor spawned from Node does.
+ * - It reaps its children and reports a supervisor that ends (`RUN_ID exited STATUS`): one
+ *   that dies before it reports its child must fail that start at once, not when the pipe ends
+ *   (which needs this process to end, which needs agentctl to be done asking).
+ * - SIGPIPE is ignored (the child takes the default back): a child that failed holds the only
+ *   read end of its script pipe, and writing the script must not end the forker.
+ * - Lines: `RUN_ID supervisor PID` after a fork; `RUN_ID - why` when it did not fork (the
+ *   caller may start the supervisor another way); `RUN_ID ! why` from a child that failed
+ *   before the exec. Error text has its control characters replaced: a folder named with a
+ *   newline must not forge another run's line.
  */
 export const FORKER = String.raw`$0 = 'agentctl-forker';
 $| = 1;
-my $node = shift @ARGV;
+my ($node, $setsid) = @ARGV;
 binmode STDIN;
+binmode STDOUT;
+$SIG{PIPE} = 'IGNORE';
+my (%sup, %exited);
+$SIG{CHLD} = sub {
+  while ((my $p = waitpid(-1, 1)) > 0) {
+    my $id = delete $sup{$p};
+    if (defined $id) { print "$id exited $?\n"; } else { $exited{$p} = $?; }
+  }
+};
+sub clean { my $s = shift; $s =~ s/[\x00-\x1f\x7f]/?/g; return $s; }
 sub msg {
   my $len = <STDIN>;
   return undef unless defined $len && $len =~ /^(\d+)\n\z/;
@@ -57,32 +77,39 @@ sub msg {
 my $script = msg();
 exit 0 unless defined $script;
 while (defined(my $m = msg())) {
-  my ($id, $cwd, $logfd, @env) = split /\0/, $m, -1;
-  next unless defined $logfd && $id =~ /^r[0-9a-z]+\z/ && $logfd =~ /^\d+\z/;
+  my ($id, $cwd, $logfd, $logid, @env) = split /\0/, $m, -1;
+  next unless defined $logid && $id =~ /^r[0-9a-z]+\z/ && $logfd =~ /^\d+\z/;
   my ($r, $w, $log);
-  unless (pipe($r, $w)) { print "$id ! pipe: $!\n"; next; }
-  unless (open($log, '>>', "/proc/$node/fd/$logfd")) { print "$id ! log: $!\n"; close $r; close $w; next; }
+  unless (pipe($r, $w)) { print "$id - pipe: " . clean("$!") . "\n"; next; }
+  unless (open($log, '>>', "/proc/$node/fd/$logfd")) { print "$id - log: " . clean("$!") . "\n"; close $r; close $w; next; }
+  my @st = stat($log);
+  unless (@st && "$st[0]:$st[1]" eq $logid) { print "$id - log: not the file agentctl opened\n"; close $r; close $w; close $log; next; }
   my $pid = fork();
-  unless (defined $pid) { print "$id ! fork: $!\n"; close $r; close $w; close $log; next; }
+  unless (defined $pid) { print "$id - fork: " . clean("$!") . "\n"; close $r; close $w; close $log; next; }
   if ($pid == 0) {
-    my $fail = sub { syswrite(STDOUT, "$id ! $_[0]\n"); CORE::exit(127); };
+    $SIG{CHLD} = 'DEFAULT';
+    $SIG{PIPE} = 'DEFAULT';
+    my $out = \*STDOUT;
+    my $fail = sub { syswrite($out, "$id ! " . clean($_[0]) . "\n"); CORE::exit(127); };
     $^F = 3;
-    setpgrp(0, 0) or $fail->("setpgid: $!");
+    syscall($setsid) == $$ or $fail->("setsid: $!");
     chdir($cwd) or $fail->("cd $cwd: $!");
     close $w;
     open(STDIN, '<&', $r) or $fail->("stdin: $!");
     close $r;
     open(my $rep, '>&', \*STDOUT) or $fail->("dup: $!");
     fileno($rep) == 3 or $fail->('the report pipe is not fd 3');
+    $out = $rep;
     open(STDOUT, '>&', $log) or $fail->("log: $!");
     open(STDERR, '>&', $log) or $fail->("log: $!");
     close $log;
     %ENV = ();
     for (@env) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v; }
     exec { '/bin/sh' } 'agentctl-supervise', '-s', $id;
-    syswrite($rep, "$id ! exec /bin/sh: $!\n");
-    CORE::exit(127);
+    $fail->("exec /bin/sh: $!");
   }
+  $sup{$pid} = $id;
+  if (exists $exited{$pid}) { print "$id exited " . delete($exited{$pid}) . "\n"; delete $sup{$pid}; }
   close $r;
   close $log;
   print {$w} $script;
@@ -90,6 +117,9 @@ while (defined(my $m = msg())) {
   print "$id supervisor $pid\n";
 }
 `;
+
+/** setsid(2)'s number per Node architecture (Linux); elsewhere there is no forker. */
+const SETSID: Readonly<Record<string, number>> = { x64: 112, arm64: 157, riscv64: 157, loong64: 157, ia32: 66, arm: 66, ppc64: 66, s390x: 66 };
 
 /** Where the forker's interpreter is looked for: system paths only, never the caller's PATH (agentctl runs as root from cron). */
 const PERL = ['/usr/bin/perl', '/bin/perl'];
@@ -104,16 +134,18 @@ export interface LaunchRequest {
   readonly onSupervisor?: ((pid: number) => void) | undefined;
 }
 
+/** The forker did not fork this run's supervisor: nothing of it runs, and it may be started another way. */
+export class NotForked extends Error {}
+
 interface Pending {
   readonly req: LaunchRequest;
   supervisorPid?: number;
-  childPid?: number;
   resolve(v: DetachedStart): void;
   reject(err: Error): void;
 }
 
-const frame = (s: string | Buffer): Buffer => {
-  const body = typeof s === 'string' ? Buffer.from(s) : s;
+const frame = (s: string): Buffer => {
+  const body = Buffer.from(s);
   return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
 };
 
@@ -122,29 +154,43 @@ export class Forker {
   private child: ChildProcess | undefined;
   private readonly pending = new Map<string, Pending>();
   private ended = false;
+  /** it forked at least once: a forker that never did is broken (perl that does not run) */
+  private forked = false;
   private buffered = '';
+  private errors = '';
+  /** starts it has carried out (their supervisors reported a child) */
+  count = 0;
 
   private constructor(
-    private readonly perl: string,
+    readonly perl: string,
+    private readonly setsid: number,
     private readonly script: string,
   ) {}
 
-  /** A forker, or undefined where there is no Perl (the caller spawns each supervisor itself). */
+  /** A forker, or undefined where there is no Perl or no known setsid(2) (the caller spawns each supervisor itself). */
   static find(script: string, candidates: readonly string[] = PERL): Forker | undefined {
     const perl = candidates.find((p) => existsSync(p));
-    return perl ? new Forker(perl, script) : undefined;
+    const setsid = SETSID[process.arch];
+    return perl && setsid !== undefined && process.platform === 'linux' ? new Forker(perl, setsid, script) : undefined;
   }
 
-  /** Start one supervisor; resolves once its child's PID is known. */
+  /** Start one supervisor; resolves once its child's PID is known. Rejects with NotForked when nothing was started. */
   start(req: LaunchRequest): Promise<DetachedStart> {
-    if (this.ended) return Promise.reject(new Error('the forker has ended'));
+    if (this.ended) return Promise.reject(new NotForked('the forker has ended'));
+    let logId: string;
+    try {
+      const st = fstatSync(req.logFd);
+      logId = `${st.dev}:${st.ino}`;
+    } catch (err) {
+      return Promise.reject(new NotForked(`log: ${(err as Error).message}`));
+    }
     const child = this.open();
     return new Promise((resolve, reject) => {
       this.pending.set(req.runId, { req, resolve, reject });
       const env = Object.entries(req.env)
         .filter((e): e is [string, string] => e[1] !== undefined && !e[0].includes('=') && !e[0].includes('\0') && !e[1].includes('\0'))
         .map(([k, v]) => `${k}=${v}`);
-      child.stdin!.write(frame([req.runId, req.cwd, String(req.logFd), ...env].join('\0')));
+      child.stdin!.write(frame([req.runId, req.cwd, String(req.logFd), logId, ...env].join('\0')));
     });
   }
 
@@ -157,10 +203,12 @@ export class Forker {
     if (this.child) return this.child;
     // an empty environment: PERL5OPT or PERL5LIB in the caller's would load code into it, and
     // each supervisor is given its whole environment in its request
-    const child = spawn(this.perl, ['-e', FORKER, String(process.pid)], { detached: true, env: {}, stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn(this.perl, ['-e', FORKER, String(process.pid), String(this.setsid)], { detached: true, env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     child.once('error', (err) => this.end(err));
     child.stdin.on('error', () => {}); // a forker that died: its pending runs fail when the pipe ends
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => (this.errors = (this.errors + d).slice(0, 2000)));
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => this.read(d));
     child.stdout.once('end', () => this.end());
@@ -181,31 +229,52 @@ export class Forker {
     }
   }
 
+  /**
+   * The lines of a run come in any order: the supervisor can read its script and report its
+   * child before the forker, descheduled, prints its own line, or it can end first. The
+   * supervisor's own line (`RUN_ID CHILD_PID SUPERVISOR_PID`) settles the start by itself, so a
+   * forker that dies after the fork loses nothing that runs.
+   */
   private line(line: string): void {
-    // the two lines of a run come in either order: the supervisor can read its script and
-    // start the child before the forker, descheduled, prints its own
-    const m = /^(r[0-9a-z]+) (?:(supervisor )?(\d+)|! (.*))$/.exec(line);
-    const p = m ? this.pending.get(m[1]!) : undefined;
+    const m = /^(r[0-9a-z]+) (?:supervisor (\d+)|(\d+) (\d+)|exited (\d+)|([-!]) (.*))$/.exec(line);
+    const id = m?.[1];
+    const p = id !== undefined ? this.pending.get(id) : undefined;
     if (!m || !p) return;
-    if (m[4] !== undefined) {
-      this.pending.delete(m[1]!);
-      p.reject(new Error(m[4]));
+    if (m[2] !== undefined || m[4] !== undefined) this.forked = true;
+    if (m[2] !== undefined) return this.supervisor(p, Number(m[2]));
+    if (m[3] !== undefined) {
+      this.supervisor(p, Number(m[4]));
+      if (!this.pending.delete(id!)) return;
+      this.count++;
+      p.resolve({ pid: Number(m[3]), supervisorPid: Number(m[4]) });
       return;
     }
-    const pid = Number(m[3]);
-    if (m[2]) {
-      p.supervisorPid = pid;
+    this.pending.delete(id!);
+    if (m[5] !== undefined) p.reject(new Error(`its supervisor ended (wait status ${m[5]}) before it started the child`));
+    else if (m[6] === '-') p.reject(new NotForked(m[7]));
+    else p.reject(new Error(m[7]));
+  }
+
+  /** The supervisor's PID, known: recorded once, a failure to record it failing the start. */
+  private supervisor(p: Pending, pid: number): void {
+    if (p.supervisorPid !== undefined) return;
+    p.supervisorPid = pid;
+    try {
       p.req.onSupervisor?.(pid);
-    } else p.childPid = pid;
-    if (p.supervisorPid !== undefined && p.childPid !== undefined) {
-      this.pending.delete(m[1]!);
-      p.resolve({ pid: p.childPid, supervisorPid: p.supervisorPid });
+    } catch (err) {
+      this.pending.delete(p.req.runId);
+      p.reject(err as Error);
     }
   }
 
   private end(err?: Error): void {
     this.ended = true;
-    for (const [id, p] of this.pending) p.reject(err ?? new Error(`supervisor of ${id} did not report its child's PID`));
+    const why = this.errors.trim().split('\n')[0];
+    for (const [id, p] of this.pending) {
+      // a forker that never forked (a perl that does not run) started nothing: the caller may start it another way
+      if (!this.forked && p.supervisorPid === undefined) p.reject(new NotForked(`the forker ended${err ? `: ${err.message}` : why ? `: ${why}` : ''}`));
+      else p.reject(new Error(`supervisor of ${id} did not report its child's PID`));
+    }
     this.pending.clear();
   }
 }

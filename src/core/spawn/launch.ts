@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BELL_FILE } from '../bell.js';
 import { SUPERVISOR_ARGV0 } from '../proc.js';
-import { type DetachedStart, Forker } from './forker.js';
+import { type DetachedStart, Forker, NotForked } from './forker.js';
 
 export type { DetachedStart } from './forker.js';
 
@@ -86,7 +86,7 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   log is the worker's, and the shell's own words ("Terminated" when a wait ends by a
  *   signal) must not land in it.
  * - The child's PID goes to runs/RUN_ID.child first, then to the spawner on fd 3 from a
- *   subshell, as `RUN_ID PID` (one pipe serves all the supervisors a forker starts): a spawner killed meanwhile costs that subshell a SIGPIPE, not the supervisor,
+ *   subshell, as `RUN_ID CHILD_PID SUPERVISOR_PID` (one pipe serves all the supervisors a forker starts): a spawner killed meanwhile costs that subshell a SIGPIPE, not the supervisor,
  *   and reconcile adopts the run from the file.
  * - The watchdog's last command is not its last statement, so dash cannot exec it in place of
  *   the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
@@ -150,7 +150,7 @@ caplog() {
   size=0
 }
 put "$childfile" "$pid"
-( printf '%s %s\\n' "$runid" "$pid" >&3 ) 2>/dev/null
+( printf '%s %s %s\\n' "$runid" "$pid" "$$" >&3 ) 2>/dev/null
 exec 3>&-
 dog=
 if [ "$timeout" != 0 ]; then
@@ -287,7 +287,18 @@ function supervisorEnv(opts: SupervisorOptions): NodeJS.ProcessEnv {
  */
 export function startDetached(opts: SupervisorOptions): Promise<DetachedStart> {
   const env = supervisorEnv(opts);
-  if (opts.forker) return opts.forker.start({ runId: opts.runId, cwd: opts.cwd, env, logFd: opts.logFd, onSupervisor: opts.onSupervisor });
+  if (opts.forker) {
+    // a forker that started nothing for this run (a perl that does not run, a /proc it cannot
+    // read) leaves it to Node's spawn
+    return opts.forker
+      .start({ runId: opts.runId, cwd: opts.cwd, env, logFd: opts.logFd, onSupervisor: opts.onSupervisor })
+      .catch((err: unknown) => (err instanceof NotForked ? spawnSupervisor(opts, env) : Promise.reject(err as Error)));
+  }
+  return spawnSupervisor(opts, env);
+}
+
+/** The supervisor spawned from Node. */
+function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv): Promise<DetachedStart> {
   return new Promise((resolve, reject) => {
     const sup = spawn('/bin/sh', ['-s', opts.runId], {
       argv0: SUPERVISOR_ARGV0,
@@ -306,7 +317,7 @@ export function startDetached(opts: SupervisorOptions): Promise<DetachedStart> {
     sup.stdin!.on('error', () => {});
     sup.stdin!.end(SUPERVISOR_SCRIPT);
     pipe.once('end', () => {
-      const m = /^\S+ (\d+)\n$/.exec(out);
+      const m = /^\S+ (\d+) \d+\n$/.exec(out);
       const pid = m ? Number(m[1]) : NaN;
       if (!Number.isInteger(pid) || pid <= 0) {
         reject(new Error(`supervisor did not report a PID (got ${JSON.stringify(out)})`));
