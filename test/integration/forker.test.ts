@@ -97,7 +97,7 @@ describe.runIf(hasPerl)('Forker', () => {
   });
 
   it('fails a start whose supervisor ends before it reports a child', async () => {
-    await expect(request('rquiet00001', t.dir, 'exit 0\n')).rejects.toThrow(/ended \(wait status 0\) before it started the child|did not report/);
+    await expect(request('rquiet00001', t.dir, 'exit 0\n')).rejects.toThrow(/ended \(wait status 0\) before it reported the child|did not report/);
   });
 
   it('takes its two lines in either order', async () => {
@@ -124,7 +124,7 @@ describe.runIf(hasPerl)('Forker', () => {
         forker.start({ runId: 'rdies000001', cwd: t.dir, env: {}, logFd: fds[0]! }),
         forker.start({ runId: 'rfine000001', cwd: t.dir, env: {}, logFd: fds[1]! }),
       ]);
-      expect(dies.status === 'rejected' && String(dies.reason)).toMatch(/supervisor ended \(wait status 9\) before it started the child/);
+      expect(dies.status === 'rejected' && String(dies.reason)).toMatch(/supervisor ended \(wait status 9\) before it reported the child/);
       expect(fine.status === 'fulfilled' && fine.value.pid).toBe(4242);
     } finally {
       forker.close();
@@ -198,6 +198,26 @@ describe.runIf(hasPerl)('Forker', () => {
     } finally {
       again.close();
       closeSync(logFd);
+    }
+  });
+
+  it('a supervisor it could not record still starts: the running row records it with the child', async () => {
+    const forker = Forker.find(`printf '%s 4242 %s\\n' "$1" "$$" >&3\n`)!;
+    const fd = openSync(join(t.dir, 'busy.log'), 'a', 0o600);
+    try {
+      const got = await forker.start({
+        runId: 'rbusy000001',
+        cwd: t.dir,
+        env: {},
+        logFd: fd,
+        onSupervisor: () => {
+          throw new Error('the state is locked');
+        },
+      });
+      expect(got.pid).toBe(4242);
+    } finally {
+      forker.close();
+      closeSync(fd);
     }
   });
 

@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import type { AgentSpec, LoadedConfig } from '../config/types.js';
 import type { Ctx } from '../ctx.js';
+import { ExitError } from '../errors.js';
 import { endRun } from '../runs/end.js';
 import { reconcileAll } from '../runs/reconcile.js';
 import { getRun, liveRuns, type RunRow } from '../runs/registry.js';
@@ -146,12 +147,13 @@ async function applyPlan(ctx: Ctx, loaded: LoadedConfig, deps: () => SpawnDeps, 
   if (step.blocked) return row(spec.name, name, step.blocked.status, step.blocked.detail);
   if (o.dryRun) return row(spec.name, name, plan.action === 'start' ? 'would_start' : 'would_restart', plan.detail);
   const state = ctx.state();
+  // a folder that is gone fails its entry alone, as a command that is not found would (and
+  // before a restart stops what runs)
+  if (!isDirectory(spec.cwd)) return row(spec.name, name, 'failed', `cannot start in ${spec.cwd}: no such folder`);
   if (plan.action === 'restart') {
     const run = getRun(state, plan.runId);
     if (run && run.ended_at === null) await endRun(state, loaded, run, o.graceMs, { timedOut: false, why: 'restarted by agentctl up --restart-changed: its entry changed', command: 'up' });
   }
-  // a folder that is gone fails its entry alone, as a command that is not found would
-  if (!isDirectory(spec.cwd)) return row(spec.name, name, 'failed', `cannot start in ${spec.cwd}: no such folder`);
   if (spec.env) {
     const problem = await ensureEnv(state, loaded, spec.env, ctx.now());
     if (problem) return row(spec.name, name, 'refused', problem);
@@ -176,7 +178,14 @@ async function start(deps: SpawnDeps, step: Step, state: State): Promise<UpRow> 
     env: spec.env?.name,
   };
   // env_vars reach the child through the supervisor's environment, like the caller's own
-  const r = await spawnRun({ ...deps, env: { ...deps.env, ...spec.envVars } }, req, true);
+  let r: Awaited<ReturnType<typeof spawnRun>>;
+  try {
+    r = await spawnRun({ ...deps, env: { ...deps.env, ...spec.envVars } }, req, true);
+  } catch (err) {
+    // one instance that could not start fails alone; the state failing ends the command
+    if (err instanceof ExitError) throw err;
+    return row(spec.name, name, 'failed', `could not start: ${(err as Error).message}`);
+  }
   if (r.outcome === 'started') {
     state.write(() => state.db.prepare('UPDATE runs SET fleet_file = ?, fleet_hash = ? WHERE id = ?').run(spec.file, step.hash, r.runId));
     return row(spec.name, name, 'started', `run ${r.runId}, PID ${r.pid} (${step.plan.detail})`, { run_id: r.runId, pid: r.pid });

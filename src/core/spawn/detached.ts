@@ -14,6 +14,7 @@ import { getRun, registryFor } from '../runs/registry.js';
 import { openLogForAppend } from '../safefs.js';
 import type { State } from '../state.js';
 import type { SpawnDeps, SpawnRequest } from './deps.js';
+import { UnsureStart } from './forker.js';
 import { type DetachedStart, type Launch, startDetached } from './launch.js';
 import type { SpawnResult } from './result.js';
 
@@ -30,6 +31,9 @@ export async function launchDetached(deps: SpawnDeps, req: SpawnRequest, run: La
     logFd = openLogForAppend(logPath);
     started = await startSupervisor(deps, req, run, logFd, logPath);
   } catch (err) {
+    // a supervisor that may have started the child leaves the run to reconcile (adopted from
+    // runs/RUN_ID.child, or lost): closing it here would leave that child unrecorded
+    if (err instanceof UnsureStart) throw new UnsureStart(`${err.message}; run ${runId} is left to the next reconcile, which adopts its child if it runs`);
     state.write(() =>
       finishRun(state, getRun(state, runId)!, { exitCode: 127, signal: null, endedAt: deps.now(), why: `could not start: ${(err as Error).message}` }, registryFor(deps.config, deps.now(), 'spawn')),
     );

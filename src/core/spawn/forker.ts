@@ -48,9 +48,9 @@ export interface DetachedStart {
  *   (which needs this process to end, which needs agentctl to be done asking).
  * - SIGPIPE is ignored (the child takes the default back): a child that failed holds the only
  *   read end of its script pipe, and writing the script must not end the forker.
- * - Lines: `RUN_ID supervisor PID` after a fork; `RUN_ID - why` when it did not fork (the
- *   caller may start the supervisor another way); `RUN_ID ! why` from a child that failed
- *   before the exec. Error text has its control characters replaced: a folder named with a
+ * - Lines: `ready` once it runs; `RUN_ID supervisor PID` after a fork; `RUN_ID - why` when it
+ *   did not fork, and `RUN_ID ! why` from a child that failed before the exec: in both cases
+ *   nothing of the run's runs, and the caller may start the supervisor another way. Error text has its control characters replaced: a folder named with a
  *   newline must not forge another run's line.
  */
 export const FORKER = String.raw`$0 = 'agentctl-forker';
@@ -61,6 +61,7 @@ binmode STDOUT;
 $SIG{PIPE} = 'IGNORE';
 my (%sup, %exited);
 $SIG{CHLD} = sub {
+  local ($!, $?);
   while ((my $p = waitpid(-1, 1)) > 0) {
     my $id = delete $sup{$p};
     if (defined $id) { print "$id exited $?\n"; } else { $exited{$p} = $?; }
@@ -76,6 +77,7 @@ sub msg {
 }
 my $script = msg();
 exit 0 unless defined $script;
+print "ready\n";
 while (defined(my $m = msg())) {
   my ($id, $cwd, $logfd, $logid, @env) = split /\0/, $m, -1;
   next unless defined $logid && $id =~ /^r[0-9a-z]+\z/ && $logfd =~ /^\d+\z/;
@@ -134,8 +136,15 @@ export interface LaunchRequest {
   readonly onSupervisor?: ((pid: number) => void) | undefined;
 }
 
-/** The forker did not fork this run's supervisor: nothing of it runs, and it may be started another way. */
+/** The forker did not start this run's supervisor: nothing of it runs, and it may be started another way. */
 export class NotForked extends Error {}
+
+/**
+ * The supervisor ended, or stopped answering, before it reported its child: it may have
+ * started it (it starts the child, writes runs/RUN_ID.child, then reports). The run is left to
+ * reconcile, which adopts a child it finds and closes the run as lost otherwise.
+ */
+export class UnsureStart extends Error {}
 
 interface Pending {
   readonly req: LaunchRequest;
@@ -154,8 +163,9 @@ export class Forker {
   private child: ChildProcess | undefined;
   private readonly pending = new Map<string, Pending>();
   private ended = false;
-  /** it forked at least once: a forker that never did is broken (perl that does not run) */
-  private forked = false;
+  private closed = false;
+  /** it said it runs: a forker that never did (a perl that does not run) started nothing */
+  private ready = false;
   private buffered = '';
   private errors = '';
   /** starts it has carried out (their supervisors reported a child) */
@@ -176,10 +186,11 @@ export class Forker {
 
   /** Start one supervisor; resolves once its child's PID is known. Rejects with NotForked when nothing was started. */
   start(req: LaunchRequest): Promise<DetachedStart> {
-    if (this.ended) return Promise.reject(new NotForked('the forker has ended'));
+    if (this.ended || this.closed) return Promise.reject(new NotForked('the forker has ended'));
     let logId: string;
     try {
-      const st = fstatSync(req.logFd);
+      // bigint: an inode number past 2^53 (hashed by some file systems) must compare exactly with Perl's
+      const st = fstatSync(req.logFd, { bigint: true });
       logId = `${st.dev}:${st.ino}`;
     } catch (err) {
       return Promise.reject(new NotForked(`log: ${(err as Error).message}`));
@@ -196,6 +207,7 @@ export class Forker {
 
   /** No more requests: the forker ends once it has forked the ones it has. */
   close(): void {
+    this.closed = true;
     this.child?.stdin?.end();
   }
 
@@ -236,11 +248,14 @@ export class Forker {
    * forker that dies after the fork loses nothing that runs.
    */
   private line(line: string): void {
+    if (line === 'ready') {
+      this.ready = true;
+      return;
+    }
     const m = /^(r[0-9a-z]+) (?:supervisor (\d+)|(\d+) (\d+)|exited (\d+)|([-!]) (.*))$/.exec(line);
     const id = m?.[1];
     const p = id !== undefined ? this.pending.get(id) : undefined;
     if (!m || !p) return;
-    if (m[2] !== undefined || m[4] !== undefined) this.forked = true;
     if (m[2] !== undefined) return this.supervisor(p, Number(m[2]));
     if (m[3] !== undefined) {
       this.supervisor(p, Number(m[4]));
@@ -250,20 +265,22 @@ export class Forker {
       return;
     }
     this.pending.delete(id!);
-    if (m[5] !== undefined) p.reject(new Error(`its supervisor ended (wait status ${m[5]}) before it started the child`));
-    else if (m[6] === '-') p.reject(new NotForked(m[7]));
-    else p.reject(new Error(m[7]));
+    if (m[5] !== undefined) p.reject(new UnsureStart(`its supervisor ended (wait status ${m[5]}) before it reported the child`));
+    else p.reject(new NotForked(m[7]));
   }
 
-  /** The supervisor's PID, known: recorded once, a failure to record it failing the start. */
+  /**
+   * The supervisor's PID, known: recorded once. A failure to record it (the state locked past
+   * its busy timeout) does not fail the start: the supervisor runs and starts the child either
+   * way, and the running row, written once the child is known, records it too.
+   */
   private supervisor(p: Pending, pid: number): void {
     if (p.supervisorPid !== undefined) return;
     p.supervisorPid = pid;
     try {
       p.req.onSupervisor?.(pid);
-    } catch (err) {
-      this.pending.delete(p.req.runId);
-      p.reject(err as Error);
+    } catch {
+      /* recorded with the child */
     }
   }
 
@@ -271,9 +288,9 @@ export class Forker {
     this.ended = true;
     const why = this.errors.trim().split('\n')[0];
     for (const [id, p] of this.pending) {
-      // a forker that never forked (a perl that does not run) started nothing: the caller may start it another way
-      if (!this.forked && p.supervisorPid === undefined) p.reject(new NotForked(`the forker ended${err ? `: ${err.message}` : why ? `: ${why}` : ''}`));
-      else p.reject(new Error(`supervisor of ${id} did not report its child's PID`));
+      // a forker that never ran (a perl that does not run) started nothing: the caller may start it another way
+      if (!this.ready) p.reject(new NotForked(`the forker ended${err ? `: ${err.message}` : why ? `: ${why}` : ''}`));
+      else p.reject(new UnsureStart(`supervisor of ${id} did not report its child's PID`));
     }
     this.pending.clear();
   }

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BELL_FILE } from '../bell.js';
 import { SUPERVISOR_ARGV0 } from '../proc.js';
-import { type DetachedStart, Forker, NotForked } from './forker.js';
+import { type DetachedStart, Forker, NotForked, UnsureStart } from './forker.js';
 
 export type { DetachedStart } from './forker.js';
 
@@ -320,7 +320,7 @@ function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv): Promi
       const m = /^\S+ (\d+) \d+\n$/.exec(out);
       const pid = m ? Number(m[1]) : NaN;
       if (!Number.isInteger(pid) || pid <= 0) {
-        reject(new Error(`supervisor did not report a PID (got ${JSON.stringify(out)})`));
+        reject(new UnsureStart(`supervisor did not report a PID (got ${JSON.stringify(out)})`));
         return;
       }
       sup.unref();
