@@ -5,6 +5,7 @@
  * and the sample in one short IMMEDIATE transaction so concurrent callers agree on the level.
  */
 import type { Config } from './config/types.js';
+import { envOn } from './config/keys.js';
 import { bootId } from './identity.js';
 import { type AgentCounts, countAgents, type ProcInfo } from './proc.js';
 import { type CpuCounters, cpuUsedPct, type PsiReading, type Sampler, type Snapshot } from './resources.js';
@@ -75,7 +76,7 @@ interface StoredSample {
 
 /** Is throttling switched off by AGENTCTL_DISABLE_THROTTLE (1, true, yes, on)? */
 export function throttleDisabled(env: NodeJS.ProcessEnv): boolean {
-  return /^(1|true|yes|on)$/i.test(env.AGENTCTL_DISABLE_THROTTLE ?? '');
+  return envOn(env.AGENTCTL_DISABLE_THROTTLE);
 }
 
 export async function measure(deps: MeasureDeps, config: Config, state: State, command = 'throttle-status'): Promise<ThrottleReport> {

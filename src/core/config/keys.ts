@@ -173,6 +173,8 @@ const envNum = (t: string) => (/^\d+(\.\d+)?$/.test(t.trim()) ? Number(t.trim())
 const envInt = (t: string) => (/^-?\d+$/.test(t.trim()) ? Number(t.trim()) : t);
 const envStr = (t: string) => t;
 const envBool = (t: string) => (/^(1|true|yes|on)$/i.test(t) ? true : /^(0|false|no|off)$/i.test(t) ? false : t);
+/** An on/off switch in the environment (AGENTCTL_DISABLE_THROTTLE, AGENTCTL_NO_FORKER) is on: 1, true, yes or on, any case. */
+export const envOn = (value: string | undefined): boolean => envBool(value ?? '') === true;
 
 const LEVEL_EFFORTS = ['low', 'medium', 'high'] as const;
 

@@ -6,7 +6,7 @@
 import type { LoadedConfig } from '../config/types.js';
 import { type ProcessIdentity, readProcStat } from '../identity.js';
 import { findByRunId } from '../kill.js';
-import { ownedByUs, procPids, readProcFile, supervisorRunId } from '../proc.js';
+import { listProcessesLinux, ownedByUs, readProcFile, supervisorRunId } from '../proc.js';
 import { readOwn, statOwn } from '../safefs.js';
 import { afterHealthyUptime, modeAt } from '../policy.js';
 import type { State } from '../state.js';
@@ -64,12 +64,7 @@ function findChild(state: State, run: RunRow, lookup: RegistryDeps['lookup'], sc
 
 /** A live supervisor of this user's whose command line names the run, or undefined. */
 function supervisorOf(runId: string): number | undefined {
-  for (const name of procPids()) {
-    const pid = Number(name);
-    const argv = (readProcFile(`/proc/${pid}/cmdline`) ?? '').replace(/\0$/, '').split('\0');
-    if (supervisorRunId(argv) === runId && ownedByUs(pid)) return pid;
-  }
-  return undefined;
+  return listProcessesLinux().find((p) => supervisorRunId(p.argv) === runId && ownedByUs(p.pid))?.pid;
 }
 
 /**

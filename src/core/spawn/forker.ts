@@ -50,8 +50,9 @@ export interface DetachedStart {
  *   read end of its script pipe, and writing the script must not end the forker.
  * - Lines: `ready` once it runs; `RUN_ID supervisor PID` after a fork; `RUN_ID - why` when it
  *   did not fork, and `RUN_ID ! why` from a child that failed before the exec: in both cases
- *   nothing of the run's runs, and the caller may start the supervisor another way. Error text has its control characters replaced: a folder named with a
- *   newline must not forge another run's line.
+ *   nothing of the run's runs, and the caller may start the supervisor another way. Error
+ *   text has its control characters replaced: a folder named with a newline must not forge
+ *   another run's line.
  */
 export const FORKER = String.raw`$0 = 'agentctl-forker';
 $| = 1;

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BELL_FILE } from '../bell.js';
+import { envOn } from '../config/keys.js';
 import { SUPERVISOR_ARGV0 } from '../proc.js';
 import { type DetachedStart, Forker, NotForked, UnsureStart } from './forker.js';
 
@@ -86,8 +87,9 @@ export function limitPrefix(l: Limits, env: NodeJS.ProcessEnv = process.env): { 
  *   log is the worker's, and the shell's own words ("Terminated" when a wait ends by a
  *   signal) must not land in it.
  * - The child's PID goes to runs/RUN_ID.child first, then to the spawner on fd 3 from a
- *   subshell, as `RUN_ID CHILD_PID SUPERVISOR_PID` (one pipe serves all the supervisors a forker starts): a spawner killed meanwhile costs that subshell a SIGPIPE, not the supervisor,
- *   and reconcile adopts the run from the file.
+ *   subshell, as `RUN_ID CHILD_PID SUPERVISOR_PID` (one pipe serves all the supervisors a
+ *   forker starts): a spawner killed meanwhile costs that subshell a SIGPIPE, not the
+ *   supervisor, and reconcile adopts the run from the file.
  * - The watchdog's last command is not its last statement, so dash cannot exec it in place of
  *   the subshell: `$dog` stays the subshell, and a TERM to it also ends its `sleep`.
  * - The exit status is written in one write to a new file; a reader that finds it empty waits
@@ -251,7 +253,7 @@ export interface SupervisorOptions {
  * A forker for a burst of detached starts (`up`), or undefined where there is no Perl or
  * AGENTCTL_NO_FORKER is set (each supervisor is then spawned from Node, as a single start's is).
  */
-export const findForker = (env: NodeJS.ProcessEnv): Forker | undefined => (/^(1|true|yes|on)$/i.test(env.AGENTCTL_NO_FORKER ?? '') ? undefined : Forker.find(SUPERVISOR_SCRIPT));
+export const findForker = (env: NodeJS.ProcessEnv): Forker | undefined => (envOn(env.AGENTCTL_NO_FORKER) ? undefined : Forker.find(SUPERVISOR_SCRIPT));
 
 /** The supervisor's environment: the caller's, its parameters, and the child's argv. */
 function supervisorEnv(opts: SupervisorOptions): NodeJS.ProcessEnv {
