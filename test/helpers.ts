@@ -256,6 +256,17 @@ export function dbGet<T>(stateDir: string, sql: string, ...params: unknown[]): T
   }
 }
 
+/** Put a runs row (test/rows.ts runRow) into the state db at `stateDir`, as a spawner would have left it. */
+export function insertRun(stateDir: string, row: object): void {
+  const db = new Database(join(stateDir, 'state.db'));
+  try {
+    const cols = Object.keys(row);
+    db.prepare(`INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...Object.values(row));
+  } finally {
+    db.close();
+  }
+}
+
 /** How many spawns wait in the host queue of the state at `stateDir`. */
 export const queueLength = (stateDir: string): number => dbGet<{ n: number }>(stateDir, 'SELECT COUNT(*) AS n FROM queue')!.n;
 

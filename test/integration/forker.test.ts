@@ -9,12 +9,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { getIdentity, readProcStat } from '../../src/core/identity.js';
 import { Forker, NotForked } from '../../src/core/spawn/forker.js';
 import { startDetached, SUPERVISOR_SCRIPT } from '../../src/core/spawn/launch.js';
-import { alive, cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
+import { alive, cleanEnv, dbGet, insertRun, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
 import { runRow } from '../rows.js';
 import { testUser } from '../users.js';
 
@@ -227,32 +226,34 @@ describe.runIf(hasPerl)('Forker', () => {
 });
 
 describe('reconcile and a starting run whose spawner died', () => {
-  it('waits while a supervisor of the run is alive, and closes it as lost once none is', async () => {
+  /** A detached run `starting`, admitted a moment ago by a spawner that has ended since. */
+  async function startingRowOfDeadSpawner(runId: string): Promise<void> {
     expect((await runCli(['--state-dir', t.sd, 'ps'], { env: env(), cwd: t.dir })).code).toBe(0); // the state exists
-    const runId = 'rsupwait001';
-    // the spawner: a process that has ended
     const gone = t.procs.track(spawn('sleep', ['300'], { stdio: 'ignore' }));
     const goneId = await waitFor(() => getIdentity(gone.pid!), 5000);
     await t.procs.end(gone);
-    const row = runRow({
-      id: runId,
-      name: 'forked',
-      state: 'starting',
-      mode: 'detached',
-      pid: null,
-      pgid: null,
-      start_time: null,
-      boot_id: goneId.bootId,
-      sup_pid: goneId.pid,
-      sup_start_time: goneId.startTime,
-      started_at: Date.now(),
-      command: '["sleep","300"]',
-      cwd: t.dir,
-    });
-    const db = new Database(join(t.sd, 'state.db'));
-    const cols = Object.keys(row);
-    db.prepare(`INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...Object.values(row));
-    db.close();
+    insertRun(
+      t.sd,
+      runRow({
+        id: runId,
+        name: runId,
+        state: 'starting',
+        pid: null,
+        pgid: null,
+        start_time: null,
+        boot_id: goneId.bootId,
+        sup_pid: goneId.pid,
+        sup_start_time: goneId.startTime,
+        started_at: Date.now(),
+        command: '["sleep","300"]',
+        cwd: t.dir,
+      }),
+    );
+  }
+
+  it('waits while a supervisor of the run is alive, and closes it as lost once none is', async () => {
+    const runId = 'rsupwait001';
+    await startingRowOfDeadSpawner(runId);
     // its supervisor, named as one, not yet recorded anywhere
     const sup = t.procs.track(spawn('/bin/sh', ['-s', runId], { argv0: 'agentctl-supervise', stdio: ['pipe', 'ignore', 'ignore'] }));
     // it blocks reading the rest of its stdin, which stays open: no child to leave behind
@@ -270,30 +271,8 @@ describe('reconcile and a starting run whose spawner died', () => {
   });
 
   it.runIf(process.getuid?.() === 0)("a process named for the run whose real user is another's is not its supervisor, though /proc says root's", async () => {
-    expect((await runCli(['--state-dir', t.sd, 'ps'], { env: env(), cwd: t.dir })).code).toBe(0);
     const runId = 'rsupwait002';
-    const gone = t.procs.track(spawn('sleep', ['300'], { stdio: 'ignore' }));
-    const goneId = await waitFor(() => getIdentity(gone.pid!), 5000);
-    await t.procs.end(gone);
-    const row = runRow({
-      id: runId,
-      name: 'forked2',
-      state: 'starting',
-      mode: 'detached',
-      pid: null,
-      pgid: null,
-      start_time: null,
-      boot_id: goneId.bootId,
-      sup_pid: goneId.pid,
-      sup_start_time: goneId.startTime,
-      started_at: Date.now(),
-      command: '["sleep","300"]',
-      cwd: t.dir,
-    });
-    const db = new Database(join(t.sd, 'state.db'));
-    const cols = Object.keys(row);
-    db.prepare(`INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...Object.values(row));
-    db.close();
+    await startingRowOfDeadSpawner(runId);
     // another user's process running with root's effective id, as a setuid program's does:
     // cat named `agentctl-supervise -s RUN_ID`, blocked opening a FIFO of that name (an empty
     // environment: perl run with another real user refuses a PATH it did not set)

@@ -6,10 +6,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
-import { alive, cleanEnv, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
+import { alive, cleanEnv, insertRun, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
 import { runRow } from '../rows.js';
 
 const t = useTempState();
@@ -45,10 +44,7 @@ describe('stop and starting runs', () => {
       command: '["sleep","300"]',
       cwd: t.dir,
     });
-    const db = new Database(join(t.sd, 'state.db'));
-    const cols = Object.keys(row);
-    db.prepare(`INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...Object.values(row));
-    db.close();
+    insertRun(t.sd, row);
 
     const stopping = cli(['stop', 'late', '--grace', '2s', '--json']);
     // the stop is waiting on the starting run when the child comes
