@@ -1,11 +1,12 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getIdentity } from '../../src/core/identity.js';
 import { State } from '../../src/core/state.js';
 import { alive, cleanEnv, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
+import { testUser } from '../users.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
 const WORKER = join(FIX, 'worker.mjs');
@@ -20,9 +21,9 @@ const cli = (args: string[], e = env()) => runCli(['--state-dir', t.sd, ...args]
 let lastPython = 0;
 
 /** Start a python fixture from test/fixtures and wait until it runs; returns its PID (the wrapper's, with `wrap`). */
-async function python(script: string, args: string[] = [], more: Record<string, string> = {}, wrap = false): Promise<number> {
+async function python(script: string, args: string[] = [], more: Record<string, string> = {}, wrap = false, prefix: string[] = []): Promise<number> {
   const ready = join(t.dir, `${script}.${procs.count}.ready`);
-  const cmd = wrap ? ['sh', '-c', `python3 ${script} ${args.join(' ')}; echo done`] : ['python3', script, ...args];
+  const cmd = prefix.length ? [...prefix, script, ...args] : wrap ? ['sh', '-c', `python3 ${script} ${args.join(' ')}; echo done`] : ['python3', script, ...args];
   const c = spawn(cmd[0]!, cmd.slice(1), { cwd: FIX, env: { ...process.env, READY: ready, ...more }, stdio: 'ignore' });
   procs.track(c);
   await waitFor(() => existsSync(ready), 10_000);
@@ -64,6 +65,23 @@ describe('dedupe-workers (incident 2)', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(700);
     expect(alive(stubborn)).toBe(false);
     expect(alive(keeper)).toBe(true);
+  });
+
+  it.runIf(process.getuid?.() === 0)("as root, leaves another user's workers that run with root's effective id (/proc says root's)", async () => {
+    // as a setuid program's process: real user agentctl-test, effective root (python itself, not
+    // a launcher script: a shell run so drops to the real user)
+    const py = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+    const asOther = ['setpriv', `--ruid=${testUser().uid}`, '--', py];
+    const a = await python('auto_confirm_worker.py', ['--daemon'], {}, false, asOther);
+    const b = await python('auto_confirm_worker_v2.py', ['--daemon'], {}, false, asOther);
+    expect([statSync(`/proc/${a}`).uid, statSync(`/proc/${b}`).uid]).toEqual([0, 0]);
+    const dry = parseJson<{ groups: unknown[] }>((await cli(['dedupe-workers', '--dry-run', '--json', '--match', 'auto_confirm'])).stdout);
+    expect(dry.groups).toEqual([]);
+    expect((await cli(['dedupe-workers', '--grace', '1s', '--match', 'auto_confirm'])).code).toBe(0);
+    expect([a, b].every(alive)).toBe(true);
+    // --all-users is how root acts on them
+    const all = parseJson<{ groups: unknown[] }>((await cli(['dedupe-workers', '--dry-run', '--json', '--all-users', '--match', 'auto_confirm'])).stdout);
+    expect(all.groups.length).toBe(1);
   });
 
   it('bad input', async () => {

@@ -70,9 +70,10 @@ export function processInScope(
   id: WorkerId,
   ctx: { readonly mine: (p: ProcDetail) => boolean; readonly runPgids: ReadonlySet<number | null>; readonly scope: Scope; readonly isAgentctl: boolean },
 ): boolean {
-  if (!ctx.mine(p) || ctx.runPgids.has(p.pgid) || ctx.isAgentctl) return false;
+  if (ctx.runPgids.has(p.pgid) || ctx.isAgentctl) return false;
   if (ctx.scope.ignore.some((re) => re.test(p.cmdline))) return false;
-  return ctx.scope.match ? ctx.scope.match.test(p.cmdline) : id.script;
+  // last: whether it is ours reads /proc/PID/status
+  return (ctx.scope.match ? ctx.scope.match.test(p.cmdline) : id.script) && ctx.mine(p);
 }
 
 /** One identity with more than one instance: the keeper by `keep`, the rest to end. */
