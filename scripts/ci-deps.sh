@@ -3,12 +3,15 @@
 # Debian/Ubuntu), with one apt-get update for all of them. Nothing runs as a service.
 # - postgresql: test/integration/fleet.test.ts starts a throwaway cluster with initdb and
 #   pg_ctl (test/pg.ts).
+# - gcc, libc6-dev: npm ci compiles the detached supervisor (native/supervise.c,
+#   scripts/build-native.mjs); test/integration/supervisors.test.ts checks that it was built.
 # - zsh, fish, bash-completion: test/integration/completion.test.ts drives each shell's own
 #   completion (test/shells.ts would install them itself; here it happens once, up front).
 set -euo pipefail
 
 missing=()
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 command -v fish >/dev/null 2>&1 || missing+=(fish)
 [ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
