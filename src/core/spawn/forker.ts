@@ -33,8 +33,8 @@ export interface DetachedStart {
 }
 
 /**
- * The forker, run as `perl -e FORKER <agentctl's pid> <setsid syscall number>`. Its first
- * message is the supervisor script; each next one a request: run id, folder, agentctl's fd of
+ * The forker, run as `perl -e FORKER <agentctl's pid> <setsid syscall number> <supervisor
+ * program>`. Its first message is the supervisor script (empty for the compiled supervisor); each next one a request: run id, folder, agentctl's fd of
  * the log, the log's dev:ino, then the environment as K=V, NUL-separated. Each message is its
  * byte length on a line, then the bytes.
  * - Fds: it starts with 0 (requests), 1 (the report pipe) and 2 (errors, to agentctl) only,
@@ -56,7 +56,7 @@ export interface DetachedStart {
  */
 export const FORKER = String.raw`$0 = 'agentctl-forker';
 $| = 1;
-my ($node, $setsid) = @ARGV;
+my ($node, $setsid, $prog) = @ARGV;
 binmode STDIN;
 binmode STDOUT;
 $SIG{PIPE} = 'IGNORE';
@@ -108,8 +108,8 @@ while (defined(my $m = msg())) {
     close $log;
     %ENV = ();
     for (@env) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v; }
-    exec { '/bin/sh' } 'agentctl-supervise', '-s', $id;
-    $fail->("exec /bin/sh: $!");
+    exec { $prog } 'agentctl-supervise', '-s', $id;
+    $fail->("exec $prog: " . clean("$!"));
   }
   $sup{$pid} = $id;
   if (exists $exited{$pid}) { print "$id exited " . delete($exited{$pid}) . "\n"; delete $sup{$pid}; }
@@ -176,13 +176,18 @@ export class Forker {
     readonly perl: string,
     private readonly setsid: number,
     private readonly script: string,
+    private readonly program: string,
   ) {}
 
-  /** A forker, or undefined where there is no Perl or no known setsid(2) (the caller spawns each supervisor itself). */
-  static find(script: string, candidates: readonly string[] = PERL): Forker | undefined {
+  /**
+   * A forker, or undefined where there is no Perl or no known setsid(2) (the caller spawns each
+   * supervisor itself). It execs `program` as the supervisor, with `script` on its stdin: /bin/sh
+   * and the script, or the compiled supervisor (native.ts) and nothing.
+   */
+  static find(script: string, candidates: readonly string[] = PERL, program = '/bin/sh'): Forker | undefined {
     const perl = candidates.find((p) => existsSync(p));
     const setsid = SETSID[process.arch];
-    return perl && setsid !== undefined && process.platform === 'linux' ? new Forker(perl, setsid, script) : undefined;
+    return perl && setsid !== undefined && process.platform === 'linux' ? new Forker(perl, setsid, script, program) : undefined;
   }
 
   /** Start one supervisor; resolves once its child's PID is known. Rejects with NotForked when nothing was started. */
@@ -216,7 +221,7 @@ export class Forker {
     if (this.child) return this.child;
     // an empty environment: PERL5OPT or PERL5LIB in the caller's would load code into it, and
     // each supervisor is given its whole environment in its request
-    const child = spawn(this.perl, ['-e', FORKER, String(process.pid), String(this.setsid)], { detached: true, env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(this.perl, ['-e', FORKER, String(process.pid), String(this.setsid), this.program], { detached: true, env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     child.once('error', (err) => this.end(err));
     child.stdin.on('error', () => {}); // a forker that died: its pending runs fail when the pipe ends

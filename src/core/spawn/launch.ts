@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BELL_FILE } from '../bell.js';
+import { nativeSupervisor } from '../native.js';
 import { envOn } from '../config/keys.js';
 import { SUPERVISOR_ARGV0 } from '../proc.js';
 import { type DetachedStart, Forker, NotForked, UnsureStart } from './forker.js';
@@ -253,7 +254,11 @@ export interface SupervisorOptions {
  * A forker for a burst of detached starts (`up`), or undefined where there is no Perl or
  * AGENTCTL_NO_FORKER is set (each supervisor is then spawned from Node, as a single start's is).
  */
-export const findForker = (env: NodeJS.ProcessEnv): Forker | undefined => (envOn(env.AGENTCTL_NO_FORKER) ? undefined : Forker.find(SUPERVISOR_SCRIPT));
+export const findForker = (env: NodeJS.ProcessEnv): Forker | undefined => {
+  if (envOn(env.AGENTCTL_NO_FORKER)) return undefined;
+  const native = nativeSupervisor(env);
+  return native ? Forker.find('', undefined, native) : Forker.find(SUPERVISOR_SCRIPT);
+};
 
 /** The supervisor's environment: the caller's, its parameters, and the child's argv. */
 function supervisorEnv(opts: SupervisorOptions): NodeJS.ProcessEnv {
@@ -299,25 +304,31 @@ export function startDetached(opts: SupervisorOptions): Promise<DetachedStart> {
   return spawnSupervisor(opts, env);
 }
 
-/** The supervisor spawned from Node. */
-function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv): Promise<DetachedStart> {
+/**
+ * The supervisor spawned from Node: the compiled one (native.ts), or /bin/sh reading the
+ * script, also when the compiled one cannot be executed (built for another machine, say).
+ */
+function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv, native = nativeSupervisor(opts.env)): Promise<DetachedStart> {
   return new Promise((resolve, reject) => {
-    const sup = spawn('/bin/sh', ['-s', opts.runId], {
+    const sup = spawn(native ?? '/bin/sh', ['-s', opts.runId], {
       argv0: SUPERVISOR_ARGV0,
       cwd: opts.cwd,
       env,
       detached: true,
-      stdio: ['pipe', opts.logFd, opts.logFd, 'pipe'],
+      stdio: [native ? 'ignore' : 'pipe', opts.logFd, opts.logFd, 'pipe'],
     });
     let out = '';
     const pipe = sup.stdio[3] as NodeJS.ReadableStream;
     pipe.setEncoding('utf8');
     pipe.on('data', (d: string) => (out += d));
-    sup.once('error', reject);
+    sup.once('error', (err) => {
+      if (native && sup.pid === undefined) void spawnSupervisor(opts, env, undefined).then(resolve, reject);
+      else reject(err);
+    });
     if (sup.pid !== undefined) opts.onSupervisor?.(sup.pid);
     // the whole script fits the pipe's buffer: it stays readable after we close or die
-    sup.stdin!.on('error', () => {});
-    sup.stdin!.end(SUPERVISOR_SCRIPT);
+    sup.stdin?.on('error', () => {});
+    sup.stdin?.end(SUPERVISOR_SCRIPT);
     pipe.once('end', () => {
       const m = /^\S+ (\d+) \d+\n$/.exec(out);
       const pid = m ? Number(m[1]) : NaN;
