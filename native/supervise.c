@@ -12,8 +12,9 @@
  * What differs from the script, on purpose:
  * - The child gets every signal's default disposition and an empty mask (dash started its
  *   background job with SIGINT and SIGQUIT ignored).
- * - caplog works on one open file (the file it checked is the file it truncates), opens
- *   nothing that is not a regular file owned by us, and copies at most log_max bytes.
+ * - caplog caps only the file that was its fd 1 at the start (same device and inode, one
+ *   link, ours), checks it before opening it, and truncates through the descriptor it checked;
+ *   it copies at most log_max bytes.
  * - The watchdog's _end-run is never reaped before the usage line is read, so its CPU never
  *   counts as the child's (dash reaps any child that ends, and an _end-run that ended before
  *   the child did counted).
@@ -58,6 +59,10 @@ static double timeout;
 static long long logmax;
 static int fleetsync, restart;
 static mode_t umask0;
+/* the log as fd 1 was at the start (the file agentctl opened for the child): the only file capped */
+static dev_t log_dev;
+static ino_t log_ino;
+static int have_log;
 static sigset_t chld;
 
 /* One line on stderr in one write (the log before the supervisor lets go of it). */
@@ -203,12 +208,16 @@ static int copy_tail(int from, int to, off_t off, long long max) {
  */
 static int caplog(long long *size) {
   *size = 0;
+  struct stat st;
+  /* looked at before it is opened: nothing but the child's log file (a FIFO or a device
+   * planted at its name is never opened), a plain file of ours with one name */
+  if (!have_log || lstat(logpath, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != log_dev || st.st_ino != log_ino || st.st_nlink != 1 || st.st_uid != geteuid())
+    return 0;
   int fd;
   do fd = open(logpath, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) return 0;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != log_dev || st.st_ino != log_ino || st.st_uid != geteuid()) {
     close(fd);
     return 0;
   }
@@ -524,6 +533,12 @@ int main(int argc, char **argv) {
   if (child < 0) fail("fork: %s", strerror(errno));
   ns_t start = now_ns();
 
+  struct stat lst;
+  if (fstat(1, &lst) == 0 && S_ISREG(lst.st_mode)) {
+    log_dev = lst.st_dev;
+    log_ino = lst.st_ino;
+    have_log = 1;
+  }
   int null = open_null(O_WRONLY);
   if (null >= 0) {
     if (dup2(null, 1) < 0 || dup2(null, 2) < 0) {
@@ -549,10 +564,10 @@ int main(int argc, char **argv) {
   long long size;
   if (logmax > 0) caplog(&size);
   if (endrun > 0) {
-    struct stat st;
-    int st2;
-    if (lstat(marker, &st) != 0) kill(endrun, SIGTERM);
-    wait_for(endrun, &st2, 0);
+    /* let it finish (its KILL after the grace, its sweep of what escaped the group): the
+     * shell's `kill $dog` reached only the subshell, which ran it to its end */
+    int st;
+    wait_for(endrun, &st, 0);
   }
   char record[2200];
   snprintf(record, sizeof record, "%d\n%s", rc, usage);

@@ -256,6 +256,16 @@ export function dbGet<T>(stateDir: string, sql: string, ...params: unknown[]): T
   }
 }
 
+/** Every row of a read-only query against the state db at `stateDir`. */
+export function dbAll<T>(stateDir: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(join(stateDir, 'state.db'), { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
 /** Put a runs row (test/rows.ts runRow) into the state db at `stateDir`, as a spawner would have left it. */
 export function insertRun(stateDir: string, row: object): void {
   const db = new Database(join(stateDir, 'state.db'));

@@ -1,20 +1,26 @@
 /**
- * The compiled supervisor (native/supervise.c), built at install into dist/agentctl-supervise
- * where a C compiler is found (scripts/build-native.mjs). It does what the /bin/sh supervisor
- * script does (spawn/launch.ts) at a fraction of the cost: no `setsid` and `sleep` programs
- * to exec, so about 1 ms of CPU a start instead of about 8, and a waiting restart policy holds
- * well under 1 MB. Without it, or with AGENTCTL_SUPERVISOR=sh, the script runs as before.
+ * The compiled supervisor (native/supervise.c), built by `npm ci` / `npm run build` into
+ * dist/agentctl-supervise where a C compiler is found (scripts/build-native.mjs). It does what
+ * the /bin/sh supervisor script does (spawn/launch.ts) at a fraction of the cost: no `setsid`
+ * and `sleep` programs to exec, so about 1 ms of CPU a start instead of about 8, and under 1 MB
+ * while a restart policy waits. Without it, or with AGENTCTL_SUPERVISOR=sh, the script runs.
  *
- * It is used only if it is a regular, executable file that only root or the invoking user can
- * change (as agentctl's own files are): one anyone else could replace would run with our rights.
- * This module sits one folder under dist/, as the bundle's entry (dist/cli/main.js) does, so
- * `../agentctl-supervise` names the same file from either.
+ * It is used only if it is a regular executable file, not a link, in a folder, that only root
+ * or the invoking user can change (as agentctl's own files are), and an ELF program for this
+ * machine: a binary built elsewhere would be read by execvp's fallback as a shell script,
+ * fail, and lose the run. This module sits one folder under dist/, as the bundle's entry
+ * (dist/cli/main.js) does, so `../agentctl-supervise` names the same file from either.
  */
-import { statSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Where the build puts it. */
 export const NATIVE_SUPERVISOR = fileURLToPath(new URL('../agentctl-supervise', import.meta.url));
+
+/** ELF e_machine per Node architecture (Linux); elsewhere the shell supervisor runs. */
+const MACHINE: Readonly<Record<string, number>> = { x64: 62, arm64: 183, ia32: 3, arm: 40, riscv64: 243, ppc64: 21, s390x: 22, loong64: 258 };
 
 let found: string | null | undefined;
 
@@ -26,12 +32,40 @@ export function nativeSupervisor(env: NodeJS.ProcessEnv, path = NATIVE_SUPERVISO
   return found ?? undefined;
 }
 
+/** Forget an earlier yes: the binary could not be started (gone since, a mount that forbids exec). */
+export function distrustNativeSupervisor(): void {
+  found = null;
+}
+
+const ours = (uid: number) => uid === 0 || uid === process.geteuid?.();
+
 function trusted(path: string): boolean {
   try {
-    const st = statSync(path);
-    const me = process.geteuid?.();
-    return st.isFile() && (st.mode & 0o022) === 0 && (st.mode & 0o100) !== 0 && (st.uid === 0 || st.uid === me);
+    const st = lstatSync(path);
+    const dir = lstatSync(dirname(path));
+    if (!st.isFile() || (st.mode & 0o022) !== 0 || (st.mode & 0o100) === 0 || !ours(st.uid)) return false;
+    if (!dir.isDirectory() || (dir.mode & 0o022) !== 0 || !ours(dir.uid)) return false;
+    return forThisMachine(path);
   } catch {
     return false;
   }
+}
+
+/** An ELF executable of this machine's class, byte order and architecture. */
+function forThisMachine(path: string): boolean {
+  const want = MACHINE[process.arch];
+  if (want === undefined || process.platform !== 'linux') return false;
+  const head = Buffer.alloc(20);
+  const fd = openSync(path, 'r');
+  try {
+    if (readSync(fd, head, 0, 20, 0) !== 20) return false;
+  } finally {
+    closeSync(fd);
+  }
+  if (head.readUInt32BE(0) !== 0x7f454c46) return false;
+  const bits64 = ['x64', 'arm64', 'riscv64', 'ppc64', 's390x', 'loong64'].includes(process.arch);
+  if (head[4] !== (bits64 ? 2 : 1)) return false;
+  const le = endianness() === 'LE';
+  if (head[5] !== (le ? 1 : 2)) return false;
+  return (le ? head.readUInt16LE(18) : head.readUInt16BE(18)) === want;
 }

@@ -7,10 +7,10 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, dbGet, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
+import { BIN, cleanEnv, dbAll, dbGet, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
 
 const t = useTempState();
 const procs = t.procs;
@@ -141,5 +141,51 @@ describe.each([
     expect(readdirSync(`/proc/${sup}/fd`).sort()).toEqual(['0', '1', '2']);
     expect((await cli(['stop', 'fds', '--grace', '2s'])).code).toBe(0);
     c.stdio[4]?.destroy();
+  });
+});
+
+describe('a compiled supervisor that passes the checks but cannot be executed', () => {
+  // a copy of the built agentctl whose dist/agentctl-supervise is an ELF program of this machine
+  // with a dynamic loader that does not exist: its exec fails (ENOENT), as one on a noexec
+  // mount, or deleted by a rebuild meanwhile, would
+  const copy = () => {
+    const root = join(t.dir, 'install');
+    cpSync(join(ROOT, 'bin'), join(root, 'bin'), { recursive: true });
+    cpSync(join(ROOT, 'dist'), join(root, 'dist'), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(root, 'package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+    const elf = readFileSync('/bin/true');
+    const at = elf.indexOf('ld-');
+    expect(at).toBeGreaterThan(0);
+    const end = elf.indexOf(0, at);
+    elf[end - 1] = 'Z'.charCodeAt(0);
+    writeFileSync(join(root, 'dist', 'agentctl-supervise'), elf, { mode: 0o755 });
+    return join(root, 'bin', 'agentctl');
+  };
+  const env = () => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' });
+
+  it('spawn -d and up fall back to the shell supervisor, once per start, and the runs run', async () => {
+    const bin = copy();
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(process.execPath, [bin, '--state-dir', t.sd, ...args], { cwd: t.dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        c.once('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const one = await run(['spawn', '--json', '-d', '--name', 'solo', '--', 'sleep', '60']);
+    expect(one.code, one.stderr).toBe(0);
+    const solo = parseJson<{ run_id: string; pid: number }>(one.stdout);
+    procs.adopt(solo.pid);
+    writeFileSync(join(t.dir, 'agentctl.toml'), '[[agents]]\nname = "a"\ncommand = ["sleep", "60"]\n\n[[agents]]\nname = "b"\ncommand = ["sleep", "60"]\n', { mode: 0o600 });
+    const up = await run(['up', '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    const rows = dbAll<{ id: string; pid: number; sup_pid: number; state: string }>(t.sd, 'SELECT id, pid, sup_pid, state FROM runs WHERE ended_at IS NULL');
+    procs.adopt(...rows.map((r) => r.pid));
+    expect(rows.map((r) => r.state)).toEqual(['running', 'running', 'running']);
+    for (const r of rows) expect(readlinkSync(`/proc/${r.sup_pid}/exe`)).toBe(realpathSync('/bin/sh'));
+    expect((await run(['stop', '--all', '--grace', '2s'])).code).toBe(0);
   });
 });

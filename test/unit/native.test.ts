@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,12 +10,12 @@ describe('nativeSupervisor: which supervisor program is trusted', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agentctl-native-'));
     bin = join(dir, 'agentctl-supervise');
-    copyFileSync('/bin/true', bin);
+    copyFileSync('/bin/true', bin); // an ELF program of this machine
     chmodSync(bin, 0o755);
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('an executable file of ours that no one else can change', () => {
+  it('an executable ELF file of this machine, ours, in a folder of ours, that no one else can change', () => {
     expect(nativeSupervisor({}, bin)).toBe(bin);
   });
 
@@ -31,11 +31,26 @@ describe('nativeSupervisor: which supervisor program is trusted', () => {
     expect(nativeSupervisor({}, dir)).toBeUndefined();
   });
 
-  it.runIf(process.getuid?.() === 0)('as root, not a file another user owns, also through a link', () => {
-    chownSync(bin, 65534, 65534);
+  it('not in a folder others can write to, and not through a link', () => {
+    chmodSync(dir, 0o777);
     expect(nativeSupervisor({}, bin)).toBeUndefined();
+    chmodSync(dir, 0o700);
     const link = join(dir, 'link');
     symlinkSync(bin, link);
     expect(nativeSupervisor({}, link)).toBeUndefined();
+  });
+
+  it('not a script, nor an ELF program built for another machine (the exec would hand it to /bin/sh)', () => {
+    writeFileSync(bin, '#!/bin/sh\nexit 0\n');
+    expect(nativeSupervisor({}, bin)).toBeUndefined();
+    const elf = readFileSync('/bin/true');
+    elf.writeUInt16LE(elf.readUInt16LE(18) === 62 ? 183 : 62, 18); // x86-64 <-> aarch64
+    writeFileSync(bin, elf);
+    expect(nativeSupervisor({}, bin)).toBeUndefined();
+  });
+
+  it.runIf(process.getuid?.() === 0)('as root, not a file another user owns', () => {
+    chownSync(bin, 65534, 65534);
+    expect(nativeSupervisor({}, bin)).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BELL_FILE } from '../bell.js';
-import { nativeSupervisor } from '../native.js';
+import { distrustNativeSupervisor, nativeSupervisor } from '../native.js';
 import { envOn } from '../config/keys.js';
 import { SUPERVISOR_ARGV0 } from '../proc.js';
 import { type DetachedStart, Forker, NotForked, UnsureStart } from './forker.js';
@@ -308,7 +308,8 @@ export function startDetached(opts: SupervisorOptions): Promise<DetachedStart> {
  * The supervisor spawned from Node: the compiled one (native.ts), or /bin/sh reading the
  * script, also when the compiled one cannot be executed (built for another machine, say).
  */
-function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv, native = nativeSupervisor(opts.env)): Promise<DetachedStart> {
+function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv, shell = false): Promise<DetachedStart> {
+  const native = shell ? undefined : nativeSupervisor(opts.env);
   return new Promise((resolve, reject) => {
     const sup = spawn(native ?? '/bin/sh', ['-s', opts.runId], {
       argv0: SUPERVISOR_ARGV0,
@@ -317,15 +318,20 @@ function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv, native
       detached: true,
       stdio: [native ? 'ignore' : 'pipe', opts.logFd, opts.logFd, 'pipe'],
     });
+    // nothing started (no pid): a compiled supervisor that could not be executed is given up
+    // for the shell, once
+    sup.once('error', (err) => {
+      if (native && sup.pid === undefined) {
+        distrustNativeSupervisor();
+        void spawnSupervisor(opts, env, true).then(resolve, reject);
+      } else reject(err);
+    });
+    if (sup.pid === undefined) return;
     let out = '';
     const pipe = sup.stdio[3] as NodeJS.ReadableStream;
     pipe.setEncoding('utf8');
     pipe.on('data', (d: string) => (out += d));
-    sup.once('error', (err) => {
-      if (native && sup.pid === undefined) void spawnSupervisor(opts, env, undefined).then(resolve, reject);
-      else reject(err);
-    });
-    if (sup.pid !== undefined) opts.onSupervisor?.(sup.pid);
+    opts.onSupervisor?.(sup.pid);
     // the whole script fits the pipe's buffer: it stays readable after we close or die
     sup.stdin?.on('error', () => {});
     sup.stdin?.end(SUPERVISOR_SCRIPT);
