@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
-import { alive, BIN, cleanEnv, parseJson, runCli, type RunResult, useTempState, waitFor } from '../helpers.js';
+import { alive, BIN, cleanEnv, dbGet, parseJson, runCli, type RunResult, useTempState, waitFor } from '../helpers.js';
 
 const t = useTempState();
 let cfg: string;
@@ -166,6 +166,27 @@ describe('spawn --each', () => {
     expect(runs().map((x) => x.mode)).toEqual(Array(8).fill('batch'));
     const after = await cli(['spawn', '--name', 'after', '--', 'true']);
     expect(after.code, after.stderr).toBe(0);
+  });
+
+  it('a line of plain words runs as that program, with no shell between; a shell line, or a program PATH lacks, through /bin/sh', async () => {
+    const go = join(t.dir, 'go');
+    const lines = [`sleep 30`, `sh -c 'while [ ! -e ${go} ]; do sleep 0.05; done'`, 'agentctl-no-such-program-here --x'];
+    const batch = startBatch(['--each', '-', '--group', 'g', '--max', '3'], `${lines.join('\n')}\n`);
+    const live = await waitFor(() => whenRunning(2), 20_000, { what: 'two jobs running' });
+    adoptJobs();
+    // what each run was started as, as recorded
+    const started = runs('ended_at IS NULL').map((r) => dbGet<{ command: string }>(t.sd, 'SELECT command FROM runs WHERE pid = ?', r.pid)!.command);
+    expect(started.map((c) => JSON.parse(c) as string[]).sort()).toEqual([
+      ['/bin/sh', '-c', lines[1]],
+      ['sleep', '30'],
+    ]);
+    const plain = live.find((r) => readFileSync(`/proc/${r.pid}/cmdline`, 'utf8') === 'sleep\x0030\x00')!;
+    process.kill(plain.pid!, 'SIGTERM');
+    writeFileSync(go, '');
+    const r = await batch.result;
+    expect(r.code).toBe(1);
+    // the shell's own words for a program it cannot find, in the job's output
+    expect(r.stdout + r.stderr).toMatch(/agentctl-no-such-program-here: not found/);
   });
 
   it('-0 reads NUL-separated commands from stdin: a command may hold a newline', async () => {

@@ -14,6 +14,7 @@ import type { SpawnDeps, SpawnRequest } from '../deps.js';
 import type { LimitMechanism } from '../launch.js';
 import { leaveQueue } from '../record.js';
 import { type HostSample, pollDelay, sampleHost } from '../wait.js';
+import { jobArgv } from './argv.js';
 import type { Joblog } from './joblog.js';
 import { type JobEnd, type LiveJob, flushOutput, startJob, stopJob } from './job.js';
 import type { JobLine } from './input.js';
@@ -57,6 +58,8 @@ export interface JobResult {
   last: JobEnd | undefined;
   message: string | undefined;
   notBefore: number;
+  /** what it runs as (argv.ts), settled at its first attempt */
+  argv?: string[] | undefined;
 }
 
 export interface BatchRun {
@@ -140,7 +143,8 @@ export class Batch {
     if (now - this.lastStart < delay) return delay - (now - this.lastStart);
     const job = this.pending.find((j) => j.notBefore <= now);
     if (!job) return Math.min(LONGEST_PAUSE_MS, Math.max(5, Math.min(...this.pending.map((j) => j.notBefore)) - now));
-    const req: SpawnRequest = { ...this.req.base, name: job.name, command: ['/bin/sh', '-c', job.command] };
+    job.argv ??= jobArgv(job.command, this.deps.env.PATH);
+    const req: SpawnRequest = { ...this.req.base, name: job.name, command: job.argv };
     const a = attempt(deps, {
       req,
       throttle: this.host.throttle,
@@ -185,7 +189,7 @@ export class Batch {
       name: job.name,
       group: base.group,
       command: job.command,
-      argv: [...this.req.argvPrefix, '/bin/sh', '-c', job.command],
+      argv: [...this.req.argvPrefix, ...(job.argv ?? jobArgv(job.command, this.deps.env.PATH))],
       cwd: base.cwd,
       runId,
       timeoutMs: base.timeoutMs,
