@@ -7,12 +7,12 @@
 import Database from 'better-sqlite3';
 import { reusePrepared } from './prepared.js';
 import { chmodSync, existsSync, lstatSync, readlinkSync, type Stats } from 'node:fs';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { EXIT, StateError } from './errors.js';
 import { createPrivateFile, ensurePrivateDir, trustFix, untrusted } from './fsutil.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { dependencyFile } from './modules.js';
 
 type Db = Database.Database;
 
@@ -30,7 +30,7 @@ let addonPath: string | null | undefined;
 export function nativeBinding(): string | null {
   if (addonPath !== undefined) return addonPath;
   try {
-    const pkg = createRequire(import.meta.url).resolve('better-sqlite3/package.json');
+    const pkg = dependencyFile('better-sqlite3', 'package.json', 'better-sqlite3/package.json');
     const p = join(dirname(pkg), 'build', 'Release', 'better_sqlite3.node');
     addonPath = existsSync(p) ? p : null;
   } catch {

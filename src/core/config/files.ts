@@ -3,7 +3,6 @@
  * parsing one, and checking its structure and values. Errors name the file, the line and the key.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../errors.js';
@@ -16,6 +15,7 @@ import { configFail, type FileLayer } from './locate.js';
 
 export { configFail, locateKey } from './locate.js';
 import type { AgentSpec, HookSpec, IgnoredConfig, LoadOptions, ServiceSpec, SourceKind } from './types.js';
+import { requireDependency } from '../modules.js';
 
 /** The warning printed for an ignored file (on stderr, unless --quiet). */
 export const ignoredWarning = (i: IgnoredConfig) => `agentctl: ignoring config file ${i.path}: ${i.reason}; or name it with --config to use it anyway`;
@@ -73,7 +73,7 @@ export function readLayer(kind: SourceKind, path: string, required: boolean, via
     throw new ConfigError(`config file ${path} cannot be read: ${(err as Error).message}`, { file: path });
   }
   // The parser loads only when there is a file to parse: most runs have none.
-  const toml = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
+  const toml = requireDependency<typeof import('smol-toml')>('smol-toml', 'dist/index.cjs', 'smol-toml');
   let data: Record<string, unknown>;
   try {
     data = toml.parse(text);
