@@ -170,9 +170,18 @@ describe('spawn --each', () => {
 
   it('a line of plain words runs as that program, with no shell between; a shell line, or a program PATH lacks, through /bin/sh', async () => {
     const go = join(t.dir, 'go');
-    const lines = [`sleep 30`, `sh -c 'while [ ! -e ${go} ]; do sleep 0.05; done'`, 'agentctl-no-such-program-here --x'];
+    // exec: the job's own PID is the loop's, ended by PID should the test fail before `go`
+    const lines = [`sleep 30`, `exec sh -c 'while [ ! -e ${go} ]; do sleep 0.05; done'`, 'agentctl-no-such-program-here --x'];
     const batch = startBatch(['--each', '-', '--group', 'g', '--max', '3'], `${lines.join('\n')}\n`);
-    const live = await waitFor(() => whenRunning(2), 20_000, { what: 'two jobs running' });
+    // the two that stay, both running (the third ends at once: its program is not found)
+    const live = await waitFor(
+      () => {
+        const l = liveRuns();
+        return l.length === 2 && l.every((r) => r.state === 'running' && r.pid !== null) ? l : undefined;
+      },
+      20_000,
+      { what: 'two jobs running' },
+    );
     adoptJobs();
     // what each run was started as, as recorded
     const started = runs('ended_at IS NULL').map((r) => dbGet<{ command: string }>(t.sd, 'SELECT command FROM runs WHERE pid = ?', r.pid)!.command);
