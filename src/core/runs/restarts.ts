@@ -47,8 +47,8 @@ export function abandonedRestarts(state: State, deps: Pick<RegistryDeps, 'lookup
 /**
  * `stop` (and `down`): end the restart policy of the waiting runs it selects, in one
  * transaction (an admission that has not yet claimed the restart then never will: record.ts),
- * then end each waiting supervisor's process group (the shell, its `sleep`, an ask in flight)
- * once the shell's identity is proved. Returns the runs whose restart it ended.
+ * then end each waiting supervisor's process group (the supervisor, the shell's `sleep`, an
+ * ask in flight) once the supervisor's identity is proved. Returns the runs whose restart it ended.
  */
 export function endWaitingRestarts(state: State, wanted: (r: RunRow) => boolean, command: string, lookup: RegistryDeps['lookup']): RunRow[] {
   const ended = state.write(() => {
