@@ -35,9 +35,10 @@ describe('jobArgv: which batch lines skip the shell', () => {
       expect(jobArgv(line, PATH), line).toEqual(['/bin/sh', '-c', line]);
   });
 
-  it('a PATH with an empty or relative entry leaves every line to the shell', () => {
+  it('no PATH, or one with an empty or relative entry, leaves every line to the shell', () => {
     expect(jobArgv('sleep 1', `${PATH}:`)).toEqual(['/bin/sh', '-c', 'sleep 1']);
     expect(jobArgv('sleep 1', `bin:${PATH}`)).toEqual(['/bin/sh', '-c', 'sleep 1']);
     expect(jobArgv('sleep 1', '/nonexistent')).toEqual(['/bin/sh', '-c', 'sleep 1']);
+    expect(jobArgv('sleep 1', undefined)).toEqual(['/bin/sh', '-c', 'sleep 1']);
   });
 });

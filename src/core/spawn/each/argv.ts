@@ -23,8 +23,10 @@ const SHELL_WORDS = new Set(
 /** Where PATH finds `word` as an executable file, or undefined. */
 function onPath(word: string, path: string | undefined): string | undefined {
   if (word.includes('/')) return undefined; // a path: the shell's own rules (and its message) apply
-  const dirs = (path ?? '/usr/local/bin:/usr/bin:/bin').split(':');
-  // an empty or relative entry is searched in the job's folder: leave those lines to the shell
+  // no PATH: the shell's default list is not Node's; an empty or relative entry is searched
+  // in the job's folder: leave those lines to the shell
+  if (path === undefined) return undefined;
+  const dirs = path.split(':');
   if (dirs.some((d) => !d.startsWith('/'))) return undefined;
   for (const dir of dirs) {
     const file = join(dir, word);
