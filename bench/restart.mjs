@@ -91,7 +91,7 @@ try {
   const max = (/** @type {keyof (typeof sups)[number]} */ k) => Math.max(...sups.map((s) => Number(s[k])));
   const result = {
     runs: N,
-    supervisor: sups.length ? comm(sups[0].supervisor) : '',
+    supervisor: sups[0] ? comm(sups[0].supervisor) : '',
     goal_rss_kb: 2048,
     sup_rss_kb_max: max('sup_rss_kb'),
     sup_pss_kb_max: max('sup_pss_kb'),
