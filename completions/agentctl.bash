@@ -57,13 +57,13 @@ _agentctl() {
   case "$prev" in
     --state-dir|--worktree|--repo) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --config|--prometheus|--write|--each|--joblog) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --check) COMPREPLY=($(compgen -W "host.load host.cpu_idle host.memory host.pressure agents.count agents.throttle agents.duplicates agents.restart_loops runs.stale runs.spawn_loops runs.host_breaker runs.breakers runs.failure_rate ports.pool ports.double_listeners envs.expired envs.worktrees envs.half_created config.valid config.drift state.integrity state.disk" -- "$cur")); return ;;
+    --check) COMPREPLY=($(compgen -W "host.load host.cpu_idle host.memory host.pressure agents.count agents.throttle agents.duplicates agents.restart_loops runs.stale runs.spawn_loops runs.host_breaker runs.breakers runs.failure_rate ports.pool ports.double_listeners envs.expired envs.worktrees envs.half_created config.valid config.drift config.supervisor state.integrity state.disk" -- "$cur")); return ;;
     --keep) COMPREPLY=($(compgen -W "highest-version newest oldest" -- "$cur")); return ;;
     --max-level|--wait-level|--timeout|--name|--group|--priority|--max|--requires|--kill-grace|--memory-max|--cpu-time|--nice|--port|--env|--restart|--retries|--halt-on-failure|--since|--ports|--ttl|--branch|--owner-pid|--idle|--grace|--lines|-n|--match|--kind|--command|--limit) COMPREPLY=(); return ;;
   esac
   if [[ -n $varopt && $cur != -* ]]; then
     case "$varopt" in
-      --check) COMPREPLY=($(compgen -W "host.load host.cpu_idle host.memory host.pressure agents.count agents.throttle agents.duplicates agents.restart_loops runs.stale runs.spawn_loops runs.host_breaker runs.breakers runs.failure_rate ports.pool ports.double_listeners envs.expired envs.worktrees envs.half_created config.valid config.drift state.integrity state.disk" -- "$cur")); return ;;
+      --check) COMPREPLY=($(compgen -W "host.load host.cpu_idle host.memory host.pressure agents.count agents.throttle agents.duplicates agents.restart_loops runs.stale runs.spawn_loops runs.host_breaker runs.breakers runs.failure_rate ports.pool ports.double_listeners envs.expired envs.worktrees envs.half_created config.valid config.drift config.supervisor state.integrity state.disk" -- "$cur")); return ;;
     esac
   fi
   case "$cmd" in

@@ -93,7 +93,7 @@ async function gather(ctx: Ctx): Promise<Gathered> {
   if (state) {
     report = await measure({ now: ctx.now, sleep: ctx.sleep, env: ctx.env, sampler: ctx.sampler, listProcesses: async () => procs }, effective.config, state, 'doctor');
   }
-  const facts: Facts = { now: ctx.now(), config: effective, configError, state, stateError, stateDir: ctx.stateDir().dir, report, procs };
+  const facts: Facts = { now: ctx.now(), config: effective, configError, state, stateError, stateDir: ctx.stateDir().dir, report, procs, env: ctx.env };
   const fleet: FleetSeen = {};
   return { facts, list: [...checkTable(effective.config.doctor), ...serviceChecks(facts), ...agentChecks(facts), ...fleetChecks(facts, fleet)], fleet };
 }

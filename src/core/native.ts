@@ -24,6 +24,20 @@ const MACHINE: Readonly<Record<string, number>> = { x64: 62, arm64: 183, ia32: 3
 
 let found: string | null | undefined;
 
+/** Which supervisor detached runs get here, and why (doctor's config.supervisor). */
+export function supervisorInUse(env: NodeJS.ProcessEnv, path = NATIVE_SUPERVISOR): { compiled: boolean; value: string } {
+  if (env.AGENTCTL_SUPERVISOR === 'sh') return { compiled: false, value: '/bin/sh script (AGENTCTL_SUPERVISOR=sh)' };
+  if (nativeSupervisor(env, path)) return { compiled: true, value: `compiled: ${path}` };
+  let why: string;
+  try {
+    lstatSync(path);
+    why = 'not used: not a plain executable file of root or yours in such a folder, or not built for this machine';
+  } catch {
+    why = 'not built (no C compiler when agentctl was installed; npm run build builds it)';
+  }
+  return { compiled: false, value: `/bin/sh script: ${path} ${why}` };
+}
+
 /** The compiled supervisor's path, or undefined when the shell script is to run (see above). */
 export function nativeSupervisor(env: NodeJS.ProcessEnv, path = NATIVE_SUPERVISOR): string | undefined {
   if (env.AGENTCTL_SUPERVISOR === 'sh') return undefined;

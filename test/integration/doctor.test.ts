@@ -267,6 +267,15 @@ time.sleep(60)`,
     expect(text).toMatch(/^agentctl_doctor_check_status\{id="envs\.expired",group="ports"\} 1$/m);
   });
 
+  it('config.supervisor names the supervisor detached runs get: the compiled one, or the shell and why', async () => {
+    const get = async (more: Record<string, string> = {}) => {
+      const r = await runCli(['--state-dir', t.sd, 'doctor', '--json', '--check', 'config.supervisor'], { env: { ...env(), ...more }, cwd: t.dir });
+      return check(parseJson<Doc>(r.stdout), 'config.supervisor');
+    };
+    expect(await get()).toMatchObject({ status: 'ok', value: `compiled: ${join(ROOT, 'dist', 'agentctl-supervise')}`, metric: 1 });
+    expect(await get({ AGENTCTL_SUPERVISOR: 'sh' })).toMatchObject({ status: 'ok', value: '/bin/sh script (AGENTCTL_SUPERVISOR=sh)', metric: 0 });
+  });
+
   it('runs on a fresh machine with no config and no state, and --check names what is unknown', async () => {
     const r = await runCli(['--state-dir', join(t.dir, 'fresh'), 'doctor', '--json'], { env: env(), cwd: t.dir });
     const d = parseJson<Doc>(r.stdout);
@@ -291,6 +300,7 @@ time.sleep(60)`,
       'envs.half_created',
       'config.valid',
       'config.drift',
+      'config.supervisor',
       'state.integrity',
       'state.disk',
     ]);
@@ -307,6 +317,7 @@ time.sleep(60)`,
       'envs.half_created',
       'config.valid',
       'config.drift',
+      'config.supervisor',
       'state.integrity',
     ];
     expect(fresh.map((id) => [id, check(d, id).status])).toEqual(fresh.map((id) => [id, 'ok']));

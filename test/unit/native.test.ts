@@ -2,7 +2,7 @@ import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nativeSupervisor } from '../../src/core/native.js';
+import { nativeSupervisor, supervisorInUse } from '../../src/core/native.js';
 
 describe('nativeSupervisor: which supervisor program is trusted', () => {
   let dir = '';
@@ -47,6 +47,14 @@ describe('nativeSupervisor: which supervisor program is trusted', () => {
     elf.writeUInt16LE(elf.readUInt16LE(18) === 62 ? 183 : 62, 18); // x86-64 <-> aarch64
     writeFileSync(bin, elf);
     expect(nativeSupervisor({}, bin)).toBeUndefined();
+  });
+
+  it("says which is in use, and why not the compiled one (doctor's config.supervisor)", () => {
+    expect(supervisorInUse({}, bin)).toEqual({ compiled: true, value: `compiled: ${bin}` });
+    expect(supervisorInUse({ AGENTCTL_SUPERVISOR: 'sh' }, bin)).toEqual({ compiled: false, value: '/bin/sh script (AGENTCTL_SUPERVISOR=sh)' });
+    expect(supervisorInUse({}, join(dir, 'missing')).value).toMatch(/^\/bin\/sh script: .*missing not built \(no C compiler/);
+    chmodSync(bin, 0o666);
+    expect(supervisorInUse({}, bin).value).toMatch(/not used: not a plain executable file/);
   });
 
   it.runIf(process.getuid?.() === 0)('as root, not a file another user owns', () => {

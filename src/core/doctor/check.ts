@@ -33,6 +33,8 @@ export interface Facts {
   readonly stateDir: string;
   readonly report: ThrottleReport | undefined;
   readonly procs: readonly ProcDetail[];
+  /** agentctl's environment (AGENTCTL_SUPERVISOR) */
+  readonly env: NodeJS.ProcessEnv;
 }
 
 export interface Check {
