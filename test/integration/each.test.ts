@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
@@ -196,6 +196,35 @@ describe('spawn --each', () => {
     expect(r.code).toBe(1);
     // the shell's own words for a program it cannot find, in the job's output
     expect(r.stdout + r.stderr).toMatch(/agentctl-no-such-program-here: not found/);
+  });
+
+  it('a program that cannot be executed (busy being written) fails its job, 126 and why, and the batch goes on; PWD is the folder', async () => {
+    const bin = join(t.dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'busy'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const writer = openSync(join(bin, 'busy'), 'r+'); // held open for writing: execve says ETXTBSY
+    try {
+      const r = await runCli(['--state-dir', t.sd, 'spawn', '--each', file('jobs', 'busy\nenv\n'), '--joblog', join(t.dir, 'jl')], {
+        env: { ...env(), PATH: `${bin}:${process.env.PATH}`, PWD: '/' },
+        cwd: t.dir,
+        timeoutMs: 60_000,
+      });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout + r.stderr).toContain('agentctl: could not start busy: ETXTBSY');
+      const rows = readFileSync(join(t.dir, 'jl'), 'utf8')
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split('\t'));
+      expect(rows.map((c) => [c[8], c[6]]).sort()).toEqual([
+        ['busy', '126'],
+        ['env', '0'],
+      ]);
+      // started directly, as /bin/sh would have: PWD names the job's folder, not the caller's
+      expect(r.stdout.split('\n')).toContain(`PWD=${t.dir}`);
+    } finally {
+      closeSync(writer);
+    }
   });
 
   it('-0 reads NUL-separated commands from stdin: a command may hold a newline', async () => {

@@ -6,19 +6,44 @@
  * of CPU here, on every job's path to its first instruction); anything else, a shell word
  * (builtins and reserved words: `cd`, `exit`, `.`, `pwd`...) or a program PATH does not have,
  * runs as `/bin/sh -c LINE`, so the shell says "not found" exactly as it would.
+ * What still differs from the shell: it would reset IFS, OPTIND and PPID and drop variables
+ * whose names are not shell names before the exec; the job's PWD is set as it would set it
+ * (job.ts).
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { forThisMachine } from '../../native.js';
 
 const PLAIN = /^[A-Za-z0-9_./-]+(?: +[A-Za-z0-9_./-]+)*$/;
 
-/** dash's and POSIX's builtins and reserved words: a line starting with one needs the shell. */
+/**
+ * Builtins and reserved words of dash, POSIX and bash (where /bin/sh is bash): a line starting
+ * with one needs the shell. A superset costs nothing: those lines just keep the shell.
+ */
 const SHELL_WORDS = new Set(
   (
-    '. : [ alias bg break cd command continue echo eval exec exit export false fg getopts hash jobs kill local printf pwd read ' +
-    'readonly return set shift test times trap true type ulimit umask unalias unset wait case do done elif else esac fi for if in then until while'
+    '. : [ [[ ]] alias bg bind break builtin caller cd chdir command compgen complete continue declare dirs disown echo enable eval exec exit export ' +
+    'false fc fg getopts hash help history jobs kill let local logout mapfile popd printf pushd pwd read readarray readonly return select set shift ' +
+    'shopt source suspend test time times trap true type typeset ulimit umask unalias unset wait case do done elif else esac fi for function if in ' +
+    'then until while coproc'
   ).split(' '),
 );
+
+/** A program the kernel runs as itself: a `#!` script, or an ELF program for this machine (a foreign one would be handed to /bin/sh by execvp, and run as a script). */
+function runsAsItself(file: string): boolean {
+  try {
+    const fd = openSync(file, 'r');
+    const head = Buffer.alloc(2);
+    try {
+      if (readSync(fd, head, 0, 2, 0) !== 2) return false;
+    } finally {
+      closeSync(fd);
+    }
+    return head.toString('latin1') === '#!' || forThisMachine(file);
+  } catch {
+    return false;
+  }
+}
 
 /** Where PATH finds `word` as an executable file, or undefined. */
 function onPath(word: string, path: string | undefined): string | undefined {
@@ -33,7 +58,9 @@ function onPath(word: string, path: string | undefined): string | undefined {
     try {
       if (!statSync(file).isFile()) continue;
       accessSync(file, constants.X_OK);
-      return file;
+      // the first executable match is what the shell runs too: only one that runs as itself
+      // is started directly
+      return runsAsItself(file) ? file : undefined;
     } catch {
       // not here
     }
@@ -43,7 +70,8 @@ function onPath(word: string, path: string | undefined): string | undefined {
 
 /** `line` as the argv to start: its words when that is what /bin/sh would run, else `/bin/sh -c LINE`. */
 export function jobArgv(line: string, path: string | undefined): string[] {
-  const trimmed = line.trim();
+  // blanks as the shell splits on them (String.trim would also take a BOM, NBSP, \f, \v)
+  const trimmed = line.replace(/^[ \t]+|[ \t]+$/g, '');
   if (PLAIN.test(trimmed)) {
     const words = trimmed.split(/ +/);
     if (!SHELL_WORDS.has(words[0]!) && onPath(words[0]!, path) !== undefined) return words;

@@ -5,7 +5,7 @@
  * (GNU parallel's default grouping). Its end is recorded through finishRun like any run's.
  */
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { removeFile } from '../../fsutil.js';
 import { join } from 'node:path';
 import { getIdentity, type ProcessIdentity } from '../../identity.js';
@@ -59,19 +59,33 @@ export function startJob(deps: SpawnDeps, dir: string, j: JobStart, ended: (e: J
   const files = outFiles(dir, j);
   const fdOut = openSync(files.out, 'wx', 0o600);
   const fdErr = openSync(files.err, 'wx', 0o600);
-  let child: ChildProcess;
+  let child: ChildProcess | undefined;
+  let thrown: Error | undefined;
   try {
-    const env = { ...deps.env, AGENTCTL_RUN_ID: j.runId, AGENTCTL_NAME: j.name };
+    // PWD as /bin/sh would export it: the caller's when it names the job's folder, else the folder
+    const env = { ...deps.env, PWD: sameDir(deps.env.PWD, j.cwd) ? deps.env.PWD : j.cwd, AGENTCTL_RUN_ID: j.runId, AGENTCTL_NAME: j.name };
     child = spawnChild(j.argv[0]!, j.argv.slice(1), { cwd: j.cwd, env, stdio: ['ignore', fdOut, fdErr], detached: true });
+  } catch (err) {
+    // some exec failures (ETXTBSY, ELOOP, ENAMETOOLONG...) are thrown rather than emitted
+    thrown = err as Error;
   } finally {
     closeSync(fdOut);
     closeSync(fdErr);
   }
   const startedAt = deps.now();
-  const pid = child.pid;
+  const pid = child?.pid;
   if (pid === undefined) {
-    // not started (a cwd gone, a limit tool missing): the spawner's failure, recorded as exit 127
-    child.once('error', (err) => ended(record(deps, j, 0, startedAt, 127, null, `could not start: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
+    // not started (a program gone or busy, a cwd gone, a limit tool missing): the spawner's
+    // failure, 126 when the program is there but cannot run, else 127, as the shell says it;
+    // the reason goes to the job's stderr. Recorded after the caller has filed the attempt.
+    const notStarted = (err: Error) => {
+      const code = (err as NodeJS.ErrnoException).code ?? err.message;
+      const status = code === 'ENOENT' ? 127 : 126;
+      appendLine(files.err, `agentctl: could not start ${j.argv[0]}: ${code}`);
+      ended(record(deps, j, 0, startedAt, status, null, `could not start: ${code}`));
+    };
+    if (thrown) setImmediate(() => notStarted(thrown));
+    else child!.once('error', notStarted);
     return undefined;
   }
   const id = getIdentity(pid);
@@ -90,12 +104,38 @@ export function startJob(deps: SpawnDeps, dir: string, j: JobStart, ended: (e: J
   };
   setImmediate(recordRunning);
   const timer = j.timeoutMs !== undefined ? setTimeout(() => void stopJob(deps, j.runId, j.killGraceMs, { timedOut: true, why: `ran past --timeout ${j.timeoutMs}ms` }), j.timeoutMs) : undefined;
-  child.once('exit', (code, sig) => {
+  child!.once('exit', (code, sig) => {
     if (timer) clearTimeout(timer);
     recordRunning(); // a job that ended before its bookkeeping ran: its PID is recorded first
     ended(record(deps, j, pid, startedAt, code, sig, 'exited in a batch (spawn --each)'));
   });
   return { runId: j.runId, pid, id, startedAt, timer, recordRunning };
+}
+
+/** Do two paths name one folder (same device and inode)? */
+function sameDir(a: string | undefined, b: string): boolean {
+  if (!a) return false;
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** A line at the end of a job's private output file (best effort). */
+function appendLine(path: string, line: string): void {
+  try {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+    try {
+      writeSync(fd, `${line}\n`);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* the job's output is gone: the recorded failure still says why */
+  }
 }
 
 /** Record an attempt's end (unless a stopper recorded it first) and read back how it is recorded. */
