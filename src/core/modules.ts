@@ -1,7 +1,8 @@
 /**
  * Files of agentctl's own dependencies, found without Node's package resolution where they are
  * where a checkout or an unhoisted install puts them: `<agentctl>/node_modules/<pkg>/<file>`,
- * the first place that resolution would look. Resolving a package (its "exports" map, the
+ * where resolution finds them too (it looks in dist/'s own node_modules folders first, which
+ * agentctl never has). Resolving a package (its "exports" map, the
  * folders up the tree) costs 1-5 ms a time, on the path of every command that reads a config
  * file or opens the state. Elsewhere (a hoisted install) the usual resolution answers.
  * This module sits one folder under dist/, as the bundle's entry (dist/cli/main.js) does, so

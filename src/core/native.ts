@@ -27,15 +27,9 @@ let found: string | null | undefined;
 /** Which supervisor detached runs get here, and why (doctor's config.supervisor). */
 export function supervisorInUse(env: NodeJS.ProcessEnv, path = NATIVE_SUPERVISOR): { compiled: boolean; value: string } {
   if (env.AGENTCTL_SUPERVISOR === 'sh') return { compiled: false, value: '/bin/sh script (AGENTCTL_SUPERVISOR=sh)' };
-  if (nativeSupervisor(env, path)) return { compiled: true, value: `compiled: ${path}` };
-  let why: string;
-  try {
-    lstatSync(path);
-    why = 'not used: not a plain executable file of root or yours in such a folder, or not built for this machine';
-  } catch {
-    why = 'not built (no C compiler when agentctl was installed; npm run build builds it)';
-  }
-  return { compiled: false, value: `/bin/sh script: ${path} ${why}` };
+  const why = whyNotTrusted(path);
+  if (why === undefined && nativeSupervisor(env, path)) return { compiled: true, value: `compiled: ${path}` };
+  return { compiled: false, value: `/bin/sh script: ${path} ${why ?? 'could not be started here'}` };
 }
 
 /** The compiled supervisor's path, or undefined when the shell script is to run (see above). */
@@ -53,20 +47,26 @@ export function distrustNativeSupervisor(): void {
 
 const ours = (uid: number) => uid === 0 || uid === process.geteuid?.();
 
-function trusted(path: string): boolean {
+const trusted = (path: string): boolean => whyNotTrusted(path) === undefined;
+
+/** Why the file at `path` is not used as the supervisor, or undefined when it is fit to be. */
+function whyNotTrusted(path: string): string | undefined {
   try {
-    const st = lstatSync(path);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return 'is not there (built by npm ci or npm run build in a checkout, where a C compiler is found; package installs do not carry it)';
+    if (!st.isFile()) return 'is not a plain file';
+    if ((st.mode & 0o100) === 0) return 'is not executable';
+    if ((st.mode & 0o022) !== 0 || !ours(st.uid)) return 'can be changed by another user';
     const dir = lstatSync(dirname(path));
-    if (!st.isFile() || (st.mode & 0o022) !== 0 || (st.mode & 0o100) === 0 || !ours(st.uid)) return false;
-    if (!dir.isDirectory() || (dir.mode & 0o022) !== 0 || !ours(dir.uid)) return false;
-    return forThisMachine(path);
-  } catch {
-    return false;
+    if (!dir.isDirectory() || (dir.mode & 0o022) !== 0 || !ours(dir.uid)) return 'is in a folder another user can change';
+    return forThisMachine(path) ? undefined : 'is not a program for this machine';
+  } catch (err) {
+    return `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
 }
 
-/** An ELF executable of this machine's class, byte order and architecture. */
-function forThisMachine(path: string): boolean {
+/** An ELF executable of this machine's class, byte order and architecture (throws when it cannot be read). */
+export function forThisMachine(path: string): boolean {
   const want = MACHINE[process.arch];
   if (want === undefined || process.platform !== 'linux') return false;
   const head = Buffer.alloc(20);

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, dbAll, dbGet, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
@@ -164,17 +164,36 @@ describe('a compiled supervisor that passes the checks but cannot be executed', 
   };
   const env = () => cleanEnv({ AGENTCTL_DISABLE_THROTTLE: '1', AGENTCTL_SPAWN_COUNT_UNMANAGED: '0' });
 
+  const runWith = (bin: string, args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [bin, '--state-dir', t.sd, ...args], { cwd: t.dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      c.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('one busy being written (ETXTBSY, which Node throws rather than reports): the shell supervises', async () => {
+    const bin = copy();
+    const sup = join(t.dir, 'install', 'dist', 'agentctl-supervise');
+    copyFileSync(join(ROOT, 'dist', 'agentctl-supervise'), sup);
+    const writer = openSync(sup, 'r+');
+    try {
+      const r = await runWith(bin, ['spawn', '--json', '-d', '--name', 'busy', '--', 'sleep', '60']);
+      expect(r.code, r.stderr).toBe(0);
+      const out = parseJson<{ run_id: string; pid: number }>(r.stdout);
+      procs.adopt(out.pid);
+      expect(readlinkSync(`/proc/${row(out.run_id).sup_pid}/exe`)).toBe(realpathSync('/bin/sh'));
+      expect((await runWith(bin, ['stop', 'busy', '--grace', '2s'])).code).toBe(0);
+    } finally {
+      closeSync(writer);
+    }
+  });
+
   it('spawn -d and up fall back to the shell supervisor, once per start, and the runs run', async () => {
     const bin = copy();
-    const run = (args: string[]) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const c = spawn(process.execPath, [bin, '--state-dir', t.sd, ...args], { cwd: t.dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-        c.once('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    const run = (args: string[]) => runWith(bin, args);
     const one = await run(['spawn', '--json', '-d', '--name', 'solo', '--', 'sleep', '60']);
     expect(one.code, one.stderr).toBe(0);
     const solo = parseJson<{ run_id: string; pid: number }>(one.stdout);

@@ -52,9 +52,11 @@ describe('nativeSupervisor: which supervisor program is trusted', () => {
   it("says which is in use, and why not the compiled one (doctor's config.supervisor)", () => {
     expect(supervisorInUse({}, bin)).toEqual({ compiled: true, value: `compiled: ${bin}` });
     expect(supervisorInUse({ AGENTCTL_SUPERVISOR: 'sh' }, bin)).toEqual({ compiled: false, value: '/bin/sh script (AGENTCTL_SUPERVISOR=sh)' });
-    expect(supervisorInUse({}, join(dir, 'missing')).value).toMatch(/^\/bin\/sh script: .*missing not built \(no C compiler/);
-    chmodSync(bin, 0o666);
-    expect(supervisorInUse({}, bin).value).toMatch(/not used: not a plain executable file/);
+    expect(supervisorInUse({}, join(dir, 'missing')).value).toMatch(/^\/bin\/sh script: .*missing is not there \(built by npm ci/);
+    chmodSync(bin, 0o644);
+    expect(supervisorInUse({}, bin).value).toMatch(/ is not executable$/);
+    chmodSync(bin, 0o775);
+    expect(supervisorInUse({}, bin).value).toMatch(/ can be changed by another user$/);
   });
 
   it.runIf(process.getuid?.() === 0)('as root, not a file another user owns', () => {

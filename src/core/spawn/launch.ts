@@ -311,13 +311,22 @@ export function startDetached(opts: SupervisorOptions): Promise<DetachedStart> {
 function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv, shell = false): Promise<DetachedStart> {
   const native = shell ? undefined : nativeSupervisor(opts.env);
   return new Promise((resolve, reject) => {
-    const sup = spawn(native ?? '/bin/sh', ['-s', opts.runId], {
-      argv0: SUPERVISOR_ARGV0,
-      cwd: opts.cwd,
-      env,
-      detached: true,
-      stdio: [native ? 'ignore' : 'pipe', opts.logFd, opts.logFd, 'pipe'],
-    });
+    let sup: ReturnType<typeof spawn>;
+    try {
+      sup = spawn(native ?? '/bin/sh', ['-s', opts.runId], {
+        argv0: SUPERVISOR_ARGV0,
+        cwd: opts.cwd,
+        env,
+        detached: true,
+        stdio: [native ? 'ignore' : 'pipe', opts.logFd, opts.logFd, 'pipe'],
+      });
+    } catch (err) {
+      // some exec failures (ETXTBSY while a rebuild writes it) are thrown, not emitted
+      if (!native) throw err;
+      distrustNativeSupervisor();
+      spawnSupervisor(opts, env, true).then(resolve, reject);
+      return;
+    }
     // nothing started (no pid): a compiled supervisor that could not be executed is given up
     // for the shell, once
     sup.once('error', (err) => {
