@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach } from 'vitest';
+import type { RunRow } from '../src/core/runs/registry.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'agentctl');
@@ -264,6 +265,19 @@ export function dbAll<T>(stateDir: string, sql: string, ...params: unknown[]): T
   } finally {
     db.close();
   }
+}
+
+/** A run's row as stored. */
+export const runRow = (stateDir: string, id: string): RunRow => dbGet<RunRow>(stateDir, 'SELECT * FROM runs WHERE id = ?', id)!;
+
+/**
+ * Wait until a detached run's supervisor left its exit file (or the run was closed), let
+ * `reconcile` (a `ps`) record it, and return the recorded row.
+ */
+export async function recordedEnd(stateDir: string, runId: string, reconcile: () => Promise<unknown>, timeoutMs = 60_000): Promise<RunRow> {
+  await waitFor(() => existsSync(join(stateDir, 'runs', `${runId}.exit`)) || runRow(stateDir, runId).ended_at !== null, timeoutMs, { what: `${runId} ended` });
+  await reconcile();
+  return waitFor(() => (runRow(stateDir, runId).ended_at !== null ? runRow(stateDir, runId) : undefined), 10_000, { what: `${runId} recorded` });
 }
 
 /** Put a runs row (test/rows.ts runRow) into the state db at `stateDir`, as a spawner would have left it. */

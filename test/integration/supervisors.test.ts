@@ -10,22 +10,13 @@ import { once } from 'node:events';
 import { closeSync, copyFileSync, cpSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, dbAll, dbGet, parseJson, ROOT, runCli, useTempState, waitFor } from '../helpers.js';
+import { BIN, cleanEnv, dbAll, dbGet, parseJson, recordedEnd, ROOT, runCli, runRow, useTempState, waitFor } from '../helpers.js';
 
 const t = useTempState();
 const procs = t.procs;
 const NATIVE = join(ROOT, 'dist', 'agentctl-supervise');
 
-interface Row {
-  state: string;
-  exit_code: number | null;
-  signal: string | null;
-  failure: string | null;
-  cpu_ms: number | null;
-  ended_at: number | null;
-  sup_pid: number | null;
-}
-const row = (id: string) => dbGet<Row>(t.sd, 'SELECT state, exit_code, signal, failure, cpu_ms, ended_at, sup_pid FROM runs WHERE id = ?', id)!;
+const row = (id: string) => runRow(t.sd, id);
 /** /proc/PID/stat's fields after the command name: [state, ppid, pgrp, session, ...] */
 const statOf = (pid: number) => {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -49,11 +40,7 @@ describe.each([
     return out;
   }
 
-  async function ended(runId: string): Promise<Row> {
-    await waitFor(() => existsSync(join(t.sd, 'runs', `${runId}.exit`)) || row(runId).ended_at !== null, 30_000, { what: `${runId} ended` });
-    await cli(['ps', '--json']);
-    return waitFor(() => (row(runId).ended_at !== null ? row(runId) : undefined), 10_000, { what: `${runId} recorded` });
-  }
+  const ended = (runId: string) => recordedEnd(t.sd, runId, () => cli(['ps', '--json']), 30_000);
 
   it('is the one that runs, named agentctl-supervise -s RUN_ID; its child leads its own session and group', async () => {
     if (kind === 'compiled') expect(existsSync(NATIVE), `${NATIVE} was not built (no C compiler?)`).toBe(true);

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { State } from '../../src/core/state.js';
-import { cleanEnv, dbGet, parseJson, runCli, useTempState, waitFor } from '../helpers.js';
+import { cleanEnv, dbGet, parseJson, recordedEnd, runCli, runRow, useTempState, waitFor } from '../helpers.js';
 
 const t = useTempState();
 const procs = t.procs;
@@ -19,16 +19,7 @@ const cli = ([command, ...args]: string[]) => runCli([command!, '--state-dir', t
 /** Runs here wait on real CPU time on a shared host. */
 const SLOW = 120_000;
 
-interface Row {
-  state: string;
-  exit_code: number | null;
-  signal: string | null;
-  failure: string | null;
-  cpu_ms: number | null;
-  peak_rss_bytes: number | null;
-  ended_at: number | null;
-}
-const row = (id: string) => dbGet<Row>(t.sd, 'SELECT state, exit_code, signal, failure, cpu_ms, peak_rss_bytes, ended_at FROM runs WHERE id = ?', id)!;
+const row = (id: string) => runRow(t.sd, id);
 
 /** Start a detached run; its PID is ended after the test. */
 async function detached(args: string[]): Promise<{ run_id: string; pid: number }> {
@@ -40,11 +31,7 @@ async function detached(args: string[]): Promise<{ run_id: string; pid: number }
 }
 
 /** Wait until the run's supervisor left its exit file, then let `ps` record it. */
-async function ended(runId: string): Promise<Row> {
-  await waitFor(() => existsSync(join(t.sd, 'runs', `${runId}.exit`)) || row(runId).ended_at !== null, 60_000, { what: `${runId} ended` });
-  await cli(['ps', '--json']);
-  return waitFor(() => (row(runId).ended_at !== null ? row(runId) : undefined), 10_000, { what: `${runId} recorded` });
-}
+const ended = (runId: string) => recordedEnd(t.sd, runId, () => cli(['ps', '--json']));
 
 /** Burns `ms` of its own CPU time (user + system), says so in `said`, then exits 0 once `go` exists. */
 const burner = (ms: number, said: string, go: string) =>
