@@ -11,7 +11,7 @@
  * fail, and lose the run. This module sits one folder under dist/, as the bundle's entry
  * (dist/cli/main.js) does, so `../agentctl-supervise` names the same file from either.
  */
-import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,23 +59,27 @@ function whyNotTrusted(path: string): string | undefined {
     if ((st.mode & 0o022) !== 0 || !ours(st.uid)) return 'can be changed by another user';
     const dir = lstatSync(dirname(path));
     if (!dir.isDirectory() || (dir.mode & 0o022) !== 0 || !ours(dir.uid)) return 'is in a folder another user can change';
-    return forThisMachine(path) ? undefined : 'is not a program for this machine';
+    return elfForThisMachine(fileHead(path, 20)) ? undefined : 'is not a program for this machine';
   } catch (err) {
     return `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
 }
 
-/** An ELF executable of this machine's class, byte order and architecture (throws when it cannot be read). */
-export function forThisMachine(path: string): boolean {
-  const want = MACHINE[process.arch];
-  if (want === undefined || process.platform !== 'linux') return false;
-  const head = Buffer.alloc(20);
-  const fd = openSync(path, 'r');
+/** The first bytes of a file, up to `n` (a FIFO or device planted there never blocks the read). */
+export function fileHead(path: string, n: number): Buffer {
+  const head = Buffer.alloc(n);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    if (readSync(fd, head, 0, 20, 0) !== 20) return false;
+    return head.subarray(0, readSync(fd, head, 0, n, 0));
   } finally {
     closeSync(fd);
   }
+}
+
+/** Does a file starting with `head` (20 bytes or more) hold an ELF executable of this machine's class, byte order and architecture? */
+export function elfForThisMachine(head: Buffer): boolean {
+  const want = MACHINE[process.arch];
+  if (want === undefined || process.platform !== 'linux' || head.length < 20) return false;
   if (head.readUInt32BE(0) !== 0x7f454c46) return false;
   const bits64 = ['x64', 'arm64', 'riscv64', 'ppc64', 's390x', 'loong64'].includes(process.arch);
   if (head[4] !== (bits64 ? 2 : 1)) return false;

@@ -311,6 +311,11 @@ export function startDetached(opts: SupervisorOptions): Promise<DetachedStart> {
 function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv, shell = false): Promise<DetachedStart> {
   const native = shell ? undefined : nativeSupervisor(opts.env);
   return new Promise((resolve, reject) => {
+    // a compiled supervisor that could not be executed is given up for the shell, once
+    const toShell = () => {
+      distrustNativeSupervisor();
+      spawnSupervisor(opts, env, true).then(resolve, reject);
+    };
     let sup: ReturnType<typeof spawn>;
     try {
       sup = spawn(native ?? '/bin/sh', ['-s', opts.runId], {
@@ -323,18 +328,11 @@ function spawnSupervisor(opts: SupervisorOptions, env: NodeJS.ProcessEnv, shell 
     } catch (err) {
       // some exec failures (ETXTBSY while a rebuild writes it) are thrown, not emitted
       if (!native) throw err;
-      distrustNativeSupervisor();
-      spawnSupervisor(opts, env, true).then(resolve, reject);
+      toShell();
       return;
     }
-    // nothing started (no pid): a compiled supervisor that could not be executed is given up
-    // for the shell, once
-    sup.once('error', (err) => {
-      if (native && sup.pid === undefined) {
-        distrustNativeSupervisor();
-        void spawnSupervisor(opts, env, true).then(resolve, reject);
-      } else reject(err);
-    });
+    // nothing started (no pid)
+    sup.once('error', (err) => (native && sup.pid === undefined ? toShell() : reject(err)));
     if (sup.pid === undefined) return;
     let out = '';
     const pipe = sup.stdio[3] as NodeJS.ReadableStream;

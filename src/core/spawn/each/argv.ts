@@ -10,9 +10,9 @@
  * whose names are not shell names before the exec; the job's PWD is set as it would set it
  * (job.ts).
  */
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { forThisMachine } from '../../native.js';
+import { elfForThisMachine, fileHead } from '../../native.js';
 
 const PLAIN = /^[A-Za-z0-9_./-]+(?: +[A-Za-z0-9_./-]+)*$/;
 
@@ -32,14 +32,8 @@ const SHELL_WORDS = new Set(
 /** A program the kernel runs as itself: a `#!` script, or an ELF program for this machine (a foreign one would be handed to /bin/sh by execvp, and run as a script). */
 function runsAsItself(file: string): boolean {
   try {
-    const fd = openSync(file, 'r');
-    const head = Buffer.alloc(2);
-    try {
-      if (readSync(fd, head, 0, 2, 0) !== 2) return false;
-    } finally {
-      closeSync(fd);
-    }
-    return head.toString('latin1') === '#!' || forThisMachine(file);
+    const head = fileHead(file, 20);
+    return head.subarray(0, 2).toString('latin1') === '#!' || elfForThisMachine(head);
   } catch {
     return false;
   }

@@ -143,8 +143,8 @@ export class Batch {
     if (now - this.lastStart < delay) return delay - (now - this.lastStart);
     const job = this.pending.find((j) => j.notBefore <= now);
     if (!job) return Math.min(LONGEST_PAUSE_MS, Math.max(5, Math.min(...this.pending.map((j) => j.notBefore)) - now));
-    job.argv ??= jobArgv(job.command, this.deps.env.PATH);
-    const req: SpawnRequest = { ...this.req.base, name: job.name, command: job.argv };
+    const argv = (job.argv ??= jobArgv(job.command, this.deps.env.PATH));
+    const req: SpawnRequest = { ...this.req.base, name: job.name, command: argv };
     const a = attempt(deps, {
       req,
       throttle: this.host.throttle,
@@ -159,7 +159,7 @@ export class Batch {
     const d = a.decision;
     this.queueId = d.admit ? undefined : a.queueId;
     if (d.admit) {
-      this.launch(job, a.runId!);
+      this.launch(job, a.runId!, argv);
       return 0;
     }
     if (d.reason === 'no_slot') return pollDelay(a.ahead, d.slot?.limit, Math.random, this.bell?.watching === true);
@@ -177,7 +177,7 @@ export class Batch {
     return 0;
   }
 
-  private launch(job: JobResult, runId: string): void {
+  private launch(job: JobResult, runId: string, argv: readonly string[]): void {
     const { base } = this.req;
     this.pending = this.pending.filter((j) => j !== job);
     job.attempts++;
@@ -189,7 +189,7 @@ export class Batch {
       name: job.name,
       group: base.group,
       command: job.command,
-      argv: [...this.req.argvPrefix, ...(job.argv ?? jobArgv(job.command, this.deps.env.PATH))],
+      argv: [...this.req.argvPrefix, ...argv],
       cwd: base.cwd,
       runId,
       timeoutMs: base.timeoutMs,
