@@ -34,9 +34,10 @@ export interface DetachedStart {
 
 /**
  * The forker, run as `perl -e FORKER <agentctl's pid> <setsid syscall number> <supervisor
- * program>`. Its first message is the supervisor script (empty for the compiled supervisor); each next one a request: run id, folder, agentctl's fd of
- * the log, the log's dev:ino, then the environment as K=V, NUL-separated. Each message is its
- * byte length on a line, then the bytes.
+ * program>`. Its first message is the supervisor script (empty for the compiled supervisor);
+ * each next one a request: run id, folder, agentctl's fd of the log, the log's dev:ino, then
+ * the environment as K=V, NUL-separated. Each message is its byte length on a line, then the
+ * bytes.
  * - Fds: it starts with 0 (requests), 1 (the report pipe) and 2 (errors, to agentctl) only,
  *   so a request's pipe and log take 3, 4 and 5, and in the child, once the pipe's ends are
  *   closed, the duplicate of the report pipe takes 3: `dup` gives the lowest free number.
